@@ -1,0 +1,31 @@
+"""promptc: a declarative prompt-composition language and compiler with a KV-tree inference engine.
+
+The Python API for agents::
+
+    import promptc
+    build = promptc.compile("examples/team")          # or promptc.load_plan("out/backend.plan.json")
+    session = build["backend"].bind()                  # session inputs
+    request = session.render(file="api.py", query="Why does /users 500?")
+    request.to_messages()
+"""
+
+__version__ = "0.1.0"
+
+from promptc.errors import CompileError, InputError, PromptcError  # noqa: E402
+
+
+def compile(path, **kwargs):  # noqa: A001 - the public name the docs promise
+    """Compile every plan under ``path`` (a directory or .prompt file). Raises CompileError on errors."""
+    from promptc.compiler.build import compile_project
+
+    return compile_project([path], **kwargs).raise_on_error()
+
+
+def load_plan(path):
+    """Load a compiled ``.plan.json``."""
+    from promptc.plan import load_plan as _load
+
+    return _load(path)
+
+
+__all__ = ["compile", "load_plan", "CompileError", "InputError", "PromptcError", "__version__"]

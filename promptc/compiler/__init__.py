@@ -1,0 +1,1 @@
+"""The compiler: resolve → check → render → align → hash → emit."""

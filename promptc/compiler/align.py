@@ -1,0 +1,2 @@
+def align_plans(plans, root, mode="check", cache_dir=None):
+    return plans, []

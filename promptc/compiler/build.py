@@ -1,0 +1,335 @@
+"""The compiler driver: resolve → check → render → hash → emit plans and the lockfile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from promptc.compiler import render
+from promptc.compiler.check import (AnalyzedSegment, InputRef, analyze_template, check_input_decl,
+                                    check_input_decls, check_plan_order, type_text)
+from promptc.compiler.hashing import chain, entry_hash, segment_hash
+from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, suggestions
+from promptc.compiler.schema import inputs_model, tool_schema
+from promptc.errors import CompileError, Diagnostic, canonical_json, sorted_diagnostics
+from promptc.plan import InputSpec, Plan, PlanSegment, SourceSpan, Target
+from promptc.syntax import ast
+from promptc.targets import DEFAULT_TARGET, parse_target
+
+HISTORY_ENTRY_TYPE = {"type": "list", "items": {"type": "object", "fields": [
+    ["role", {"type": "enum", "choices": ["system", "developer", "user", "assistant"]}],
+    ["content", {"type": "string"}]]}}
+MEMORY_ENTRY_TYPE = {"type": "list", "items": {"type": "string"}}
+
+
+@dataclass
+class BuildResult:
+    """Everything one compilation produced."""
+
+    root: Path
+    plans: dict[str, Plan] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+    def raise_on_error(self) -> "BuildResult":
+        if self.errors:
+            raise CompileError(self.diagnostics)
+        return self
+
+    def __getitem__(self, name: str) -> Plan:
+        return self.plans[name]
+
+
+def span_model(s) -> SourceSpan:
+    return SourceSpan(path=s.path, line=s.line, col=s.col, end_line=s.end_line or s.line, end_col=s.end_col or s.col + 1)
+
+
+def memory_entries(text: str) -> list[str]:
+    """A memory file's entries: paragraphs separated by blank lines, in order."""
+    paras, cur = [], []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.strip():
+            cur.append(line.rstrip())
+        elif cur:
+            paras.append("\n".join(cur))
+            cur = []
+    if cur:
+        paras.append("\n".join(cur))
+    return paras
+
+
+def memory_content(entries: list[str]) -> str:
+    return "\n\n".join(entries) + "\n" if entries else ""
+
+
+def tools_content(tools: list[dict]) -> str:
+    """The text form of a tools segment: one canonical JSON schema per line, in declaration order."""
+    return "".join(canonical_json(t) + "\n" for t in tools)
+
+
+class _Compiler:
+    def __init__(self, project: Project):
+        self.project = project
+        self.diags: list[Diagnostic] = list(project.diagnostics)
+        self.analyzed: dict[int, AnalyzedSegment] = {}
+        self.static_content: dict[int, PlanSegment] = {}
+        self.envs: dict[Path, tuple[jinja2.Environment, render.ProjectLoader]] = {}
+
+    def env_for(self, info: ModuleInfo):
+        if info.base_dir not in self.envs:
+            loader = render.ProjectLoader(info.base_dir)
+            self.envs[info.base_dir] = (render.make_environment(loader), loader)
+        return self.envs[info.base_dir]
+
+    # -- per segment -----------------------------------------------------------------------------
+    def analyze_module(self, info: ModuleInfo) -> None:
+        for d in info.module.inputs:
+            check_input_decl(d, self.diags)
+        used_file_inputs: set[str] = set()
+        for seg in info.module.segments:
+            check_input_decls(seg, self.diags)
+            a = self.analyze_segment(seg, info)
+            used_file_inputs |= {n for n, r in a.used.items() if r.owner == "module"}
+        for name, d in info.own_inputs.items():
+            if name not in used_file_inputs:
+                self.diags.append(Diagnostic("W301", f"input `{name}` is never used in {info.display}", d.span,
+                                             "remove it or use it in a template", severity="warning"))
+
+    def analyze_segment(self, seg: ast.Segment, info: ModuleInfo) -> AnalyzedSegment:
+        key = id(seg)
+        if key in self.analyzed:
+            return self.analyzed[key]
+        env, loader = self.env_for(info)
+        if seg.kind == "text" and seg.text is not None:
+            a = analyze_template(seg, info, env, loader, self.diags)
+        else:
+            a = AnalyzedSegment(seg, info)
+            if seg.kind == "tools" and seg.stability != "static":
+                self.diags.append(Diagnostic("E001", f"tools segment `{seg.name}` must be static", seg.span,
+                                             "tools are part of the build; write `@append_only tools`"))
+                a.ok = False
+            if seg.kind == "history" and seg.stability != "turn":
+                self.diags.append(Diagnostic("E001", f"history segment `{seg.name}` grows every turn", seg.span,
+                                             "write `@append_only history` (history is turn-level)"))
+                a.ok = False
+            if seg.kind == "memory" and seg.stability != "static" and (seg.entries or seg.from_file):
+                self.diags.append(Diagnostic(
+                    "E001", f"memory segment `{seg.name}` is {seg.stability}: its entries are bound at run time",
+                    seg.span, "drop the body (entries come from the input of the same name), or make it static"))
+                a.ok = False
+        self.analyzed[key] = a
+        return a
+
+    def static_segment(self, seg: ast.Segment, info: ModuleInfo) -> PlanSegment | None:
+        """Render and hash a static segment once; shared by every plan that uses it."""
+        key = id(seg)
+        if key in self.static_content:
+            return self.static_content[key]
+        a = self.analyzed[key]
+        if not a.ok:
+            return None
+        tools = entries = entry_hashes = None
+        if seg.kind == "text":
+            env, _ = self.env_for(info)
+            values = {n: r.decl.default for n, r in a.used.items()}
+            try:
+                content = render.render_template(env, seg.text.source, values)
+            except jinja2.TemplateError as exc:
+                self.diags.append(Diagnostic("E112", f"segment `{seg.name}` failed to render: {exc}", seg.text.span,
+                                             "static templates render at build time with no inputs"))
+                return None
+            except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+                self.diags.append(Diagnostic("E112", f"segment `{seg.name}` failed to render: {exc}", seg.text.span,
+                                             "static templates render at build time with no inputs"))
+                return None
+        elif seg.kind == "tools":
+            tools = [tool_schema(t.name, t.description, [(p.name, p.type.to_spec(), p.description) for p in t.params])
+                     for t in seg.tools]
+            names = [t["name"] for t in tools]
+            for t in seg.tools:
+                if names.count(t.name) > 1:
+                    self.diags.append(Diagnostic("E101", f"tool `{t.name}` is declared twice in `{seg.name}`", t.span,
+                                                 "rename one tool"))
+                    return None
+            content = tools_content(tools)
+            entry_hashes = [entry_hash(t) for t in tools]
+        else:  # static memory
+            if seg.from_file is not None:
+                path = info.base_dir / seg.from_file
+                try:
+                    entries = memory_entries(path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError):
+                    self.diags.append(Diagnostic("E109", f"memory file not found or unreadable: `{seg.from_file}`",
+                                                 seg.from_span, f"paths are relative to {info.display}'s directory"))
+                    return None
+            else:
+                entries = [e.text for e in seg.entries]
+            content = memory_content(entries)
+            entry_hashes = [entry_hash(e) for e in entries]
+        ps = PlanSegment(id=seg.name, module=info.display, level=seg.level, stability="static",
+                         append_only=seg.append_only, kind=seg.kind, role=seg.role, doc=seg.doc, content=content,
+                         tools=tools, entries=entries, entry_hashes=entry_hashes,
+                         hash=segment_hash(seg.role, content), source=span_model(seg.span))
+        self.static_content[key] = ps
+        return ps
+
+    # -- per plan -----------------------------------------------------------------------------------
+    def targets(self, plan: ast.PlanDecl, info: ModuleInfo) -> list[Target] | None:
+        named = list(plan.targets) or [t for decl in info.module.targets for t in decl.targets]
+        if not named:
+            return [parse_target(DEFAULT_TARGET)]
+        out, ok = [], True
+        for text, span in named:
+            try:
+                out.append(parse_target(text))
+            except ValueError as exc:
+                self.diags.append(Diagnostic("E110", str(exc), span,
+                                             "targets are provider/model, e.g. engine/smollm2, openai/gpt-5.6, "
+                                             "anthropic/claude-opus-4-8"))
+                ok = False
+        seen, uniq = set(), []
+        for t in out:
+            if t.name not in seen:
+                seen.add(t.name)
+                uniq.append(t)
+        return uniq if ok else None
+
+    def build_plan(self, plan: ast.PlanDecl, info: ModuleInfo) -> Plan | None:
+        resolved: list[tuple[ast.Ref, ast.Segment, ModuleInfo]] = []
+        ok = True
+        for ref in plan.refs:
+            found = lookup(info, ref)
+            if found is None:
+                close = suggestions(info, ref)
+                self.diags.append(Diagnostic("E103", f"unknown segment `{ref.dotted}` in plan `{plan.name}`", ref.span,
+                                             f"did you mean `{close[0]}`?" if close else
+                                             "declare it, or import the file that declares it"))
+                ok = False
+                continue
+            resolved.append((ref, found[0], found[1]))
+        order = check_plan_order(plan, [(r, s) for r, s, _ in resolved])
+        self.diags.extend(order)
+        targets = self.targets(plan, info)
+        if not ok or targets is None or any(d.is_error for d in order):
+            return None
+        for _, seg, minfo in resolved:
+            if seg.level not in ("global", "agent", "task"):
+                ok = False
+            self.analyze_segment(seg, minfo)
+        if not all(self.analyzed[id(s)].ok for _, s, _ in resolved):
+            return None
+
+        segments: list[PlanSegment] = []
+        inputs: dict[str, tuple[InputSpec, ast.Span]] = {}
+        includes: dict[str, str] = {}
+        parent: str | None = None
+        dynamic_seen = False
+
+        def add_input(spec: InputSpec, span) -> bool:
+            prev = inputs.get(spec.name)
+            if prev and prev[0] != spec:
+                self.diags.append(Diagnostic(
+                    "E101", f"plan `{plan.name}` uses two different inputs named `{spec.name}`", span,
+                    "rename one of them, or import one module under a namespace",
+                    notes=(f"the other is declared at {prev[1]}",)))
+                return False
+            inputs[spec.name] = (spec, span)
+            return True
+
+        for ref, seg, minfo in resolved:
+            if seg.stability == "static" and not dynamic_seen:
+                ps = self.static_segment(seg, minfo)
+                if ps is None:
+                    return None
+                parent = chain(parent, ps.hash)
+                segments.append(ps.model_copy(update={"id": ref.dotted, "prefix_hash": parent}))
+                continue
+            dynamic_seen = True
+            a = self.analyzed[id(seg)]
+            used_names: list[str] = []
+            if seg.kind == "text":
+                for name, r in sorted(a.used.items()):
+                    d = r.decl
+                    spec = InputSpec(name=name, type=d.type.to_spec(), stability=r.stability,
+                                     has_default=d.has_default, default=d.default, doc=d.doc)
+                    if not add_input(spec, d.span):
+                        return None
+                    used_names.append(name)
+                includes.update(a.includes)
+            elif seg.kind in ("memory", "history"):
+                spec = InputSpec(name=seg.name, type=HISTORY_ENTRY_TYPE if seg.kind == "history" else MEMORY_ENTRY_TYPE,
+                                 stability=seg.stability, has_default=True, default=[],
+                                 doc=seg.doc or f"entries of the append-only {seg.kind} segment `{seg.name}`")
+                if not add_input(spec, seg.span):
+                    return None
+                used_names.append(seg.name)
+            segments.append(PlanSegment(
+                id=ref.dotted, module=minfo.display, level=seg.level, stability=seg.stability,
+                append_only=seg.append_only, kind=seg.kind, role=seg.role, doc=seg.doc,
+                template=seg.text.source if seg.text else None, inputs=used_names, source=span_model(seg.span)))
+
+        specs = [s for s, _ in sorted(inputs.values(), key=lambda x: x[0].name)]
+        schema = {}
+        for level in ("session", "turn"):
+            level_specs = [s.model_dump() for s in specs if s.stability == level]
+            schema[level] = inputs_model(f"{plan.name}_{level}_inputs", level_specs).model_json_schema()
+        return Plan(name=plan.name, doc=plan.doc, source=span_model(plan.span), targets=targets, input_schema=schema,
+                    inputs=specs, includes=dict(sorted(includes.items())), segments=segments)
+
+    def run(self) -> BuildResult:
+        result = BuildResult(self.project.root)
+        for info in sorted(self.project.modules.values(), key=lambda m: m.display):
+            self.analyze_module(info)
+        plan_sites: dict[str, ast.PlanDecl] = {}
+        for f in self.project.entries:
+            info = self.project.modules.get(f)
+            if info is None:
+                continue
+            for p in info.module.plans:
+                if p.name in plan_sites:
+                    self.diags.append(Diagnostic("E101", f"plan `{p.name}` is declared twice", p.name_span,
+                                                 "plan names are unique in a project (each is one output file)",
+                                                 notes=(f"first declared at {plan_sites[p.name].name_span}",)))
+                    continue
+                plan_sites[p.name] = p
+                built = self.build_plan(p, info)
+                if built is not None:
+                    result.plans[p.name] = built
+        result.diagnostics = sorted_diagnostics(self.diags)
+        if result.errors:
+            result.plans = {}
+        else:
+            result.plans = dict(sorted(result.plans.items()))
+        return result
+
+
+def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | None = None,
+                    align: str = "check") -> BuildResult:
+    """Compile every plan declared in the .prompt files under ``paths``.
+
+    Returns a :class:`BuildResult`; diagnostics are sorted and complete (the build never stops at
+    the first error). With ``annotate_tokens`` the plans carry per-target token counts and boundary
+    proofs (see :mod:`promptc.compiler.align`).
+    """
+    project = load_project([Path(p) for p in paths])
+    result = _Compiler(project).run()
+    if annotate_tokens and not result.errors and result.plans:
+        from promptc.compiler.align import align_plans
+
+        result.plans, align_diags = align_plans(result.plans, project.root, mode=align, cache_dir=cache_dir)
+        result.diagnostics = sorted_diagnostics(result.diagnostics + align_diags)
+        if result.errors:
+            result.plans = {}
+    return result
+
+
+__all__ = ["BuildResult", "compile_project", "type_text", "InputRef"]

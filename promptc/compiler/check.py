@@ -1,0 +1,201 @@
+"""Checks: template names, value flow, determinism, stability order and append-only placement.
+
+Each check is a small function that returns diagnostics; :mod:`promptc.compiler.build` runs them
+all and reports every finding at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import jinja2
+
+from promptc.compiler import render
+from promptc.compiler.resolve import ModuleInfo
+from promptc.errors import Diagnostic, Span
+from promptc.syntax import ast
+from promptc.syntax.ast import STABILITY_RANK
+
+#: File-level inputs without an annotation are session inputs.
+FILE_INPUT_DEFAULT_STABILITY = "session"
+
+
+@dataclass
+class InputRef:
+    decl: ast.InputDecl
+    stability: str
+    owner: str  # "segment" or "module"
+
+
+@dataclass
+class AnalyzedSegment:
+    """A segment after template analysis: what it includes, which inputs it uses."""
+
+    segment: ast.Segment
+    info: ModuleInfo
+    includes: dict[str, str] = field(default_factory=dict)
+    used: dict[str, InputRef] = field(default_factory=dict)
+    ok: bool = True
+
+
+def template_span(seg: ast.Segment, tline: int, tcol: int = 0, width: int = 1) -> Span:
+    """Map a 1-based template line and 0-based column back to the .prompt source."""
+    body = seg.text
+    assert body is not None
+    line = body.body_line + tline - 1
+    col = (body.body_col + tcol) if tline == 1 else (body.indent + 1 + tcol)
+    return Span(seg.span.path, line, col, line, col + width)
+
+
+def locate_name(seg: ast.Segment, name: str) -> Span:
+    """The first occurrence of ``name`` as a whole word in the template."""
+    src = seg.text.source if seg.text else ""
+    for i, text in enumerate(src.split("\n"), start=1):
+        m = re.search(rf"(?<![A-Za-z0-9_.]){re.escape(name)}(?![A-Za-z0-9_])", text)
+        if m:
+            return template_span(seg, i, m.start(), len(name))
+    return seg.text.span if seg.text else seg.span
+
+
+def input_scope(seg: ast.Segment, info: ModuleInfo) -> dict[str, InputRef]:
+    scope = {n: InputRef(d, d.stability or FILE_INPUT_DEFAULT_STABILITY, "module") for n, d in info.own_inputs.items()}
+    for d in seg.inputs:
+        scope[d.name] = InputRef(d, d.stability or seg.stability, "segment")
+    return scope
+
+
+def check_input_decls(seg: ast.Segment, diags: list[Diagnostic]) -> None:
+    seen: dict[str, ast.InputDecl] = {}
+    for d in seg.inputs:
+        if d.name in seen:
+            diags.append(Diagnostic("E101", f"input `{d.name}` is declared twice in segment `{seg.name}`", d.span,
+                                    "remove one declaration"))
+        seen[d.name] = d
+        check_input_decl(d, diags)
+
+
+def check_input_decl(d: ast.InputDecl, diags: list[Diagnostic]) -> None:
+    if d.stability == "static" and not d.has_default:
+        diags.append(Diagnostic("E111", f"@static input `{d.name}` needs a default", d.span,
+                                "a @static input is a build-time constant: write `= value`, or make it @session"))
+    if d.has_default and not default_matches(d.type.to_spec(), d.default):
+        diags.append(Diagnostic("E111", f"default of input `{d.name}` does not match its type `{type_text(d.type)}`",
+                                d.span, "change the default or the type"))
+
+
+def type_text(t: ast.TypeRef) -> str:
+    if t.name == "list":
+        s = f"list[{type_text(t.items)}]"
+    elif t.name == "enum":
+        s = "enum(" + ", ".join(f'"{c}"' for c in t.choices) + ")"
+    elif t.name == "object":
+        s = "object{" + ", ".join(f"{n}: {type_text(ft)}" for n, ft in t.fields) + "}"
+    else:
+        s = t.name
+    return s + ("?" if t.optional else "")
+
+
+def default_matches(spec: dict, value) -> bool:
+    if value is None:
+        return bool(spec.get("optional"))
+    t = spec["type"]
+    if t == "string":
+        return isinstance(value, str)
+    if t == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t == "bool":
+        return isinstance(value, bool)
+    if t == "enum":
+        return value in spec["choices"]
+    return False  # list/object defaults have no literal syntax
+
+
+def analyze_template(seg: ast.Segment, info: ModuleInfo, env: jinja2.Environment, loader: render.ProjectLoader,
+                     diags: list[Diagnostic]) -> AnalyzedSegment:
+    """Syntax, includes, undefined names, value flow and determinism of one text segment."""
+    out = AnalyzedSegment(seg, info)
+    body = seg.text
+    assert body is not None
+    try:
+        env.parse(body.source)
+    except jinja2.TemplateSyntaxError as exc:
+        line = exc.lineno or 1
+        diags.append(Diagnostic("E108", f"template syntax error in segment `{seg.name}`: {exc.message}",
+                                template_span(seg, line), "check the {{ }} and {% %} pairs; Jinja2 syntax applies"))
+        out.ok = False
+        return out
+    try:
+        out.includes = render.collect_includes(env, body.source, loader)
+    except jinja2.TemplateNotFound as exc:
+        name = exc.name
+        diags.append(Diagnostic("E107", f"included template not found: `{name}`", locate_name(seg, str(name)),
+                                f"std templates are std/...; others are relative to {info.display}'s directory"))
+        out.ok = False
+        return out
+    except jinja2.TemplateSyntaxError as exc:
+        diags.append(Diagnostic("E108", f"template syntax error in included `{exc.name}` line {exc.lineno}: {exc.message}",
+                                body.span, "fix the included file"))
+        out.ok = False
+        return out
+    scope = input_scope(seg, info)
+    free = render.undeclared_names(env, body.source, out.includes)
+    for name in sorted(free):
+        if name not in scope:
+            close = [n for n in scope if n.lower() == name.lower()] or None
+            hint = (f"did you mean `{close[0]}`?" if close else
+                    f"declare it: `input {name}: string` in the segment's {{ ... }} block")
+            diags.append(Diagnostic("E102", f"undefined name `{name}` in segment `{seg.name}`", locate_name(seg, name),
+                                    hint))
+            out.ok = False
+            continue
+        ref = scope[name]
+        out.used[name] = ref
+        if STABILITY_RANK[ref.stability] > STABILITY_RANK[seg.stability]:
+            diags.append(Diagnostic(
+                "E202", f"{ref.stability} input `{name}` flows into {seg.stability} segment `{seg.name}`",
+                locate_name(seg, name),
+                f"a {ref.stability} value changes more often than the segment; move it to a {ref.stability} segment "
+                f"later in the plan, or declare the segment @{ref.stability}",
+                notes=(f"`{name}` declared at {ref.decl.span}",)))
+    if seg.stability in ("static", "session"):
+        for tline, reason in render.nondeterminism(env, body.source):
+            diags.append(Diagnostic("E203", f"{seg.stability} segment `{seg.name}` {reason}",
+                                    template_span(seg, tline),
+                                    "pass the value as a turn input in a turn segment, or sort it (|dictsort, |sort)"))
+    for d in seg.inputs:
+        if d.name not in out.used:
+            diags.append(Diagnostic("W301", f"input `{d.name}` is never used by segment `{seg.name}`", d.span,
+                                    "remove it or use it in the template", severity="warning"))
+    return out
+
+
+def check_plan_order(plan: ast.PlanDecl, segs: list[tuple[ast.Ref, ast.Segment]]) -> list[Diagnostic]:
+    """Stability never decreases along a plan; an append-only segment never precedes a more stable one."""
+    diags = []
+    for i in range(1, len(segs)):
+        ref, seg = segs[i]
+        for pref, prev in segs[:i]:
+            if STABILITY_RANK[seg.stability] >= STABILITY_RANK[prev.stability]:
+                continue
+            if prev.append_only:
+                diags.append(Diagnostic(
+                    "E204", f"append-only {prev.kind} segment `{prev.name}` ({prev.stability}) comes before the more "
+                    f"stable {seg.stability} segment `{seg.name}` in plan `{plan.name}`", ref.span,
+                    f"every time `{prev.name}` grows, `{seg.name}` leaves the cached prefix; place `{seg.name}` "
+                    f"before `{prev.name}`"))
+            else:
+                diags.append(Diagnostic(
+                    "E201", f"stability decreases along plan `{plan.name}`: {seg.stability} segment `{seg.name}` "
+                    f"after {prev.stability} segment `{prev.name}`", ref.span,
+                    f"order segments static → session → turn; move `{seg.name}` before `{prev.name}`"))
+            break
+    seen: dict[int, ast.Ref] = {}
+    for ref, seg in segs:
+        if id(seg) in seen:
+            diags.append(Diagnostic("E205", f"segment `{seg.name}` appears twice in plan `{plan.name}`", ref.span,
+                                    "a segment is used once per plan; declare a second segment if you need the text twice"))
+        seen[id(seg)] = ref
+    return diags

@@ -1,0 +1,221 @@
+"""Load .prompt files, follow imports, and build each module's scope.
+
+``import "./x.prompt"`` merges x's own segments and file-level inputs into the importing scope (a
+collision is an error); ``import "./x.prompt" as ns`` reaches them only as ``ns.NAME``, so names
+never collide. ``std/...`` imports come from the bundled standard library.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from promptc.errors import Diagnostic, Span
+from promptc.resources import stdlib_dir
+from promptc.syntax import ast
+from promptc.syntax.parser import parse_source
+
+
+@dataclass
+class ModuleInfo:
+    """A parsed module with its resolved scope."""
+
+    file: Path
+    display: str
+    module: ast.Module
+    own_segments: dict[str, ast.Segment] = field(default_factory=dict)
+    own_inputs: dict[str, ast.InputDecl] = field(default_factory=dict)
+    scope: dict[str, tuple[ast.Segment, "ModuleInfo"]] = field(default_factory=dict)
+    namespaces: dict[str, "ModuleInfo"] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.file.parent
+
+
+@dataclass
+class Project:
+    root: Path
+    entries: list[Path]
+    modules: dict[Path, ModuleInfo]
+    diagnostics: list[Diagnostic]
+
+
+def std_modules() -> list[str]:
+    base = stdlib_dir()
+    return sorted("std/" + p.relative_to(base).with_suffix("").as_posix() for p in base.rglob("*.prompt"))
+
+
+def _display(path: Path, root: Path) -> str:
+    std = stdlib_dir().resolve()
+    try:
+        return "std/" + path.relative_to(std).as_posix()
+    except ValueError:
+        pass
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]:
+    """The project root and the .prompt files to build. The root is the given directory, or the
+    common parent directory of the given files."""
+    files: list[Path] = []
+    diags: list[Diagnostic] = []
+    dirs: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            dirs.append(p.resolve())
+            files.extend(sorted(q.resolve() for q in p.rglob("*.prompt")
+                                if not any(part.startswith(".") for part in q.relative_to(p).parts)))
+        elif p.is_file():
+            dirs.append(p.resolve().parent)
+            files.append(p.resolve())
+        else:
+            diags.append(Diagnostic("E104", f"no such file or directory: {p}", None,
+                                    "pass a directory of .prompt files or a .prompt file"))
+    root = Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd().resolve()
+    return root, sorted(set(files)), diags
+
+
+def load_project(paths: list[Path]) -> Project:
+    root, entries, diags = find_sources(paths)
+    if not entries and not diags:
+        diags.append(Diagnostic("E104", f"no .prompt files under {paths[0] if paths else '.'}", None,
+                                "a project is a directory of .prompt files"))
+    modules: dict[Path, ModuleInfo] = {}
+    loader = _Loader(root, modules, diags)
+    for f in entries:
+        loader.load(f, [])
+    for info in modules.values():
+        loader.build_scope(info)
+    return Project(root, entries, modules, diags)
+
+
+class _Loader:
+    def __init__(self, root: Path, modules: dict[Path, ModuleInfo], diags: list[Diagnostic]):
+        self.root = root
+        self.modules = modules
+        self.diags = diags
+        self.failed: set[Path] = set()
+        self.done: set[Path] = set()
+
+    def load(self, file: Path, stack: list[Path]) -> ModuleInfo | None:
+        if file in self.modules:
+            return self.modules[file]
+        if file in self.failed:
+            return None
+        display = _display(file, self.root)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            self.failed.add(file)
+            self.diags.append(Diagnostic("E001", f"{display} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                         Span(display, 1, 1), "save the file as UTF-8"))
+            return None
+        module, diags = parse_source(text, display)
+        self.diags.extend(diags)
+        if module is None:
+            self.failed.add(file)
+            return None
+        info = ModuleInfo(file, display, module)
+        self.modules[file] = info
+        for seg in module.segments:
+            if seg.name in info.own_segments:
+                first = info.own_segments[seg.name]
+                self.diags.append(Diagnostic("E101", f"segment `{seg.name}` is declared twice", seg.name_span,
+                                             "rename one of them", notes=(f"first declared at {first.name_span}",)))
+            else:
+                info.own_segments[seg.name] = seg
+        for inp in module.inputs:
+            if inp.name in info.own_inputs:
+                self.diags.append(Diagnostic("E101", f"input `{inp.name}` is declared twice", inp.span,
+                                             "rename one of them"))
+            else:
+                info.own_inputs[inp.name] = inp
+        for imp in module.imports:
+            target = self.resolve_import(info, imp)
+            if target is None:
+                continue
+            if target in stack or target == file:
+                cycle = [_display(p, self.root) for p in stack[stack.index(target):]] if target in stack else []
+                chain = " → ".join(cycle + [display, _display(target, self.root)])
+                self.diags.append(Diagnostic("E106", f"import cycle: {chain}", imp.span,
+                                             "move the shared segments into a module both can import"))
+                continue
+            child = self.load(target, stack + [file])
+            if child is None:
+                continue
+            if imp.alias:
+                if imp.alias in info.namespaces:
+                    self.diags.append(Diagnostic("E101", f"namespace `{imp.alias}` is used by two imports", imp.span,
+                                                 "give each import its own `as` name"))
+                info.namespaces[imp.alias] = child
+        return info
+
+    def resolve_import(self, info: ModuleInfo, imp: ast.Import) -> Path | None:
+        name = imp.path
+        if name.startswith("std/"):
+            rel = name[4:]
+            path = stdlib_dir() / (rel if rel.endswith(".prompt") else rel + ".prompt")
+            if not path.is_file():
+                known = std_modules()
+                close = difflib.get_close_matches(name.removesuffix(".prompt"), known, n=1)
+                hint = f"did you mean `{close[0]}`?" if close else f"std modules: {', '.join(known)}"
+                self.diags.append(Diagnostic("E105", f"unknown std module `{name}`", imp.span, hint))
+                return None
+            return path.resolve()
+        path = (info.base_dir / name).resolve()
+        if not path.is_file() and not name.endswith(".prompt"):
+            path = (info.base_dir / (name + ".prompt")).resolve()
+        if not path.is_file():
+            self.diags.append(Diagnostic("E104", f"imported file not found: `{name}`", imp.span,
+                                         f"paths are relative to {info.display}'s directory"))
+            return None
+        return path
+
+    def build_scope(self, info: ModuleInfo) -> None:
+        for name, seg in info.own_segments.items():
+            info.scope[name] = (seg, info)
+        for imp in info.module.imports:
+            if imp.alias:
+                continue
+            target = self.resolve_quiet(info, imp)
+            child = self.modules.get(target) if target else None
+            if child is None or child is info:
+                continue
+            for name, seg in child.own_segments.items():
+                if name in info.scope and info.scope[name][0] is not seg:
+                    other = info.scope[name][1].display
+                    self.diags.append(Diagnostic(
+                        "E101", f"`{name}` from {child.display} collides with `{name}` from {other}", imp.span,
+                        f'import it under a namespace: import "{imp.path}" as {Path(imp.path).stem.replace("-", "_")}'))
+                else:
+                    info.scope[name] = (seg, child)
+
+    def resolve_quiet(self, info: ModuleInfo, imp: ast.Import) -> Path | None:
+        name = imp.path
+        if name.startswith("std/"):
+            rel = name[4:]
+            path = stdlib_dir() / (rel if rel.endswith(".prompt") else rel + ".prompt")
+        else:
+            path = info.base_dir / name
+            if not path.is_file() and not name.endswith(".prompt"):
+                path = info.base_dir / (name + ".prompt")
+        return path.resolve() if path.is_file() else None
+
+
+def lookup(info: ModuleInfo, ref: ast.Ref) -> tuple[ast.Segment, ModuleInfo] | None:
+    if len(ref.parts) == 1:
+        return info.scope.get(ref.parts[0])
+    if len(ref.parts) == 2 and ref.parts[0] in info.namespaces:
+        ns = info.namespaces[ref.parts[0]]
+        seg = ns.own_segments.get(ref.parts[1])
+        return (seg, ns) if seg else None
+    return None
+
+
+def suggestions(info: ModuleInfo, ref: ast.Ref) -> list[str]:
+    names = list(info.scope) + [f"{a}.{n}" for a, ns in info.namespaces.items() for n in ns.own_segments]
+    return difflib.get_close_matches(ref.dotted, names, n=1)
