@@ -77,8 +77,10 @@ class Transformer:
         return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
     @torch.inference_mode()
-    def forward(self, ids: torch.Tensor, cache: KVCache, start: int, all_logits: bool = False) -> torch.Tensor:
-        """Logits of the last position (``(vocab,)``), or of every position (``(T, vocab)``)."""
+    def forward(self, ids: torch.Tensor, cache: KVCache, start: int, all_logits: bool = False,
+                positions: list[int] | None = None) -> torch.Tensor:
+        """Logits of the last position (``(vocab,)``), of every position (``all_logits``: ``(T, vocab)``),
+        or of the given chunk-relative ``positions`` (``(len(positions), vocab)``)."""
         cfg = self.cfg
         T = ids.shape[0]
         end = start + T
@@ -101,15 +103,19 @@ class Transformer:
             k = k * cos + self._rotate_half(k) * sin
             cache.k[li, :, start:end] = k
             cache.v[li, :, start:end] = v
-            keys, values = cache.k[li, :, :end], cache.v[li, :, :end]
+            # 4-D (batch of one) inputs select torch's fused CPU kernel; 3-D ones fall back to a ~4x slower path.
+            q4 = q.unsqueeze(0)
+            keys, values = cache.k[li, :, :end].unsqueeze(0), cache.v[li, :, :end].unsqueeze(0)
             if start == 0:
-                a = F.scaled_dot_product_attention(q, keys, values, is_causal=T > 1, enable_gqa=nkv != nh)
+                a = F.scaled_dot_product_attention(q4, keys, values, is_causal=T > 1, enable_gqa=nkv != nh)
             else:  # is_causal aligns top-left, wrong over a cache: use the explicit tril(start) mask
-                a = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=nkv != nh)
-            x = x + F.linear(a.transpose(0, 1).reshape(T, nh * hd), L["o"])
+                a = F.scaled_dot_product_attention(q4, keys, values, attn_mask=mask, enable_gqa=nkv != nh)
+            x = x + F.linear(a[0].transpose(0, 1).reshape(T, nh * hd), L["o"])
             h = self._rms(x, L["ffn_norm"])
             x = x + F.linear(F.silu(F.linear(h, L["gate"])) * F.linear(h, L["up"]), L["down"])
-        if not all_logits:
+        if positions is not None:
+            x = x[torch.tensor(positions, device=self.device)]
+        elif not all_logits:
             x = x[-1:]
         logits = F.linear(self._rms(x, self.norm), self.lm_head).float()
-        return logits if all_logits else logits[0]
+        return logits if (all_logits or positions is not None) else logits[0]

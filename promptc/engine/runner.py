@@ -175,31 +175,37 @@ class Engine:
                 logits = node.last_logits
                 statuses.append(SegmentStatus(seg.id, seg.hash, T, "hit", True))
             cached_tokens = pos
+            # Everything not cached is computed in ONE forward pass (fewer passes over the weights);
+            # logits are taken only where a segment ends (for its node) and at the very end.
+            todo = list(zip(segments, seg_ids))[len(path):]
+            chunk = [t for _, ids in todo for t in ids] + suffix
+            if chunk:
+                ends, off = [], 0
+                for _, ids in todo:
+                    off += len(ids)
+                    ends.append(off - 1)
+                with self._compute:
+                    out = self.model.forward(torch.tensor(chunk), cache, pos, positions=ends + [len(chunk) - 1])
+                logits = out[-1]
             parent = path[-1] if path else self.tree.root(tenant, self.fingerprint)
             inserting = use_cache
-            for seg, ids in list(zip(segments, seg_ids))[len(path):]:
+            for i, (seg, ids) in enumerate(todo):
                 T = len(ids)
-                if T == 0:
-                    statuses.append(SegmentStatus(seg.id, seg.hash, 0, "computed", False))
-                    continue
-                with self._compute:
-                    logits = self.model.forward(torch.tensor(ids), cache, pos)
                 stored = False
-                if inserting:
+                if inserting and T > 0:
                     node = self.tree.insert(parent, seg.hash, ids, cache.k[:, :, pos:pos + T].clone(),
-                                            cache.v[:, :, pos:pos + T].clone(), logits.clone())
+                                            cache.v[:, :, pos:pos + T].clone(), out[i].clone())
                     if node is None:
                         inserting = False  # a child cannot live without its parent in the tree
                     else:
                         held.append(node)
                         parent = node
                         stored = True
+                elif T == 0:
+                    inserting = False  # an empty segment has no last position to key logits on
                 pos += T
                 statuses.append(SegmentStatus(seg.id, seg.hash, T, "computed", stored))
-            if suffix:
-                with self._compute:
-                    logits = self.model.forward(torch.tensor(suffix), cache, pos)
-                pos += len(suffix)
+            pos += len(suffix)
             if logits is None:
                 raise ValueError("empty prompt")
             computed = prompt_tokens - cached_tokens
