@@ -113,6 +113,10 @@ class _Compiler:
             a = analyze_template(seg, info, env, loader, self.diags)
         else:
             a = AnalyzedSegment(seg, info)
+            from promptc.compiler.check import type_ok
+
+            if seg.kind == "tools" and not all(type_ok(p.type) for t in seg.tools for p in t.params):
+                a.ok = False
             if seg.kind == "tools" and seg.stability != "static":
                 self.diags.append(Diagnostic("E001", f"tools segment `{seg.name}` must be static", seg.span,
                                              "tools are part of the build; write `@append_only tools`"))

@@ -6,6 +6,7 @@ all and reports every finding at once.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -48,14 +49,31 @@ def template_span(seg: ast.Segment, tline: int, tcol: int = 0, width: int = 1) -
     return Span(seg.span.path, line, col, line, col + width)
 
 
-def locate_name(seg: ast.Segment, name: str) -> Span:
-    """The first occurrence of ``name`` as a whole word in the template."""
+def locate_name(seg: ast.Segment, name: str, line: int | None = None) -> Span:
+    """The first occurrence of ``name`` as a whole word in the template (on template ``line`` if given)."""
     src = seg.text.source if seg.text else ""
     for i, text in enumerate(src.split("\n"), start=1):
-        m = re.search(rf"(?<![A-Za-z0-9_.]){re.escape(name)}(?![A-Za-z0-9_])", text)
+        if line is not None and i != line:
+            continue
+        lead = "(?<![A-Za-z0-9_])" if line is not None else "(?<![A-Za-z0-9_.])"
+        m = re.search(rf"{lead}{re.escape(name)}(?![A-Za-z0-9_])", text)
         if m:
             return template_span(seg, i, m.start(), len(name))
+    if line is not None and seg.text is not None:
+        return template_span(seg, line)
     return seg.text.span if seg.text else seg.span
+
+
+KNOWN_TYPES = ("string", "int", "float", "bool", "enum", "list", "object")
+
+
+def type_ok(t: ast.TypeRef) -> bool:
+    """False when the type (or a part of it) is unknown; E111 was reported by the parser."""
+    if t.name not in KNOWN_TYPES:
+        return False
+    if t.items is not None and not type_ok(t.items):
+        return False
+    return all(type_ok(ft) for _, ft in t.fields)
 
 
 def input_scope(seg: ast.Segment, info: ModuleInfo) -> dict[str, InputRef]:
@@ -141,10 +159,21 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, env: jinja2.Environment
         out.ok = False
         return out
     scope = input_scope(seg, info)
+    if not all(type_ok(r.decl.type) for r in scope.values()):
+        out.ok = False
     free = render.undeclared_names(env, body.source, out.includes)
+    flagged = render.nondeterminism(env, body.source) if seg.stability in ("static", "session") else []
+    for tline, reason, word in flagged:
+        diags.append(Diagnostic("E203", f"{seg.stability} segment `{seg.name}` {reason}",
+                                locate_name(seg, word, tline),
+                                "pass the value as a turn input in a turn segment, or sort it (|dictsort, |sort)"))
+    if flagged:
+        out.ok = False
     for name in sorted(free):
+        if name in render.NONDETERMINISTIC_CALLS and flagged:
+            continue  # already reported as E203
         if name not in scope:
-            close = [n for n in scope if n.lower() == name.lower()] or None
+            close = difflib.get_close_matches(name, list(scope), n=1)
             hint = (f"did you mean `{close[0]}`?" if close else
                     f"declare it: `input {name}: string` in the segment's {{ ... }} block")
             diags.append(Diagnostic("E102", f"undefined name `{name}` in segment `{seg.name}`", locate_name(seg, name),
@@ -160,11 +189,6 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, env: jinja2.Environment
                 f"a {ref.stability} value changes more often than the segment; move it to a {ref.stability} segment "
                 f"later in the plan, or declare the segment @{ref.stability}",
                 notes=(f"`{name}` declared at {ref.decl.span}",)))
-    if seg.stability in ("static", "session"):
-        for tline, reason in render.nondeterminism(env, body.source):
-            diags.append(Diagnostic("E203", f"{seg.stability} segment `{seg.name}` {reason}",
-                                    template_span(seg, tline),
-                                    "pass the value as a turn input in a turn segment, or sort it (|dictsort, |sort)"))
     for d in seg.inputs:
         if d.name not in out.used:
             diags.append(Diagnostic("W301", f"input `{d.name}` is never used by segment `{seg.name}`", d.span,

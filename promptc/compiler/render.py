@@ -85,8 +85,9 @@ def undeclared_names(env: jinja2.Environment, source: str, includes: dict[str, s
     return names - _JINJA_GLOBALS
 
 
-def nondeterminism(env: jinja2.Environment, source: str, unordered_names: Iterable[str] = ()) -> list[tuple[int, str]]:
-    """``(template line, reason)`` for each construct that may render differently between runs.
+def nondeterminism(env: jinja2.Environment, source: str,
+                   unordered_names: Iterable[str] = ()) -> list[tuple[int, str, str]]:
+    """``(template line, reason, offending word)`` for each construct that may render differently between runs.
 
     Flags calls to clock/random/uuid-like names, the ``random``/``shuffle`` filters, and ``for`` loops
     over ``.items()``/``.keys()``/``.values()`` of a mapping without ``|dictsort`` (mapping order is
@@ -103,16 +104,16 @@ def nondeterminism(env: jinja2.Environment, source: str, unordered_names: Iterab
         elif isinstance(target, nodes.Getattr):
             name = target.attr
         if name in NONDETERMINISTIC_CALLS:
-            found.append((call.lineno, f"calls `{name}()`, which differs between runs"))
+            found.append((call.lineno, f"calls `{name}()`, which differs between runs", name))
     for flt in tree.find_all(nodes.Filter):
         if flt.name in NONDETERMINISTIC_FILTERS:
-            found.append((flt.lineno, f"uses the `{flt.name}` filter, which differs between runs"))
+            found.append((flt.lineno, f"uses the `{flt.name}` filter, which differs between runs", flt.name))
     for loop in tree.find_all(nodes.For):
         it = loop.iter
         if isinstance(it, nodes.Call) and isinstance(it.node, nodes.Getattr) and it.node.attr in ("items", "keys", "values"):
-            found.append((loop.lineno, f"iterates `.{it.node.attr}()` of a mapping in insertion order"))
+            found.append((loop.lineno, f"iterates `.{it.node.attr}()` of a mapping in insertion order", it.node.attr))
         elif isinstance(it, nodes.Name) and it.name in unordered:
-            found.append((loop.lineno, f"iterates the mapping `{it.name}` in insertion order"))
+            found.append((loop.lineno, f"iterates the mapping `{it.name}` in insertion order", it.name))
     return sorted(found)
 
 

@@ -80,16 +80,19 @@ def _text_body(tok: Token, c: _Collector) -> ast.TextBody:
         return ast.TextBody(_string_value(tok, c), span, tok.line, tok.column + 1)
     inner = raw[3:-3]
     line, col = tok.line, tok.column + 3
+    dropped = False
     if inner.startswith("\r\n"):
-        inner, line, col = inner[2:], line + 1, 1
+        inner, line, dropped = inner[2:], line + 1, True
     elif inner.startswith("\n"):
-        inner, line, col = inner[1:], line + 1, 1
+        inner, line, dropped = inner[1:], line + 1, True
     dedented = textwrap.dedent(inner)
     indent = 0
     for a, b in zip(inner.split("\n"), dedented.split("\n")):
         if b.strip():
             indent = len(a) - len(b)
             break
+    if dropped:
+        col = 1 + indent  # the template's first line starts after the removed indentation
     return ast.TextBody(dedented, span, line, col, indent)
 
 
