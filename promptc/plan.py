@@ -76,7 +76,8 @@ class PlanSegment(_Frozen):
     entry_hashes: list[str] | None = None
     hash: str | None = None
     prefix_hash: str | None = None
-    tokens: dict[str, int] | None = Field(default=None, description="token count per target name")
+    tokens: dict[str, int] | None = Field(default=None, description="token count per target name (static segments)")
+    prefix_tokens: dict[str, int] | None = Field(default=None, description="cacheable prefix length through this segment, per target")
     breakpoint: list[str] | None = Field(default=None, description="targets that place a cache breakpoint after this segment")
     source: SourceSpan
 

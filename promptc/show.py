@@ -42,7 +42,7 @@ def sibling_plans(path: Path, plan: Plan) -> list[Plan]:
 
 
 def render_show(path: Path, console: Console | None = None) -> None:
-    console = console or Console(width=160)
+    console = console or Console(width=200)
     plan = load_plan(path)
     shared = shared_with(plan, sibling_plans(path, plan))
     targets = [t.name for t in plan.targets]
@@ -65,7 +65,7 @@ def render_show(path: Path, console: Console | None = None) -> None:
         table.add_row(str(i), seg.id, seg.level, stability, seg.role, seg.kind, *counts, _short(seg.hash),
                       _short(seg.prefix_hash), ",".join(b.split("/")[0] for b in seg.breakpoint or []) or "",
                       ", ".join(shared[i]))
-    table.add_row("", "total (static and templates)", "", "", "", "", *[str(totals[t]) for t in targets], "", "", "", "")
+    table.add_row("", "total (static prefix)", "", "", "", "", *[str(totals[t]) for t in targets], "", "", "", "")
     console.print(table)
     approx = [t.name for t in plan.targets if not t.tokenizer_exact]
     if approx:

@@ -7,7 +7,7 @@ from promptc.plan import Target
 #: The embedded engine's default model.
 DEFAULT_TARGET = "engine/smollm2"
 
-PROVIDERS = ("engine", "openai", "anthropic", "gemini", "moonshot", "bedrock", "deepseek", "openrouter", "vllm",
+PROVIDERS = ("engine", "raw", "openai", "anthropic", "gemini", "moonshot", "bedrock", "deepseek", "openrouter", "vllm",
              "sglang")
 
 #: Providers whose tokenizer is not public: token counts are estimates through a named proxy.
@@ -15,7 +15,16 @@ _ESTIMATED = {"anthropic", "gemini", "bedrock", "moonshot", "deepseek", "openrou
 
 
 def tokenizer_for(provider: str, model: str) -> tuple[str, bool]:
-    """(tokenizer id, exact?) for a provider/model."""
+    """(tokenizer id, exact?) for a provider/model.
+
+    ``raw/<tokenizer>`` is a completion-style endpoint (vLLM/llama.cpp ``/v1/completions``) that
+    sees the segments concatenated into one text: ``raw/smollm2``, ``raw/o200k_base``,
+    ``raw/cl100k_base``, ``raw/hf:PATH``.
+    """
+    if provider == "raw":
+        if model == "smollm2":
+            return "gguf:smollm2", True
+        return model, True
     if provider == "engine" or (provider in ("vllm", "sglang") and "smollm2" in model.lower()):
         return "gguf:smollm2", True
     if provider == "openai":
@@ -36,4 +45,6 @@ def parse_target(text: str) -> Target:
     if not model:
         raise ValueError(f"target `{text}` names no model")
     tok, exact = tokenizer_for(provider, model)
+    if provider == "raw" and not (tok.startswith(("gguf:", "hf:")) or tok in ("o200k_base", "cl100k_base")):
+        raise ValueError(f"unknown tokenizer `{model}` for a raw target (smollm2, o200k_base, cl100k_base, hf:PATH)")
     return Target(name=text, provider=provider, model=model, tokenizer=tok, tokenizer_exact=exact)

@@ -1,5 +1,17 @@
-"""The KV-tree inference engine: a torch Llama-family runner that caches KV state per segment hash."""
+"""The KV-tree inference engine: a torch Llama-family runner that caches KV state per segment hash.
 
-from promptc.engine.runner import Completion, Engine, GenerationParams, SegmentIn
+Imports are lazy so that the compiler (which only needs :mod:`promptc.engine.locate`) never pays
+for importing torch.
+"""
+
+from __future__ import annotations
 
 __all__ = ["Engine", "GenerationParams", "SegmentIn", "Completion"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from promptc.engine import runner
+
+        return getattr(runner, name)
+    raise AttributeError(name)

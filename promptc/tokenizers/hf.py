@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -13,8 +15,9 @@ class HFBackedTokenizer:
     """A :class:`tokenizers.Tokenizer` behind the promptc interface."""
 
     def __init__(self, tok: HFTokenizer, id_: str, special_tokens: Sequence[str], digest: str | None = None,
-                 exact: bool = True):
+                 exact: bool = True, chat_template: str | None = None):
         self.tok = tok
+        self.chat_template = chat_template
         self.id = id_
         self.exact = exact
         self.special_tokens = frozenset(special_tokens)
@@ -84,12 +87,42 @@ def _field_strings(reader, key: str) -> list[str]:
     return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
 
 
+def cache_root() -> Path:
+    """Where promptc keeps derived, re-creatable files (``$PROMPTC_CACHE_DIR`` or ``~/.cache/promptc``)."""
+    env = os.environ.get("PROMPTC_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "promptc"
+
+
 def load_gguf_tokenizer(path: str | Path, id_: str | None = None) -> HFBackedTokenizer:
     """The byte-level BPE tokenizer embedded in a GGUF file (see reference/smollm2.md §3).
 
-    Supports ``tokenizer.ggml.model == "gpt2"`` with the ``smollm``/``llama-bpe``/``qwen2``-style
-    pre-tokenizers that split digits individually before the GPT-2 regex.
+    Reading ~100k strings out of a GGUF takes seconds, so the built tokenizer is cached as
+    ``tokenizer.json`` keyed by the file's path, size and mtime (a cache miss rebuilds it).
     """
+    p = Path(path).resolve()
+    st = p.stat()
+    key = hashlib.sha256(f"{p}|{st.st_size}|{st.st_mtime_ns}|v2".encode()).hexdigest()[:24]
+    cached = cache_root() / "tokenizers" / f"gguf-{key}.json"
+    if cached.is_file():
+        try:
+            data = json.loads(cached.read_text(encoding="utf-8"))
+            return HFBackedTokenizer(HFTokenizer.from_str(data["tokenizer"]), id_ or f"gguf:{p.name}",
+                                     data["specials"], data["digest"], chat_template=data.get("chat_template"))
+        except (ValueError, KeyError, OSError):
+            pass  # a corrupt cache entry is rebuilt below
+    tok = _build_gguf_tokenizer(p, id_)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"tokenizer": tok.tok.to_str(), "specials": sorted(tok.special_tokens),
+                                   "digest": tok.digest, "chat_template": tok.chat_template}), encoding="utf-8")
+        tmp.replace(cached)
+    except OSError:
+        pass  # a read-only home only costs speed
+    return tok
+
+
+def _build_gguf_tokenizer(path: Path, id_: str | None) -> HFBackedTokenizer:
     import gguf
 
     reader = gguf.GGUFReader(str(path))
@@ -117,4 +150,8 @@ def load_gguf_tokenizer(path: str | Path, id_: str | None = None) -> HFBackedTok
     for part in (model, pre, "\n".join(tokens), "\n".join(merges), ",".join(map(str, types))):
         h.update(part.encode("utf-8"))
         h.update(b"\x00")
-    return HFBackedTokenizer(tok, id_ or f"gguf:{Path(path).name}", specials, "sha256:" + h.hexdigest())
+    template = None
+    if "tokenizer.chat_template" in reader.fields:
+        template = bytes(reader.fields["tokenizer.chat_template"].parts[-1]).decode("utf-8")
+    return HFBackedTokenizer(tok, id_ or f"gguf:{Path(path).name}", specials, "sha256:" + h.hexdigest(),
+                             chat_template=template)

@@ -27,7 +27,7 @@ def promptc_cli(*args, cwd=None, env=None):
 @pytest.fixture()
 def team(tmp_path):
     dst = tmp_path / "team"
-    shutil.copytree(TEAM, dst, ignore=shutil.ignore_patterns("promptc.lock"))
+    shutil.copytree(TEAM, dst, ignore=shutil.ignore_patterns("promptc.lock", ".promptc"))
     return dst
 
 

