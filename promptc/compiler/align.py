@@ -327,19 +327,27 @@ def _prove(plans: dict[str, Plan], root: Path, mode: str, aligners: dict[str, Al
     return {n: _rehash(p) for n, p in plans.items()}, diags
 
 
-def _count_tokens(plan: Plan, target: Target, aligner: Aligner) -> list[int | None]:
-    """Tokens per segment: templated message pieces for engine targets, content tokens otherwise."""
+def _pieces(plan: Plan, target: Target, aligner: Aligner) -> list[str]:
+    """The texts whose tokens count for each static segment: chat-templated message pieces for
+    engine targets (role header and end marker included), the content otherwise."""
     static = [s for s in plan.segments if s.content is not None and s.hash is not None]
     if target.provider == "engine":
-        from promptc.tokenizers.chat import ChatTemplate
+        chat = chat_template_for(aligner.tok)
+        return chat.split([{"role": s.role, "content": s.content} for s in static], add_generation_prompt=False).pieces
+    return [s.content for s in static]
 
-        chat = ChatTemplate(getattr(aligner.tok, "chat_template", None))
-        pieces = chat.split([{"role": s.role, "content": s.content} for s in static], add_generation_prompt=False).pieces
-    else:
-        pieces = [s.content for s in static]
-    ids = aligner.encode_many(pieces)
-    counts = [len(ids[p]) for p in pieces]
-    return counts + [None] * (len(plan.segments) - len(static))
+
+_CHAT_TEMPLATES: dict[str | None, object] = {}
+
+
+def chat_template_for(tok: Tokenizer):
+    """The (compiled once) chat template shipped with a model's tokenizer; ChatML when it has none."""
+    from promptc.tokenizers.chat import ChatTemplate
+
+    source = getattr(tok, "chat_template", None)
+    if source not in _CHAT_TEMPLATES:
+        _CHAT_TEMPLATES[source] = ChatTemplate(source)
+    return _CHAT_TEMPLATES[source]
 
 
 def _breakpoints(plan: Plan, target: Target, counts: list[int | None], root: Path) -> tuple[set[int], list[Diagnostic]]:
@@ -391,6 +399,12 @@ def align_plans(plans: dict[str, Plan], root: Path, mode: str = "check",
                 caches.append(cache)
                 aligners[t.tokenizer] = Aligner(tok, cache)
     plans, diags = _prove(dict(plans), root, mode, aligners)
+    pieces = {(name, t.name): _pieces(plan, t, aligners[t.tokenizer]) for name, plan in plans.items() for t in plan.targets}
+    ids: dict[str, dict[str, list[int]]] = {}
+    for tok_id, aligner in aligners.items():  # one batch per tokenizer: encode_batch uses every core
+        texts = [p for (name, tname), ps in pieces.items() for p in ps
+                 if next(t for t in plans[name].targets if t.name == tname).tokenizer == tok_id]
+        ids[tok_id] = aligner.encode_many(texts)
     out: dict[str, Plan] = {}
     for name in sorted(plans):
         plan = plans[name]
@@ -398,7 +412,9 @@ def align_plans(plans: dict[str, Plan], root: Path, mode: str = "check",
         prefix: list[dict[str, int]] = [{} for _ in plan.segments]
         bps: list[list[str]] = [[] for _ in plan.segments]
         for t in plan.targets:
-            counts = _count_tokens(plan, t, aligners[t.tokenizer])
+            piece_ids = ids[t.tokenizer]
+            counts: list[int | None] = [len(piece_ids[p]) for p in pieces[(name, t.name)]]
+            counts += [None] * (len(plan.segments) - len(counts))
             cum = 0
             for i, c in enumerate(counts):
                 if c is None:

@@ -138,7 +138,8 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, env: jinja2.Environment
     body = seg.text
     assert body is not None
     try:
-        env.parse(body.source)
+        if not render.is_literal(body.source):
+            render.parse(env, body.source)
     except jinja2.TemplateSyntaxError as exc:
         line = exc.lineno or 1
         diags.append(Diagnostic("E108", f"template syntax error in segment `{seg.name}`: {exc.message}",

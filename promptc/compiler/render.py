@@ -55,9 +55,31 @@ class ProjectLoader(jinja2.BaseLoader):
         return text, str(path), lambda: True
 
 
+_MARKERS = ("{{", "{%", "{#")
+_PARSED: dict[str, nodes.Template] = {}
+
+
+def is_literal(source: str) -> bool:
+    """True when a template has no Jinja syntax at all: its output is its source."""
+    return not any(m in source for m in _MARKERS)
+
+
+def parse(env: jinja2.Environment, source: str) -> nodes.Template:
+    """Parse once per distinct source (parsing long texts is the compiler's slowest step)."""
+    tree = _PARSED.get(source)
+    if tree is None:
+        tree = env.parse(source)
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        _PARSED[source] = tree
+    return tree
+
+
 def included_names(env: jinja2.Environment, source: str) -> list[str]:
     """Template names a source includes/imports/extends (constant names only)."""
-    return sorted({n for n in meta.find_referenced_templates(env.parse(source)) if n is not None})
+    if is_literal(source):
+        return []
+    return sorted({n for n in meta.find_referenced_templates(parse(env, source)) if n is not None})
 
 
 def collect_includes(env: jinja2.Environment, source: str, loader: ProjectLoader) -> dict[str, str]:
@@ -79,9 +101,10 @@ def collect_includes(env: jinja2.Environment, source: str, loader: ProjectLoader
 
 def undeclared_names(env: jinja2.Environment, source: str, includes: dict[str, str]) -> set[str]:
     """Free variables of a template and everything it includes."""
-    names = set(meta.find_undeclared_variables(env.parse(source)))
+    names = set() if is_literal(source) else set(meta.find_undeclared_variables(parse(env, source)))
     for text in includes.values():
-        names |= meta.find_undeclared_variables(env.parse(text))
+        if not is_literal(text):
+            names |= meta.find_undeclared_variables(parse(env, text))
     return names - _JINJA_GLOBALS
 
 
@@ -94,7 +117,9 @@ def nondeterminism(env: jinja2.Environment, source: str,
     an accident of how the caller built it).
     """
     unordered = set(unordered_names)
-    tree = env.parse(source)
+    if is_literal(source):
+        return []
+    tree = parse(env, source)
     found: list[tuple[int, str]] = []
     for call in tree.find_all(nodes.Call):
         target = call.node
@@ -118,6 +143,8 @@ def nondeterminism(env: jinja2.Environment, source: str,
 
 
 def render_template(env: jinja2.Environment, source: str, values: dict) -> str:
+    if is_literal(source):
+        return source
     return env.from_string(source).render(**values)
 
 
