@@ -101,6 +101,114 @@ def schema():
     click.echo(json.dumps(plan_json_schema(), indent=2, sort_keys=True))
 
 
+def _parse_inputs(plan, pairs) -> tuple[dict, dict]:
+    """``k=v`` pairs → (session inputs, turn inputs). ``k=@file`` reads a file; non-string types
+    take JSON (``n=3``, ``tags=["a","b"]``, ``customer={"name": "Ada", ...}``)."""
+    specs = {s.name: s for s in plan.inputs}
+    session, turn = {}, {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.UsageError(f"--input expects KEY=VALUE, got {pair!r}")
+        if key not in specs:
+            known = ", ".join(sorted(specs)) or "none"
+            raise click.UsageError(f"plan `{plan.name}` has no input `{key}` (inputs: {known})")
+        if value.startswith("@"):
+            try:
+                value = Path(value[1:]).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise click.UsageError(f"--input {key}: cannot read {value[1:]}: {exc.strerror}") from None
+        spec = specs[key]
+        if spec.type["type"] not in ("string", "enum"):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise click.UsageError(f"--input {key}: a {spec.type['type']} value must be JSON, got {value!r}") from None
+        (session if spec.stability == "session" else turn)[key] = value
+    return session, turn
+
+
+@cli.command()
+@click.argument("plan_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--input", "-i", "inputs", multiple=True, help="KEY=VALUE (repeatable); KEY=@file reads a file")
+@click.option("--engine", "engine_url", help="URL of a running `promptc serve`")
+@click.option("--embedded", is_flag=True, help="Run the embedded model in this process (the default without --engine)")
+@click.option("--api-key", envvar="PROMPTC_API_KEY", help="API key for --engine [env: PROMPTC_API_KEY]")
+@click.option("--max-tokens", type=int, default=256, show_default=True)
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
+def run(plan_path, inputs, engine_url, embedded, api_key, max_tokens, temperature, as_json):
+    """Execute PLAN_PATH once with the given inputs, on a server (--engine) or in process (--embedded)."""
+    from promptc.plan import load_plan
+    from promptc.runtime.engine_client import EmbeddedClient, EngineClient
+
+    if engine_url and embedded:
+        raise click.UsageError("use either --engine URL or --embedded")
+    plan = load_plan(plan_path)
+    session_inputs, turn_inputs = _parse_inputs(plan, inputs)
+    request = plan.bind(**session_inputs).render(**turn_inputs)
+    if engine_url:
+        with EngineClient(engine_url, api_key=api_key) as client:
+            result = client.run(request, max_tokens=max_tokens, temperature=temperature)
+    else:
+        from promptc.engine import Engine
+
+        result = EmbeddedClient(Engine()).run(request, max_tokens=max_tokens, temperature=temperature)
+    if as_json:
+        click.echo(json.dumps({"text": result.text, "usage": result.usage, "segments": result.segments,
+                               "finish_reason": result.finish_reason}, indent=2, ensure_ascii=False))
+        return
+    click.echo(result.text)
+    u = result.usage
+    click.echo(f"[{u.get('prompt_tokens')} prompt tokens, {result.cached_tokens} cached, "
+               f"{u.get('completion_tokens')} completion; finish: {result.finish_reason}]", err=True)
+
+
+@cli.command()
+@click.option("--model", "model_path", type=click.Path(exists=True), help="A .gguf file or a Hugging Face folder [default: embedded SmolLM2-135M]")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (loopback by default)")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--budget", default="2GiB", show_default=True, help="KV-tree memory budget")
+@click.option("--ttl", type=float, default=None, help="Seconds an unused cached segment lives")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
+@click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False),
+              help='JSON {"keys": {"KEY": "tenant"}}; also PROMPTC_API_KEYS="KEY=tenant,..."')
+def serve(model_path, host, port, budget, ttl, dtype, keys_file):
+    """Serve the KV-tree engine over an OpenAI-compatible HTTP API."""
+    import uvicorn
+
+    from promptc.engine import Engine
+    from promptc.engine.server import EngineServer, ServerConfig, parse_size
+
+    try:
+        budget_bytes = parse_size(budget)
+    except ValueError:
+        raise click.UsageError(f"--budget: cannot read {budget!r} (e.g. 2GiB, 512MiB)") from None
+    config = ServerConfig.from_sources(keys_file)
+    if host not in ("127.0.0.1", "localhost", "::1") and not config.api_keys:
+        raise click.UsageError("serving beyond loopback needs API keys (--keys or PROMPTC_API_KEYS)")
+    from promptc.demo import loading
+
+    with loading("loading the model"):
+        engine = Engine(model_path, dtype=dtype, budget_bytes=budget_bytes, ttl_s=ttl)
+    click.echo(f"promptc engine: {engine.model_name} ({dtype}, {engine.model.device}), budget {budget}, "
+               f"{len(config.api_keys)} API key(s); http://{host}:{port}/v1", err=True)
+    uvicorn.run(EngineServer(engine, config).app, host=host, port=port, log_level="warning")
+
+
+@cli.command()
+@click.argument("project", type=click.Path(exists=True, file_okay=False), default="examples/team")
+@click.option("--turns", default=3, show_default=True, help="Interleaved turns per agent")
+@click.option("--max-tokens", default=48, show_default=True)
+@click.option("--budget", default="1GiB", show_default=True)
+def demo(project, turns, max_tokens, budget):
+    """Build PROJECT, start the engine, and run its agents through interleaved turns."""
+    from promptc.demo import run_demo
+    from promptc.engine.server import parse_size
+
+    run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=parse_size(budget))
+
+
 def main() -> None:
     """Entry point: user mistakes exit 1/2 with a message, never a traceback."""
     try:

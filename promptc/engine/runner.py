@@ -88,6 +88,13 @@ class Completion:
     statuses: list[SegmentStatus]
 
 
+def openai_usage(c: "Completion") -> dict:
+    """OpenAI-shaped usage with promptc's cache fields (server responses and embedded runs alike)."""
+    return {"prompt_tokens": c.prompt_tokens, "completion_tokens": len(c.token_ids),
+            "total_tokens": c.prompt_tokens + len(c.token_ids), "cached_prefix_tokens": c.cached_tokens,
+            "prompt_tokens_details": {"cached_tokens": c.cached_tokens}}
+
+
 @dataclass
 class TokenEvent:
     """One streamed step: ``text`` is the new text since the previous event."""

@@ -1,0 +1,393 @@
+"""An OpenAI-compatible HTTP API over the KV-tree engine, with the ``segments[]`` extension.
+
+Endpoints: ``POST /v1/chat/completions`` (``segments`` precede ``messages``; ``stream: true`` is
+SSE), ``POST /v1/cache/warm``, ``GET /v1/cache/stats``, ``DELETE /v1/cache``, ``GET /v1/models``,
+``GET /health``.
+
+Security: API keys map to tenant scopes; the cache and every number that reveals it (usage, stats,
+warm) are scoped to the caller's tenant. Each segment's hash is recomputed from its role and content
+and a mismatch is rejected with 400, so a client can never poison the cache. Request size, segment
+count and generation length are limited. Errors use OpenAI's error JSON shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from promptc.compiler.hashing import chain, segment_hash
+from promptc.engine.runner import Engine, GenerationParams, SegmentIn, openai_usage
+
+ROLES = ("system", "developer", "user", "assistant")
+
+
+@dataclass
+class ServerConfig:
+    """Limits and tenants. With no API keys every caller is the ``default`` tenant (loopback use)."""
+
+    api_keys: dict[str, str] = field(default_factory=dict)  # key → tenant
+    max_body_bytes: int = 4 << 20
+    max_segments: int = 256
+    max_messages: int = 256
+    max_tokens_limit: int = 4096
+    default_max_tokens: int = 256
+    model_id: str = "smollm2-135m-instruct"
+
+    @classmethod
+    def from_sources(cls, keys_file: str | None = None, **kw) -> "ServerConfig":
+        """Keys from ``keys_file`` (JSON ``{"keys": {"KEY": "tenant"}}``) and ``PROMPTC_API_KEYS``
+        (``KEY=tenant,KEY2=tenant2``)."""
+        keys: dict[str, str] = {}
+        if keys_file:
+            data = json.loads(Path(keys_file).read_text(encoding="utf-8"))
+            keys.update({str(k): str(v) for k, v in data.get("keys", {}).items()})
+        for pair in filter(None, os.environ.get("PROMPTC_API_KEYS", "").split(",")):
+            k, _, tenant = pair.partition("=")
+            if k and tenant:
+                keys[k.strip()] = tenant.strip()
+        return cls(api_keys=keys, **kw)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": {"message": self.message, "type": self.type, "param": self.param,
+                                       "code": self.code}}, status_code=self.status)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SegmentModel(_Strict):
+    id: str = Field(min_length=1, max_length=512)
+    hash: str
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str
+
+
+class MessageModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[dict[str, Any]]
+    name: str | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        parts = []
+        for part in self.content:
+            if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise ApiError(400, "only text content parts are supported", param="messages")
+            parts.append(part["text"])
+        return "".join(parts)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # unknown OpenAI fields (user, n=1, ...) are accepted
+    model: str | None = None
+    messages: list[MessageModel] = Field(default_factory=list)
+    segments: list[SegmentModel] = Field(default_factory=list)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int = Field(default=1, ge=1, le=1)
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, v):
+        if isinstance(v, list) and len(v) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return v
+
+
+class WarmRequest(_Strict):
+    segments: list[SegmentModel] = Field(min_length=1)
+
+
+def _validation_error(exc: ValidationError) -> ApiError:
+    e = exc.errors()[0]
+    param = ".".join(str(x) for x in e["loc"]) or None
+    return ApiError(400, f"invalid request: {param}: {e['msg']}" if param else f"invalid request: {e['msg']}",
+                    param=param, code="invalid_value")
+
+
+class EngineServer:
+    """The ASGI application and its request handling (``app`` is a Starlette instance)."""
+
+    def __init__(self, engine: Engine, config: ServerConfig | None = None):
+        self.engine = engine
+        self.config = config or ServerConfig()
+        self.app = Starlette(routes=[
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/cache/warm", self.warm, methods=["POST"]),
+            Route("/v1/cache/stats", self.stats, methods=["GET"]),
+            Route("/v1/cache", self.clear, methods=["DELETE"]),
+            Route("/v1/models", self.models, methods=["GET"]),
+            Route("/health", self.health, methods=["GET"]),
+        ], exception_handlers={ApiError: lambda req, exc: exc.response(),
+                               404: lambda req, exc: ApiError(404, f"no route {req.method} {req.url.path}",
+                                                              code="not_found").response(),
+                               405: lambda req, exc: ApiError(405, f"method {req.method} not allowed on "
+                                                                   f"{req.url.path}", code="method_not_allowed").response()})
+
+    # -- request plumbing ---------------------------------------------------------------------
+    def tenant(self, request: Request) -> str:
+        if not self.config.api_keys:
+            return "default"
+        auth = request.headers.get("authorization", "")
+        key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        tenant = self.config.api_keys.get(key)
+        if tenant is None:
+            raise ApiError(401, "invalid or missing API key (send Authorization: Bearer <key>)",
+                           type_="authentication_error", code="invalid_api_key")
+        return tenant
+
+    async def body(self, request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.config.max_body_bytes:
+            raise ApiError(413, f"request body over {self.config.max_body_bytes} bytes", code="request_too_large")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > self.config.max_body_bytes:
+                raise ApiError(413, f"request body over {self.config.max_body_bytes} bytes", code="request_too_large")
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
+
+    def segments_in(self, segments: list[SegmentModel]) -> list[SegmentIn]:
+        if len(segments) > self.config.max_segments:
+            raise ApiError(400, f"at most {self.config.max_segments} segments per request", param="segments",
+                           code="too_many_segments")
+        out = []
+        for i, s in enumerate(segments):
+            expected = segment_hash(s.role, s.content)
+            if s.hash != expected:
+                raise ApiError(400, f"segments[{i}] (`{s.id}`): hash does not match its role and content "
+                                    f"(expected {expected})", param=f"segments.{i}.hash", code="segment_hash_mismatch")
+            out.append(SegmentIn(s.id, s.hash, s.role, s.content))
+        return out
+
+    @staticmethod
+    def root_hash(segments: list[SegmentIn]) -> str | None:
+        parent = None
+        for s in segments:
+            parent = chain(parent, s.hash)
+        return parent
+
+    # -- endpoints ------------------------------------------------------------------------------
+    async def chat(self, request: Request) -> Response:
+        tenant = self.tenant(request)
+        data = await self.body(request)
+        if not isinstance(data, dict):
+            raise ApiError(400, "request body must be a JSON object", code="invalid_json")
+        try:
+            req = ChatRequest.model_validate(data)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        if req.model and req.model not in (self.config.model_id, self.engine.model_name, "default"):
+            raise ApiError(404, f"model `{req.model}` not found; GET /v1/models lists `{self.config.model_id}`",
+                           param="model", code="model_not_found")
+        segments = self.segments_in(req.segments)
+        if len(req.messages) > self.config.max_messages:
+            raise ApiError(400, f"at most {self.config.max_messages} messages per request", param="messages")
+        messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        if not segments and not messages:
+            raise ApiError(400, "a request needs at least one segment or message", param="messages")
+        max_tokens = req.max_completion_tokens or req.max_tokens or self.config.default_max_tokens
+        if max_tokens > self.config.max_tokens_limit:
+            raise ApiError(400, f"max_tokens is limited to {self.config.max_tokens_limit}", param="max_tokens")
+        stop = tuple([req.stop] if isinstance(req.stop, str) else (req.stop or []))
+        params = GenerationParams(max_tokens=max_tokens, temperature=req.temperature, top_p=req.top_p, seed=req.seed,
+                                  stop=stop)
+        try:
+            self.engine.tokenize(segments, messages)  # fail fast on template/length problems
+        except ValueError as exc:
+            raise ApiError(400, str(exc), code="invalid_prompt") from None
+        completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
+        created = int(time.time())
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            return StreamingResponse(self._sse(request, tenant, segments, messages, params, completion_id, created,
+                                               include_usage, self.root_hash(segments)),
+                                     media_type="text/event-stream",
+                                     headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+        try:
+            completion = await asyncio.to_thread(self.engine.complete, tenant, segments, messages, params)
+        except ValueError as exc:
+            raise ApiError(400, str(exc), code="invalid_prompt") from None
+        return JSONResponse({
+            "id": completion_id, "object": "chat.completion", "created": created, "model": self.config.model_id,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
+                         "finish_reason": completion.finish_reason, "logprobs": None}],
+            "usage": self._usage(completion), "promptc": self._extension(completion, segments)})
+
+    @staticmethod
+    def _usage(c) -> dict:
+        return openai_usage(c)
+
+    def _extension(self, c, segments: list[SegmentIn]) -> dict:
+        return {"segments": [s.to_json() for s in c.statuses], "root_hash": self.root_hash(segments),
+                "computed_tokens": c.computed_tokens}
+
+    async def _sse(self, request: Request, tenant, segments, messages, params, cid, created, include_usage,
+                   root_hash):
+        """Stream chunks from a worker thread; a disconnect stops generation and releases references."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancel = threading.Event()
+
+        def worker():
+            it = self.engine.stream(tenant, segments, messages, params)
+            try:
+                for ev in it:
+                    if cancel.is_set():
+                        break
+                    loop.call_soon_threadsafe(queue.put_nowait, ("event", ev))
+            except Exception as exc:  # reported to the client as an error event
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+            finally:
+                it.close()  # releases the request's references on the tree path
+                loop.call_soon_threadsafe(queue.put_nowait, ("done", None))
+
+        thread = threading.Thread(target=worker, name=f"promptc-stream-{cid}", daemon=True)
+        thread.start()
+
+        def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+            body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.config.model_id,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            while True:
+                kind, item = await queue.get()
+                if kind == "done":
+                    break
+                if kind == "error":
+                    err = {"error": {"message": str(item), "type": "server_error", "param": None, "code": None}}
+                    yield f"data: {json.dumps(err)}\n\n"
+                    break
+                ev = item
+                if ev.completion is not None:
+                    yield chunk({}, ev.finish_reason)
+                    if include_usage:
+                        body = {"id": cid, "object": "chat.completion.chunk", "created": created,
+                                "model": self.config.model_id, "choices": [], "usage": self._usage(ev.completion),
+                                "promptc": self._extension(ev.completion, segments)}
+                        yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+                elif ev.text:
+                    yield chunk({"content": ev.text})
+            yield "data: [DONE]\n\n"
+        finally:
+            cancel.set()  # client gone (or finished): stop the worker at its next token
+
+    async def warm(self, request: Request) -> Response:
+        tenant = self.tenant(request)
+        data = await self.body(request)
+        try:
+            req = WarmRequest.model_validate(data)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        segments = self.segments_in(req.segments)
+        try:
+            statuses = await asyncio.to_thread(self.engine.warm, tenant, segments)
+        except ValueError as exc:
+            raise ApiError(400, str(exc), code="invalid_prompt") from None
+        return JSONResponse({"cached_segments": sum(1 for s in statuses if s.cached_after),
+                             "root_hash": self.root_hash(segments), "segments": [s.to_json() for s in statuses]})
+
+    async def stats(self, request: Request) -> Response:
+        tenant = self.tenant(request)
+        s = self.engine.tree.tenant_stats(tenant).to_json()
+        s["tenant"] = tenant
+        s["budget_bytes"] = self.engine.tree.budget_bytes
+        return JSONResponse(s)
+
+    async def clear(self, request: Request) -> Response:
+        tenant = self.tenant(request)
+        freed = self.engine.tree.clear(tenant)
+        return JSONResponse({"deleted": True, "freed_bytes": freed})
+
+    async def models(self, request: Request) -> Response:
+        self.tenant(request)
+        return JSONResponse({"object": "list", "data": [{"id": self.config.model_id, "object": "model", "created": 0,
+                                                         "owned_by": "promptc"}]})
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "model": self.config.model_id, "fingerprint": self.engine.fingerprint})
+
+
+def parse_size(text: str) -> int:
+    """``2GiB``, ``512MiB``, ``1.5GB``, ``1000000`` → bytes."""
+    t = text.strip().lower().replace(" ", "")
+    units = {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "kb": 10**3, "mb": 10**6, "gb": 10**9, "k": 1 << 10,
+             "m": 1 << 20, "g": 1 << 30, "b": 1}
+    for u in sorted(units, key=len, reverse=True):
+        if t.endswith(u):
+            return int(float(t[: -len(u)]) * units[u])
+    return int(t)
+
+
+class ServerThread:
+    """Run uvicorn in a background thread on loopback (tests and the demo use it)."""
+
+    def __init__(self, server: EngineServer, host: str = "127.0.0.1", port: int = 0):
+        import socket
+
+        import uvicorn
+
+        if port == 0:
+            with socket.socket() as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+        self.host, self.port = host, port
+        self.uvicorn = uvicorn.Server(uvicorn.Config(server.app, host=host, port=port, log_level="warning",
+                                                     lifespan="off"))
+        self.thread = threading.Thread(target=self.uvicorn.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.uvicorn.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the engine server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.uvicorn.should_exit = True
+        self.thread.join(timeout=10)
