@@ -8,8 +8,10 @@ plan; unique static text ≥ --tokens tokens. Timed:
 
 * cold build: ``compile_project`` + writing plans and lock, with an empty token cache (in-process,
   tokenizer already loaded, as the raw limit has it loaded too);
-* no-op rebuild: the same again with the cache warm (in-process), and ``promptc build`` as a fresh
-  process (what a user waits for, imports and tokenizer load included);
+* no-op rebuild: ``promptc build`` again as a fresh process (what a user waits for: interpreter,
+  imports, and the manifest check that finds no input changed);
+* warm full rebuild: ``compile_project`` + write again in-process with every segment's tokens cached
+  (the work a build does when something changed but the tokens did not, without the shortcut);
 * raw limit: ``Tokenizer.encode_batch`` over the distinct templated pieces the build tokenizes.
 """
 
@@ -52,9 +54,9 @@ def paragraph(rng: random.Random, words: int) -> str:
 
 def generate(root: Path, target_tokens: int, plans: int, globals_: int, seed: int = 0) -> None:
     rng = random.Random(seed)
-    # ~1.25 tokens per word for this vocabulary; split the budget 30% global, 70% agent blocks
-    words_global = int(target_tokens * 0.30 / 1.25 / globals_)
-    words_agent = int(target_tokens * 0.70 / 1.25 / plans)
+    # ~1.1 tokens per word for this vocabulary; split the budget 30% global, 70% agent blocks
+    words_global = int(target_tokens * 0.30 / 1.05 / globals_)
+    words_agent = int(target_tokens * 0.70 / 1.05 / plans)
     for g in range(globals_):
         body = "".join(paragraph(rng, 120) for _ in range(max(1, words_global // 120)))
         (root / f"global_{g}.prompt").write_text(f'global rules_{g} @static role system """\n{body}"""\n')
@@ -120,6 +122,8 @@ def main() -> None:
             noop_times.append(build_once(root, out))
         cold_s, noop_s = statistics.median(cold_times), statistics.median(noop_times)
         cli_times = []
+        subprocess.run([sys.executable, "-m", "promptc.cli", "build", str(root), "--out", str(work / "out")],
+                       capture_output=True, check=True)  # records the manifest
         for _ in range(args.repeats):
             t = time.perf_counter()
             r = subprocess.run([sys.executable, "-m", "promptc.cli", "build", str(root), "--out", str(work / "out")],
@@ -134,7 +138,7 @@ def main() -> None:
             "raw_encode_batch_s": raw_s, "raw_tokens_per_s": n_tokens / raw_s,
             "cold_build_s": cold_s, "cold_tokens_per_s": n_tokens / cold_s,
             "cold_vs_raw_throughput": (n_tokens / cold_s) / (n_tokens / raw_s),
-            "noop_rebuild_in_process_s": noop_s, "noop_rebuild_cli_s": cli_s,
+            "warm_full_rebuild_in_process_s": noop_s, "noop_rebuild_cli_s": cli_s,
             "targets": {"cold_vs_raw_throughput": ">= 0.5", "noop_rebuild_s": "< 1"},
         }
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -146,8 +150,8 @@ def main() -> None:
         print(f"| raw tokenizers encode_batch (limit) | {raw_s:.3f} s | {n_tokens / raw_s:,.0f} | 1.00 |")
         print(f"| cold build (compile + write, empty cache) | {cold_s:.3f} s | {n_tokens / cold_s:,.0f} | "
               f"{result['cold_vs_raw_throughput']:.2f} |")
-        print(f"| no-op rebuild, in process | {noop_s:.3f} s | | |")
-        print(f"| no-op rebuild, `promptc build` CLI (fresh process) | {cli_s:.3f} s | | |")
+        print(f"| no-op rebuild: `promptc build` (fresh process, nothing changed) | {cli_s:.3f} s | | |")
+        print(f"| full rebuild with every token cached (in process, no shortcut) | {noop_s:.3f} s | | |")
         print(f"\nwrote {args.out}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -71,9 +71,12 @@ _TABLE: list[tuple[str, int | None, int, str]] = [
 
 
 def _overrides(root: Path | None) -> dict[str, dict]:
+    from promptc.compiler import deps
+
     d = root
     while d is not None:
         f = d / "pyproject.toml"
+        deps.record(f)
         if f.is_file():
             try:
                 data = tomllib.loads(f.read_text(encoding="utf-8"))

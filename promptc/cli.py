@@ -13,18 +13,21 @@ from promptc import __version__
 from promptc.errors import PromptcError
 
 
+def _diagnostics_text(diags) -> str:
+    if not diags:
+        return ""
+    errors = sum(1 for d in diags if d.is_error)
+    warnings = len(diags) - errors
+    body = "".join(d.render() + "\n\n" for d in diags)
+    return body + f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+
+
 def _echo_diagnostics(diags, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([d.to_json() for d in diags], indent=2, ensure_ascii=False))
         return
-    for d in diags:
-        click.echo(d.render(), err=True)
-        click.echo("", err=True)
-    errors = sum(1 for d in diags if d.is_error)
-    warnings = len(diags) - errors
     if diags:
-        click.echo(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}",
-                   err=True)
+        click.echo(_diagnostics_text(diags), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,6 +52,18 @@ def _compile(paths, align="check"):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def build(paths, out, lock, check, align, fmt):
     """Compile every plan under PATHS and write plans plus promptc.lock."""
+    if not check:  # the no-op shortcut: nothing the last build read has changed
+        from promptc.compiler import manifest
+
+        rec = manifest.fresh(list(paths) or ["."], Path(out) if out else None, Path(lock) if lock else None, align)
+        if rec is not None:
+            if fmt == "json":
+                click.echo(json.dumps(rec["diagnostics_json"], indent=2, ensure_ascii=False))
+            elif rec["diagnostics"]:
+                click.echo(rec["diagnostics"], err=True)
+            click.echo(rec["summary"] + " (up to date: no input changed)")
+            return
+    from promptc.compiler import manifest
     from promptc.compiler.emit import check_outputs, default_lock, default_out, write_outputs
 
     result = _compile(paths, align)
@@ -68,8 +83,13 @@ def build(paths, out, lock, check, align, fmt):
             sys.exit(1)
         click.echo(f"up to date: {len(result.plans)} plan(s)")
         return
-    written = write_outputs(result, out_dir, lock_path)
-    click.echo(f"built {len(result.plans)} plan(s) into {out_dir} ({len(written)} file(s) changed)")
+    contents: dict[Path, bytes] = {}
+    written = write_outputs(result, out_dir, lock_path, contents)
+    summary = f"built {len(result.plans)} plan(s) into {out_dir}"
+    click.echo(f"{summary} ({len(written)} file(s) changed)")
+    diag_text = _diagnostics_text(result.diagnostics)
+    manifest.save(result.root, list(paths) or ["."], out_dir, lock_path, align, result.dependencies, result.sources,
+                  contents, diag_text, summary, [d.to_json() for d in result.diagnostics])
 
 
 @cli.command()

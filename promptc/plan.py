@@ -97,8 +97,12 @@ class Plan(_Frozen):
     segments: list[PlanSegment]
 
     def to_json(self) -> str:
-        """Canonical, byte-stable JSON (sorted keys, 2-space indent, UTF-8, LF, trailing newline)."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2, ensure_ascii=False,
+        """Canonical, byte-stable JSON: sorted keys, fixed compact separators, UTF-8, one trailing LF.
+
+        Compact (not indented) so the C encoder writes it: plans embed every segment's text, and
+        the reviewable artifact is ``promptc.lock``; ``promptc show`` renders a plan for people.
+        """
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                           allow_nan=False) + "\n"
 
     def bind(self, **session_inputs: Any):

@@ -20,13 +20,16 @@ Every change is reported (W603); nothing is changed silently.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+from array import array
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptc.cache_limits import RAW_JOIN_PROVIDERS, limits_for
+from promptc.compiler import deps
 from promptc.compiler.hashing import chain, segment_hash
 from promptc.errors import Diagnostic, Span
 from promptc.plan import Plan, PlanSegment, Target
@@ -60,10 +63,14 @@ class Merge:
 
 @dataclass
 class TokenCache:
-    """Token ids by (tokenizer digest, sha256 of the text) and boundary verdicts, kept on disk."""
+    """Token ids by (tokenizer digest, sha256 of the text) and boundary verdicts, kept on disk.
+
+    The file stores each entry as ``[count, base64(uint32 ids)]``: a no-op build needs only the
+    counts, so ids are decoded lazily (:meth:`ids_of`).
+    """
 
     path: Path | None
-    ids: dict[str, list[int]] = field(default_factory=dict)
+    entries: dict[str, list] = field(default_factory=dict)
     boundaries: dict[str, bool] = field(default_factory=dict)
     dirty: bool = False
 
@@ -72,10 +79,25 @@ class TokenCache:
         if path is not None and path.is_file():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
-                return cls(path, data.get("ids", {}), data.get("boundaries", {}))
+                if data.get("format") == 2:
+                    return cls(path, data.get("entries", {}), data.get("boundaries", {}))
             except (ValueError, OSError):
                 pass
         return cls(path)
+
+    def count(self, key: str) -> int | None:
+        e = self.entries.get(key)
+        return e[0] if e is not None else None
+
+    def ids_of(self, key: str) -> list[int] | None:
+        e = self.entries.get(key)
+        if e is None:
+            return None
+        return list(array("I", base64.b64decode(e[1]))) if e[1] else []
+
+    def put(self, key: str, ids: list[int]) -> None:
+        self.entries[key] = [len(ids), base64.b64encode(array("I", ids).tobytes()).decode("ascii")]
+        self.dirty = True
 
     def save(self) -> None:
         if self.path is None or not self.dirty:
@@ -83,8 +105,8 @@ class TokenCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"ids": self.ids, "boundaries": self.boundaries}, separators=(",", ":")),
-                           encoding="utf-8")
+            tmp.write_text(json.dumps({"format": 2, "entries": self.entries, "boundaries": self.boundaries},
+                                      separators=(",", ":")), encoding="utf-8")
             tmp.replace(self.path)
         except OSError:
             pass  # a read-only checkout only costs speed
@@ -101,20 +123,19 @@ class Aligner:
         self.tok = tok
         self.cache = cache
 
-    def encode_many(self, texts: list[str]) -> dict[str, list[int]]:
-        """Token ids of each distinct text; unseen texts are encoded in one batch."""
+    def count_many(self, texts: list[str]) -> dict[str, int]:
+        """Token counts of each distinct text; unseen texts are encoded in one batch and cached."""
         out, todo = {}, []
         for t in dict.fromkeys(texts):
-            ids = self.cache.ids.get(_key(t))
-            if ids is None:
+            n = self.cache.count(_key(t))
+            if n is None:
                 todo.append(t)
             else:
-                out[t] = ids
+                out[t] = n
         if todo:
             for t, ids in zip(todo, self.tok.encode_batch(todo)):
-                out[t] = list(ids)
-                self.cache.ids[_key(t)] = list(ids)
-            self.cache.dirty = True
+                out[t] = len(ids)
+                self.cache.put(_key(t), list(ids))
         return out
 
     def _starts_special(self, text: str) -> bool:
@@ -395,16 +416,18 @@ def align_plans(plans: dict[str, Plan], root: Path, mode: str = "check",
         for t in plan.targets:
             if t.tokenizer not in aligners:
                 tok = get_tokenizer(t.tokenizer)
+                if getattr(tok, "source", None):
+                    deps.record(Path(tok.source))  # the model/data file the tokenizer came from
                 cache = TokenCache.load(cache_dir / f"tokens-{tok.digest.split(':')[1][:16]}.json")
                 caches.append(cache)
                 aligners[t.tokenizer] = Aligner(tok, cache)
     plans, diags = _prove(dict(plans), root, mode, aligners)
     pieces = {(name, t.name): _pieces(plan, t, aligners[t.tokenizer]) for name, plan in plans.items() for t in plan.targets}
-    ids: dict[str, dict[str, list[int]]] = {}
+    ids: dict[str, dict[str, int]] = {}
     for tok_id, aligner in aligners.items():  # one batch per tokenizer: encode_batch uses every core
         texts = [p for (name, tname), ps in pieces.items() for p in ps
                  if next(t for t in plans[name].targets if t.name == tname).tokenizer == tok_id]
-        ids[tok_id] = aligner.encode_many(texts)
+        ids[tok_id] = aligner.count_many(texts)
     out: dict[str, Plan] = {}
     for name in sorted(plans):
         plan = plans[name]
@@ -412,8 +435,8 @@ def align_plans(plans: dict[str, Plan], root: Path, mode: str = "check",
         prefix: list[dict[str, int]] = [{} for _ in plan.segments]
         bps: list[list[str]] = [[] for _ in plan.segments]
         for t in plan.targets:
-            piece_ids = ids[t.tokenizer]
-            counts: list[int | None] = [len(piece_ids[p]) for p in pieces[(name, t.name)]]
+            piece_counts = ids[t.tokenizer]
+            counts: list[int | None] = [piece_counts[p] for p in pieces[(name, t.name)]]
             counts += [None] * (len(plan.segments) - len(counts))
             cum = 0
             for i, c in enumerate(counts):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from promptc.compiler import render
+from promptc.compiler import deps, render
 from promptc.compiler.check import (AnalyzedSegment, InputRef, analyze_template, check_input_decl,
                                     check_input_decls, check_plan_order, type_text)
 from promptc.compiler.hashing import chain, entry_hash, segment_hash
@@ -31,6 +31,8 @@ class BuildResult:
     root: Path
     plans: dict[str, Plan] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    dependencies: set[Path] = field(default_factory=set)
+    sources: list[Path] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -169,6 +171,7 @@ class _Compiler:
         else:  # static memory
             if seg.from_file is not None:
                 path = info.base_dir / seg.from_file
+                deps.record(path)
                 try:
                     entries = memory_entries(path.read_text(encoding="utf-8"))
                 except (OSError, UnicodeDecodeError):
@@ -324,15 +327,18 @@ def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | No
     the first error). With ``annotate_tokens`` the plans carry per-target token counts and boundary
     proofs (see :mod:`promptc.compiler.align`).
     """
-    project = load_project([Path(p) for p in paths])
-    result = _Compiler(project).run()
-    if annotate_tokens and not result.errors and result.plans:
-        from promptc.compiler.align import align_plans
+    with deps.tracking() as read:
+        project = load_project([Path(p) for p in paths])
+        result = _Compiler(project).run()
+        if annotate_tokens and not result.errors and result.plans:
+            from promptc.compiler.align import align_plans
 
-        result.plans, align_diags = align_plans(result.plans, project.root, mode=align, cache_dir=cache_dir)
-        result.diagnostics = sorted_diagnostics(result.diagnostics + align_diags)
-        if result.errors:
-            result.plans = {}
+            result.plans, align_diags = align_plans(result.plans, project.root, mode=align, cache_dir=cache_dir)
+            result.diagnostics = sorted_diagnostics(result.diagnostics + align_diags)
+            if result.errors:
+                result.plans = {}
+    result.dependencies = read
+    result.sources = list(project.entries)
     return result
 
 

@@ -18,8 +18,9 @@ def default_lock(root: Path) -> Path:
     return root / LOCK_NAME
 
 
-def write_outputs(result: BuildResult, out: Path, lock_path: Path) -> list[Path]:
-    """Write ``<out>/<plan>.plan.json`` for each plan and the lockfile; returns the files written.
+def write_outputs(result: BuildResult, out: Path, lock_path: Path, contents: dict[Path, bytes] | None = None) -> list[Path]:
+    """Write ``<out>/<plan>.plan.json`` for each plan and the lockfile; returns the files written
+    (``contents``, when given, receives every output's bytes).
 
     Files are written only when their bytes change, and plan files of plans that no longer exist
     are removed, so the output directory always mirrors the sources.
@@ -29,13 +30,18 @@ def write_outputs(result: BuildResult, out: Path, lock_path: Path) -> list[Path]
     wanted = {f"{name}{PLAN_SUFFIX}": plan.to_json() for name, plan in result.plans.items()}
     for fname, text in wanted.items():
         path = out / fname
-        if not path.exists() or path.read_bytes() != text.encode("utf-8"):
-            path.write_bytes(text.encode("utf-8"))
+        data = text.encode("utf-8")
+        if contents is not None:
+            contents[path.resolve()] = data
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
             written.append(path)
     for stale in out.glob(f"*{PLAN_SUFFIX}"):
         if stale.name not in wanted:
             stale.unlink()
     lock_text = render_lock(result.plans).encode("utf-8")
+    if contents is not None:
+        contents[lock_path.resolve()] = lock_text
     if not lock_path.exists() or lock_path.read_bytes() != lock_text:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock_path.write_bytes(lock_text)

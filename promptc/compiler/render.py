@@ -15,6 +15,7 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from promptc.compiler import deps
 from promptc.resources import stdlib_dir
 
 #: Names a template may call that make output differ between runs.
@@ -45,6 +46,7 @@ class ProjectLoader(jinja2.BaseLoader):
             path = stdlib_dir() / name[4:]
         else:
             path = self.base_dir / name
+        deps.record(path)
         return path if path.is_file() else None
 
     def get_source(self, environment, template):
@@ -59,9 +61,18 @@ _MARKERS = ("{{", "{%", "{#")
 _PARSED: dict[str, nodes.Template] = {}
 
 
+_LITERAL: dict[str, bool] = {}
+
+
 def is_literal(source: str) -> bool:
     """True when a template has no Jinja syntax at all: its output is its source."""
-    return not any(m in source for m in _MARKERS)
+    known = _LITERAL.get(source)
+    if known is None:
+        known = not any(m in source for m in _MARKERS)
+        if len(_LITERAL) > 8192:
+            _LITERAL.clear()
+        _LITERAL[source] = known
+    return known
 
 
 def parse(env: jinja2.Environment, source: str) -> nodes.Template:

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from promptc.compiler import deps
+from promptc.compiler.sources import find_sources
 from promptc.errors import Diagnostic, Span
 from promptc.resources import stdlib_dir
 from promptc.syntax import ast
@@ -57,28 +59,6 @@ def _display(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]:
-    """The project root and the .prompt files to build. The root is the given directory, or the
-    common parent directory of the given files."""
-    files: list[Path] = []
-    diags: list[Diagnostic] = []
-    dirs: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            dirs.append(p.resolve())
-            files.extend(sorted(q.resolve() for q in p.rglob("*.prompt")
-                                if not any(part.startswith(".") for part in q.relative_to(p).parts)))
-        elif p.is_file():
-            dirs.append(p.resolve().parent)
-            files.append(p.resolve())
-        else:
-            diags.append(Diagnostic("E104", f"no such file or directory: {p}", None,
-                                    "pass a directory of .prompt files or a .prompt file"))
-    root = Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd().resolve()
-    return root, sorted(set(files)), diags
-
-
 def load_project(paths: list[Path]) -> Project:
     root, entries, diags = find_sources(paths)
     if not entries and not diags:
@@ -107,6 +87,7 @@ class _Loader:
         if file in self.failed:
             return None
         display = _display(file, self.root)
+        deps.record(file)
         try:
             text = file.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
@@ -167,6 +148,7 @@ class _Loader:
                 return None
             return path.resolve()
         path = (info.base_dir / name).resolve()
+        deps.record(path)
         if not path.is_file() and not name.endswith(".prompt"):
             path = (info.base_dir / (name + ".prompt")).resolve()
         if not path.is_file():

@@ -18,6 +18,7 @@ class HFBackedTokenizer:
                  exact: bool = True, chat_template: str | None = None):
         self.tok = tok
         self.chat_template = chat_template
+        self.source: str | None = None  # the file it was loaded from, when there is one
         self.id = id_
         self.exact = exact
         self.special_tokens = frozenset(special_tokens)
@@ -79,7 +80,9 @@ def load_tokenizer_json(path: str | Path, id_: str | None = None) -> HFBackedTok
     tok = HFTokenizer.from_file(str(p))
     specials = [t.content for t in tok.get_added_tokens_decoder().values() if t.special]
     digest = "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest()
-    return HFBackedTokenizer(tok, id_ or f"hf:{p}", specials, digest)
+    out = HFBackedTokenizer(tok, id_ or f"hf:{p}", specials, digest)
+    out.source = str(p)
+    return out
 
 
 def _field_strings(reader, key: str) -> list[str]:
@@ -106,11 +109,14 @@ def load_gguf_tokenizer(path: str | Path, id_: str | None = None) -> HFBackedTok
     if cached.is_file():
         try:
             data = json.loads(cached.read_text(encoding="utf-8"))
-            return HFBackedTokenizer(HFTokenizer.from_str(data["tokenizer"]), id_ or f"gguf:{p.name}",
-                                     data["specials"], data["digest"], chat_template=data.get("chat_template"))
+            tok = HFBackedTokenizer(HFTokenizer.from_str(data["tokenizer"]), id_ or f"gguf:{p.name}",
+                                    data["specials"], data["digest"], chat_template=data.get("chat_template"))
+            tok.source = str(p)
+            return tok
         except (ValueError, KeyError, OSError):
             pass  # a corrupt cache entry is rebuilt below
     tok = _build_gguf_tokenizer(p, id_)
+    tok.source = str(p)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")

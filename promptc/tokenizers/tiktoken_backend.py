@@ -69,6 +69,7 @@ class TiktokenTokenizer:
                                      mergeable_ranks=params["mergeable_ranks"], special_tokens=params["special_tokens"])
         self.pat = regex.compile(params["pat_str"])
         self.id = name
+        self.source = str(path)
         self.exact = exact
         self.special_tokens = frozenset(params["special_tokens"])
         self.digest = "sha256:" + hashlib.sha256((params["pat_str"] + "|").encode() + gzip.decompress(path.read_bytes())).hexdigest()

@@ -1,0 +1,30 @@
+"""Find a project's root and its .prompt files (kept free of heavy imports: the no-op check uses it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from promptc.errors import Diagnostic
+
+
+def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]:
+    """The project root and the .prompt files to build. The root is the given directory, or the
+    common parent directory of the given files."""
+    files: list[Path] = []
+    diags: list[Diagnostic] = []
+    dirs: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            dirs.append(p.resolve())
+            files.extend(sorted(q.resolve() for q in p.rglob("*.prompt")
+                                if not any(part.startswith(".") for part in q.relative_to(p).parts)))
+        elif p.is_file():
+            dirs.append(p.resolve().parent)
+            files.append(p.resolve())
+        else:
+            diags.append(Diagnostic("E104", f"no such file or directory: {p}", None,
+                                    "pass a directory of .prompt files or a .prompt file"))
+    root = Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd().resolve()
+    return root, sorted(set(files)), diags
