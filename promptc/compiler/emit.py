@@ -50,10 +50,16 @@ def write_outputs(result: BuildResult, out: Path, lock_path: Path, contents: dic
 
 
 def check_outputs(result: BuildResult, out: Path, lock_path: Path) -> list[Change]:
-    """Changes between the committed lock/plan files and a fresh build (empty when up to date)."""
+    """Changes between the committed lock/plan files and a fresh build (empty when up to date).
+
+    The lock is always checked; plan files only when ``out`` exists (teams that commit only the
+    lock have no plans directory in a fresh checkout).
+    """
     changes = compare(read_lock(lock_path), result.plans)
     if not changes and lock_path.read_bytes() != render_lock(result.plans).encode("utf-8"):
         changes.append(Change("*", "promptc.lock is not in canonical form; run `promptc build`", False))
+    if not out.is_dir():
+        return changes
     for name, plan in result.plans.items():
         path = out / f"{name}{PLAN_SUFFIX}"
         if not path.exists():

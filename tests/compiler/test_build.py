@@ -151,3 +151,10 @@ def test_exit_codes(tmp_path):
     bad.write_text("{not json")
     r = promptc_cli("show", str(bad))
     assert r.returncode == 2 and "E403" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("example", ["team", "support", "stdlib_tour"])
+def test_committed_example_locks_are_up_to_date(example, tmp_path):
+    """Our own CI gate: editing an example without rebuilding its lock fails here."""
+    r = promptc_cli("build", str(REPO / "examples" / example), "--check", "--out", str(tmp_path / "no-plans-dir"))
+    assert r.returncode == 0, r.stdout + r.stderr
