@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import promptc  # noqa: E402
-from promptc.engine import Engine, GenerationParams, SegmentIn  # noqa: E402
+from promptc.engine import Engine, SegmentIn  # noqa: E402
 from promptc.engine.model import KVCache  # noqa: E402
 
 WORDS = ("the cache keys state by segment hash so agents that share a global block compute it once while "

@@ -70,7 +70,7 @@ def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_byte
     from promptc.engine.server import EngineServer, ServerThread
     from promptc.runtime.engine_client import EngineClient
 
-    console = console or Console()
+    console = console or Console(width=None if Console().is_terminal else 120)
     console.rule(f"[bold]promptc demo[/]: {project}")
     build = promptc.compile(project)
     out = Path("build") / "plans" / project.name

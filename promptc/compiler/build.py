@@ -8,12 +8,13 @@ from pathlib import Path
 import jinja2
 
 from promptc.compiler import deps, render
-from promptc.compiler.check import (AnalyzedSegment, InputRef, analyze_template, check_input_decl,
-                                    check_input_decls, check_plan_order, type_text)
+from promptc.compiler.content import memory_content, memory_entries, tools_content
+from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_input_decl, check_input_decls,
+                                    check_plan_order, type_ok)
 from promptc.compiler.hashing import chain, entry_hash, segment_hash
 from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, suggestions
 from promptc.compiler.schema import inputs_model, tool_schema
-from promptc.errors import CompileError, Diagnostic, canonical_json, sorted_diagnostics
+from promptc.errors import CompileError, Diagnostic, sorted_diagnostics
 from promptc.plan import InputSpec, Plan, PlanSegment, SourceSpan, Target
 from promptc.syntax import ast
 from promptc.targets import DEFAULT_TARGET, parse_target
@@ -55,29 +56,6 @@ def span_model(s) -> SourceSpan:
     return SourceSpan(path=s.path, line=s.line, col=s.col, end_line=s.end_line or s.line, end_col=s.end_col or s.col + 1)
 
 
-def memory_entries(text: str) -> list[str]:
-    """A memory file's entries: paragraphs separated by blank lines, in order."""
-    paras, cur = [], []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line.strip():
-            cur.append(line.rstrip())
-        elif cur:
-            paras.append("\n".join(cur))
-            cur = []
-    if cur:
-        paras.append("\n".join(cur))
-    return paras
-
-
-def memory_content(entries: list[str]) -> str:
-    return "\n\n".join(entries) + "\n" if entries else ""
-
-
-def tools_content(tools: list[dict]) -> str:
-    """The text form of a tools segment: one canonical JSON schema per line, in declaration order."""
-    return "".join(canonical_json(t) + "\n" for t in tools)
-
-
 class _Compiler:
     def __init__(self, project: Project):
         self.project = project
@@ -115,8 +93,6 @@ class _Compiler:
             a = analyze_template(seg, info, env, loader, self.diags)
         else:
             a = AnalyzedSegment(seg, info)
-            from promptc.compiler.check import type_ok
-
             if seg.kind == "tools" and not all(type_ok(p.type) for t in seg.tools for p in t.params):
                 a.ok = False
             if seg.kind == "tools" and seg.stability != "static":
@@ -229,8 +205,6 @@ class _Compiler:
         if not ok or targets is None or any(d.is_error for d in order):
             return None
         for _, seg, minfo in resolved:
-            if seg.level not in ("global", "agent", "task"):
-                ok = False
             self.analyze_segment(seg, minfo)
         if not all(self.analyzed[id(s)].ok for _, s, _ in resolved):
             return None
@@ -342,4 +316,4 @@ def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | No
     return result
 
 
-__all__ = ["BuildResult", "compile_project", "type_text", "InputRef"]
+__all__ = ["BuildResult", "compile_project"]

@@ -202,7 +202,7 @@ def check_plan_order(plan: ast.PlanDecl, segs: list[tuple[ast.Ref, ast.Segment]]
     diags = []
     for i in range(1, len(segs)):
         ref, seg = segs[i]
-        for pref, prev in segs[:i]:
+        for _, prev in segs[:i]:
             if STABILITY_RANK[seg.stability] >= STABILITY_RANK[prev.stability]:
                 continue
             if prev.append_only:

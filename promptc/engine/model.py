@@ -7,6 +7,7 @@ bias (Qwen2). ``forward(ids, cache, start)`` writes the new tokens' K/V at posit
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +31,41 @@ class KVCache:
     @property
     def capacity(self) -> int:
         return self.k.shape[2]
+
+
+class KVPool:
+    """Reusable request KV buffers, bucketed by power-of-two capacity.
+
+    Why: a fresh multi-hundred-MB buffer costs more in first-touch page faults than copying a cached
+    prefix into it (measured: 150-400 ms vs 13 ms for a 4k-token SmolLM2 prefix). Buffers are
+    working memory of running requests, separate from the KV tree's budget; at most ``keep`` idle
+    buffers per bucket are retained.
+    """
+
+    def __init__(self, cfg: ModelConfig, dtype: torch.dtype, device: torch.device, keep: int = 2):
+        self.cfg, self.dtype, self.device, self.keep = cfg, dtype, device, keep
+        self._free: dict[int, list[KVCache]] = {}
+        self._lock = threading.Lock()
+
+    def bucket(self, capacity: int) -> int:
+        size = 256
+        while size < capacity:
+            size *= 2
+        return min(size, max(capacity, self.cfg.max_seq_len))
+
+    def acquire(self, capacity: int) -> KVCache:
+        b = self.bucket(capacity)
+        with self._lock:
+            free = self._free.get(b)
+            if free:
+                return free.pop()
+        return KVCache.allocate(self.cfg, b, self.dtype, self.device)
+
+    def release(self, cache: KVCache) -> None:
+        with self._lock:
+            free = self._free.setdefault(cache.capacity, [])
+            if len(free) < self.keep:
+                free.append(cache)
 
 
 class Transformer:

@@ -19,7 +19,7 @@ import torch
 
 from promptc.compiler.hashing import segment_hash
 from promptc.engine.kvtree import KVTree, Node
-from promptc.engine.model import KVCache, Transformer
+from promptc.engine.model import KVCache, KVPool, Transformer
 from promptc.engine.weights import LoadedWeights, load_weights
 from promptc.tokenizers.chat import ChatTemplate
 
@@ -67,7 +67,7 @@ class SegmentStatus:
 class Prefill:
     """The state after the prompt: a KV buffer, the next-token logits and what the tree supplied."""
 
-    cache: KVCache
+    cache: KVCache | None
     length: int
     logits: torch.Tensor
     statuses: list[SegmentStatus]
@@ -118,6 +118,7 @@ class Engine:
         self.tokenizer = self.weights.tokenizer
         self.chat = ChatTemplate(self.weights.chat_template)
         self.tree = KVTree(budget_bytes, ttl_s)
+        self.pool = KVPool(self.weights.config, self.model.dtype, self.model.device)
         self.model_name = self.weights.name
         h = hashlib.sha256()
         for part in (self.weights.weights_digest, self.dtype_name, self.weights.config.rope_digest(),
@@ -170,7 +171,7 @@ class Engine:
         path = self.tree.lookup(tenant, self.fingerprint, keys) if use_cache else []
         held = list(path)
         try:
-            cache = KVCache.allocate(self.weights.config, max(capacity, 1), self.model.dtype, self.model.device)
+            cache = self.pool.acquire(max(capacity, 1))
             pos = 0
             logits = None
             statuses: list[SegmentStatus] = []
@@ -220,12 +221,18 @@ class Engine:
             return Prefill(cache, pos, logits, statuses, cached_tokens, computed, prompt_tokens, held)
         except BaseException:
             self.tree.release(held)
+            if "cache" in locals():
+                self.pool.release(cache)
             raise
 
     def release(self, prefill: Prefill) -> None:
+        """Release the request's tree references and return its KV buffer to the pool (once)."""
         if prefill.held:
             self.tree.release(prefill.held)
             prefill.held = []
+        if prefill.cache is not None:
+            self.pool.release(prefill.cache)
+            prefill.cache = None
 
     def warm(self, tenant: str, segments: Sequence[SegmentIn]) -> list[SegmentStatus]:
         """Compute and cache a segment path without generating (``POST /v1/cache/warm``)."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from promptc.compiler.content import memory_content
 from promptc.compiler.hashing import chain, segment_hash
 from promptc.compiler.render import render_template, runtime_environment
 from promptc.compiler.schema import inputs_model
@@ -24,14 +25,15 @@ def _validate(plan: Plan, level: str, values: dict[str, Any]) -> dict[str, Any]:
     try:
         return model.model_validate(values).model_dump(mode="json")
     except ValidationError as exc:
+        declared = {s.name: s.stability for s in plan.inputs}
         errors = []
         for e in exc.errors():
             path = ".".join(str(x) for x in e["loc"]) or "(inputs)"
             msg = e["msg"]
-            if e["type"] == "extra_forbidden":
-                other = [s.name for s in plan.inputs if s.name == e["loc"][0]]
-                msg = (f"`{e['loc'][0]}` is a {plan.inputs[[s.name for s in plan.inputs].index(other[0])].stability} "
-                       f"input, not a {level} input") if other else f"unknown {level} input"
+            if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+                name = e["loc"][0]
+                msg = (f"`{name}` is a {declared[name]} input, not a {level} input" if name in declared
+                       else f"unknown {level} input (declared: {', '.join(sorted(declared)) or 'none'})")
             errors.append((path, msg))
         raise InputError(plan.name, errors) from None
 
@@ -57,8 +59,6 @@ class Session:
         name = seg.inputs[0]
         entries = values.get(name) or []
         if seg.kind == "memory":
-            from promptc.compiler.build import memory_content
-
             return [(seg.id, seg.role, memory_content(list(entries)))]
         self._check_append_only(seg, entries)
         return [(f"{seg.id}[{i}]", e["role"], e["content"]) for i, e in enumerate(entries)]

@@ -211,10 +211,10 @@ class _ToAst(Transformer):
     def segment(self, meta, children):
         c = self.c
         level, name, ann = children[0], children[1], children[2]
-        kind, kind_span, role, role_span, body = "text", None, None, None, None
+        kind, role, role_span, body = "text", None, None, None
         for ch in children[3:]:
             if ch[0] == "kind":
-                kind, kind_span = ch[1], ch[2]
+                kind = ch[1]
             elif ch[0] == "role":
                 role, role_span = ch[1], ch[2]
             else:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 import promptc
-from promptc.compiler.build import compile_project
 from promptc.compiler.hashing import chain, segment_hash
 
 REPO = Path(__file__).resolve().parents[2]
