@@ -148,8 +148,36 @@ def _parse_inputs(plan, pairs) -> tuple[dict, dict]:
     return session, turn
 
 
+def _load_runnable(path: str, plan_name: str | None):
+    """A plan from a .plan.json, or compiled on the fly from a .prompt file or project directory."""
+    from promptc.plan import load_plan
+
+    p = Path(path)
+    if p.is_file() and p.name.endswith(".plan.json"):
+        return load_plan(p)
+    from promptc.compiler.build import compile_project
+
+    result = compile_project([p])
+    if result.errors:
+        _echo_diagnostics(result.diagnostics, "text")
+        sys.exit(1)
+    if p.is_file():  # the plans declared in that file
+        display = p.name
+        names = [n for n, plan in result.plans.items() if plan.source.path == display]
+    else:
+        names = list(result.plans)
+    if plan_name:
+        if plan_name not in result.plans:
+            raise click.UsageError(f"no plan `{plan_name}` in {path} (plans: {', '.join(result.plans)})")
+        return result.plans[plan_name]
+    if len(names) != 1:
+        raise click.UsageError(f"{path} declares {len(names)} plans ({', '.join(names)}); choose one with --plan")
+    return result.plans[names[0]]
+
+
 @cli.command()
-@click.argument("plan_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("plan_path", type=click.Path(exists=True))
+@click.option("--plan", "plan_name", help="Which plan, when PLAN_PATH is a .prompt file or project declaring several")
 @click.option("--input", "-i", "inputs", multiple=True, help="KEY=VALUE (repeatable); KEY=@file reads a file")
 @click.option("--engine", "engine_url", help="URL of a running `promptc serve`")
 @click.option("--embedded", is_flag=True, help="Run the embedded model in this process (the default without --engine)")
@@ -157,14 +185,15 @@ def _parse_inputs(plan, pairs) -> tuple[dict, dict]:
 @click.option("--max-tokens", type=int, default=256, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
-def run(plan_path, inputs, engine_url, embedded, api_key, max_tokens, temperature, as_json):
-    """Execute PLAN_PATH once with the given inputs, on a server (--engine) or in process (--embedded)."""
-    from promptc.plan import load_plan
+def run(plan_path, plan_name, inputs, engine_url, embedded, api_key, max_tokens, temperature, as_json):
+    """Execute a plan once with the given inputs, on a server (--engine) or in process (--embedded).
+
+    PLAN_PATH is a compiled .plan.json, or a .prompt file / project directory compiled on the fly."""
     from promptc.runtime.engine_client import EmbeddedClient, EngineClient
 
     if engine_url and embedded:
         raise click.UsageError("use either --engine URL or --embedded")
-    plan = load_plan(plan_path)
+    plan = _load_runnable(plan_path, plan_name)
     session_inputs, turn_inputs = _parse_inputs(plan, inputs)
     request = plan.bind(**session_inputs).render(**turn_inputs)
     if engine_url:
@@ -239,9 +268,11 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(2)
-    except PromptcError as exc:
+    except PromptcError as exc:  # compile findings exit 1; bad inputs, plans or requests are usage errors
+        from promptc.errors import CompileError
+
         click.echo(str(exc), err=True)
-        sys.exit(2 if exc.code in ("E403",) else 1)
+        sys.exit(1 if isinstance(exc, CompileError) else 2)
     except KeyboardInterrupt:
         sys.exit(130)
     except SystemExit:

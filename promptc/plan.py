@@ -94,6 +94,7 @@ class Plan(_Frozen):
     input_schema: dict[str, dict[str, Any]] = Field(description="JSON Schema of the inputs per stability level")
     inputs: list[InputSpec]
     includes: dict[str, str] = Field(default_factory=dict, description="templates included by non-static segments")
+    static_tokens: dict[str, int] | None = Field(default=None, description="tokens of the static prefix, per target")
     segments: list[PlanSegment]
 
     def to_json(self) -> str:

@@ -451,7 +451,9 @@ def align_plans(plans: dict[str, Plan], root: Path, mode: str = "check",
                 bps[i].append(t.name)
         segs = [s.model_copy(update={"tokens": tokens[i] or None, "prefix_tokens": prefix[i] or None,
                                      "breakpoint": bps[i] or None}) for i, s in enumerate(plan.segments)]
-        out[name] = plan.model_copy(update={"segments": segs})
+        totals = {t.name: prefix[max((i for i, s in enumerate(plan.segments) if s.hash), default=0)].get(t.name, 0)
+                  for t in plan.targets}
+        out[name] = plan.model_copy(update={"segments": segs, "static_tokens": totals})
     for c in caches:
         c.save()
     return out, diags

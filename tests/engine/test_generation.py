@@ -42,3 +42,14 @@ def test_closing_a_stream_early_releases_references(engine):
     assert any(n.refs > 0 for n in engine.tree.nodes("early"))
     it.close()
     assert all(n.refs == 0 for n in engine.tree.nodes("early"))
+
+
+def test_bfloat16_engine_runs_and_keeps_its_own_cache_root(smollm_weights, engine):
+    from promptc.engine import Engine
+
+    bf16 = Engine(weights=smollm_weights, dtype="bfloat16", budget_bytes=256 << 20)
+    assert bf16.fingerprint != engine.fingerprint  # dtype is part of the tree's root key
+    out = bf16.complete("bf16", SEGS, params=GenerationParams(max_tokens=12))
+    assert out.text.strip() and out.prompt_tokens > 0
+    again = bf16.complete("bf16", SEGS, params=GenerationParams(max_tokens=12))
+    assert again.cached_tokens > 0 and again.text == out.text

@@ -235,3 +235,41 @@ def test_cli_run_against_a_server_and_embedded(server, tmp_path):
     assert json.loads(r.stdout)["text"] == served["text"]
     r = subprocess.run(args[:5] + ["--input", "nope=1", "--embedded"], capture_output=True, text=True)
     assert r.returncode == 2 and "has no input `nope`" in r.stderr
+
+
+def test_promptc_serve_process_with_keys_and_run_on_a_prompt_file(tmp_path):
+    """The real `promptc serve` process: API keys from a file, then `promptc run` on a .prompt file."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"keys": {"sk-team": "team"}}))
+    proc = subprocess.Popen([sys.executable, "-m", "promptc.cli", "serve", "--port", str(port), "--budget", "256MiB",
+                             "--keys", str(keys)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else "timeout"
+            time.sleep(0.5)
+        assert httpx.get(url + "/v1/models").status_code == 401
+        args = [sys.executable, "-m", "promptc.cli", "run", str(REPO / "examples" / "team" / "backend.prompt"),
+                "--engine", url, "--api-key", "sk-team", "--input", "file=api/users.py",
+                "--input", "query=Say hello.", "--max-tokens", "8", "--json"]
+        first = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stderr
+        second = json.loads(subprocess.run(args, capture_output=True, text=True, timeout=300).stdout)
+        assert second["usage"]["prompt_tokens_details"]["cached_tokens"] > 0
+        assert [s["status"] for s in second["segments"]] == ["hit"] * 4
+        r = subprocess.run(args[:5] + ["--engine", url], capture_output=True, text=True)
+        assert r.returncode == 2 and "query" in r.stderr  # a missing turn input names the field
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
