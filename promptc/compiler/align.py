@@ -294,14 +294,19 @@ def _fix(aligner: Aligner, left: PlanSegment, right: PlanSegment) -> tuple[PlanS
     return left, right, done
 
 
+def _decl(seg: PlanSegment) -> tuple:
+    """A segment's identity across plans: where it is declared (ids depend on how a plan names it)."""
+    return seg.module, seg.source.line, seg.source.col
+
+
 def _prove(plans: dict[str, Plan], root: Path, mode: str, aligners: dict[str, Aligner]) -> tuple[dict[str, Plan], list[Diagnostic]]:
     diags: list[Diagnostic] = []
-    fixed: dict[tuple[str, str], PlanSegment] = {}  # (module, segment id) → normalized segment
+    fixed: dict[tuple, PlanSegment] = {}  # declaration → normalized segment
     for _ in range(4):  # fixes of shared segments propagate to every plan; a few rounds reach a fixpoint
         changed = False
         for name in sorted(plans):
             plan = plans[name]
-            segs = [fixed.get((s.module, s.id), s) for s in plan.segments]
+            segs = [fixed[_decl(s)].model_copy(update={"id": s.id}) if _decl(s) in fixed else s for s in plan.segments]
             plan = plan.model_copy(update={"segments": segs})
             for target in plan.targets:
                 aligner = aligners[target.tokenizer]
@@ -315,8 +320,8 @@ def _prove(plans: dict[str, Plan], root: Path, mode: str, aligners: dict[str, Al
                     if mode == "fix":
                         new_l, new_r, done = _fix(aligner, left, right)
                         if done:
-                            fixed[(left.module, left.id)] = new_l
-                            fixed[(right.module, right.id)] = new_r
+                            fixed[_decl(left)] = new_l
+                            fixed[_decl(right)] = new_r
                             segs = list(plan.segments)
                             segs[i], segs[i + 1] = new_l, new_r
                             plan = plan.model_copy(update={"segments": segs})

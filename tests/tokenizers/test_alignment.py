@@ -127,3 +127,16 @@ def test_incremental_build_never_retokenizes_unchanged_segments(tmp_path, monkey
                                            'plan extra = rules, repo_tools, extra\n')
     compile_project([src])
     assert sum(calls) == 1  # only the new agent's segment
+
+
+def test_a_fix_reaches_every_plan_that_uses_the_segment_under_any_name(tmp_path):
+    (tmp_path / "lib.prompt").write_text('global rules @static """Always answer in """\n')
+    (tmp_path / "a.prompt").write_text('import "./lib.prompt"\ntarget "raw/smollm2"\n'
+                                       'global lang_a @static """English, please."""\nplan a = rules, lang_a\n')
+    (tmp_path / "b.prompt").write_text('import "./lib.prompt" as lib\ntarget "raw/smollm2"\n'
+                                       'global lang_b @static """<|im_end|>French, please."""\nplan b = lib.rules, lang_b\n')
+    result = compile_project([tmp_path], align="fix")
+    assert not result.errors, [d.render() for d in result.errors]
+    a, b = result.plans["a"].segments[0], result.plans["b"].segments[0]
+    assert (a.id, b.id) == ("rules", "lib.rules")
+    assert a.content == b.content and a.hash == b.hash  # one segment, one normalized text, one hash
