@@ -52,9 +52,9 @@ def _compile(paths, align="check"):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def build(paths, out, lock, check, align, fmt):
     """Compile every plan under PATHS and write plans plus promptc.lock."""
-    if not check:  # the no-op shortcut: nothing the last build read has changed
-        from promptc.compiler import manifest
+    from promptc.compiler import manifest
 
+    if not check:  # the no-op shortcut: nothing the last build read has changed
         rec = manifest.fresh(list(paths) or ["."], Path(out) if out else None, Path(lock) if lock else None, align)
         if rec is not None:
             if fmt == "json":
@@ -63,7 +63,6 @@ def build(paths, out, lock, check, align, fmt):
                 click.echo(rec["diagnostics"], err=True)
             click.echo(rec["summary"] + " (up to date: no input changed)")
             return
-    from promptc.compiler import manifest
     from promptc.compiler.emit import check_outputs, default_lock, default_out, write_outputs
 
     result = _compile(paths, align)
