@@ -125,11 +125,7 @@ class _Compiler:
             values = {n: r.decl.default for n, r in a.used.items()}
             try:
                 content = render.render_template(env, seg.text.source, values)
-            except jinja2.TemplateError as exc:
-                self.diags.append(Diagnostic("E112", f"segment `{seg.name}` failed to render: {exc}", seg.text.span,
-                                             "static templates render at build time with no inputs"))
-                return None
-            except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+            except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
                 self.diags.append(Diagnostic("E112", f"segment `{seg.name}` failed to render: {exc}", seg.text.span,
                                              "static templates render at build time with no inputs"))
                 return None

@@ -136,26 +136,20 @@ class _Loader:
         return info
 
     def resolve_import(self, info: ModuleInfo, imp: ast.Import) -> Path | None:
+        """The imported file, or None with an E104/E105 diagnostic."""
+        path = import_path(info, imp.path)
+        if path is not None:
+            return path
         name = imp.path
         if name.startswith("std/"):
-            rel = name[4:]
-            path = stdlib_dir() / (rel if rel.endswith(".prompt") else rel + ".prompt")
-            if not path.is_file():
-                known = std_modules()
-                close = difflib.get_close_matches(name.removesuffix(".prompt"), known, n=1)
-                hint = f"did you mean `{close[0]}`?" if close else f"std modules: {', '.join(known)}"
-                self.diags.append(Diagnostic("E105", f"unknown std module `{name}`", imp.span, hint))
-                return None
-            return path.resolve()
-        path = (info.base_dir / name).resolve()
-        deps.record(path)
-        if not path.is_file() and not name.endswith(".prompt"):
-            path = (info.base_dir / (name + ".prompt")).resolve()
-        if not path.is_file():
+            known = std_modules()
+            close = difflib.get_close_matches(name.removesuffix(".prompt"), known, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"std modules: {', '.join(known)}"
+            self.diags.append(Diagnostic("E105", f"unknown std module `{name}`", imp.span, hint))
+        else:
             self.diags.append(Diagnostic("E104", f"imported file not found: `{name}`", imp.span,
                                          f"paths are relative to {info.display}'s directory"))
-            return None
-        return path
+        return None
 
     def build_scope(self, info: ModuleInfo) -> None:
         for name, seg in info.own_segments.items():
@@ -163,7 +157,7 @@ class _Loader:
         for imp in info.module.imports:
             if imp.alias:
                 continue
-            target = self.resolve_quiet(info, imp)
+            target = import_path(info, imp.path)
             child = self.modules.get(target) if target else None
             if child is None or child is info:
                 continue
@@ -176,16 +170,21 @@ class _Loader:
                 else:
                     info.scope[name] = (seg, child)
 
-    def resolve_quiet(self, info: ModuleInfo, imp: ast.Import) -> Path | None:
-        name = imp.path
-        if name.startswith("std/"):
-            rel = name[4:]
-            path = stdlib_dir() / (rel if rel.endswith(".prompt") else rel + ".prompt")
-        else:
-            path = info.base_dir / name
-            if not path.is_file() and not name.endswith(".prompt"):
-                path = info.base_dir / (name + ".prompt")
-        return path.resolve() if path.is_file() else None
+
+
+def import_path(info: ModuleInfo, name: str) -> Path | None:
+    """Where ``import "name"`` points from ``info``: ``std/x`` → stdlib/x.prompt, else relative to the
+    importing file (``.prompt`` may be omitted). Every candidate is a build dependency."""
+    if name.startswith("std/"):
+        rel = name[4:]
+        candidates = [stdlib_dir() / (rel if rel.endswith(".prompt") else rel + ".prompt")]
+    else:
+        candidates = [info.base_dir / name] + ([] if name.endswith(".prompt") else [info.base_dir / (name + ".prompt")])
+    for path in candidates:
+        deps.record(path)
+        if path.is_file():
+            return path.resolve()
+    return None
 
 
 def lookup(info: ModuleInfo, ref: ast.Ref) -> tuple[ast.Segment, ModuleInfo] | None:
