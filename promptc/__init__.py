@@ -9,9 +9,8 @@ The Python API for agents::
     request.to_messages()
 """
 
-__version__ = "0.1.0"
-
-from promptc.errors import CompileError, InputError, PromptcError  # noqa: E402
+from promptc.core.errors import AppendOnlyError, CompileError, InputError, PlanFormatError, PromptcError
+from promptc.core.version import __version__
 
 
 def compile(path, **kwargs):  # noqa: A001 - the public name the docs promise
@@ -23,9 +22,10 @@ def compile(path, **kwargs):  # noqa: A001 - the public name the docs promise
 
 def load_plan(path):
     """Load a compiled ``.plan.json``."""
-    from promptc.plan import load_plan as _load
+    from promptc.plan import load_plan as _load  # keeps `import promptc` light: pydantic models load on use
 
     return _load(path)
 
 
-__all__ = ["compile", "load_plan", "CompileError", "InputError", "PromptcError", "__version__"]
+__all__ = ["compile", "load_plan", "AppendOnlyError", "CompileError", "InputError", "PlanFormatError", "PromptcError",
+           "__version__"]

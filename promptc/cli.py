@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from promptc import __version__
-from promptc.errors import PromptcError
+from promptc.core.version import __version__
+from promptc.core.errors import PromptcError
 
 
 def _diagnostics_text(diags) -> str:
@@ -268,7 +268,7 @@ def main() -> None:
         exc.show()
         sys.exit(2)
     except PromptcError as exc:  # compile findings exit 1; bad inputs, plans or requests are usage errors
-        from promptc.errors import CompileError
+        from promptc.core.errors import CompileError
 
         click.echo(str(exc), err=True)
         sys.exit(1 if isinstance(exc, CompileError) else 2)

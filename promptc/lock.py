@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptc import __version__
+from promptc.core.version import __version__
 from promptc.plan import Plan
 
 LOCK_VERSION = 1

@@ -1,7 +1,7 @@
-"""The plan and the request: the contract between the compiler and every runtime.
+"""The plan, its binding and the request: the contract between the compiler and every runtime.
 
 A :class:`Plan` is what ``promptc build`` writes (``<out>/<plan>.plan.json``). Agent code loads it,
-binds session inputs (:meth:`Plan.bind` → :class:`~promptc.runtime.session.Session`) and renders a
+binds session inputs (:meth:`Plan.bind` → :class:`Session`) and renders a
 turn (→ :class:`Request`): ordered segments, each with role, content, hash and prefix hash.
 """
 
@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from promptc import __version__
-from promptc.errors import PlanFormatError
+from promptc.core.content import memory_content
+from promptc.core.errors import AppendOnlyError, InputError, PlanFormatError
+from promptc.core.hashing import chain, segment_hash
+from promptc.core.inputs import inputs_model
+from promptc.core.templates import render_template, runtime_environment
+from promptc.core.providers import Target
+from promptc.core.version import __version__
+from promptc.core.vocab import Kind, Level, Role, Stability
 
 FORMAT_VERSION = 1
-
-Stability = Literal["static", "session", "turn"]
-Level = Literal["global", "agent", "task"]
-Role = Literal["system", "developer", "user", "assistant"]
-Kind = Literal["text", "tools", "memory", "history"]
 
 
 class _Frozen(BaseModel):
@@ -34,16 +35,6 @@ class SourceSpan(_Frozen):
     col: int
     end_line: int
     end_col: int
-
-
-class Target(_Frozen):
-    """Where a plan runs: ``provider/model`` and the tokenizer used to count and align tokens."""
-
-    name: str = Field(description="provider/model, e.g. engine/smollm2 or openai/gpt-5.6")
-    provider: str
-    model: str
-    tokenizer: str = Field(description="tokenizer id, e.g. gguf:smollm2, o200k_base")
-    tokenizer_exact: bool = Field(description="false when the provider's tokenizer is not public and a proxy is used")
 
 
 class InputSpec(_Frozen):
@@ -81,6 +72,11 @@ class PlanSegment(_Frozen):
     breakpoint: list[str] | None = Field(default=None, description="targets that place a cache breakpoint after this segment")
     source: SourceSpan
 
+    @property
+    def is_static(self) -> bool:
+        """True when the plan carries this segment's final content and hash (rendered at build time)."""
+        return self.stability == "static" and self.content is not None
+
 
 class Plan(_Frozen):
     """A compiled plan: header, input schemas per stability level, and ordered segments."""
@@ -108,15 +104,7 @@ class Plan(_Frozen):
 
     def bind(self, **session_inputs: Any):
         """Validate session inputs and render session segments; returns a :class:`Session`."""
-        from promptc.runtime.session import Session
-
         return Session(self, session_inputs)
-
-    def segment(self, id_: str) -> PlanSegment:
-        for seg in self.segments:
-            if seg.id == id_:
-                return seg
-        raise KeyError(id_)
 
 
 class RequestSegment(_Frozen):
@@ -143,13 +131,84 @@ class Request(_Frozen):
         """OpenAI-style chat messages, one per segment, in order."""
         return [{"role": s.role, "content": s.content} for s in self.segments]
 
-    def wire_segments(self) -> list[dict[str, str]]:
-        """The ``segments[]`` extension of the engine API: ``[{id, hash, role, content}]``."""
-        return [{"id": s.id, "hash": s.hash, "role": s.role, "content": s.content} for s in self.segments]
-
     @property
     def prefix_hash(self) -> str:
         return self.segments[-1].prefix_hash if self.segments else ""
+
+
+# -- binding ---------------------------------------------------------------------------------------
+def _validate(plan: Plan, level: str, values: dict[str, Any]) -> dict[str, Any]:
+    specs = [s.model_dump() for s in plan.inputs if s.stability == level]
+    model = inputs_model(f"{plan.name}_{level}_inputs", specs)
+    try:
+        return model.model_validate(values).model_dump(mode="json")
+    except ValidationError as exc:
+        declared = {s.name: s.stability for s in plan.inputs}
+        errors = []
+        for e in exc.errors():
+            path = ".".join(str(x) for x in e["loc"]) or "(inputs)"
+            msg = e["msg"]
+            if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+                name = e["loc"][0]
+                msg = (f"`{name}` is a {declared[name]} input, not a {level} input" if name in declared
+                       else f"unknown {level} input (declared: {', '.join(sorted(declared)) or 'none'})")
+            errors.append((path, msg))
+        raise InputError(plan.name, errors) from None
+
+
+class Session:
+    """A plan bound to its session inputs. Render one :class:`Request` per turn."""
+
+    def __init__(self, plan: Plan, session_inputs: dict[str, Any]):
+        self.plan = plan
+        self.session_values = _validate(plan, "session", session_inputs)
+        self._env = runtime_environment(plan.includes)
+        self._history: dict[str, list[dict]] = {}
+        self._session_segments: dict[str, list[tuple[str, str, str]]] = {}
+        for seg in plan.segments:
+            if seg.stability == "session":
+                self._session_segments[seg.id] = self._render_segment(seg, self.session_values)
+
+    def _render_segment(self, seg: PlanSegment, values: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """``[(id, role, content)]`` for one segment (history expands to one entry per message)."""
+        if seg.kind == "text":
+            content = render_template(self._env, seg.template, {n: values[n] for n in seg.inputs})
+            return [(seg.id, seg.role, content)]
+        name = seg.inputs[0]
+        entries = values.get(name) or []
+        if seg.kind == "memory":
+            return [(seg.id, seg.role, memory_content(list(entries)))]
+        self._check_append_only(seg, entries)
+        return [(f"{seg.id}[{i}]", e["role"], e["content"]) for i, e in enumerate(entries)]
+
+    def _check_append_only(self, seg: PlanSegment, entries: list[dict]) -> None:
+        before = self._history.get(seg.id, [])
+        if entries[: len(before)] != before:
+            first = next(i for i, (a, b) in enumerate(zip(before, entries + [None] * len(before))) if a != b)
+            raise AppendOnlyError(
+                f"error[E402]: append-only segment `{seg.id}` of plan `{self.plan.name}` changed at entry {first} "
+                f"(it had {len(before)} entries, now {len(entries)}); only appending keeps the cached prefix")
+        self._history[seg.id] = [dict(e) for e in entries]
+
+    def render(self, **turn_inputs: Any) -> Request:
+        """Validate turn inputs, render turn segments and return the hashed :class:`Request`."""
+        turn_values = _validate(self.plan, "turn", turn_inputs)
+        values = {**self.session_values, **turn_values}
+        out: list[RequestSegment] = []
+        parent: str | None = None
+        for seg in self.plan.segments:
+            if seg.is_static:
+                parts = [(seg.id, seg.role, seg.content, seg.hash)]
+            else:
+                rendered = self._session_segments.get(seg.id) if seg.stability == "session" else None
+                if rendered is None:
+                    rendered = self._render_segment(seg, values)
+                parts = [(i, r, c, segment_hash(r, c)) for i, r, c in rendered]
+            for sid, role, content, h in parts:
+                parent = chain(parent, h)
+                out.append(RequestSegment(id=sid, role=role, kind=seg.kind, stability=seg.stability, content=content,
+                                          hash=h, prefix_hash=parent, tools=seg.tools))
+        return Request(plan=self.plan.name, targets=self.plan.targets, segments=out)
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -26,7 +26,7 @@ def test_wheel_ships_grammar_and_stdlib_and_works_from_anywhere(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    code = ("import promptc, promptc.resources as r; "
+    code = ("import promptc, promptc.core.resources as r; "
             "assert r.data_dir().name == '_data', r.data_dir(); "
             f"b = promptc.compile({str(REPO / 'examples' / 'stdlib_tour')!r}); print(sorted(b.plans))")
     env = dict(os.environ, PYTHONPATH=str(site))

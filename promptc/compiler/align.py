@@ -28,11 +28,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from promptc.cache_limits import RAW_JOIN_PROVIDERS, limits_for
 from promptc.compiler import deps
-from promptc.compiler.hashing import chain, segment_hash
-from promptc.errors import Diagnostic, Span
-from promptc.plan import Plan, PlanSegment, Target
+from promptc.compiler.config import load_config
+from promptc.core.errors import Diagnostic, Span
+from promptc.core.hashing import chain, segment_hash
+from promptc.core.providers import RAW_JOIN_PROVIDERS, Target, limits_for
+from promptc.plan import Plan, PlanSegment
 from promptc.tokenizers import get_tokenizer
 from promptc.tokenizers.base import Tokenizer
 
@@ -376,8 +377,9 @@ def chat_template_for(tok: Tokenizer):
     return _CHAT_TEMPLATES[source]
 
 
-def _breakpoints(plan: Plan, target: Target, counts: list[int | None], root: Path) -> tuple[set[int], list[Diagnostic]]:
-    limits = limits_for(target.name, root)
+def _breakpoints(plan: Plan, target: Target, counts: list[int | None],
+                 cache_limits: dict) -> tuple[set[int], list[Diagnostic]]:
+    limits = limits_for(target.name, cache_limits)
     segs = plan.segments
     static_end = max((i for i, s in enumerate(segs) if s.stability == "static"), default=None)
     diags: list[Diagnostic] = []
@@ -426,6 +428,7 @@ def align_plans(plans: dict[str, Plan], root: Path, mode: str = "check",
                 cache = TokenCache.load(cache_dir / f"tokens-{tok.digest.split(':')[1][:16]}.json")
                 caches.append(cache)
                 aligners[t.tokenizer] = Aligner(tok, cache)
+    cache_limits = load_config(root).cache_limits
     plans, diags = _prove(dict(plans), root, mode, aligners)
     pieces = {(name, t.name): _pieces(plan, t, aligners[t.tokenizer]) for name, plan in plans.items() for t in plan.targets}
     ids: dict[str, dict[str, int]] = {}
@@ -450,7 +453,7 @@ def align_plans(plans: dict[str, Plan], root: Path, mode: str = "check",
                 cum += c
                 tokens[i][t.name] = c
                 prefix[i][t.name] = cum
-            chosen, bdiags = _breakpoints(plan, t, counts, root)
+            chosen, bdiags = _breakpoints(plan, t, counts, cache_limits)
             diags.extend(bdiags)
             for i in chosen:
                 bps[i].append(t.name)

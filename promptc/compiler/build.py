@@ -7,22 +7,22 @@ from pathlib import Path
 
 import jinja2
 
-from promptc.compiler import deps, render
-from promptc.compiler.content import memory_content, memory_entries, tools_content
+from promptc.compiler import deps
+from promptc.compiler.analysis import TemplateAnalyzer
 from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_input_decl, check_input_decls,
                                     check_plan_order, type_ok)
-from promptc.compiler.hashing import chain, entry_hash, segment_hash
+from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, suggestions
-from promptc.compiler.schema import inputs_model, tool_schema
-from promptc.errors import CompileError, Diagnostic, sorted_diagnostics
-from promptc.plan import InputSpec, Plan, PlanSegment, SourceSpan, Target
+from promptc.core.content import memory_content, memory_entries, tools_content
+from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics
+from promptc.core.hashing import chain, entry_hash, segment_hash
+from promptc.core.inputs import inputs_model, tool_schema
+from promptc.core.providers import DEFAULT_TARGET, Target, parse_target
+from promptc.core.templates import make_environment, render_template
+from promptc.core.vocab import HISTORY_ENTRY_TYPE, MEMORY_ENTRY_TYPE
+from promptc.plan import InputSpec, Plan, PlanSegment, SourceSpan
 from promptc.syntax import ast
-from promptc.targets import DEFAULT_TARGET, parse_target
 
-HISTORY_ENTRY_TYPE = {"type": "list", "items": {"type": "object", "fields": [
-    ["role", {"type": "enum", "choices": ["system", "developer", "user", "assistant"]}],
-    ["content", {"type": "string"}]]}}
-MEMORY_ENTRY_TYPE = {"type": "list", "items": {"type": "string"}}
 
 
 @dataclass
@@ -62,12 +62,16 @@ class _Compiler:
         self.diags: list[Diagnostic] = list(project.diagnostics)
         self.analyzed: dict[int, AnalyzedSegment] = {}
         self.static_content: dict[int, PlanSegment] = {}
-        self.envs: dict[Path, tuple[jinja2.Environment, render.ProjectLoader]] = {}
+        self.envs: dict[Path, tuple[jinja2.Environment, ProjectLoader]] = {}
+        self.analyzer: TemplateAnalyzer | None = None
 
-    def env_for(self, info: ModuleInfo):
+    def env_for(self, info: ModuleInfo) -> tuple[jinja2.Environment, ProjectLoader]:
+        """The build-time environment and loader for templates of modules in ``info``'s directory."""
         if info.base_dir not in self.envs:
-            loader = render.ProjectLoader(info.base_dir)
-            self.envs[info.base_dir] = (render.make_environment(loader), loader)
+            loader = ProjectLoader(info.base_dir)
+            self.envs[info.base_dir] = (make_environment(loader), loader)
+            if self.analyzer is None:  # parsing does not depend on the loader: one analyzer per build
+                self.analyzer = TemplateAnalyzer(self.envs[info.base_dir][0])
         return self.envs[info.base_dir]
 
     # -- per segment -----------------------------------------------------------------------------
@@ -90,7 +94,7 @@ class _Compiler:
             return self.analyzed[key]
         env, loader = self.env_for(info)
         if seg.kind == "text" and seg.text is not None:
-            a = analyze_template(seg, info, env, loader, self.diags)
+            a = analyze_template(seg, info, self.analyzer, loader, self.diags)
         else:
             a = AnalyzedSegment(seg, info)
             if seg.kind == "tools" and not all(type_ok(p.type) for t in seg.tools for p in t.params):
@@ -124,7 +128,7 @@ class _Compiler:
             env, _ = self.env_for(info)
             values = {n: r.decl.default for n, r in a.used.items()}
             try:
-                content = render.render_template(env, seg.text.source, values)
+                content = render_template(env, seg.text.source, values)
             except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
                 self.diags.append(Diagnostic("E112", f"segment `{seg.name}` failed to render: {exc}", seg.text.span,
                                              "static templates render at build time with no inputs"))

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-from promptc.compiler import render
+from promptc.compiler.analysis import NONDETERMINISTIC_CALLS, TemplateAnalyzer
+from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo
-from promptc.errors import Diagnostic, Span
+from promptc.core.errors import Diagnostic, Span
+from promptc.core.templates import is_literal
+from promptc.core.vocab import STABILITY_RANK
 from promptc.syntax import ast
-from promptc.syntax.ast import STABILITY_RANK
 
 #: File-level inputs without an annotation are session inputs.
 FILE_INPUT_DEFAULT_STABILITY = "session"
@@ -131,15 +133,15 @@ def default_matches(spec: dict, value) -> bool:
     return False  # list/object defaults have no literal syntax
 
 
-def analyze_template(seg: ast.Segment, info: ModuleInfo, env: jinja2.Environment, loader: render.ProjectLoader,
+def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnalyzer, loader: ProjectLoader,
                      diags: list[Diagnostic]) -> AnalyzedSegment:
     """Syntax, includes, undefined names, value flow and determinism of one text segment."""
     out = AnalyzedSegment(seg, info)
     body = seg.text
     assert body is not None
     try:
-        if not render.is_literal(body.source):
-            render.parse(env, body.source)
+        if not is_literal(body.source):
+            analyzer.parse(body.source)
     except jinja2.TemplateSyntaxError as exc:
         line = exc.lineno or 1
         diags.append(Diagnostic("E108", f"template syntax error in segment `{seg.name}`: {exc.message}",
@@ -147,7 +149,7 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, env: jinja2.Environment
         out.ok = False
         return out
     try:
-        out.includes = render.collect_includes(env, body.source, loader)
+        out.includes = analyzer.collect_includes(body.source, loader)
     except jinja2.TemplateNotFound as exc:
         name = exc.name
         diags.append(Diagnostic("E107", f"included template not found: `{name}`", locate_name(seg, str(name)),
@@ -162,8 +164,8 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, env: jinja2.Environment
     scope = input_scope(seg, info)
     if not all(type_ok(r.decl.type) for r in scope.values()):
         out.ok = False
-    free = render.undeclared_names(env, body.source, out.includes)
-    flagged = render.nondeterminism(env, body.source) if seg.stability in ("static", "session") else []
+    free = analyzer.undeclared_names(body.source, out.includes)
+    flagged = analyzer.nondeterminism(body.source) if seg.stability in ("static", "session") else []
     for tline, reason, word in flagged:
         diags.append(Diagnostic("E203", f"{seg.stability} segment `{seg.name}` {reason}",
                                 locate_name(seg, word, tline),
@@ -171,7 +173,7 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, env: jinja2.Environment
     if flagged:
         out.ok = False
     for name in sorted(free):
-        if name in render.NONDETERMINISTIC_CALLS and flagged:
+        if name in NONDETERMINISTIC_CALLS and flagged:
             continue  # already reported as E203
         if name not in scope:
             close = difflib.get_close_matches(name, list(scope), n=1)

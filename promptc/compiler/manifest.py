@@ -14,7 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from promptc import __version__
+from promptc.core.version import __version__
 
 VERSION = 1
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ def _stat(path: Path) -> list[int] | None:
 def code_fingerprint() -> str:
     """promptc's own code and data: a new version or an edited checkout invalidates every manifest."""
     h = hashlib.sha256(__version__.encode())
-    from promptc.resources import grammar_path
+    from promptc.core.resources import grammar_path
 
     for p in sorted(_PACKAGE.rglob("*.py")) + [grammar_path()]:
         h.update(f"{p.relative_to(p.parents[1]) if p.is_relative_to(_PACKAGE) else p.name}:{_stat(p)}".encode())

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from promptc.compiler import deps
 from promptc.compiler.sources import find_sources
-from promptc.errors import Diagnostic, Span
-from promptc.resources import stdlib_dir
+from promptc.core.errors import Diagnostic, Span
+from promptc.core.resources import stdlib_dir
 from promptc.syntax import ast
 from promptc.syntax.parser import parse_source
 

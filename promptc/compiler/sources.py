@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from promptc.errors import Diagnostic
+from promptc.core.errors import Diagnostic
 
 
 def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]:

@@ -1,7 +1,6 @@
 """The KV-tree inference engine: a torch Llama-family runner that caches KV state per segment hash.
 
-Imports are lazy so that the compiler (which only needs :mod:`promptc.engine.locate`) never pays
-for importing torch.
+Imports are lazy so that ``import promptc.engine`` (e.g. by the CLI) does not pay for importing torch.
 """
 
 from __future__ import annotations

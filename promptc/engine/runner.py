@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from promptc.compiler.hashing import segment_hash
+from promptc.core.hashing import segment_hash
 from promptc.engine.kvtree import KVTree, Node
 from promptc.engine.model import KVCache, KVPool, Transformer
 from promptc.engine.weights import LoadedWeights, load_weights

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from promptc.compiler.hashing import chain, segment_hash
+from promptc.core.hashing import chain, segment_hash
 from promptc.engine.runner import Engine, GenerationParams, SegmentIn, openai_usage
 
 ROLES = ("system", "developer", "user", "assistant")

@@ -17,7 +17,7 @@ import torch
 
 from promptc.tokenizers.hf import HFBackedTokenizer, load_gguf_tokenizer, load_tokenizer_json
 
-from promptc.engine.locate import DEFAULT_MODEL_PACKAGE, ModelNotFound, default_model_path  # noqa: F401
+from promptc.core.locate import ModelNotFound, default_model_path
 
 @dataclass(frozen=True)
 class ModelConfig:

@@ -1,5 +1,1 @@
-"""Runtime: binding plans to inputs, sessions, and clients that execute requests."""
-
-from promptc.runtime.session import Session
-
-__all__ = ["Session"]
+"""Runtime: clients that execute requests against the embedded engine, a running engine server, or providers."""

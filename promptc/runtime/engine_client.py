@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import httpx
 
-from promptc.errors import PromptcError
+from promptc.core.errors import PromptcError
 from promptc.plan import Request
 
 

@@ -1,19 +1,12 @@
-"""AST of a .prompt file. Every node carries the :class:`~promptc.errors.Span` it came from."""
+"""AST of a .prompt file. Every node carries the :class:`~promptc.core.errors.Span` it came from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptc.errors import Span
+from promptc.core.errors import Span
 
-STABILITIES = ("static", "session", "turn")
-STABILITY_RANK = {name: i for i, name in enumerate(STABILITIES)}
-LEVELS = ("global", "agent", "task")
-KINDS = ("text", "tools", "memory", "history")
-ROLES = ("system", "developer", "user", "assistant")
-#: An append-only segment's default base stability: how often it may grow.
-APPEND_ONLY_DEFAULT = {"tools": "static", "memory": "static", "history": "turn", "text": "static"}
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from functools import lru_cache
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from promptc.errors import Diagnostic, SourceCache, Span
-from promptc.resources import grammar_path
+from promptc.core.errors import Diagnostic, SourceCache, Span
+from promptc.core.resources import grammar_path
+from promptc.core.vocab import APPEND_ONLY_DEFAULT, KINDS, ROLES, SIMPLE_TYPES, STABILITIES
 from promptc.syntax import ast
 
-SIMPLE_TYPES = ("string", "int", "float", "bool")
 
 _TOKEN_NAMES = {
     "NAME": "a name", "STRING": "a string", "LEVEL": "`global`, `agent` or `task`",
@@ -164,7 +164,7 @@ class _ToAst(Transformer):
         for extra in children[2:]:
             if extra[0] == "annotation":
                 words, span = extra[1], extra[2]
-                if len(words) != 1 or words[0] not in ast.STABILITIES:
+                if len(words) != 1 or words[0] not in STABILITIES:
                     self.c.error("E001", f"an input's stability must be @static, @session or @turn, not `@{'('.join(words)}`",
                                  span, "inputs take @session or @turn; omit it to inherit the segment's")
                 else:
@@ -226,13 +226,13 @@ class _ToAst(Transformer):
             if kind == "text":
                 c.error("E001", "an @append_only segment needs a kind: tools, memory or history", ann_span,
                         f"write `{level} {name} @append_only memory ...`")
-            stability = ast.APPEND_ONLY_DEFAULT[kind]
+            stability = APPEND_ONLY_DEFAULT[kind]
             if len(words) == 2:
-                if words[1] not in ast.STABILITIES:
+                if words[1] not in STABILITIES:
                     c.error("E001", f"unknown stability `{words[1]}`", ann_span, "use static, session or turn")
                 else:
                     stability = words[1]
-        elif words[0] in ast.STABILITIES and len(words) == 1:
+        elif words[0] in STABILITIES and len(words) == 1:
             stability = words[0]
             if kind != "text":
                 c.error("E001", f"a {kind} segment is append-only: annotate it `@append_only`", ann_span,
@@ -242,7 +242,7 @@ class _ToAst(Transformer):
                     "segments are @static, @session, @turn or @append_only")
         if role is None:
             role = "user" if level == "task" else "system"
-        elif role not in ast.ROLES:
+        elif role not in ROLES:
             c.error("E001", f"unknown role `{role}`", role_span, "roles are system, developer, user, assistant")
         text, inputs, tools, entries, from_file, from_span = None, [], [], [], None, None
         if body is None:

@@ -35,7 +35,7 @@ def _load(tokenizer_id: str) -> Tokenizer:
 
         ref = tokenizer_id[5:]
         if ref == "smollm2":
-            from promptc.engine.locate import default_model_path
+            from promptc.core.locate import default_model_path
 
             return load_gguf_tokenizer(default_model_path(), id_=tokenizer_id)
         return load_gguf_tokenizer(Path(ref), id_=tokenizer_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import promptc
-from promptc.errors import AppendOnlyError, InputError, PlanFormatError
+from promptc.core.errors import AppendOnlyError, InputError, PlanFormatError
 
 REPO = Path(__file__).resolve().parents[2]
 

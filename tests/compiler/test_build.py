@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import promptc
-from promptc.compiler.hashing import chain, segment_hash
+from promptc.core.hashing import chain, segment_hash
 
 REPO = Path(__file__).resolve().parents[2]
 TEAM = REPO / "examples" / "team"

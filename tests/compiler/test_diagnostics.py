@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from promptc.compiler.build import compile_project
-from promptc.errors import render_all
+from promptc.core.errors import render_all
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "diagnostics"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())

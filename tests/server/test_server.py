@@ -15,7 +15,7 @@ import openai
 import pytest
 
 import promptc
-from promptc.compiler.hashing import segment_hash
+from promptc.core.hashing import segment_hash
 from promptc.engine import Engine
 from promptc.engine.server import EngineServer, ServerConfig, ServerThread
 from promptc.runtime.engine_client import AsyncEngineClient, EmbeddedClient, EngineClient, split_request

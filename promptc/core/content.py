@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promptc.errors import canonical_json
+from promptc.core.canonical import canonical_json
 
 
 def memory_entries(text: str) -> list[str]:
@@ -20,6 +20,7 @@ def memory_entries(text: str) -> list[str]:
 
 
 def memory_content(entries: list[str]) -> str:
+    """The text of a memory segment: its entries separated by blank lines, ending with a newline."""
     return "\n\n".join(entries) + "\n" if entries else ""
 
 

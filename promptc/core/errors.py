@@ -15,9 +15,7 @@ All exceptions the library raises for user mistakes derive from :class:`PromptcE
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable
 
 
@@ -158,18 +156,3 @@ class PlanFormatError(PromptcError):
     """A plan file is unreadable, malformed or from an incompatible format version."""
 
     code = "E403"
-
-
-def canonical_json(value) -> str:
-    """Canonical JSON: sorted keys, no whitespace, UTF-8 (not ASCII-escaped)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
-
-
-def display_path(path: Path, root: Path) -> str:
-    """A path relative to ``root`` with forward slashes (so output is machine-independent)."""
-    try:
-        rel = path.resolve().relative_to(root.resolve())
-    except ValueError:
-        rel = path
-    return rel.as_posix()

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 
-from promptc.errors import canonical_json
+from promptc.core.canonical import canonical_json
 
 
 def sha256_text(text: str) -> str:
+    """``sha256:<hex>`` of a text's UTF-8 bytes."""
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def segment_bytes(role: str, content: str) -> bytes:
+    """The canonical bytes a segment hash is taken over."""
     return canonical_json({"content": content, "role": role}).encode("utf-8")
 
 
@@ -30,15 +32,6 @@ def segment_hash(role: str, content: str) -> str:
 def chain(parent_prefix_hash: str | None, hash_: str) -> str:
     """The prefix hash of a segment whose predecessor's prefix hash is ``parent_prefix_hash``."""
     return "sha256:" + hashlib.sha256(((parent_prefix_hash or "") + hash_).encode("ascii")).hexdigest()
-
-
-def prefix_hashes(hashes: list[str]) -> list[str]:
-    out: list[str] = []
-    parent = None
-    for h in hashes:
-        parent = chain(parent, h)
-        out.append(parent)
-    return out
 
 
 def entry_hash(entry) -> str:
