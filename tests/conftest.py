@@ -26,3 +26,19 @@ def engine(smollm_weights):
     from promptc.engine import Engine
 
     return Engine(weights=smollm_weights, budget_bytes=1 << 30)
+
+
+@pytest.fixture(scope="session")
+def tokenizers():
+    """One tokenizer registry for the test session: each tokenizer loads once."""
+    from promptc.tokenizers import TokenizerRegistry
+
+    return TokenizerRegistry()
+
+
+@pytest.fixture(scope="session")
+def build_context(tokenizers):
+    """A build context shared by the session's in-process builds (tokenizers load once)."""
+    from promptc.compiler.context import BuildContext
+
+    return BuildContext(tokenizers)

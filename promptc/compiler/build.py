@@ -1,4 +1,10 @@
-"""The compiler driver: resolve → check → render → hash → emit plans and the lockfile."""
+"""The compiler driver: resolve → check → render → align/fix → hash once → annotate.
+
+:func:`compile_project` runs the stages in one direction: each takes the previous stage's plans and
+returns its own. Rendering (here) produces unhashed plans; :mod:`.align` proves or fixes token
+boundaries; :mod:`.hashes` hashes every static segment once; :mod:`.annotate` adds token counts and
+breakpoints. Writing files belongs to :mod:`.project` / :mod:`.emit`.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,19 @@ from pathlib import Path
 import jinja2
 
 from promptc.compiler import deps
+from promptc.compiler.align import Aligner, prove_boundaries
 from promptc.compiler.analysis import TemplateAnalyzer
+from promptc.compiler.annotate import annotate_plans
 from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_input_decl, check_input_decls,
                                     check_plan_order, type_ok)
+from promptc.compiler.config import ProjectConfig, load_config
+from promptc.compiler.context import BuildContext
+from promptc.compiler.hashes import hash_plans
 from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, suggestions
 from promptc.core.content import memory_content, memory_entries, tools_content
 from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics
-from promptc.core.hashing import chain, entry_hash, segment_hash
+from promptc.core.hashing import entry_hash
 from promptc.core.inputs import inputs_model, tool_schema
 from promptc.core.providers import DEFAULT_TARGET, Target, parse_target
 from promptc.core.templates import make_environment, render_template
@@ -57,9 +68,10 @@ def span_model(s) -> SourceSpan:
 
 
 class _Compiler:
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, config: ProjectConfig):
         self.project = project
-        self.diags: list[Diagnostic] = list(project.diagnostics)
+        self.config = config
+        self.diags: list[Diagnostic] = list(project.diagnostics) + list(config.diagnostics)
         self.analyzed: dict[int, AnalyzedSegment] = {}
         self.static_content: dict[int, PlanSegment] = {}
         self.envs: dict[Path, tuple[jinja2.Environment, ProjectLoader]] = {}
@@ -116,7 +128,7 @@ class _Compiler:
         return a
 
     def static_segment(self, seg: ast.Segment, info: ModuleInfo) -> PlanSegment | None:
-        """Render and hash a static segment once; shared by every plan that uses it."""
+        """Render a static segment once; shared by every plan that uses it (hashed later, once)."""
         key = id(seg)
         if key in self.static_content:
             return self.static_content[key]
@@ -160,14 +172,14 @@ class _Compiler:
             entry_hashes = [entry_hash(e) for e in entries]
         ps = PlanSegment(id=seg.name, module=info.display, level=seg.level, stability="static",
                          append_only=seg.append_only, kind=seg.kind, role=seg.role, doc=seg.doc, content=content,
-                         tools=tools, entries=entries, entry_hashes=entry_hashes,
-                         hash=segment_hash(seg.role, content), source=span_model(seg.span))
+                         tools=tools, entries=entries, entry_hashes=entry_hashes, source=span_model(seg.span))
         self.static_content[key] = ps
         return ps
 
     # -- per plan -----------------------------------------------------------------------------------
     def targets(self, plan: ast.PlanDecl, info: ModuleInfo) -> list[Target] | None:
-        named = list(plan.targets) or [t for decl in info.module.targets for t in decl.targets]
+        named = (list(plan.targets) or [t for decl in info.module.targets for t in decl.targets]
+                 or list(self.config.targets))
         if not named:
             return [parse_target(DEFAULT_TARGET)]
         out, ok = [], True
@@ -212,7 +224,6 @@ class _Compiler:
         segments: list[PlanSegment] = []
         inputs: dict[str, tuple[InputSpec, ast.Span]] = {}
         includes: dict[str, str] = {}
-        parent: str | None = None
         dynamic_seen = False
 
         def add_input(spec: InputSpec, span) -> bool:
@@ -231,8 +242,7 @@ class _Compiler:
                 ps = self.static_segment(seg, minfo)
                 if ps is None:
                     return None
-                parent = chain(parent, ps.hash)
-                segments.append(ps.model_copy(update={"id": ref.dotted, "prefix_hash": parent}))
+                segments.append(ps.model_copy(update={"id": ref.dotted}))
                 continue
             dynamic_seen = True
             a = self.analyzed[id(seg)]
@@ -294,26 +304,50 @@ class _Compiler:
 
 
 def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | None = None,
-                    align: str = "check") -> BuildResult:
+                    align: str | None = None, context: BuildContext | None = None) -> BuildResult:
     """Compile every plan declared in the .prompt files under ``paths``.
 
     Returns a :class:`BuildResult`; diagnostics are sorted and complete (the build never stops at
-    the first error). With ``annotate_tokens`` the plans carry per-target token counts and boundary
-    proofs (see :mod:`promptc.compiler.align`).
+    the first error). With ``annotate_tokens`` boundaries are proven (or, with ``align="fix"``,
+    normalized) per target tokenizer and the plans carry token counts and breakpoints. ``align``
+    None takes the project's ``[tool.promptc] align`` setting (default ``"check"``). Pass one
+    ``context`` to many builds to load each tokenizer once (see :class:`BuildContext`).
     """
+    context = context if context is not None else BuildContext()
     with deps.tracking() as read:
         project = load_project([Path(p) for p in paths])
-        result = _Compiler(project).run()
-        if annotate_tokens and not result.errors and result.plans:
-            from promptc.compiler.align import align_plans
-
-            result.plans, align_diags = align_plans(result.plans, project.root, mode=align, cache_dir=cache_dir)
-            result.diagnostics = sorted_diagnostics(result.diagnostics + align_diags)
+        config = load_config(project.root)
+        result = _Compiler(project, config).run()
+        if not result.errors and result.plans:
+            result.plans, late = _late_stages(result.plans, project.root, config, context, annotate_tokens,
+                                              align or config.align or "check", cache_dir)
+            result.diagnostics = sorted_diagnostics(result.diagnostics + late)
             if result.errors:
                 result.plans = {}
     result.dependencies = read
     result.sources = list(project.entries)
     return result
+
+
+def _late_stages(plans: dict[str, Plan], root: Path, config: ProjectConfig, context: BuildContext, annotate: bool,
+                 align: str, cache_dir: Path | None) -> tuple[dict[str, Plan], list[Diagnostic]]:
+    """align/fix → hash once → annotate, in that order."""
+    if not annotate:
+        return hash_plans(plans), []
+    cache_dir = cache_dir or (root / ".promptc" / "cache")
+    tools: dict[str, tuple] = {}
+    for plan in plans.values():
+        for t in plan.targets:
+            if t.tokenizer not in tools:
+                tok = context.tokenizer(t.tokenizer)
+                if getattr(tok, "source", None):
+                    deps.record(Path(tok.source))  # the model/data file the tokenizer came from
+                tools[t.tokenizer] = (tok, context.token_cache(cache_dir, tok))
+    aligners = {tok_id: Aligner(tok, cache) for tok_id, (tok, cache) in tools.items()}
+    plans, diags = prove_boundaries(plans, aligners, align)
+    plans, notes = annotate_plans(hash_plans(plans), tools.__getitem__, context.chat_template, config.cache_limits)
+    context.save()
+    return plans, diags + notes
 
 
 __all__ = ["BuildResult", "compile_project"]

@@ -1,7 +1,11 @@
-"""Tokenizer registry: one interface (:class:`~promptc.tokenizers.base.Tokenizer`), loaded once per process.
+"""Tokenizer registry: one interface (:class:`~promptc.tokenizers.base.Tokenizer`) behind string ids.
 
 Ids: ``gguf:smollm2`` (the bundled model's tokenizer), ``gguf:/path/model.gguf``,
 ``hf:/path/tokenizer.json``, ``cl100k_base``, ``o200k_base``. Nothing is downloaded.
+
+There is no process-wide cache: :func:`load_tokenizer` loads every time, and a
+:class:`TokenizerRegistry` is the cache its owner keeps (a build context, a test session) and drops
+when it is done, so a long-running process never grows behind its owner's back.
 """
 
 from __future__ import annotations
@@ -11,21 +15,25 @@ from pathlib import Path
 
 from promptc.tokenizers.base import Tokenizer
 
-_CACHE: dict[str, Tokenizer] = {}
-_LOCK = threading.Lock()
+
+class TokenizerRegistry:
+    """Tokenizers loaded on first use and kept for the registry's lifetime (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Tokenizer] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tokenizer_id: str) -> Tokenizer:
+        """The tokenizer for an id, loaded once per registry. Raises ValueError for an unknown id."""
+        with self._lock:
+            tok = self._loaded.get(tokenizer_id)
+            if tok is None:
+                tok = self._loaded[tokenizer_id] = load_tokenizer(tokenizer_id)
+            return tok
 
 
-def get_tokenizer(tokenizer_id: str) -> Tokenizer:
-    """The tokenizer for an id, loaded on first use and cached for the process."""
-    with _LOCK:
-        tok = _CACHE.get(tokenizer_id)
-        if tok is None:
-            tok = _load(tokenizer_id)
-            _CACHE[tokenizer_id] = tok
-        return tok
-
-
-def _load(tokenizer_id: str) -> Tokenizer:
+def load_tokenizer(tokenizer_id: str) -> Tokenizer:
+    """Load the tokenizer for an id (no caching: keep a :class:`TokenizerRegistry` for that)."""
     if tokenizer_id in ("cl100k_base", "o200k_base"):
         from promptc.tokenizers.tiktoken_backend import TiktokenTokenizer
 
@@ -47,4 +55,4 @@ def _load(tokenizer_id: str) -> Tokenizer:
                      "cl100k_base or o200k_base")
 
 
-__all__ = ["Tokenizer", "get_tokenizer"]
+__all__ = ["Tokenizer", "TokenizerRegistry", "load_tokenizer"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 
@@ -25,11 +24,3 @@ class Tokenizer(Protocol):
     def pre_split(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the pre-tokenizer's pieces (BPE merges never cross them)."""
         ...
-
-
-@dataclass
-class TokenizerInfo:
-    id: str
-    digest: str
-    exact: bool
-    proxy_for: list[str] = field(default_factory=list)

@@ -42,9 +42,6 @@ class HFBackedTokenizer:
             return piece.encode("utf-8")
         return _byte_level_decode(piece)
 
-    def token_text(self, token_id: int) -> str:
-        return self.token_bytes(token_id).decode("utf-8", errors="replace")
-
     def pre_split(self, text: str) -> list[tuple[int, int]]:
         pt = self.tok.pre_tokenizer
         if pt is None:
@@ -52,22 +49,24 @@ class HFBackedTokenizer:
         return [span for _, span in pt.pre_tokenize_str(text)]
 
 
-_BYTE_DECODER: dict[str, int] | None = None
+def _gpt2_byte_decoder() -> dict[str, int]:
+    """The GPT-2 byte-level alphabet: printable stand-in character → raw byte."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+_BYTE_DECODER = _gpt2_byte_decoder()  # a constant table, built once at import
 
 
 def _byte_level_decode(piece: str) -> bytes:
     """GPT-2 byte-level alphabet → raw bytes."""
-    global _BYTE_DECODER
-    if _BYTE_DECODER is None:
-        bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-        cs = bs[:]
-        n = 0
-        for b in range(256):
-            if b not in bs:
-                bs.append(b)
-                cs.append(256 + n)
-                n += 1
-        _BYTE_DECODER = {chr(c): b for b, c in zip(bs, cs)}
     try:
         return bytes(_BYTE_DECODER[ch] for ch in piece)
     except KeyError:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import promptc
-from promptc.compiler.align import Aligner, Side, TokenCache
+from promptc.compiler.align import Aligner, Side
 from promptc.compiler.build import compile_project
-from promptc.tokenizers import get_tokenizer
+from promptc.compiler.token_cache import TokenCache
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "diagnostics"
@@ -59,7 +59,7 @@ def test_show_lists_tokens_under_two_targets(tmp_path):
     assert str(first["tokens"]["engine/smollm2"]) in r.stdout and str(first["tokens"]["openai/gpt-5.6"]) in r.stdout
 
 
-def test_align_fix_makes_the_fixture_stable(tmp_path):
+def test_align_fix_makes_the_fixture_stable(tmp_path, tokenizers):
     src = tmp_path / "p"
     shutil.copytree(FIXTURES / "E601", src)
     assert any(d.code == "E601" for d in compile_project([src]).diagnostics)
@@ -68,7 +68,7 @@ def test_align_fix_makes_the_fixture_stable(tmp_path):
     plan = fixed.plans["p"]
     left, right = plan.segments[0].content, plan.segments[1].content
     assert left == "Always answer in" and right == " English, even when asked in another language."
-    a = Aligner(get_tokenizer("gguf:smollm2"), TokenCache(None))
+    a = Aligner(tokenizers.get("gguf:smollm2"), TokenCache(None))
     assert a.check(Side(left, False), Side(right, False)) is None
     assert a.tok.encode(left + right) == a.tok.encode(left) + a.tok.encode(right)
     assert (src / "main.prompt").read_text() == (FIXTURES / "E601" / "main.prompt").read_text()  # sources untouched
@@ -105,11 +105,11 @@ plan p = rules, role_block, prefs, turn target "anthropic/claude-opus-4-8", "ope
     assert "anthropic/claude-opus-4-6" in (plan.segments[1].breakpoint or [])
 
 
-def test_incremental_build_never_retokenizes_unchanged_segments(tmp_path, monkeypatch):
+def test_incremental_build_never_retokenizes_unchanged_segments(tmp_path, monkeypatch, tokenizers):
     src = tmp_path / "team"
     shutil.copytree(REPO / "examples" / "team", src, ignore=shutil.ignore_patterns("promptc.lock", ".promptc"))
     calls: list[int] = []
-    tok = get_tokenizer("gguf:smollm2")
+    tok = tokenizers.get("gguf:smollm2")
     original = type(tok).encode_batch
 
     def counting(self, texts):

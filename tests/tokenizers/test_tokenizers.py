@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from promptc.tokenizers import get_tokenizer
+from promptc.tokenizers import load_tokenizer
 
 CORPUS = [
     "", "hello world", "Hello, World!", "def add(a, b):\n    return a + b\n", "    \t  indented\twith tabs   ",
@@ -26,7 +26,7 @@ def test_gguf_tokenizer_matches_transformers_on_a_varied_corpus(smollm_weights):
 
     path = Path(smollm_weights.source)
     ref = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    ours = get_tokenizer("gguf:smollm2")
+    ours = load_tokenizer("gguf:smollm2")
     long_text = "\n".join(CORPUS) * 20
     for text in CORPUS + [long_text]:
         assert ours.encode(text) == ref.encode(text, add_special_tokens=False), text[:40]
@@ -34,12 +34,12 @@ def test_gguf_tokenizer_matches_transformers_on_a_varied_corpus(smollm_weights):
 
 
 def test_engine_and_compiler_share_one_tokenizer_definition(smollm_weights):
-    assert get_tokenizer("gguf:smollm2").digest == smollm_weights.tokenizer.digest
+    assert load_tokenizer("gguf:smollm2").digest == smollm_weights.tokenizer.digest
 
 
 @pytest.mark.parametrize("name,expected", [("cl100k_base", [15339, 1917]), ("o200k_base", [24912, 2375])])
 def test_openai_encodings(name, expected):
-    tok = get_tokenizer(name)
+    tok = load_tokenizer(name)
     assert tok.encode("hello world") == expected
     assert tok.decode(tok.encode(CORPUS[9])) == CORPUS[9]
     assert tok.encode("<|endoftext|>") != [100257]  # special-token text in content is plain text
@@ -60,4 +60,4 @@ def test_openai_encodings_load_with_the_network_disabled(tmp_path):
 
 def test_unknown_tokenizer_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown tokenizer"):
-        get_tokenizer("sentencepiece:whatever")
+        load_tokenizer("sentencepiece:whatever")
