@@ -13,21 +13,14 @@ from promptc.core.version import __version__
 from promptc.core.errors import PromptcError
 
 
-def _diagnostics_text(diags) -> str:
-    if not diags:
-        return ""
-    errors = sum(1 for d in diags if d.is_error)
-    warnings = len(diags) - errors
-    body = "".join(d.render() + "\n\n" for d in diags)
-    return body + f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
-
-
 def _echo_diagnostics(diags, fmt: str) -> None:
+    from promptc.compiler.project import diagnostics_summary
+
     if fmt == "json":
         click.echo(json.dumps([d.to_json() for d in diags], indent=2, ensure_ascii=False))
         return
     if diags:
-        click.echo(_diagnostics_text(diags), err=True)
+        click.echo(diagnostics_summary(diags), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,67 +29,52 @@ def cli() -> None:
     """promptc: compile .prompt files into segment-hashed, cache-friendly request plans."""
 
 
-def _compile(paths, align="check"):
-    from promptc.compiler.build import compile_project
-
-    return compile_project(list(paths) or ["."], align=align)
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Directory for <plan>.plan.json [default: <root>/.promptc/plans]")
 @click.option("--lock", "lock", type=click.Path(dir_okay=False), help="Lockfile path [default: <root>/promptc.lock]")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when the lock or plans are stale (CI mode).")
-@click.option("--align", type=click.Choice(["check", "fix"]), default="check", show_default=True,
-              help="Token boundaries: report unstable ones, or apply the documented normalization and report it.")
+@click.option("--align", type=click.Choice(["check", "fix"]), default=None,
+              help="Token boundaries: report unstable ones, or apply the documented normalization and report it "
+                   "[default: [tool.promptc] align, else check].")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def build(paths, out, lock, check, align, fmt):
     """Compile every plan under PATHS and write plans plus promptc.lock."""
-    from promptc.compiler import manifest
+    from promptc.compiler.project import build_project
 
-    if not check:  # the no-op shortcut: nothing the last build read has changed
-        rec = manifest.fresh(list(paths) or ["."], Path(out) if out else None, Path(lock) if lock else None, align)
-        if rec is not None:
-            if fmt == "json":
-                click.echo(json.dumps(rec["diagnostics_json"], indent=2, ensure_ascii=False))
-            elif rec["diagnostics"]:
-                click.echo(rec["diagnostics"], err=True)
-            click.echo(rec["summary"] + " (up to date: no input changed)")
-            return
-    from promptc.compiler.emit import check_outputs, default_lock, default_out, write_outputs
-
-    result = _compile(paths, align)
-    _echo_diagnostics(result.diagnostics, fmt)
-    if result.errors:
-        sys.exit(1)
-    out_dir = Path(out) if out else default_out(result.root)
-    lock_path = Path(lock) if lock else default_lock(result.root)
-    if check:
-        changes = check_outputs(result, out_dir, lock_path)
-        for c in changes:
+    outcome = build_project(list(paths) or ["."], out=out, lock=lock, check=check, align=align)
+    if fmt == "json":
+        click.echo(json.dumps(outcome.diagnostics_json, indent=2, ensure_ascii=False))
+    elif outcome.diagnostics_text:
+        click.echo(outcome.diagnostics_text, err=True)
+    if outcome.up_to_date:
+        click.echo(outcome.summary + " (up to date: no input changed)")
+    elif outcome.result.errors:
+        pass
+    elif check:
+        for c in outcome.changes:
             click.echo(f"{'✗' if c.breaking else '•'} {c.plan}: {c.message}")
-        if changes:
-            breaking = sum(c.breaking for c in changes)
-            click.echo(f"stale: {len(changes)} change(s), {breaking} cache-breaking; run `promptc build` and commit",
-                       err=True)
-            sys.exit(1)
-        click.echo(f"up to date: {len(result.plans)} plan(s)")
-        return
-    contents: dict[Path, bytes] = {}
-    written = write_outputs(result, out_dir, lock_path, contents)
-    summary = f"built {len(result.plans)} plan(s) into {out_dir}"
-    click.echo(f"{summary} ({len(written)} file(s) changed)")
-    diag_text = _diagnostics_text(result.diagnostics)
-    manifest.save(result.root, list(paths) or ["."], out_dir, lock_path, align, result.dependencies, result.sources,
-                  contents, diag_text, summary, [d.to_json() for d in result.diagnostics])
+        if outcome.changes:
+            breaking = sum(c.breaking for c in outcome.changes)
+            click.echo(f"stale: {len(outcome.changes)} change(s), {breaking} cache-breaking; run `promptc build` "
+                       "and commit", err=True)
+        else:
+            click.echo(outcome.summary)
+    else:
+        click.echo(f"{outcome.summary} ({len(outcome.written)} file(s) changed)")
+    sys.exit(outcome.exit_code)
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--align", type=click.Choice(["check", "fix"]), default=None,
+              help="Token boundaries, as for `build` [default: [tool.promptc] align, else check].")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def check(paths, fmt):
+def check(paths, align, fmt):
     """Report every diagnostic under PATHS at once; exit 1 on errors."""
-    result = _compile(paths)
+    from promptc.compiler.build import compile_project
+
+    result = compile_project(list(paths) or ["."], align=align)
     _echo_diagnostics(result.diagnostics, fmt)
     if fmt == "text" and not result.diagnostics:
         click.echo(f"ok: {len(result.plans)} plan(s), no findings")

@@ -45,7 +45,7 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def _options(paths: list[str], out: Path, lock: Path, align: str) -> str:
+def _options(paths: list[str], out: Path, lock: Path, align: str | None) -> str:
     return json.dumps({"paths": sorted(str(Path(p).resolve()) for p in paths), "out": str(out.resolve()),
                        "lock": str(lock.resolve()), "align": align}, sort_keys=True)
 
@@ -54,7 +54,7 @@ def manifest_path(root: Path) -> Path:
     return root / ".promptc" / "cache" / "manifest.json"
 
 
-def save(root: Path, paths: list[str], out: Path, lock: Path, align: str, deps: set[Path], prompt_files: list[Path],
+def save(root: Path, paths: list[str], out: Path, lock: Path, align: str | None, deps: set[Path], prompt_files: list[Path],
          outputs: dict[Path, bytes], diagnostics_text: str, summary: str, diagnostics_json: list | None = None) -> None:
     data = {
         "version": VERSION, "code": code_fingerprint(), "options": _options(paths, out, lock, align),
@@ -80,15 +80,17 @@ def _same(path: Path, rec: dict) -> bool:
     return now == rec["stat"] or _sha(path) == rec["sha256"]
 
 
-def fresh(paths: list[str], out: Path | None, lock: Path | None, align: str) -> dict | None:
+def fresh(paths: list[str], out: Path | None, lock: Path | None, align: str | None) -> dict | None:
     """The recorded manifest when nothing changed since the last build, else None."""
     from promptc.compiler.sources import find_sources
 
     root, files, diags = find_sources([Path(p) for p in paths])
     if diags:
         return None
-    out = out or root / ".promptc" / "plans"
-    lock = lock or root / "promptc.lock"
+    # Absolute paths throughout: the manifest records resolved outputs, and a relative --out must
+    # compare equal to them (otherwise the shortcut never fires for `--out build/plans`).
+    out = (out or root / ".promptc" / "plans").resolve()
+    lock = (lock or root / "promptc.lock").resolve()
     try:
         data = json.loads(manifest_path(root).read_text(encoding="utf-8"))
     except (OSError, ValueError):
