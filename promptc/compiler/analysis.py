@@ -66,6 +66,17 @@ class TemplateAnalyzer:
                 names |= meta.find_undeclared_variables(self.parse(text))
         return names - _JINJA_GLOBALS
 
+    def unknown_names(self, source: str) -> list[tuple[int, str, str]]:
+        """``(template line, "filter" | "test", name)`` for each filter or test the environment does not
+        define. Jinja2 only notices them when it compiles (or renders) the template; finding them in
+        the parse tree lets ``check`` report them, located, before anything renders."""
+        if is_literal(source):
+            return []
+        tree = self.parse(source)
+        found = [(f.lineno, "filter", f.name) for f in tree.find_all(nodes.Filter) if f.name not in self.env.filters]
+        found += [(t.lineno, "test", t.name) for t in tree.find_all(nodes.Test) if t.name not in self.env.tests]
+        return sorted(set(found))
+
     def nondeterminism(self, source: str, unordered_names: Iterable[str] = ()) -> list[tuple[int, str, str]]:
         """``(template line, reason, offending word)`` for each construct that may render differently between runs.
 

@@ -76,6 +76,7 @@ class _Compiler:
         self.static_content: dict[int, PlanSegment] = {}
         self.envs: dict[Path, tuple[jinja2.Environment, ProjectLoader]] = {}
         self.analyzer: TemplateAnalyzer | None = None
+        self.used_file_inputs: set[int] = set()  # ids of file-level input declarations some template uses
 
     def env_for(self, info: ModuleInfo) -> tuple[jinja2.Environment, ProjectLoader]:
         """The build-time environment and loader for templates of modules in ``info``'s directory."""
@@ -90,15 +91,18 @@ class _Compiler:
     def analyze_module(self, info: ModuleInfo) -> None:
         for d in info.module.inputs:
             check_input_decl(d, self.diags)
-        used_file_inputs: set[str] = set()
         for seg in info.module.segments:
             check_input_decls(seg, self.diags)
             a = self.analyze_segment(seg, info)
-            used_file_inputs |= {n for n, r in a.used.items() if r.owner == "module"}
-        for name, d in info.own_inputs.items():
-            if name not in used_file_inputs:
-                self.diags.append(Diagnostic("W301", f"input `{name}` is never used in {info.display}", d.span,
-                                             "remove it or use it in a template", severity="warning"))
+            self.used_file_inputs |= {id(r.decl) for r in a.used.values() if r.owner == "module"}
+
+    def unused_file_inputs(self) -> None:
+        """W301 for file-level inputs no template uses, in their module or in a module importing it."""
+        for info in sorted(self.project.modules.values(), key=lambda m: m.display):
+            for name, d in info.own_inputs.items():
+                if id(d) not in self.used_file_inputs:
+                    self.diags.append(Diagnostic("W301", f"input `{name}` is never used in {info.display}", d.span,
+                                                 "remove it or use it in a template", severity="warning"))
 
     def analyze_segment(self, seg: ast.Segment, info: ModuleInfo) -> AnalyzedSegment:
         key = id(seg)
@@ -280,6 +284,7 @@ class _Compiler:
         result = BuildResult(self.project.root)
         for info in sorted(self.project.modules.values(), key=lambda m: m.display):
             self.analyze_module(info)
+        self.unused_file_inputs()
         plan_sites: dict[str, ast.PlanDecl] = {}
         for f in self.project.entries:
             info = self.project.modules.get(f)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-from promptc.compiler.analysis import NONDETERMINISTIC_CALLS, TemplateAnalyzer
+from promptc.compiler.analysis import NONDETERMINISTIC_CALLS, NONDETERMINISTIC_FILTERS, TemplateAnalyzer
 from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo
 from promptc.core.errors import Diagnostic, Span
@@ -26,9 +26,12 @@ FILE_INPUT_DEFAULT_STABILITY = "session"
 
 @dataclass
 class InputRef:
+    """An input in a segment's scope: its declaration, effective stability and where it is declared."""
+
     decl: ast.InputDecl
     stability: str
     owner: str  # "segment" or "module"
+    module: ModuleInfo | None = None  # the declaring module of a file-level input
 
 
 @dataclass
@@ -79,7 +82,10 @@ def type_ok(t: ast.TypeRef) -> bool:
 
 
 def input_scope(seg: ast.Segment, info: ModuleInfo) -> dict[str, InputRef]:
-    scope = {n: InputRef(d, d.stability or FILE_INPUT_DEFAULT_STABILITY, "module") for n, d in info.own_inputs.items()}
+    """The inputs a segment's template may use: the file-level inputs of its module and of the
+    module's unaliased imports, then the segment's own (which shadow them)."""
+    scope = {n: InputRef(d, d.stability or FILE_INPUT_DEFAULT_STABILITY, "module", m)
+             for n, (d, m) in info.input_scope.items()}
     for d in seg.inputs:
         scope[d.name] = InputRef(d, d.stability or seg.stability, "segment")
     return scope
@@ -93,6 +99,12 @@ def check_input_decls(seg: ast.Segment, diags: list[Diagnostic]) -> None:
                                     "remove one declaration"))
         seen[d.name] = d
         check_input_decl(d, diags)
+        if d.stability is None and seg.stability == "static" and not d.has_default:
+            # it inherits @static: the segment renders at build time, when no value can be bound
+            diags.append(Diagnostic(
+                "E130", f"input `{d.name}` of static segment `{seg.name}` has no default", d.span,
+                f"a static segment renders once, at build time: give `{d.name}` a default (`= ...`), "
+                f"or make the segment @session so `{d.name}` is bound at run time"))
 
 
 def check_input_decl(d: ast.InputDecl, diags: list[Diagnostic]) -> None:
@@ -161,15 +173,23 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnaly
                                 body.span, "fix the included file"))
         out.ok = False
         return out
+    if not check_filters_and_tests(seg, info, analyzer, out.includes, diags):
+        out.ok = False
+        return out
     scope = input_scope(seg, info)
     if not all(type_ok(r.decl.type) for r in scope.values()):
         out.ok = False
-    free = analyzer.undeclared_names(body.source, out.includes)
+    try:
+        free = analyzer.undeclared_names(body.source, out.includes)
+    except jinja2.TemplateAssertionError as exc:  # Jinja2 compiles to find free names; it may still object
+        diags.append(Diagnostic("E108", f"template error in segment `{seg.name}`: {exc.message}",
+                                template_span(seg, exc.lineno or 1), "Jinja2 syntax applies"))
+        out.ok = False
+        return out
     flagged = analyzer.nondeterminism(body.source) if seg.stability in ("static", "session") else []
     for tline, reason, word in flagged:
         diags.append(Diagnostic("E203", f"{seg.stability} segment `{seg.name}` {reason}",
-                                locate_name(seg, word, tline),
-                                "pass the value as a turn input in a turn segment, or sort it (|dictsort, |sort)"))
+                                locate_name(seg, word, tline), nondeterminism_hint(word, seg.stability)))
     if flagged:
         out.ok = False
     for name in sorted(free):
@@ -197,6 +217,43 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnaly
             diags.append(Diagnostic("W301", f"input `{d.name}` is never used by segment `{seg.name}`", d.span,
                                     "remove it or use it in the template", severity="warning"))
     return out
+
+
+def nondeterminism_hint(word: str, stability: str) -> str:
+    """What to do about one E203 cause: a value that changes every run must come from outside."""
+    if word in ("items", "keys", "values") or word not in NONDETERMINISTIC_CALLS | NONDETERMINISTIC_FILTERS:
+        return "iterate in a fixed order: `|dictsort` for a mapping, or `|sort` for its keys"
+    if word in NONDETERMINISTIC_FILTERS:
+        return (f"drop the `{word}` filter: pass the items already in the order you want, as an input "
+                "(in a turn segment if the order may change every turn)")
+    what = {"uuid": "id", "uuid1": "id", "uuid4": "id", "random": "value", "randint": "value", "choice": "value",
+            "shuffle": "order"}.get(word, "time")
+    return (f"a {stability} segment cannot compute a fresh {what}: pass it as an input of a turn segment "
+            f"(e.g. `input {'request_id' if what == 'id' else 'now'}: string` in a @turn segment), "
+            "so the cached prefix before it stays byte-identical")
+
+
+def check_filters_and_tests(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnalyzer,
+                            includes: dict[str, str], diags: list[Diagnostic]) -> bool:
+    """E131/E132 for filters and tests the template environment does not define (in the segment
+    or in a template it includes). False when any was found."""
+    ok = True
+    codes = {"filter": "E131", "test": "E132"}
+    known = {"filter": sorted(analyzer.env.filters), "test": sorted(analyzer.env.tests)}
+    for tline, kind, name in analyzer.unknown_names(seg.text.source):
+        close = difflib.get_close_matches(name, known[kind], n=1, cutoff=0.75)
+        hint = f"did you mean `{close[0]}`?" if close else f"known {kind}s: {', '.join(known[kind])}"
+        diags.append(Diagnostic(codes[kind], f"unknown {kind} `{name}` in segment `{seg.name}`",
+                                locate_name(seg, name, tline), hint))
+        ok = False
+    for include, text in sorted(includes.items()):
+        for tline, kind, name in analyzer.unknown_names(text):
+            close = difflib.get_close_matches(name, known[kind], n=1, cutoff=0.75)
+            hint = f"did you mean `{close[0]}`?" if close else f"known {kind}s: {', '.join(known[kind])}"
+            diags.append(Diagnostic(codes[kind], f"unknown {kind} `{name}` in `{include}` line {tline}, included "
+                                    f"by segment `{seg.name}`", locate_name(seg, include), hint))
+            ok = False
+    return ok
 
 
 def check_plan_order(plan: ast.PlanDecl, segs: list[tuple[ast.Ref, ast.Segment]]) -> list[Diagnostic]:

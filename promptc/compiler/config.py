@@ -14,6 +14,7 @@ A malformed setting is a located finding (E133; an unknown target is E110), neve
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -102,7 +103,7 @@ def _from_table(table: dict, path: Path, text: str, display: str) -> ProjectConf
         targets.extend((n, span) for n in names)
     align = table.get("align")
     if align is not None and align not in ALIGN_MODES:
-        diags.append(Diagnostic("E133", f"`[tool.promptc] align` is {align!r}; it must be \"check\" or \"fix\"",
+        diags.append(Diagnostic("E133", f"`[tool.promptc] align` is {json.dumps(align)}; it must be \"check\" or \"fix\"",
                                 _key_span(text, display, "align"),
                                 'write `align = "fix"` to normalize unstable token boundaries in every build'))
         align = None

@@ -29,6 +29,8 @@ class ModuleInfo:
     module: ast.Module
     own_segments: dict[str, ast.Segment] = field(default_factory=dict)
     own_inputs: dict[str, ast.InputDecl] = field(default_factory=dict)
+    #: file-level inputs usable in this module: its own and those of unaliased imports, with their module
+    input_scope: dict[str, tuple[ast.InputDecl, "ModuleInfo"]] = field(default_factory=dict)
     scope: dict[str, tuple[ast.Segment, "ModuleInfo"]] = field(default_factory=dict)
     namespaces: dict[str, "ModuleInfo"] = field(default_factory=dict)
 
@@ -154,6 +156,8 @@ class _Loader:
     def build_scope(self, info: ModuleInfo) -> None:
         for name, seg in info.own_segments.items():
             info.scope[name] = (seg, info)
+        for name, decl in info.own_inputs.items():
+            info.input_scope[name] = (decl, info)
         for imp in info.module.imports:
             if imp.alias:
                 continue
@@ -169,6 +173,15 @@ class _Loader:
                         f'import it under a namespace: import "{imp.path}" as {Path(imp.path).stem.replace("-", "_")}'))
                 else:
                     info.scope[name] = (seg, child)
+            for name, decl in child.own_inputs.items():
+                if name in info.input_scope and info.input_scope[name][0] is not decl:
+                    other = info.input_scope[name][1].display
+                    self.diags.append(Diagnostic(
+                        "E101", f"input `{name}` from {child.display} collides with input `{name}` from {other}",
+                        imp.span, "rename one of them, or import the file under a namespace: "
+                        f'import "{imp.path}" as {Path(imp.path).stem.replace("-", "_")}'))
+                else:
+                    info.input_scope[name] = (decl, child)
 
 
 

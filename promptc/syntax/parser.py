@@ -246,7 +246,13 @@ class _ToAst(Transformer):
             c.error("E001", f"unknown role `{role}`", role_span, "roles are system, developer, user, assistant")
         text, inputs, tools, entries, from_file, from_span = None, [], [], [], None, None
         if body is None:
-            if kind != "history":
+            # history, and memory bound at run time (`@append_only(session) memory`), take their entries
+            # from an input named after the segment: they have no body
+            if kind == "memory" and stability == "static":
+                c.error("E001", f"static memory segment `{name}` has no body", c.span(meta),
+                        'give it entries { "..." } or `from "file"`, or write `@append_only(session) memory` '
+                        "to bind its entries at run time")
+            elif kind not in ("history", "memory"):
                 c.error("E001", f"segment `{name}` has no body", c.span(meta),
                         'give it a text body """...""", a { ... } block, or `from "file"`')
         elif body[0] == "text":
