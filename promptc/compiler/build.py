@@ -17,8 +17,8 @@ from promptc.compiler import deps
 from promptc.compiler.align import Aligner, prove_boundaries
 from promptc.compiler.analysis import TemplateAnalyzer
 from promptc.compiler.annotate import annotate_plans
-from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_input_decl, check_input_decls,
-                                    check_plan_order, type_ok)
+from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_append_only_segment, check_input_decl,
+                                    check_input_decls, check_plan_order)
 from promptc.compiler.config import ProjectConfig, load_config
 from promptc.compiler.context import BuildContext
 from promptc.compiler.hashes import hash_plans
@@ -112,22 +112,7 @@ class _Compiler:
         if seg.kind == "text" and seg.text is not None:
             a = analyze_template(seg, info, self.analyzer, loader, self.diags)
         else:
-            a = AnalyzedSegment(seg, info)
-            if seg.kind == "tools" and not all(type_ok(p.type) for t in seg.tools for p in t.params):
-                a.ok = False
-            if seg.kind == "tools" and seg.stability != "static":
-                self.diags.append(Diagnostic("E001", f"tools segment `{seg.name}` must be static", seg.span,
-                                             "tools are part of the build; write `@append_only tools`"))
-                a.ok = False
-            if seg.kind == "history" and seg.stability != "turn":
-                self.diags.append(Diagnostic("E001", f"history segment `{seg.name}` grows every turn", seg.span,
-                                             "write `@append_only history` (history is turn-level)"))
-                a.ok = False
-            if seg.kind == "memory" and seg.stability != "static" and (seg.entries or seg.from_file):
-                self.diags.append(Diagnostic(
-                    "E001", f"memory segment `{seg.name}` is {seg.stability}: its entries are bound at run time",
-                    seg.span, "drop the body (entries come from the input of the same name), or make it static"))
-                a.ok = False
+            a = AnalyzedSegment(seg, info, ok=check_append_only_segment(seg, self.diags))
         self.analyzed[key] = a
         return a
 
@@ -152,12 +137,6 @@ class _Compiler:
         elif seg.kind == "tools":
             tools = [tool_schema(t.name, t.description, [(p.name, p.type.to_spec(), p.description) for p in t.params])
                      for t in seg.tools]
-            names = [t["name"] for t in tools]
-            for t in seg.tools:
-                if names.count(t.name) > 1:
-                    self.diags.append(Diagnostic("E101", f"tool `{t.name}` is declared twice in `{seg.name}`", t.span,
-                                                 "rename one tool"))
-                    return None
             content = tools_content(tools)
             entry_hashes = [entry_hash(t) for t in tools]
         else:  # static memory

@@ -256,6 +256,37 @@ def check_filters_and_tests(seg: ast.Segment, info: ModuleInfo, analyzer: Templa
     return ok
 
 
+def check_append_only_segment(seg: ast.Segment, diags: list[Diagnostic]) -> bool:
+    """Shape rules of tools, memory and history segments: tools are static with unique names and
+    known parameter types, history is turn-level, memory bound at run time has no body.
+    False when the segment cannot be compiled."""
+    ok = True
+    if seg.kind == "tools":
+        if not all(type_ok(p.type) for t in seg.tools for p in t.params):
+            ok = False  # E111 was reported by the parser
+        if seg.stability != "static":
+            diags.append(Diagnostic("E001", f"tools segment `{seg.name}` must be static", seg.span,
+                                    "tools are part of the build; write `@append_only tools`"))
+            ok = False
+        seen: set[str] = set()
+        for t in seg.tools:
+            if t.name in seen:
+                diags.append(Diagnostic("E101", f"tool `{t.name}` is declared twice in `{seg.name}`", t.span,
+                                        "rename one tool"))
+                ok = False
+            seen.add(t.name)
+    if seg.kind == "history" and seg.stability != "turn":
+        diags.append(Diagnostic("E001", f"history segment `{seg.name}` grows every turn", seg.span,
+                                "write `@append_only history` (history is turn-level)"))
+        ok = False
+    if seg.kind == "memory" and seg.stability != "static" and (seg.entries or seg.from_file):
+        diags.append(Diagnostic(
+            "E001", f"memory segment `{seg.name}` is {seg.stability}: its entries are bound at run time",
+            seg.span, "drop the body (entries come from the input of the same name), or make it static"))
+        ok = False
+    return ok
+
+
 def check_plan_order(plan: ast.PlanDecl, segs: list[tuple[ast.Ref, ast.Segment]]) -> list[Diagnostic]:
     """Stability never decreases along a plan; an append-only segment never precedes a more stable one."""
     diags = []
