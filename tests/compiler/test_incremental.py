@@ -9,14 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from promptc.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def build(root: Path, out: Path, *extra):
-    r = subprocess.run([sys.executable, "-m", "promptc.cli", "build", str(root), "--out", str(out), *extra],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    """`promptc build` in-process (the CLI end to end, without a subprocess per build)."""
+    r = CliRunner().invoke(cli, ["build", str(root), "--out", str(out), *extra])
+    assert r.exit_code == 0, r.output
     return r.stdout
 
 
