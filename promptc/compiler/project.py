@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from promptc.compiler import manifest
-from promptc.compiler.build import BuildResult, compile_project
-from promptc.compiler.context import BuildContext
-from promptc.compiler.emit import build_scope, check_outputs, default_lock, default_out, write_outputs
 from promptc.core.errors import Diagnostic, render_all
-from promptc.lock import Change
+
+if TYPE_CHECKING:
+    from promptc.compiler.build import BuildResult
+    from promptc.compiler.context import BuildContext
+    from promptc.lock import Change
 
 
 @dataclass
@@ -27,10 +29,10 @@ class BuildOutcome:
 
     out_dir: Path | None = None
     lock_path: Path | None = None
-    result: BuildResult | None = None  # None when the no-op shortcut was taken
+    result: "BuildResult | None" = None  # None when the no-op shortcut was taken
     up_to_date: bool = False  # True: the manifest showed no input changed, nothing was compiled
     checked: bool = False  # check mode: nothing was written
-    changes: list[Change] = field(default_factory=list)  # check mode: stale outputs
+    changes: "list[Change]" = field(default_factory=list)  # check mode: stale outputs
     written: list[Path] = field(default_factory=list)
     summary: str = ""
     #: the findings as text and JSON (replayed from the manifest on the shortcut)
@@ -76,6 +78,11 @@ def build_project(paths=(".",), *, out: str | Path | None = None, lock: str | Pa
         if rec is not None:
             return BuildOutcome(up_to_date=True, summary=rec["summary"], diagnostics_text=rec["diagnostics"],
                                 diagnostics_json=rec["diagnostics_json"])
+    # The compiler (jinja2, pydantic, tokenizers) is imported only past the shortcut: a no-op build
+    # must not pay for loading what it will not run. (Not a hidden cycle: these modules never import this one.)
+    from promptc.compiler.build import compile_project
+    from promptc.compiler.emit import build_scope, check_outputs, default_lock, default_out, write_outputs
+
     result = compile_project(paths, align=align, context=context)
     outcome = BuildOutcome(result=result, checked=check, diagnostics_text=diagnostics_summary(result.diagnostics),
                            diagnostics_json=[d.to_json() for d in result.diagnostics])
