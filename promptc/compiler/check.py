@@ -189,7 +189,7 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnaly
     flagged = analyzer.nondeterminism(body.source) if seg.stability in ("static", "session") else []
     for tline, reason, word in flagged:
         diags.append(Diagnostic("E203", f"{seg.stability} segment `{seg.name}` {reason}",
-                                locate_name(seg, word, tline), nondeterminism_hint(word, seg.stability)))
+                                locate_name(seg, word, tline), nondeterminism_hint(reason, word, seg.stability)))
     if flagged:
         out.ok = False
     for name in sorted(free):
@@ -219,11 +219,12 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnaly
     return out
 
 
-def nondeterminism_hint(word: str, stability: str) -> str:
-    """What to do about one E203 cause: a value that changes every run must come from outside."""
-    if word in ("items", "keys", "values") or word not in NONDETERMINISTIC_CALLS | NONDETERMINISTIC_FILTERS:
+def nondeterminism_hint(reason: str, word: str, stability: str) -> str:
+    """What to do about one E203 cause (``reason`` as :meth:`TemplateAnalyzer.nondeterminism` words it):
+    iterate a mapping in a fixed order; drop a random filter; take a clock/random/id value from outside."""
+    if reason.startswith("iterates"):
         return "iterate in a fixed order: `|dictsort` for a mapping, or `|sort` for its keys"
-    if word in NONDETERMINISTIC_FILTERS:
+    if reason.startswith("uses the") and word in NONDETERMINISTIC_FILTERS:
         return (f"drop the `{word}` filter: pass the items already in the order you want, as an input "
                 "(in a turn segment if the order may change every turn)")
     what = {"uuid": "id", "uuid1": "id", "uuid4": "id", "random": "value", "randint": "value", "choice": "value",

@@ -230,12 +230,16 @@ def test_E203_hint_matches_the_cause(tmp_path):
                                                 'global b @static """{{ uuid4() }}"""\n'
                                                 'agent c @session {\n    input m: object { x: int }\n'
                                                 '    """{% for k, v in m.items() %}{{ k }}{% endfor %}"""\n}\n'
-                                                "plan p = a, b, c\n"})
+                                                'global d @static """{{ [1, 2] | random }}"""\n'
+                                                'global e @static """{{ random() }}"""\n'
+                                                "plan p = a, b, c, d, e\n"})
     hints = {d.span.line: d.hint for d in compile_project([src], annotate_tokens=False).diagnostics
              if d.code == "E203"}
     assert "sort" not in hints[1] and "turn segment" in hints[1] and "time" in hints[1]
     assert "sort" not in hints[2] and "id" in hints[2]
     assert "dictsort" in hints[5]
+    assert "drop the `random` filter" in hints[7]
+    assert "drop" not in hints[8] and "value" in hints[8]
 
 
 def test_pyproject_target_is_the_project_default_and_declarations_win(tmp_path):
