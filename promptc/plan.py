@@ -151,7 +151,7 @@ def _validate(plan: Plan, level: str, values: dict[str, Any]) -> dict[str, Any]:
             path = ".".join(str(x) for x in e["loc"]) or "(inputs)"
             msg = e["msg"]
             if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
-                msg = _unknown_input_message(str(e["loc"][0]), level, declared)
+                msg = unknown_input_message(str(e["loc"][0]), declared, level)
             errors.append((path, msg))
         raise InputError(plan.name, errors) from None
     bad = surrogate_path(out)
@@ -160,16 +160,18 @@ def _validate(plan: Plan, level: str, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _unknown_input_message(name: str, level: str, declared: dict[str, str]) -> str:
-    """``"unknown session input (session inputs: customer); did you mean `customer`?"``."""
-    if name in declared:
+def unknown_input_message(name: str, declared: dict[str, str], level: str | None = None) -> str:
+    """Why ``name`` is not an input (of ``level``, or of the plan), listing the right ones and suggesting a close one:
+    ``"unknown session input (session inputs: `customer`); did you mean `customer`?"``."""
+    if level and name in declared:
         return f"`{name}` is a {declared[name]} input, not a {level} input"
-    same = sorted(n for n, st in declared.items() if st == level)
-    msg = f"unknown {level} input ({level} inputs: {', '.join(f'`{n}`' for n in same) or 'none'})"
+    what = f"{level} input" if level else "input"
+    same = sorted(n for n, st in declared.items() if level is None or st == level)
+    msg = f"unknown {what} ({what}s: {', '.join(f'`{n}`' for n in same) or 'none'})"
     close = difflib.get_close_matches(name, sorted(declared), n=1, cutoff=0.6)
     if close:
         other = declared[close[0]]
-        msg += f"; did you mean `{close[0]}`" + ("" if other == level else f" (a {other} input)") + "?"
+        msg += f"; did you mean `{close[0]}`" + ("" if level in (None, other) else f" (a {other} input)") + "?"
     return msg
 
 
