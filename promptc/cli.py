@@ -233,12 +233,20 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file):
 @click.option("--turns", default=3, show_default=True, help="Interleaved turns per agent")
 @click.option("--max-tokens", default=48, show_default=True)
 @click.option("--budget", default="1GiB", show_default=True)
-def demo(project, turns, max_tokens, budget):
-    """Build PROJECT, start the engine, and run its agents through interleaved turns."""
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Also write the plans here [default: write nothing]")
+@click.option("--inputs", "inputs_file", type=click.Path(exists=True, dir_okay=False),
+              help='A JSON file of inputs, {"name": value, ...}, for every plan that declares them')
+@click.option("--input", "-i", "inputs", multiple=True, help="KEY=VALUE (repeatable); overrides --inputs")
+def demo(project, turns, max_tokens, budget, out, inputs_file, inputs):
+    """Build PROJECT, start the engine, and run its agents through interleaved turns.
+
+    Writes nothing into PROJECT or the current directory (plans go to --out only when given). Required
+    session inputs not given with --inputs/-i get sample values."""
     from promptc.demo import run_demo
     from promptc.engine.server import parse_size
 
-    run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=parse_size(budget))
+    run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=parse_size(budget),
+             out=Path(out) if out else None, inputs_file=Path(inputs_file) if inputs_file else None, pairs=inputs)
 
 
 def main() -> None:
