@@ -9,7 +9,7 @@ The Python API for agents::
     request.to_messages()
 """
 
-from promptc.core.errors import AppendOnlyError, CompileError, InputError, PlanFormatError, PromptcError
+from promptc.core.errors import AppendOnlyError, CompileError, InputError, PlanFormatError, PromptcError, RenderError
 from promptc.core.version import __version__
 
 
@@ -28,4 +28,4 @@ def load_plan(path):
 
 
 __all__ = ["compile", "load_plan", "AppendOnlyError", "CompileError", "InputError", "PlanFormatError", "PromptcError",
-           "__version__"]
+           "RenderError", "__version__"]
