@@ -189,18 +189,20 @@ class Session:
         values = {**self._static_values, **self.session_values}
         for seg in plan.segments:
             if seg.stability == "session":
-                self._session_segments[seg.id] = self._render_segment(seg, values)
+                self._session_segments[seg.id] = self._render_segment(seg, values, self._appended)
 
-    def _render_segment(self, seg: PlanSegment, values: dict[str, Any]) -> list[tuple[str, str, str]]:
-        """``[(id, role, content)]`` for one segment (history expands to one entry per message)."""
+    def _render_segment(self, seg: PlanSegment, values: dict[str, Any], appended: dict[str, list]
+                        ) -> list[tuple[str, str, str]]:
+        """``[(id, role, content)]`` for one segment (history expands to one entry per message); an append-only
+        segment's new entries go to ``appended``."""
         if seg.kind == "text":
             content = self._render_text(seg, {n: values[n] for n in seg.inputs})
             if seg.append_only:
-                self._check_append_only(seg, [content])
+                self._check_append_only(seg, [content], appended)
             return [(seg.id, seg.role, content)]
         name = seg.inputs[0]
         entries = list(values.get(name) or [])
-        self._check_append_only(seg, entries)
+        self._check_append_only(seg, entries, appended)
         if seg.kind == "memory":
             return [(seg.id, seg.role, memory_content(entries))]
         return [(f"{seg.id}[{i}]", e["role"], e["content"]) for i, e in enumerate(entries)]
@@ -221,11 +223,11 @@ class Session:
                               "from the template")
         return content
 
-    def _check_append_only(self, seg: PlanSegment, entries: list) -> None:
+    def _check_append_only(self, seg: PlanSegment, entries: list, appended: dict[str, list]) -> None:
         """Every append-only kind (history, memory, text) may only grow at its end between turns (E402)."""
         before = self._appended.get(seg.id)
         if before is None:
-            self._appended[seg.id] = [e if isinstance(e, str) else dict(e) for e in entries]
+            appended[seg.id] = [e if isinstance(e, str) else dict(e) for e in entries]
             return
         if seg.kind == "text":  # one content: it may only be extended
             ok = entries[0].startswith(before[0])
@@ -240,7 +242,7 @@ class Session:
             raise AppendOnlyError(
                 f"error[E402]: append-only {seg.kind} segment `{seg.id}` of plan `{self.plan.name}` changed {where}; "
                 "only appending keeps the cached prefix")
-        self._appended[seg.id] = [e if isinstance(e, str) else dict(e) for e in entries]
+        appended[seg.id] = [e if isinstance(e, str) else dict(e) for e in entries]
 
     def render(self, **turn_inputs: Any) -> Request:
         """Validate turn inputs, render turn segments and return the hashed :class:`Request`."""
@@ -248,18 +250,20 @@ class Session:
         values = {**self._static_values, **self.session_values, **turn_values}
         out: list[RequestSegment] = []
         parent: str | None = None
+        appended: dict[str, list] = {}  # committed only when the whole turn renders
         for seg in self.plan.segments:
             if seg.is_static:
                 parts = [(seg.id, seg.role, seg.content, seg.hash)]
             else:
                 rendered = self._session_segments.get(seg.id) if seg.stability == "session" else None
                 if rendered is None:
-                    rendered = self._render_segment(seg, values)
+                    rendered = self._render_segment(seg, values, appended)
                 parts = [(i, r, c, segment_hash(r, c)) for i, r, c in rendered]
             for sid, role, content, h in parts:
                 parent = chain(parent, h)
                 out.append(RequestSegment(id=sid, role=role, kind=seg.kind, stability=seg.stability, content=content,
                                           hash=h, prefix_hash=parent, tools=seg.tools))
+        self._appended.update(appended)
         return Request(plan=self.plan.name, targets=self.plan.targets, segments=out)
 
 

@@ -112,3 +112,22 @@ def test_every_exception_the_readme_names_is_importable_from_promptc():
         cls = getattr(promptc, name, None)
         assert isinstance(cls, type) and issubclass(cls, promptc.PromptcError), name
         assert name in promptc.__all__
+
+
+def test_a_failed_turn_does_not_advance_the_append_only_state(support):
+    """A turn that fails records nothing: the next turn is checked against the last turn that rendered."""
+    data = json.loads(support.to_json())
+    i = next(i for i, s in enumerate(data["segments"]) if s["id"] == "history")
+    notes = dict(data["segments"][i], id="notes", kind="memory", role="system", inputs=["notes"])
+    data["segments"].insert(i, notes)  # notes (memory), then history: two append-only segments in one turn
+    data["inputs"] = sorted(data["inputs"] + [{"name": "notes", "type": MEMORY_ENTRY_TYPE, "stability": "turn",
+                                               "has_default": True, "default": [], "doc": None}],
+                            key=lambda x: x["name"])
+    data["input_schema"]["turn"] = inputs_model("support_turn_inputs", [
+        x for x in data["inputs"] if x["stability"] == "turn"]).model_json_schema()
+    session = Plan.model_validate(data).bind(customer=CUSTOMER)
+    h1 = {"role": "user", "content": "one"}
+    session.render(question="q", notes=["a"], history=[h1])
+    with pytest.raises(AppendOnlyError, match="history"):  # notes grew, but history was rewritten: the turn fails
+        session.render(question="q", notes=["a", "b"], history=[{"role": "user", "content": "ONE"}])
+    session.render(question="q", notes=["a"], history=[h1])  # so notes are still ["a"], not ["a", "b"]
