@@ -156,7 +156,8 @@ def _validate(plan: Plan, level: str, values: dict[str, Any]) -> dict[str, Any]:
         raise InputError(plan.name, errors) from None
     bad = surrogate_path(out)
     if bad:
-        raise InputError(plan.name, [(bad, "contains a lone surrogate (e.g. \\ud800), which is not valid Unicode text")])
+        raise InputError(plan.name, [(bad, "contains a lone surrogate (e.g. \\ud800), which is not valid Unicode "
+                                           "text")])
     return out
 
 

@@ -180,8 +180,8 @@ def _verify_inputs(plan, path: str) -> dict[str, Any]:
         level_specs = [s.model_dump() for s in plan.inputs if s.stability == level]
         expected = inputs_model(f"{plan.name}_{level}_inputs", level_specs).model_json_schema()
         if plan.input_schema[level] != expected:
-            _fail("E415", f"input_schema.{level} is not the schema of the plan's {level} inputs", f"input_schema.{level}",
-                  path=path)
+            _fail("E415", f"input_schema.{level} is not the schema of the plan's {level} inputs",
+                  f"input_schema.{level}", path=path)
     return specs
 
 
@@ -209,7 +209,7 @@ def _template_names(env: jinja2.Environment, source: str, includes: dict, where:
 
 
 def verify_plan(plan, path: str = "") -> None:
-    """Raise :class:`PlanFormatError` (E407–E418) unless ``plan`` (a :class:`promptc.plan.Plan`) agrees with itself."""
+    """Raise :class:`PlanFormatError` (E407–E418) unless ``plan`` (a ``promptc.plan.Plan``) agrees with itself."""
     specs = _verify_inputs(plan, path)
     env = runtime_environment(plan.includes)
     parent: str | None = None
@@ -236,7 +236,8 @@ def verify_plan(plan, path: str = "") -> None:
                 _fail("E408", f"{label} is {seg.stability} but carries a `{name}` (computed at run time)",
                       f"{at}.{name}", path=path)
         if seg.kind == "tools":
-            _fail("E408", f"tools segment `{seg.id}` is {seg.stability}; tools are static", f"{at}.stability", path=path)
+            _fail("E408", f"tools segment `{seg.id}` is {seg.stability}; tools are static", f"{at}.stability",
+                  path=path)
         for j, name in enumerate(seg.inputs):
             spec = specs.get(name)
             if spec is None:

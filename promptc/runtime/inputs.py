@@ -53,7 +53,8 @@ def parse_pairs(plan: Plan, pairs: Iterable[str], base: Path | None = None) -> d
         try:
             values[key] = json.loads(text)
         except (ValueError, RecursionError):
-            raise InputError(plan.name, [(key, f"a {spec.type['type']} value is written as JSON, got {text!r}")]) from None
+            problem = f"a {spec.type['type']} value is written as JSON, got {text!r}"
+            raise InputError(plan.name, [(key, problem)]) from None
     return values
 
 

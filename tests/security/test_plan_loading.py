@@ -189,18 +189,13 @@ def test_the_error_names_the_field_and_the_file(plans, tmp_path):
     assert str(path) in str(e.value) and "--> segments[" in str(e.value)
 
 
-def test_the_cli_reports_a_bad_plan_as_a_usage_error_not_a_traceback(plans, tmp_path, capsys):
+def test_the_cli_reports_a_bad_plan_as_a_usage_error_not_a_traceback(plans, tmp_path, capsys, monkeypatch):
     from promptc.cli import main
 
     path = write(tmp_path, mutate(plans, "support", lambda d: _seg(d, "policy").update(content=None)))
+    monkeypatch.setattr("sys.argv", ["promptc", "show", str(path)])
     with pytest.raises(SystemExit) as e:
-        import sys
-        old = sys.argv
-        sys.argv = ["promptc", "show", str(path)]
-        try:
-            main()
-        finally:
-            sys.argv = old
+        main()
     err = capsys.readouterr().err
     assert e.value.code == 2 and "error[E408]" in err and "Traceback" not in err
 
