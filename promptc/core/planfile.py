@@ -25,7 +25,6 @@ from jinja2 import meta
 
 from promptc.core.errors import PlanFormatError
 from promptc.core.hashing import chain, entry_hash, segment_hash
-from promptc.core.inputs import inputs_model
 from promptc.core.templates import runtime_environment
 from promptc.core.vocab import HISTORY_ENTRY_TYPE, MEMORY_ENTRY_TYPE, SIMPLE_TYPES, STABILITY_RANK
 
@@ -177,8 +176,7 @@ def _verify_inputs(plan, path: str) -> dict[str, Any]:
     if set(plan.input_schema) != {"session", "turn"}:
         _fail("E415", "input_schema must have exactly the levels `session` and `turn`", "input_schema", path=path)
     for level in ("session", "turn"):
-        level_specs = [s.model_dump() for s in plan.inputs if s.stability == level]
-        expected = inputs_model(f"{plan.name}_{level}_inputs", level_specs).model_json_schema()
+        expected = plan.input_model(level).model_json_schema()  # the validator bind/render will use
         if plan.input_schema[level] != expected:
             _fail("E415", f"input_schema.{level} is not the schema of the plan's {level} inputs",
                   f"input_schema.{level}", path=path)
