@@ -31,7 +31,7 @@ from promptc.core.vocab import HISTORY_ENTRY_TYPE, MEMORY_ENTRY_TYPE, SIMPLE_TYP
 #: The deepest nesting of JSON arrays and objects a plan file may have. Compiled plans nest about
 #: ten deep (input types inside input schemas); the bound keeps a hostile file from exhausting the
 #: parser's recursion. ``load_plan(path, max_depth=...)`` changes it.
-MAX_PLAN_DEPTH = 64
+MAX_PLAN_DEPTH = 128
 
 _REBUILD = "rebuild the plan with `promptc build`; plan files are not edited by hand"
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)

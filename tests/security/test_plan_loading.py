@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import promptc
 from promptc.core.errors import AppendOnlyError, InputError, PlanFormatError, PromptcError, RenderError
 from promptc.core.hashing import chain, segment_hash
-from promptc.core.planfile import verify_plan
+from promptc.core.planfile import MAX_PLAN_DEPTH, verify_plan
 from promptc.plan import Plan, Request, load_plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,10 +112,23 @@ def test_bytes_that_are_not_utf8_are_e404(tmp_path):
     assert load_code(path) == "E404"
 
 
-@pytest.mark.parametrize("depth", [65, 100_000])
+@pytest.mark.parametrize("depth", [MAX_PLAN_DEPTH + 1, 100_000])
 def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path, depth):
     for opener, closer in (("[", "]"), ('{"a":', "}")):
         assert load_code(write(tmp_path, opener * depth + "1" + closer * depth)) == "E405"
+
+
+def test_the_depth_limit_is_configurable_and_deep_types_below_it_do_not_crash(plans, tmp_path):
+    data = copy.deepcopy(plans["support"])
+    t = {"type": "string"}
+    for _ in range(90):  # a 90-deep list type nests the file ~95 deep
+        t = {"type": "list", "items": t}
+    data["inputs"][-1]["type"] = t
+    path = write(tmp_path, data)
+    with pytest.raises(PlanFormatError) as e:
+        load_plan(path, max_depth=50)
+    assert e.value.code == "E405" and "the limit is 50" in str(e.value)
+    assert load_code(path) == "E415"  # read and checked (its schema is not the inputs'), not a RecursionError
 
 
 def test_brackets_inside_strings_do_not_count_as_depth(plans, tmp_path):

@@ -20,7 +20,7 @@ PLAN_FILE_CODES: tuple[Code, ...] = (
          '{"format_version": 1, "name": "p", ', _REBUILD),
     Code("E405", "plan-file-too-deep", "error", "the plan file nests JSON deeper than the limit",
          "Compiled plans nest about ten levels; a deeper file is refused before parsing so a hostile file cannot "
-         "exhaust the parser's recursion. The limit is `promptc.plan.MAX_PLAN_DEPTH` (64), or "
+         "exhaust the parser's recursion. The limit is `promptc.plan.MAX_PLAN_DEPTH` (128), or "
          "`load_plan(path, max_depth=...)`.", "[[[[ … 10,000 levels … ]]]]", _REBUILD),
     Code("E406", "plan-format-version", "error", "the plan file has an unsupported format_version",
          "The plan format is versioned; a runtime only reads the version it was built for.",
