@@ -9,7 +9,7 @@ The Python API for agents::
     request.to_messages()
 """
 
-from promptc.core.errors import AppendOnlyError, CompileError, InputError, PlanFormatError, PromptcError
+from promptc.core.errors import AppendOnlyError, CompileError, InputError, PlanFormatError, PromptcError, RenderError
 from promptc.core.version import __version__
 
 
@@ -20,12 +20,12 @@ def compile(path, **kwargs):  # noqa: A001 - the public name the docs promise
     return compile_project([path], **kwargs).raise_on_error()
 
 
-def load_plan(path):
+def load_plan(path, **kwargs):
     """Load a compiled ``.plan.json``."""
     from promptc.plan import load_plan as _load  # keeps `import promptc` light: pydantic models load on use
 
-    return _load(path)
+    return _load(path, **kwargs)
 
 
 __all__ = ["compile", "load_plan", "AppendOnlyError", "CompileError", "InputError", "PlanFormatError", "PromptcError",
-           "__version__"]
+           "RenderError", "__version__"]

@@ -82,12 +82,19 @@ def check(paths, align, fmt):
 
 
 @cli.command()
-@click.argument("plan_path", type=click.Path(exists=True, dir_okay=False))
-def show(plan_path):
-    """A table of PLAN_PATH's segments: level, stability, role, tokens, short hashes, shared-with."""
+@click.argument("plan_path", type=click.Path(exists=True))
+@click.option("--plan", "plan_name", help="Which plan, when PLAN_PATH is a .prompt file or project declaring several")
+def show(plan_path, plan_name):
+    """A table of a plan's segments: level, stability, role, tokens, short hashes, breakpoints, shared-with.
+
+    PLAN_PATH is what `run` takes: a compiled .plan.json, or a .prompt file / project compiled on the fly."""
+    from promptc.runtime.plans import PlanChoiceError
     from promptc.show import render_show
 
-    render_show(Path(plan_path))
+    try:
+        render_show(Path(plan_path), plan_name, compile_sources=_compile_sources)
+    except PlanChoiceError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @cli.command()
@@ -98,71 +105,41 @@ def schema():
     click.echo(json.dumps(plan_json_schema(), indent=2, sort_keys=True))
 
 
-def _parse_inputs(plan, pairs) -> tuple[dict, dict]:
-    """``k=v`` pairs → (session inputs, turn inputs). ``k=@file`` reads a file; non-string types
-    take JSON (``n=3``, ``tags=["a","b"]``, ``customer={"name": "Ada", ...}``)."""
-    specs = {s.name: s for s in plan.inputs}
-    session, turn = {}, {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise click.UsageError(f"--input expects KEY=VALUE, got {pair!r}")
-        if key not in specs:
-            known = ", ".join(sorted(specs)) or "none"
-            raise click.UsageError(f"plan `{plan.name}` has no input `{key}` (inputs: {known})")
-        if value.startswith("@"):
-            try:
-                value = Path(value[1:]).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise click.UsageError(f"--input {key}: cannot read {value[1:]}: {exc.strerror}") from None
-        spec = specs[key]
-        if spec.type["type"] not in ("string", "enum"):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise click.UsageError(f"--input {key}: a {spec.type['type']} value must be JSON, got {value!r}") from None
-        (session if spec.stability == "session" else turn)[key] = value
-    return session, turn
-
-
-def _load_runnable(path: str, plan_name: str | None):
-    """A plan from a .plan.json, or compiled on the fly from a .prompt file or project directory."""
-    from promptc.plan import load_plan
-
-    p = Path(path)
-    if p.is_file() and p.name.endswith(".plan.json"):
-        return load_plan(p)
+def _compile_sources(path: Path):
+    """``(root, plans)`` of a .prompt file or project; compile errors are printed and exit 1."""
     from promptc.compiler.build import compile_project
 
-    result = compile_project([p])
+    result = compile_project([path])
     if result.errors:
         _echo_diagnostics(result.diagnostics, "text")
         sys.exit(1)
-    if p.is_file():  # the plans declared in that file
-        display = p.name
-        names = [n for n, plan in result.plans.items() if plan.source.path == display]
-    else:
-        names = list(result.plans)
-    if plan_name:
-        if plan_name not in result.plans:
-            raise click.UsageError(f"no plan `{plan_name}` in {path} (plans: {', '.join(result.plans)})")
-        return result.plans[plan_name]
-    if len(names) != 1:
-        raise click.UsageError(f"{path} declares {len(names)} plans ({', '.join(names)}); choose one with --plan")
-    return result.plans[names[0]]
+    return result.root, result.plans
+
+
+def _open_plan(path: str, plan_name: str | None):
+    """A plan from a .plan.json, or compiled on the fly from a .prompt file or project directory."""
+    from promptc.runtime.plans import PlanChoiceError, open_plan
+
+    try:
+        return open_plan(Path(path), plan_name, _compile_sources)
+    except PlanChoiceError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @cli.command()
 @click.argument("plan_path", type=click.Path(exists=True))
 @click.option("--plan", "plan_name", help="Which plan, when PLAN_PATH is a .prompt file or project declaring several")
-@click.option("--input", "-i", "inputs", multiple=True, help="KEY=VALUE (repeatable); KEY=@file reads a file")
+@click.option("--input", "-i", "inputs", multiple=True,
+              help="KEY=VALUE (repeatable); KEY=@file reads a file; non-string types take JSON")
+@click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False),
+              help='A JSON file of inputs: {"name": value, ...}; --input overrides it')
 @click.option("--engine", "engine_url", help="URL of a running `promptc serve`")
 @click.option("--embedded", is_flag=True, help="Run the embedded model in this process (the default without --engine)")
 @click.option("--api-key", envvar="PROMPTC_API_KEY", help="API key for --engine [env: PROMPTC_API_KEY]")
 @click.option("--max-tokens", type=int, default=256, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
-def run(plan_path, plan_name, inputs, engine_url, embedded, api_key, max_tokens, temperature, as_json):
+def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, api_key, max_tokens, temperature, as_json):
     """Execute a plan once with the given inputs, on a server (--engine) or in process (--embedded).
 
     PLAN_PATH is a compiled .plan.json, or a .prompt file / project directory compiled on the fly."""
@@ -170,16 +147,23 @@ def run(plan_path, plan_name, inputs, engine_url, embedded, api_key, max_tokens,
 
     if engine_url and embedded:
         raise click.UsageError("use either --engine URL or --embedded")
-    plan = _load_runnable(plan_path, plan_name)
-    session_inputs, turn_inputs = _parse_inputs(plan, inputs)
+    from promptc.runtime.inputs import parse_pairs, read_inputs_file, split_inputs
+
+    plan = _open_plan(plan_path, plan_name)
+    values = read_inputs_file(plan, Path(inputs_file)) if inputs_file else {}
+    values.update(parse_pairs(plan, inputs))
+    session_inputs, turn_inputs = split_inputs(plan, values)
     request = plan.bind(**session_inputs).render(**turn_inputs)
     if engine_url:
         with EngineClient(engine_url, api_key=api_key) as client:
             result = client.run(request, max_tokens=max_tokens, temperature=temperature)
     else:
+        from promptc.demo import loading
         from promptc.engine import Engine
 
-        result = EmbeddedClient(Engine()).run(request, max_tokens=max_tokens, temperature=temperature)
+        with loading("loading the embedded model (SmolLM2-135M-Instruct)"):
+            engine = Engine()
+        result = EmbeddedClient(engine).run(request, max_tokens=max_tokens, temperature=temperature)
     if as_json:
         click.echo(json.dumps({"text": result.text, "usage": result.usage, "segments": result.segments,
                                "finish_reason": result.finish_reason}, indent=2, ensure_ascii=False))
@@ -227,12 +211,20 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file):
 @click.option("--turns", default=3, show_default=True, help="Interleaved turns per agent")
 @click.option("--max-tokens", default=48, show_default=True)
 @click.option("--budget", default="1GiB", show_default=True)
-def demo(project, turns, max_tokens, budget):
-    """Build PROJECT, start the engine, and run its agents through interleaved turns."""
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Also write the plans here [default: write nothing]")
+@click.option("--inputs", "inputs_file", type=click.Path(exists=True, dir_okay=False),
+              help='A JSON file of inputs, {"name": value, ...}, for every plan that declares them')
+@click.option("--input", "-i", "inputs", multiple=True, help="KEY=VALUE (repeatable); overrides --inputs")
+def demo(project, turns, max_tokens, budget, out, inputs_file, inputs):
+    """Build PROJECT, start the engine, and run its agents through interleaved turns.
+
+    Writes nothing into PROJECT or the current directory (plans go to --out only when given). Required
+    session inputs not given with --inputs/-i get sample values."""
     from promptc.demo import run_demo
     from promptc.engine.server import parse_size
 
-    run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=parse_size(budget))
+    run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=parse_size(budget),
+             out=Path(out) if out else None, inputs_file=Path(inputs_file) if inputs_file else None, pairs=inputs)
 
 
 def main() -> None:

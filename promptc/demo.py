@@ -1,7 +1,9 @@
 """The main job (``promptc demo``): build a project, start the engine, run its agents interleaved.
 
 Prints a live table per request (agent, prompt tokens, cached, computed, TTFT, answer preview)
-and a summary of the prefill work the KV tree saved.
+and a summary of the prefill work the KV tree saved. The demo compiles in memory: it writes nothing
+into the project (no plans, no lock) nor into the current directory; ``--out DIR`` writes the plans
+there. Inputs come from ``--inputs FILE`` (a JSON object) and ``-i KEY=VALUE`` flags.
 """
 
 from __future__ import annotations
@@ -41,18 +43,80 @@ def loading(message: str, console: Console | None = None):
         progress.update(task, description=f"{message}: done")
 
 
-def _turn_inputs(plan, agent: str, turn: int) -> dict:
+def sample_value(spec: dict, name: str):
+    """A plausible value of an input type, for inputs the demo was not given."""
+    t = spec["type"]
+    if t == "string":
+        return f"example {name}"
+    if t in ("int", "float"):
+        return 1
+    if t == "bool":
+        return True
+    if t == "enum":
+        return spec["choices"][0]
+    if t == "list":
+        return []
+    return {fname: sample_value(fspec, fname) for fname, fspec in spec["fields"] if not fspec.get("optional")}
+
+
+def demo_inputs(plans: dict, inputs_file: Path | None = None, pairs: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Inputs per plan from a JSON file (``{"name": value}``) and ``KEY=VALUE`` flags (flags win).
+
+    A name applies to every plan that declares it; a name no plan declares is an InputError (E401).
+    """
+    from promptc.core.errors import InputError
+    from promptc.runtime.inputs import parse_pairs, read_inputs_file
+
+    out: dict[str, dict] = {name: {} for name in plans}
+    given: set[str] = set()
+    for name, plan in plans.items():
+        declared = {s.name for s in plan.inputs if s.stability != "static"}
+        if inputs_file is not None:
+            values = read_inputs_file(plan, inputs_file)
+            out[name].update({k: v for k, v in values.items() if k in declared})
+            given |= set(values)
+        mine = [p for p in pairs if p.partition("=")[0] in declared]
+        out[name].update(parse_pairs(plan, mine))
+        given |= {p.partition("=")[0] for p in pairs}
+    known = {s.name for plan in plans.values() for s in plan.inputs if s.stability != "static"}
+    unknown = sorted(given - known)
+    if unknown:
+        listing = ", ".join(sorted(known)) or "none"
+        raise InputError(", ".join(plans), [(k, f"no plan declares this input (inputs: {listing})") for k in unknown])
+    return out
+
+
+def _session_inputs(plan, given: dict) -> tuple[dict, list[str]]:
+    """Session inputs: the given ones, and a sample value for each required one that was not given."""
+    values, filled = {}, []
+    for spec in plan.inputs:
+        if spec.stability != "session":
+            continue
+        if spec.name in given:
+            values[spec.name] = given[spec.name]
+        elif not spec.has_default and not spec.type.get("optional"):
+            values[spec.name] = sample_value(spec.type, spec.name)
+            filled.append(spec.name)
+    return values, filled
+
+
+def _turn_inputs(plan, agent: str, turn: int, given: dict | None = None) -> dict:
     qs = QUESTIONS.get(agent)
+    given = given or {}
     values = {}
     for spec in plan.inputs:
-        if spec.stability != "turn" or spec.has_default:
+        if spec.stability != "turn":
             continue
-        if spec.name == "file" and qs:
+        if spec.name in given:
+            values[spec.name] = given[spec.name]
+        elif spec.has_default:
+            continue
+        elif spec.name == "file" and qs:
             values["file"] = qs[turn % len(qs)][0]
         elif spec.type["type"] == "string":
             values[spec.name] = qs[turn % len(qs)][1] if qs else f"Turn {turn}: what should I do next?"
-        elif spec.type["type"] == "list":
-            values[spec.name] = []
+        elif not spec.type.get("optional"):
+            values[spec.name] = sample_value(spec.type, spec.name)
     return values
 
 
@@ -62,26 +126,43 @@ def _preview(text: str, n: int = 60) -> str:
 
 
 def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_bytes: int = 1 << 30,
-             console: Console | None = None) -> dict:
-    """Run the demo and return its summary numbers."""
+             console: Console | None = None, out: Path | None = None, inputs_file: Path | None = None,
+             pairs: tuple[str, ...] = (), engine=None) -> dict:
+    """Run the demo and return its summary numbers.
+
+    The demo writes nothing into ``project`` (no lock, no plans) and nothing into the current directory:
+    plans are written only to ``out`` when given. Inputs come from ``inputs_file`` and ``pairs`` (see
+    :func:`demo_inputs`); a required session input that is missing gets a sample value, and the demo says
+    which. ``engine`` is an already loaded :class:`~promptc.engine.Engine` (default: load the embedded model).
+    """
     import promptc
-    from promptc.compiler.emit import write_outputs
-    from promptc.engine import Engine
     from promptc.engine.server import EngineServer, ServerThread
     from promptc.runtime.engine_client import EngineClient
 
     console = console or Console(width=None if Console().is_terminal else 120)
     console.rule(f"[bold]promptc demo[/]: {project}")
-    build = promptc.compile(project)
-    out = Path("build") / "plans" / project.name
-    write_outputs(build, out, project / "promptc.lock")
-    plans = build.plans
+    plans = promptc.compile(project).plans
+    inputs = demo_inputs(plans, inputs_file, tuple(pairs))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, plan in plans.items():
+            (out / f"{name}.plan.json").write_text(plan.to_json(), encoding="utf-8")
     shared = {s.id for s in next(iter(plans.values())).segments
               if s.prefix_hash and all(any(o.prefix_hash == s.prefix_hash for o in p.segments) for p in plans.values())}
-    console.print(f"built {len(plans)} plans into {out}: {', '.join(plans)}; shared prefix: "
-                  f"{', '.join(sorted(shared)) or 'none'}")
-    with loading("loading SmolLM2-135M-Instruct and starting the engine", console):
-        engine = Engine(budget_bytes=budget_bytes)
+    console.print(f"built {len(plans)} plans{f' into {out}' if out is not None else ''}: {', '.join(plans)}; "
+                  f"shared prefix: {', '.join(sorted(shared)) or 'none'}")
+    sessions = {}
+    for name, plan in plans.items():
+        values, filled = _session_inputs(plan, inputs.get(name, {}))
+        if filled:
+            console.print(f"[yellow]{name}[/]: sample values for session input(s) {', '.join(filled)} "
+                          "(give real ones with --inputs FILE or -i KEY=VALUE)")
+        sessions[name] = plan.bind(**values)
+    if engine is None:
+        from promptc.engine import Engine
+
+        with loading("loading SmolLM2-135M-Instruct and starting the engine", console):
+            engine = Engine(budget_bytes=budget_bytes)
     rows = []
     table = Table(title="requests (interleaved agents)")
     for col, just in (("#", "right"), ("agent", "left"), ("prompt", "right"), ("cached", "right"),
@@ -89,11 +170,12 @@ def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_byte
         table.add_column(col, justify=just)
     with ServerThread(EngineServer(engine)) as server, EngineClient(server.url) as client, \
             Live(table, console=console, refresh_per_second=8):
-        sessions = {name: plan.bind() for name, plan in plans.items()}
         n = 0
         for turn in range(turns):
             for name, plan in plans.items():
-                request = sessions[name].render(**_turn_inputs(plan, name, turn))
+                given = {k: v for k, v in inputs.get(name, {}).items()
+                         if any(s.name == k and s.stability == "turn" for s in plan.inputs)}
+                request = sessions[name].render(**_turn_inputs(plan, name, turn, given))
                 result = None
                 for item in client.stream(request, max_tokens=max_tokens):
                     if not isinstance(item, str):
@@ -118,4 +200,4 @@ def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_byte
     return summary
 
 
-__all__ = ["run_demo", "loading"]
+__all__ = ["demo_inputs", "loading", "run_demo", "sample_value"]

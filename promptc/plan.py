@@ -7,16 +7,19 @@ turn (→ :class:`Request`): ordered segments, each with role, content, hash and
 
 from __future__ import annotations
 
+import difflib
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promptc.core.content import memory_content
-from promptc.core.errors import AppendOnlyError, InputError, PlanFormatError
+from promptc.core.errors import AppendOnlyError, InputError, PlanFormatError, RenderError
 from promptc.core.hashing import chain, segment_hash
 from promptc.core.inputs import inputs_model
+from promptc.core.planfile import MAX_PLAN_DEPTH, read_plan_json, surrogate_path, verify_plan
 from promptc.core.templates import render_template, runtime_environment
 from promptc.core.providers import Target
 from promptc.core.version import __version__
@@ -102,6 +105,22 @@ class Plan(_Frozen):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                           allow_nan=False) + "\n"
 
+    def input_model(self, level: str) -> type[BaseModel]:
+        """The pydantic model validating this plan's inputs of one level (``session`` or ``turn``), built once.
+
+        Building one costs milliseconds, so a session reuses it for every turn. The cache is keyed on the
+        ``inputs`` list itself: a copy with other inputs builds its own.
+        """
+        entry = self._input_models.get(level)
+        if entry is None or entry[0] is not self.inputs:
+            specs = [s.model_dump() for s in self.inputs if s.stability == level]
+            entry = self._input_models[level] = (self.inputs, inputs_model(f"{self.name}_{level}_inputs", specs))
+        return entry[1]
+
+    @cached_property
+    def _input_models(self) -> dict[str, tuple[list, type[BaseModel]]]:
+        return {}
+
     def bind(self, **session_inputs: Any):
         """Validate session inputs and render session segments; returns a :class:`Session`."""
         return Session(self, session_inputs)
@@ -138,10 +157,8 @@ class Request(_Frozen):
 
 # -- binding ---------------------------------------------------------------------------------------
 def _validate(plan: Plan, level: str, values: dict[str, Any]) -> dict[str, Any]:
-    specs = [s.model_dump() for s in plan.inputs if s.stability == level]
-    model = inputs_model(f"{plan.name}_{level}_inputs", specs)
     try:
-        return model.model_validate(values).model_dump(mode="json")
+        out = plan.input_model(level).model_validate(values).model_dump(mode="json")
     except ValidationError as exc:
         declared = {s.name: s.stability for s in plan.inputs}
         errors = []
@@ -149,11 +166,29 @@ def _validate(plan: Plan, level: str, values: dict[str, Any]) -> dict[str, Any]:
             path = ".".join(str(x) for x in e["loc"]) or "(inputs)"
             msg = e["msg"]
             if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
-                name = e["loc"][0]
-                msg = (f"`{name}` is a {declared[name]} input, not a {level} input" if name in declared
-                       else f"unknown {level} input (declared: {', '.join(sorted(declared)) or 'none'})")
+                msg = unknown_input_message(str(e["loc"][0]), declared, level)
             errors.append((path, msg))
         raise InputError(plan.name, errors) from None
+    bad = surrogate_path(out)
+    if bad:
+        raise InputError(plan.name, [(bad, "contains a lone surrogate (e.g. \\ud800), which is not valid Unicode "
+                                           "text")])
+    return out
+
+
+def unknown_input_message(name: str, declared: dict[str, str], level: str | None = None) -> str:
+    """Why ``name`` is not an input (of ``level``, or of the plan), listing the right ones and suggesting a close one:
+    ``"unknown session input (session inputs: `customer`); did you mean `customer`?"``."""
+    if level and name in declared:
+        return f"`{name}` is a {declared[name]} input, not a {level} input"
+    what = f"{level} input" if level else "input"
+    same = sorted(n for n, st in declared.items() if level is None or st == level)
+    msg = f"unknown {what} ({what}s: {', '.join(f'`{n}`' for n in same) or 'none'})"
+    close = difflib.get_close_matches(name, sorted(declared), n=1, cutoff=0.6)
+    if close:
+        other = declared[close[0]]
+        msg += f"; did you mean `{close[0]}`" + ("" if level in (None, other) else f" (a {other} input)") + "?"
+    return msg
 
 
 class Session:
@@ -161,74 +196,123 @@ class Session:
 
     def __init__(self, plan: Plan, session_inputs: dict[str, Any]):
         self.plan = plan
+        # Static inputs are build-time constants: a session or turn template that uses one gets its default.
+        self._static_values = {s.name: s.default for s in plan.inputs if s.stability == "static"}
         self.session_values = _validate(plan, "session", session_inputs)
         self._env = runtime_environment(plan.includes)
-        self._history: dict[str, list[dict]] = {}
+        self._appended: dict[str, list] = {}
         self._session_segments: dict[str, list[tuple[str, str, str]]] = {}
+        values = {**self._static_values, **self.session_values}
         for seg in plan.segments:
             if seg.stability == "session":
-                self._session_segments[seg.id] = self._render_segment(seg, self.session_values)
+                self._session_segments[seg.id] = self._render_segment(seg, values, self._appended)
 
-    def _render_segment(self, seg: PlanSegment, values: dict[str, Any]) -> list[tuple[str, str, str]]:
-        """``[(id, role, content)]`` for one segment (history expands to one entry per message)."""
+    def _render_segment(self, seg: PlanSegment, values: dict[str, Any], appended: dict[str, list]
+                        ) -> list[tuple[str, str, str]]:
+        """``[(id, role, content)]`` for one segment (history expands to one entry per message); an append-only
+        segment's new entries go to ``appended``."""
         if seg.kind == "text":
-            content = render_template(self._env, seg.template, {n: values[n] for n in seg.inputs})
+            content = self._render_text(seg, {n: values[n] for n in seg.inputs})
+            if seg.append_only:
+                self._check_append_only(seg, [content], appended)
             return [(seg.id, seg.role, content)]
         name = seg.inputs[0]
-        entries = values.get(name) or []
+        entries = list(values.get(name) or [])
+        self._check_append_only(seg, entries, appended)
         if seg.kind == "memory":
-            return [(seg.id, seg.role, memory_content(list(entries)))]
-        self._check_append_only(seg, entries)
+            return [(seg.id, seg.role, memory_content(entries))]
         return [(f"{seg.id}[{i}]", e["role"], e["content"]) for i, e in enumerate(entries)]
 
-    def _check_append_only(self, seg: PlanSegment, entries: list[dict]) -> None:
-        before = self._history.get(seg.id, [])
-        if entries[: len(before)] != before:
-            first = next(i for i, (a, b) in enumerate(zip(before, entries + [None] * len(before))) if a != b)
+    def _render_text(self, seg: PlanSegment, values: dict[str, Any]) -> str:
+        """Render a template; whatever the template raises becomes a :class:`RenderError` naming the segment."""
+        try:
+            content = render_template(self._env, seg.template, values)
+        except Exception as exc:  # noqa: BLE001 - template code is user code: any failure is the user's (E419)
+            kind = type(exc).__name__
+            detail = str(exc) or kind
+            raise RenderError(f"error[E419]: segment `{seg.id}` of plan `{self.plan.name}` failed to render: "
+                              f"{detail} ({kind})\n   = hint: check the template and the inputs it was given "
+                              f"({', '.join(seg.inputs) or 'none'})") from None
+        if surrogate_path(content):
+            raise RenderError(f"error[E419]: segment `{seg.id}` of plan `{self.plan.name}` rendered text that is not "
+                              "valid Unicode (a lone surrogate such as \\ud800)\n   = hint: remove the \\u escape "
+                              "from the template")
+        return content
+
+    def _check_append_only(self, seg: PlanSegment, entries: list, appended: dict[str, list]) -> None:
+        """Every append-only kind (history, memory, text) may only grow at its end between turns (E402)."""
+        before = self._appended.get(seg.id)
+        if before is None:
+            appended[seg.id] = [e if isinstance(e, str) else dict(e) for e in entries]
+            return
+        if seg.kind == "text":  # one content: it may only be extended
+            ok = entries[0].startswith(before[0])
+            first = next((i for i, (a, b) in enumerate(zip(before[0], entries[0])) if a != b),
+                         min(len(before[0]), len(entries[0])))
+            where = f"at character {first}"
+        else:
+            ok = entries[: len(before)] == before
+            first = next((i for i, (a, b) in enumerate(zip(before, entries)) if a != b), min(len(before), len(entries)))
+            where = f"at entry {first} (it had {len(before)} entries, now {len(entries)})"
+        if not ok:
             raise AppendOnlyError(
-                f"error[E402]: append-only segment `{seg.id}` of plan `{self.plan.name}` changed at entry {first} "
-                f"(it had {len(before)} entries, now {len(entries)}); only appending keeps the cached prefix")
-        self._history[seg.id] = [dict(e) for e in entries]
+                f"error[E402]: append-only {seg.kind} segment `{seg.id}` of plan `{self.plan.name}` changed {where}; "
+                "only appending keeps the cached prefix")
+        appended[seg.id] = [e if isinstance(e, str) else dict(e) for e in entries]
 
     def render(self, **turn_inputs: Any) -> Request:
         """Validate turn inputs, render turn segments and return the hashed :class:`Request`."""
         turn_values = _validate(self.plan, "turn", turn_inputs)
-        values = {**self.session_values, **turn_values}
+        values = {**self._static_values, **self.session_values, **turn_values}
         out: list[RequestSegment] = []
         parent: str | None = None
+        appended: dict[str, list] = {}  # committed only when the whole turn renders
         for seg in self.plan.segments:
             if seg.is_static:
                 parts = [(seg.id, seg.role, seg.content, seg.hash)]
             else:
                 rendered = self._session_segments.get(seg.id) if seg.stability == "session" else None
                 if rendered is None:
-                    rendered = self._render_segment(seg, values)
+                    rendered = self._render_segment(seg, values, appended)
                 parts = [(i, r, c, segment_hash(r, c)) for i, r, c in rendered]
             for sid, role, content, h in parts:
                 parent = chain(parent, h)
                 out.append(RequestSegment(id=sid, role=role, kind=seg.kind, stability=seg.stability, content=content,
                                           hash=h, prefix_hash=parent, tools=seg.tools))
+        self._appended.update(appended)
         return Request(plan=self.plan.name, targets=self.plan.targets, segments=out)
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read a ``.plan.json`` file; raises :class:`PlanFormatError` with the reason when it is unusable."""
+def load_plan(path: str | Path, *, max_depth: int = MAX_PLAN_DEPTH) -> Plan:
+    """Read and verify a ``.plan.json`` file before anything renders from it.
+
+    Raises :class:`PlanFormatError` with one code per reason: E403 missing or unreadable file, E404 not
+    JSON text, E405 nested deeper than ``max_depth``, E406 unsupported ``format_version``, E407 not
+    the plan schema, E408–E418 a plan that contradicts itself (see :func:`promptc.core.planfile.verify_plan`).
+    """
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanFormatError(f"error[E403]: plan file not found: {p}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlanFormatError(f"error[E403]: {p} is not valid JSON: {exc}") from None
+    data = read_plan_json(p, max_depth)
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
         got = data.get("format_version") if isinstance(data, dict) else None
-        raise PlanFormatError(f"error[E403]: {p}: unsupported plan format_version {got!r} (expected {FORMAT_VERSION});"
-                              " rebuild it with `promptc build`")
+        raise PlanFormatError(f"{p}: unsupported plan format_version {got!r} (expected {FORMAT_VERSION})", "E406",
+                              "format_version", "rebuild the plan with `promptc build`")
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        raise PlanFormatError(f"error[E403]: {p} is not a valid plan: {problems}") from None
+        first = exc.errors()[0]
+        where = _field_path(first["loc"])
+        problems = "; ".join(f"{_field_path(e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        raise PlanFormatError(f"{p} is not a valid plan: {problems}", "E407", where,
+                              "rebuild the plan with `promptc build`; plan files are not edited by hand") from None
+    verify_plan(plan, str(p))
+    return plan
+
+
+def _field_path(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(plan)"
 
 
 def plan_json_schema() -> dict:

@@ -81,7 +81,6 @@ class _Loader:
         self.modules = modules
         self.diags = diags
         self.failed: set[Path] = set()
-        self.done: set[Path] = set()
 
     def load(self, file: Path, stack: list[Path]) -> ModuleInfo | None:
         if file in self.modules:

@@ -153,6 +153,30 @@ class AppendOnlyError(PromptcError):
 
 
 class PlanFormatError(PromptcError):
-    """A plan file is unreadable, malformed or from an incompatible format version."""
+    """A plan file is unreadable, malformed, inconsistent or from an incompatible format version.
+
+    ``load_plan`` verifies a plan before returning it; each reason has its own code (E403–E418,
+    see ``promptc explain``). ``where`` is the field path of the offending value (``segments[2].hash``),
+    or ``None`` when the whole file is at fault.
+    """
 
     code = "E403"
+
+    def __init__(self, message: str, code: str | None = None, where: str | None = None, hint: str | None = None):
+        if code is not None:
+            self.code = code
+        self.where, self.hint = where, hint
+        self.reason = message
+        text = message if message.startswith("error[") else f"error[{self.code}]: {message}"
+        if where:
+            text += f"\n  --> {where}"
+        if hint:
+            text += f"\n   = hint: {hint}"
+        super().__init__(text)
+
+
+class RenderError(PromptcError):
+    """A template failed while rendering a session or turn segment (``10 // n`` with ``n = 0``, text that is
+    not valid Unicode, a missing attribute): the segment and the template's own message are named."""
+
+    code = "E419"

@@ -134,10 +134,6 @@ class KVTree:
                 self._touch(n)
             return path
 
-    def acquire(self, node: Node) -> None:
-        with self._lock:
-            node.refs += 1
-
     def release(self, nodes: list[Node]) -> None:
         with self._lock:
             for n in nodes:

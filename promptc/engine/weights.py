@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,6 @@ class LoadedWeights:
     weights_digest: str
     source: str
     name: str
-    extra: dict = field(default_factory=dict)
 
 
 def file_digest(paths: list[Path]) -> str:

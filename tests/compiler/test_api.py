@@ -64,14 +64,18 @@ def test_history_is_append_only_at_run_time(support):
 
 
 def test_static_content_comes_from_the_plan(tmp_path, support):
-    """The runtime never re-renders static segments: it sends what the plan (and its hash) says."""
+    """The runtime never re-renders static segments: it sends what the plan says, and the plan's hash vouches
+    for it — content changed after the build is refused on load (E409), not sent under the old hash."""
+    req = support.bind(customer=CUSTOMER).render(question="q")
+    assert req.segments[1].content == support.segments[1].content
+    assert req.segments[1].hash == support.segments[1].hash
     data = json.loads(support.to_json())
     data["segments"][1]["content"] = "TAMPERED"
     path = tmp_path / "support.plan.json"
     path.write_text(json.dumps(data))
-    req = promptc.load_plan(path).bind(customer=CUSTOMER).render(question="q")
-    assert req.segments[1].content == "TAMPERED"
-    assert req.segments[1].hash == support.segments[1].hash
+    with pytest.raises(PlanFormatError) as e:
+        promptc.load_plan(path)
+    assert e.value.code == "E409" and e.value.where == "segments[1].content"
 
 
 def test_load_plan_rejects_bad_files(tmp_path):

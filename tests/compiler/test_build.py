@@ -149,7 +149,7 @@ def test_exit_codes(tmp_path):
     bad = tmp_path / "bad.plan.json"
     bad.write_text("{not json")
     r = promptc_cli("show", str(bad))
-    assert r.returncode == 2 and "E403" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "error[E404]" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("example", ["team", "support", "stdlib_tour"])
