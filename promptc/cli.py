@@ -36,10 +36,14 @@ def cli() -> None:
     """promptc: compile .prompt files into segment-hashed, cache-friendly request plans."""
 
 
-def _compile(paths, align="check"):
+def _compile(paths, align="check", allow_roots=()):
     from promptc.compiler.build import compile_project
 
-    return compile_project(list(paths) or ["."], align=align)
+    return compile_project(list(paths) or ["."], align=align, allow_roots=allow_roots)
+
+
+_ALLOW_ROOT_HELP = ("Also let sources read files under DIR (repeatable); by default only the project root and the "
+                    "standard library are readable (docs/security.md).")
 
 
 @cli.command()
@@ -50,12 +54,15 @@ def _compile(paths, align="check"):
 @click.option("--align", type=click.Choice(["check", "fix"]), default="check", show_default=True,
               help="Token boundaries: report unstable ones, or apply the documented normalization and report it.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def build(paths, out, lock, check, align, fmt):
+@click.option("--allow-root", "allow_roots", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help=_ALLOW_ROOT_HELP)
+def build(paths, out, lock, check, align, fmt, allow_roots):
     """Compile every plan under PATHS and write plans plus promptc.lock."""
     from promptc.compiler import manifest
 
     if not check:  # the no-op shortcut: nothing the last build read has changed
-        rec = manifest.fresh(list(paths) or ["."], Path(out) if out else None, Path(lock) if lock else None, align)
+        rec = manifest.fresh(list(paths) or ["."], Path(out) if out else None, Path(lock) if lock else None, align,
+                             allow_roots=allow_roots)
         if rec is not None:
             if fmt == "json":
                 click.echo(json.dumps(rec["diagnostics_json"], indent=2, ensure_ascii=False))
@@ -65,7 +72,7 @@ def build(paths, out, lock, check, align, fmt):
             return
     from promptc.compiler.emit import check_outputs, default_lock, default_out, write_outputs
 
-    result = _compile(paths, align)
+    result = _compile(paths, align, allow_roots)
     _echo_diagnostics(result.diagnostics, fmt)
     if result.errors:
         sys.exit(1)
@@ -88,15 +95,17 @@ def build(paths, out, lock, check, align, fmt):
     click.echo(f"{summary} ({len(written)} file(s) changed)")
     diag_text = _diagnostics_text(result.diagnostics)
     manifest.save(result.root, list(paths) or ["."], out_dir, lock_path, align, result.dependencies, result.sources,
-                  contents, diag_text, summary, [d.to_json() for d in result.diagnostics])
+                  contents, diag_text, summary, [d.to_json() for d in result.diagnostics], allow_roots=allow_roots)
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def check(paths, fmt):
+@click.option("--allow-root", "allow_roots", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help=_ALLOW_ROOT_HELP)
+def check(paths, fmt, allow_roots):
     """Report every diagnostic under PATHS at once; exit 1 on errors."""
-    result = _compile(paths)
+    result = _compile(paths, allow_roots=allow_roots)
     _echo_diagnostics(result.diagnostics, fmt)
     if fmt == "text" and not result.diagnostics:
         click.echo(f"ok: {len(result.plans)} plan(s), no findings")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptc.compiler import deps
+from promptc.compiler.cachefiles import token_cache_entries
 from promptc.compiler.config import load_config
 from promptc.core.errors import Diagnostic, Span
 from promptc.core.hashing import chain, segment_hash
@@ -79,11 +80,10 @@ class TokenCache:
     def load(cls, path: Path | None) -> "TokenCache":
         if path is not None and path.is_file():
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                if data.get("format") == 2:
-                    return cls(path, data.get("entries", {}), data.get("boundaries", {}))
+                entries, boundaries = token_cache_entries(json.loads(path.read_text(encoding="utf-8")))
+                return cls(path, entries, boundaries)
             except (ValueError, OSError):
-                pass
+                pass  # unreadable: start empty; save() rewrites it
         return cls(path)
 
     def count(self, key: str) -> int | None:

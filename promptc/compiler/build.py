@@ -11,6 +11,7 @@ from promptc.compiler import deps
 from promptc.compiler.analysis import TemplateAnalyzer
 from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_input_decl, check_input_decls,
                                     check_plan_order, type_ok)
+from promptc.compiler.confine import FileGuard, FileRefused
 from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, suggestions
 from promptc.core.content import memory_content, memory_entries, tools_content
@@ -18,7 +19,7 @@ from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics
 from promptc.core.hashing import chain, entry_hash, segment_hash
 from promptc.core.inputs import inputs_model, tool_schema
 from promptc.core.providers import DEFAULT_TARGET, Target, parse_target
-from promptc.core.templates import make_environment, render_template
+from promptc.core.templates import TemplateLimitError, make_environment, render_template
 from promptc.core.vocab import HISTORY_ENTRY_TYPE, MEMORY_ENTRY_TYPE
 from promptc.plan import InputSpec, Plan, PlanSegment, SourceSpan
 from promptc.syntax import ast
@@ -64,12 +65,13 @@ class _Compiler:
         self.static_content: dict[int, PlanSegment] = {}
         self.envs: dict[Path, tuple[jinja2.Environment, ProjectLoader]] = {}
         self.analyzer: TemplateAnalyzer | None = None
+        self.guard = project.guard or FileGuard(project.root)
 
     def env_for(self, info: ModuleInfo) -> tuple[jinja2.Environment, ProjectLoader]:
         """The build-time environment and loader for templates of modules in ``info``'s directory."""
         if info.base_dir not in self.envs:
-            loader = ProjectLoader(info.base_dir)
-            self.envs[info.base_dir] = (make_environment(loader), loader)
+            loader = ProjectLoader(info.base_dir, self.guard)
+            self.envs[info.base_dir] = (make_environment(loader, self.project.config.template_limits), loader)
             if self.analyzer is None:  # parsing does not depend on the loader: one analyzer per build
                 self.analyzer = TemplateAnalyzer(self.envs[info.base_dir][0])
         return self.envs[info.base_dir]
@@ -129,6 +131,10 @@ class _Compiler:
             values = {n: r.decl.default for n, r in a.used.items()}
             try:
                 content = render_template(env, seg.text.source, values)
+            except (FileRefused, TemplateLimitError) as exc:  # E801-E803, E806-E809
+                self.diags.append(Diagnostic(exc.code, f"segment `{seg.name}`: {exc.reason if isinstance(exc, FileRefused) else exc}",
+                                             seg.text.span, exc.hint))
+                return None
             except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
                 self.diags.append(Diagnostic("E112", f"segment `{seg.name}` failed to render: {exc}", seg.text.span,
                                              "static templates render at build time with no inputs"))
@@ -149,7 +155,10 @@ class _Compiler:
                 path = info.base_dir / seg.from_file
                 deps.record(path)
                 try:
-                    entries = memory_entries(path.read_text(encoding="utf-8"))
+                    entries = memory_entries(self.guard.read_text(path, seg.from_file))
+                except FileRefused as exc:  # outside the allowed roots, not a regular file, or too large
+                    self.diags.append(exc.diagnostic(seg.from_span))
+                    return None
                 except (OSError, UnicodeDecodeError):
                     self.diags.append(Diagnostic("E109", f"memory file not found or unreadable: `{seg.from_file}`",
                                                  seg.from_span, f"paths are relative to {info.display}'s directory"))
@@ -294,15 +303,16 @@ class _Compiler:
 
 
 def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | None = None,
-                    align: str = "check") -> BuildResult:
+                    align: str = "check", allow_roots=()) -> BuildResult:
     """Compile every plan declared in the .prompt files under ``paths``.
 
     Returns a :class:`BuildResult`; diagnostics are sorted and complete (the build never stops at
     the first error). With ``annotate_tokens`` the plans carry per-target token counts and boundary
-    proofs (see :mod:`promptc.compiler.align`).
+    proofs (see :mod:`promptc.compiler.align`). Files are read only from the project root, the
+    standard library and the configured ``allow_roots`` plus ``allow_roots`` (docs/security.md).
     """
     with deps.tracking() as read:
-        project = load_project([Path(p) for p in paths])
+        project = load_project([Path(p) for p in paths], tuple(Path(r) for r in allow_roots))
         result = _Compiler(project).run()
         if annotate_tokens and not result.errors and result.plans:
             from promptc.compiler.align import align_plans

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-from promptc.compiler.analysis import NONDETERMINISTIC_CALLS, TemplateAnalyzer
+from promptc.compiler.analysis import NONDETERMINISTIC_CALLS, IncludeCycleError, TemplateAnalyzer
+from promptc.compiler.confine import FileRefused
 from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo
 from promptc.core.errors import Diagnostic, Span
@@ -144,12 +145,21 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnaly
             analyzer.parse(body.source)
     except jinja2.TemplateSyntaxError as exc:
         line = exc.lineno or 1
-        diags.append(Diagnostic("E108", f"template syntax error in segment `{seg.name}`: {exc.message}",
-                                template_span(seg, line), "check the {{ }} and {% %} pairs; Jinja2 syntax applies"))
+        diags.append(Diagnostic(getattr(exc, "code", "E108"), f"template syntax error in segment `{seg.name}`: {exc.message}",
+                                template_span(seg, line), getattr(exc, "hint", "check the {{ }} and {% %} pairs; Jinja2 syntax applies")))
         out.ok = False
         return out
     try:
         out.includes = analyzer.collect_includes(body.source, loader)
+    except FileRefused as exc:  # outside the allowed roots, not a regular file, or too large (E801-E803)
+        diags.append(exc.diagnostic(locate_name(seg, str(exc.name))))
+        out.ok = False
+        return out
+    except IncludeCycleError as exc:
+        diags.append(Diagnostic("E804", f"{exc} in segment `{seg.name}`", locate_name(seg, exc.cycle[0]),
+                                "an included template must not include itself, directly or through others"))
+        out.ok = False
+        return out
     except jinja2.TemplateNotFound as exc:
         name = exc.name
         diags.append(Diagnostic("E107", f"included template not found: `{name}`", locate_name(seg, str(name)),
@@ -157,7 +167,8 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnaly
         out.ok = False
         return out
     except jinja2.TemplateSyntaxError as exc:
-        diags.append(Diagnostic("E108", f"template syntax error in included `{exc.name}` line {exc.lineno}: {exc.message}",
+        diags.append(Diagnostic(getattr(exc, "code", "E108"),
+                                f"template syntax error in included `{exc.name}` line {exc.lineno}: {exc.message}",
                                 body.span, "fix the included file"))
         out.ok = False
         return out

@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from promptc.compiler.build import BuildResult
+from promptc.core.errors import PromptcError
 from promptc.lock import LOCK_NAME, Change, compare, read_lock, render_lock
 
 PLAN_SUFFIX = ".plan.json"
+
+
+class OutputError(PromptcError):
+    """An output path cannot be written: the lockfile path is a directory, or the plans directory
+    is a file (E811)."""
+
+    code = "E811"
 
 
 def default_out(root: Path) -> Path:
@@ -25,6 +33,9 @@ def write_outputs(result: BuildResult, out: Path, lock_path: Path, contents: dic
     Files are written only when their bytes change, and plan files of plans that no longer exist
     are removed, so the output directory always mirrors the sources.
     """
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"error[E811]: cannot write plans: {out} exists and is not a directory; remove it or "
+                          "pass --out DIR")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     wanted = {f"{name}{PLAN_SUFFIX}": plan.to_json() for name, plan in result.plans.items()}
@@ -42,6 +53,9 @@ def write_outputs(result: BuildResult, out: Path, lock_path: Path, contents: dic
     lock_text = render_lock(result.plans).encode("utf-8")
     if contents is not None:
         contents[lock_path.resolve()] = lock_text
+    if lock_path.exists() and not lock_path.is_file():
+        raise OutputError(f"error[E811]: cannot write the lockfile: {lock_path} exists and is not a regular file "
+                          "(a directory?); remove it or pass --lock PATH")
     if not lock_path.exists() or lock_path.read_bytes() != lock_text:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock_path.write_bytes(lock_text)
@@ -56,7 +70,7 @@ def check_outputs(result: BuildResult, out: Path, lock_path: Path) -> list[Chang
     lock have no plans directory in a fresh checkout).
     """
     changes = compare(read_lock(lock_path), result.plans)
-    if not changes and lock_path.read_bytes() != render_lock(result.plans).encode("utf-8"):
+    if not changes and lock_path.is_file() and lock_path.read_bytes() != render_lock(result.plans).encode("utf-8"):
         changes.append(Change("*", "promptc.lock is not in canonical form; run `promptc build`", False))
     if not out.is_dir():
         return changes
