@@ -213,11 +213,13 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnaly
 def check_plan_order(plan: ast.PlanDecl, segs: list[tuple[ast.Ref, ast.Segment]]) -> list[Diagnostic]:
     """Stability never decreases along a plan; an append-only segment never precedes a more stable one."""
     diags = []
-    for i in range(1, len(segs)):
+    first_of_rank: dict[int, int] = {}  # rank → index of its first segment: one pass, not O(n²)
+    for i in range(len(segs)):
         ref, seg = segs[i]
-        for _, prev in segs[:i]:
-            if STABILITY_RANK[seg.stability] >= STABILITY_RANK[prev.stability]:
-                continue
+        rank = STABILITY_RANK[seg.stability]
+        later = [first_of_rank[r] for r in first_of_rank if r > rank]
+        first_of_rank.setdefault(rank, i)
+        for prev in ([segs[min(later)][1]] if later else []):  # the first more stable segment before it
             if prev.append_only:
                 diags.append(Diagnostic(
                     "E204", f"append-only {prev.kind} segment `{prev.name}` ({prev.stability}) comes before the more "
