@@ -10,7 +10,7 @@ import jinja2
 from promptc.compiler import deps
 from promptc.compiler.analysis import TemplateAnalyzer
 from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_input_decl, check_input_decls,
-                                    check_plan_order, type_ok)
+                                    check_plan_order, template_span, type_ok)
 from promptc.compiler.confine import FileGuard, FileRefused
 from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, suggestions
@@ -19,7 +19,7 @@ from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics
 from promptc.core.hashing import chain, entry_hash, segment_hash
 from promptc.core.inputs import inputs_model, tool_schema
 from promptc.core.providers import DEFAULT_TARGET, Target, parse_target
-from promptc.core.templates import TemplateLimitError, make_environment, render_template
+from promptc.core.templates import TemplateLimitError, make_environment, render_template, template_line
 from promptc.core.vocab import HISTORY_ENTRY_TYPE, MEMORY_ENTRY_TYPE
 from promptc.plan import InputSpec, Plan, PlanSegment, SourceSpan
 from promptc.syntax import ast
@@ -132,8 +132,9 @@ class _Compiler:
             try:
                 content = render_template(env, seg.text.source, values)
             except (FileRefused, TemplateLimitError) as exc:  # E801-E803, E806-E809
+                line = template_line(exc)
                 self.diags.append(Diagnostic(exc.code, f"segment `{seg.name}`: {exc.reason if isinstance(exc, FileRefused) else exc}",
-                                             seg.text.span, exc.hint))
+                                             template_span(seg, line) if line else seg.text.span, exc.hint))
                 return None
             except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
                 self.diags.append(Diagnostic("E112", f"segment `{seg.name}` failed to render: {exc}", seg.text.span,

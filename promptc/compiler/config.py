@@ -8,6 +8,7 @@ the default applies.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,14 +59,14 @@ def load_config(root: Path | None) -> ProjectConfig:
                 return ProjectConfig(path=f)
             tool = data.get("tool", {})
             table = tool.get("promptc", {}) if isinstance(tool, dict) else {}
-            return _parse(table if isinstance(table, dict) else {}, f)
+            return _parse(table if isinstance(table, dict) else {}, f, os.path.relpath(f, root))
         d = d.parent if d.parent != d else None
     return ProjectConfig()
 
 
-def _parse(table: dict, path: Path) -> ProjectConfig:
+def _parse(table: dict, path: Path, display: str) -> ProjectConfig:
     diags: list[Diagnostic] = []
-    where = Span(str(path), 1, 1)
+    where = Span(Path(display).as_posix(), 1, 1)
 
     def bad(key: str, want: str) -> None:
         diags.append(Diagnostic("E810", f"[tool.promptc] {key} must be {want}; the default applies", where,

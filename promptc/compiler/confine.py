@@ -78,7 +78,7 @@ class FileGuard:
         shown = name if name is not None else str(path)
         real = Path(os.path.realpath(path))
         if not any(real == r or real.is_relative_to(r) for r in self.roots):
-            raise FileRefused("E801", shown, f"`{shown}` is outside the project root {self.root}",
+            raise FileRefused("E801", shown, f"`{shown}` is outside the project root",
                               "promptc reads only files under the project root and the standard library; to allow "
                               "another directory add it to `[tool.promptc] allow_roots` in pyproject.toml or pass "
                               "`promptc build --allow-root DIR`")

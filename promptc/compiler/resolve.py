@@ -106,7 +106,7 @@ class _Loader:
             text = self.guard.read_text(file, site.path if site else display)
         except FileRefused as exc:  # never read, so never shown
             self.failed.add(file)
-            self.diags.append(exc.diagnostic(site.span if site else None))
+            self.diags.append(exc.diagnostic(site.span if site else Span(display, 1, 1)))
             return None
         except UnicodeDecodeError as exc:
             self.failed.add(file)

@@ -317,6 +317,18 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         return guarded
 
 
+def template_line(exc: BaseException) -> int | None:
+    """The template line an exception raised during rendering points at (Jinja rewrites the
+    traceback so that template frames carry template line numbers), or None."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 def make_environment(loader: jinja2.BaseLoader, limits: TemplateLimits = DEFAULT_LIMITS) -> LimitedEnvironment:
     """A sandboxed, strict, bounded environment over ``loader`` (the one configuration promptc renders with)."""
     return LimitedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False,
@@ -368,4 +380,4 @@ def runtime_environment(includes: Mapping[str, str], limits: TemplateLimits = DE
 
 
 __all__ = ["DEFAULT_LIMITS", "LimitedEnvironment", "TemplateLimitError", "TemplateLimits", "TemplateNestingError",
-           "is_literal", "make_environment", "render_template", "runtime_environment"]
+           "is_literal", "make_environment", "render_template", "runtime_environment", "template_line"]
