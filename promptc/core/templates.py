@@ -180,7 +180,8 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
                     blocks += 1
                 elif value.startswith("end") and value[3:] in _BLOCKS:
                     blocks = max(0, blocks - 1)
-            after_block_begin = token == "block_begin"
+            if token != "whitespace":
+                after_block_begin = token == "block_begin"
             if depth + blocks > self.limits.max_nesting:
                 raise _nesting(self.limits.max_nesting, lineno)
 
