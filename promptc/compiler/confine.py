@@ -76,6 +76,8 @@ class FileGuard:
         """The real path of ``path`` when the build may read it; raises :class:`FileRefused`
         (``FileNotFoundError`` when nothing is there: callers report their own "not found")."""
         shown = name if name is not None else str(path)
+        if "\x00" in str(path):
+            raise FileNotFoundError(f"no file can be named {shown!r}")  # a NUL byte names no file
         real = Path(os.path.realpath(path))
         if not any(real == r or real.is_relative_to(r) for r in self.roots):
             raise FileRefused("E801", shown, f"`{shown}` is outside the project root",

@@ -24,6 +24,8 @@ class ProjectLoader(jinja2.BaseLoader):
     def resolve(self, name: str) -> Path | None:
         """The file a template name refers to, or None when nothing exists there (a directory,
         FIFO or device is returned: :meth:`read` refuses it with a coded error)."""
+        if "\x00" in name:
+            return None  # a NUL byte names no file
         if name.startswith("std/"):
             path = stdlib_dir() / name[4:]
         else:

@@ -198,6 +198,8 @@ class _Loader:
 def import_path(info: ModuleInfo, name: str) -> Path | None:
     """Where ``import "name"`` points from ``info``: ``std/x`` → stdlib/x.prompt, else relative to the
     importing file (``.prompt`` may be omitted). Every candidate is a build dependency."""
+    if "\x00" in name:
+        return None  # a NUL byte names no file
     if name.startswith("std/"):
         rel = name[4:]
         candidates = [stdlib_dir() / (rel if rel.endswith(".prompt") else rel + ".prompt")]

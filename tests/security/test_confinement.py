@@ -288,3 +288,20 @@ def test_no_path_spelling_reaches_outside(tmp_path_factory, parts, absolute, kin
     (proj / "sub" / "main.prompt").write_text(body)
     r = compile_project([proj], annotate_tokens=False)
     assert_not_leaked(r)
+
+
+@pytest.mark.parametrize("kind,code", [("import", "E104"), ("include", "E107"), ("memory", "E109")])
+def test_a_nul_byte_in_a_path_is_not_found_not_a_crash(project, kind, code):
+    body = {"import": 'import "x\\u0000y"\n' + static("Hi."),
+            "include": static('{% include "l\\x00.txt" %}'),
+            "memory": 'agent notes @append_only memory from "x\\u0000y"\nplan p = notes\n'}[kind]
+    write(project, {"main.prompt": body})
+    assert codes(build(project)) == {code}
+
+
+def test_a_non_utf8_included_file_is_a_located_error(project):
+    write(project, {"main.prompt": static('{% include "latin1.txt" %}')})
+    (project / "latin1.txt").write_bytes(b"caf\xe9\n")
+    r = build(project)
+    assert codes(r) == {"E108"}
+    assert "not UTF-8" in r.diagnostics[0].message
