@@ -101,6 +101,17 @@ def test_ordinary_templates_are_unaffected():
         "18446744073709551616|ababab|x    3y|Order 12345678901 a|0-1-2-|1, 2|a_b|    1|  hi  |X|a\n  b|PQ|3|3.0")
 
 
+def test_loops_keep_their_semantics_through_the_step_counter():
+    env = make_environment(jinja2.DictLoader({}))
+    assert render_template(env, "{% for x in [1,2,3] %}{{ loop.index }}/{{ loop.length }}/{{ loop.revindex }}"
+                                "{% if loop.last %}!{% endif %}{% endfor %}", {}) == "1/3/32/3/23/3/1!"
+    assert render_template(env, "{% for k, v in d|dictsort %}{{ k }}={{ v }};{% endfor %}"
+                                "{% for x in [] %}x{% else %}empty{% endfor %}", {"d": {"b": 1, "a": 2}}) == "a=2;b=1;empty"
+    assert render_template(env, "{% for i in t recursive %}[{{ i.n }}{{ loop(i.c) }}]{% endfor %}",
+                           {"t": [{"n": 1, "c": [{"n": 2, "c": []}]}]}) == "[1[2]]"
+    assert render_template(env, "{% for x in xs if x > 1 %}{{ x }}{% endfor %}", {"xs": [1, 2, 3]}) == "23"
+
+
 def test_build_time_include_cycle_is_e804(project):
     write(project, {"a.txt": "A {% include 'b.txt' %}", "b.txt": "B {% include 'a.txt' %}",
                     "self.txt": "{% include 'self.txt' %}",
