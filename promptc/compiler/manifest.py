@@ -23,14 +23,14 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 def _sha(path: Path) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in a path from a damaged manifest
         return None
 
 
 def _stat(path: Path) -> list[int] | None:
     try:
         st = path.stat()
-    except OSError:
+    except (OSError, ValueError):
         return None
     return [st.st_size, st.st_mtime_ns]
 

@@ -198,3 +198,12 @@ def test_any_json_token_cache_loads_to_a_usable_cache(tmp_path, data):
         assert isinstance(cache.count(key), int)
         assert len(cache.ids_of(key)) == cache.count(key)
     assert all(isinstance(v, bool) for v in cache.boundaries.values())
+
+
+def test_manifest_with_a_nul_byte_path_is_ignored(built, monkeypatch, capsys):
+    path = manifest.manifest_path(built)
+    data = json.loads(path.read_text())
+    data["inputs"]["/tmp/a\x00b"] = {"stat": [1, 1], "sha256": "0" * 64}
+    path.write_text(json.dumps(data))
+    code, out = run_cli(monkeypatch, capsys, "build", str(built))
+    assert code == 0 and "up to date" not in out
