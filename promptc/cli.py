@@ -29,6 +29,10 @@ def cli() -> None:
     """promptc: compile .prompt files into segment-hashed, cache-friendly request plans."""
 
 
+_ALLOW_ROOT_HELP = ("Also let sources read files under DIR (repeatable); by default only the project root and the "
+                    "standard library are readable (docs/security.md).")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Directory for <plan>.plan.json [default: <root>/.promptc/plans]")
@@ -38,11 +42,14 @@ def cli() -> None:
               help="Token boundaries: report unstable ones, or apply the documented normalization and report it "
                    "[default: [tool.promptc] align, else check].")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def build(paths, out, lock, check, align, fmt):
+@click.option("--allow-root", "allow_roots", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help=_ALLOW_ROOT_HELP)
+def build(paths, out, lock, check, align, fmt, allow_roots):
     """Compile every plan under PATHS and write plans plus promptc.lock."""
     from promptc.compiler.project import build_project
 
-    outcome = build_project(list(paths) or ["."], out=out, lock=lock, check=check, align=align)
+    outcome = build_project(list(paths) or ["."], out=out, lock=lock, check=check, align=align,
+                            allow_roots=allow_roots)
     if fmt == "json":
         click.echo(json.dumps(outcome.diagnostics_json, indent=2, ensure_ascii=False))
     elif outcome.diagnostics_text:
@@ -70,11 +77,13 @@ def build(paths, out, lock, check, align, fmt):
 @click.option("--align", type=click.Choice(["check", "fix"]), default=None,
               help="Token boundaries, as for `build` [default: [tool.promptc] align, else check].")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def check(paths, align, fmt):
+@click.option("--allow-root", "allow_roots", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
+              help=_ALLOW_ROOT_HELP)
+def check(paths, align, fmt, allow_roots):
     """Report every diagnostic under PATHS at once; exit 1 on errors."""
     from promptc.compiler.build import compile_project
 
-    result = compile_project(list(paths) or ["."], align=align)
+    result = compile_project(list(paths) or ["."], align=align, allow_roots=allow_roots)
     _echo_diagnostics(result.diagnostics, fmt)
     if fmt == "text" and not result.diagnostics:
         click.echo(f"ok: {len(result.plans)} plan(s), no findings")

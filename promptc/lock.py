@@ -80,12 +80,49 @@ def render_lock_data(data: dict) -> str:
 
 
 def read_lock(path: Path) -> dict | None:
+    """The lock at ``path`` as data; None when there is none. A lock that cannot be used (not
+    TOML, not UTF-8, a directory, or TOML of the wrong shape) reads as version -1 with the reason
+    in ``"error"``, which :func:`compare` reports (W801) instead of failing."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {"version": -1, "plan": {}}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return {"version": -1, "plan": {}, "error": f"not valid TOML: {exc}"}
+    except OSError as exc:
+        return {"version": -1, "plan": {}, "error": f"cannot be read: {exc.strerror or exc}"}
+    problem = lock_shape_error(data)
+    if problem:
+        return {"version": -1, "plan": {}, "error": problem}
+    return data
+
+
+def lock_shape_error(data: object) -> str | None:
+    """Why ``data`` (parsed TOML) is not a lock of this version's shape, or None when it is."""
+    if not isinstance(data, dict):
+        return "not a table"
+    if data.get("version") != LOCK_VERSION:
+        return f"version {data.get('version')!r}, expected {LOCK_VERSION}"
+    plans = data.get("plan", {})
+    if not isinstance(plans, dict):
+        return "`plan` is not a table"
+    for name, p in plans.items():
+        if not isinstance(p, dict):
+            return f"`plan.{name}` is not a table"
+        segs = p.get("segment", [])
+        if not isinstance(segs, list) or not all(isinstance(s, dict) and isinstance(s.get("id"), str) for s in segs):
+            return f"`plan.{name}.segment` is not a list of segments with string ids"
+        for s in segs:
+            for key in ("hash", "prefix_hash", "stability"):
+                if key in s and not isinstance(s[key], str):
+                    return f"`{key}` of segment `{s['id']}` in plan `{name}` is not a string"
+            if "entries" in s and not (isinstance(s["entries"], list) and all(isinstance(e, str) for e in s["entries"])):
+                return f"`entries` of segment `{s['id']}` in plan `{name}` is not a list of strings"
+            if "tokens" in s and not isinstance(s["tokens"], dict):
+                return f"`tokens` of segment `{s['id']}` in plan `{name}` is not a table"
+        if "targets" in p and not isinstance(p["targets"], list):
+            return f"`plan.{name}.targets` is not a list"
+    return None
 
 
 @dataclass(frozen=True)
@@ -103,7 +140,9 @@ def compare(old: dict | None, plans: dict[str, Plan]) -> list[Change]:
     if old is None:
         return [Change("*", "promptc.lock is missing; run `promptc build` and commit it", False)]
     if old.get("version") != LOCK_VERSION:
-        return [Change("*", "promptc.lock is unreadable or from another version; run `promptc build`", False)]
+        why = f" ({old['error']})" if old.get("error") else ""
+        return [Change("*", f"warning[W801]: promptc.lock is unreadable or from another version{why}; "
+                            "run `promptc build` to rewrite it", False)]
     changes: list[Change] = []
     old_plans = old.get("plan", {})
     for name in sorted(set(old_plans) | set(new["plan"])):

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promptc.core.content import memory_content
-from promptc.core.errors import AppendOnlyError, InputError, PlanFormatError, RenderError
+from promptc.core.errors import AppendOnlyError, InputError, PlanFormatError, PromptcError, RenderError
 from promptc.core.hashing import chain, segment_hash
 from promptc.core.inputs import inputs_model
 from promptc.core.planfile import MAX_PLAN_DEPTH, read_plan_json, surrogate_path, verify_plan
@@ -224,9 +224,12 @@ class Session:
         return [(f"{seg.id}[{i}]", e["role"], e["content"]) for i, e in enumerate(entries)]
 
     def _render_text(self, seg: PlanSegment, values: dict[str, Any]) -> str:
-        """Render a template; whatever the template raises becomes a :class:`RenderError` naming the segment."""
+        """Render a template; a limit it exceeds raises its own coded error (E806–E809), anything else the
+        template raises becomes a :class:`RenderError` (E419) naming the segment."""
         try:
             content = render_template(self._env, seg.template, values)
+        except PromptcError:
+            raise  # already coded: a template limit (docs/security.md)
         except Exception as exc:  # noqa: BLE001 - template code is user code: any failure is the user's (E419)
             kind = type(exc).__name__
             detail = str(exc) or kind

@@ -12,6 +12,7 @@ import jinja2
 from jinja2 import meta, nodes
 
 from promptc.compiler.loader import ProjectLoader
+from promptc.core.errors import PromptcError
 from promptc.core.templates import is_literal
 
 #: Names a template may call that make output differ between runs.
@@ -20,6 +21,39 @@ NONDETERMINISTIC_CALLS = {"now", "today", "utcnow", "random", "randint", "choice
 NONDETERMINISTIC_FILTERS = {"random", "shuffle"}
 _JINJA_GLOBALS = {"range", "loop", "dict", "lipsum", "cycler", "joiner", "namespace", "self", "varargs", "kwargs",
                   "caller"}
+
+
+class IncludeCycleError(PromptcError):
+    """Templates include each other in a cycle (E804): rendering would recurse without end."""
+
+    code = "E804"
+
+    def __init__(self, cycle: list[str]):
+        self.cycle = cycle
+        super().__init__("include cycle: " + " → ".join(cycle))
+
+
+def _find_cycle(edges: dict[str, list[str]]) -> list[str]:
+    """One cycle in the include graph as ``[a, b, ..., a]``, or [] (iterative: no recursion limit)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in sorted(edges):
+        if state.get(start):
+            continue
+        path: list[str] = [start]
+        its = [iter(edges.get(start, []))]
+        state[start] = 1
+        while its:
+            nxt = next(its[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                its.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                its.append(iter(edges.get(nxt, [])))
+    return []
 
 
 class TemplateAnalyzer:
@@ -43,19 +77,25 @@ class TemplateAnalyzer:
         return sorted({n for n in meta.find_referenced_templates(self.parse(source)) if n is not None})
 
     def collect_includes(self, source: str, loader: ProjectLoader) -> dict[str, str]:
-        """All templates reachable from ``source`` by include, as ``{name: source}``, for runtime rendering."""
+        """All templates reachable from ``source`` by include, as ``{name: source}``, for runtime rendering.
+
+        Raises ``TemplateNotFound`` (or ``FileRefused`` for a file outside the allowed roots, not a
+        regular file or too large) and :class:`IncludeCycleError` when includes form a cycle.
+        """
         found: dict[str, str] = {}
+        edges: dict[str, list[str]] = {}
         stack = self.included_names(source)
         while stack:
             name = stack.pop()
             if name in found:
                 continue
-            path = loader.resolve(name)
-            if path is None:
-                raise jinja2.TemplateNotFound(name)
-            text = path.read_text(encoding="utf-8")
+            text = loader.read(name)
             found[name] = text
-            stack.extend(self.included_names(text))
+            edges[name] = self.included_names(text)
+            stack.extend(edges[name])
+        cycle = _find_cycle(edges)
+        if cycle:
+            raise IncludeCycleError(cycle)
         return found
 
     def undeclared_names(self, source: str, includes: dict[str, str]) -> set[str]:

@@ -18,8 +18,9 @@ from promptc.compiler.align import Aligner, prove_boundaries
 from promptc.compiler.analysis import TemplateAnalyzer
 from promptc.compiler.annotate import annotate_plans
 from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_append_only_segment, check_input_decl,
-                                    check_input_decls, check_plan_order)
-from promptc.compiler.config import ProjectConfig, load_config
+                                    check_input_decls, check_plan_order, template_span)
+from promptc.compiler.config import ProjectConfig
+from promptc.compiler.confine import FileGuard, FileRefused
 from promptc.compiler.context import BuildContext
 from promptc.compiler.hashes import hash_plans
 from promptc.compiler.loader import ProjectLoader
@@ -29,7 +30,7 @@ from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics
 from promptc.core.hashing import entry_hash
 from promptc.core.inputs import inputs_model, tool_schema
 from promptc.core.providers import DEFAULT_TARGET, Target, parse_target
-from promptc.core.templates import make_environment, render_template
+from promptc.core.templates import TemplateLimitError, make_environment, render_template, template_line
 from promptc.core.vocab import HISTORY_ENTRY_TYPE, MEMORY_ENTRY_TYPE
 from promptc.plan import InputSpec, Plan, PlanSegment, SourceSpan
 from promptc.syntax import ast
@@ -71,18 +72,19 @@ class _Compiler:
     def __init__(self, project: Project, config: ProjectConfig):
         self.project = project
         self.config = config
-        self.diags: list[Diagnostic] = list(project.diagnostics) + list(config.diagnostics)
+        self.diags: list[Diagnostic] = list(project.diagnostics)  # includes the config's findings
         self.analyzed: dict[int, AnalyzedSegment] = {}
         self.static_content: dict[int, PlanSegment] = {}
         self.envs: dict[Path, tuple[jinja2.Environment, ProjectLoader]] = {}
         self.analyzer: TemplateAnalyzer | None = None
         self.used_file_inputs: set[int] = set()  # ids of file-level input declarations some template uses
+        self.guard = project.guard or FileGuard(project.root)
 
     def env_for(self, info: ModuleInfo) -> tuple[jinja2.Environment, ProjectLoader]:
         """The build-time environment and loader for templates of modules in ``info``'s directory."""
         if info.base_dir not in self.envs:
-            loader = ProjectLoader(info.base_dir)
-            self.envs[info.base_dir] = (make_environment(loader), loader)
+            loader = ProjectLoader(info.base_dir, self.guard)
+            self.envs[info.base_dir] = (make_environment(loader, self.project.config.template_limits), loader)
             if self.analyzer is None:  # parsing does not depend on the loader: one analyzer per build
                 self.analyzer = TemplateAnalyzer(self.envs[info.base_dir][0])
         return self.envs[info.base_dir]
@@ -130,6 +132,11 @@ class _Compiler:
             values = {n: r.decl.default for n, r in a.used.items()}
             try:
                 content = render_template(env, seg.text.source, values)
+            except (FileRefused, TemplateLimitError) as exc:  # E801-E803, E806-E809
+                line = template_line(exc)
+                self.diags.append(Diagnostic(exc.code, f"segment `{seg.name}`: {exc.reason if isinstance(exc, FileRefused) else exc}",
+                                             template_span(seg, line) if line else seg.text.span, exc.hint))
+                return None
             except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
                 self.diags.append(Diagnostic("E112", f"segment `{seg.name}` failed to render: {exc}", seg.text.span,
                                              "static templates render at build time with no inputs"))
@@ -144,7 +151,10 @@ class _Compiler:
                 path = info.base_dir / seg.from_file
                 deps.record(path)
                 try:
-                    entries = memory_entries(path.read_text(encoding="utf-8"))
+                    entries = memory_entries(self.guard.read_text(path, seg.from_file))
+                except FileRefused as exc:  # outside the allowed roots, not a regular file, or too large
+                    self.diags.append(exc.diagnostic(seg.from_span))
+                    return None
                 except (OSError, UnicodeDecodeError):
                     self.diags.append(Diagnostic("E109", f"memory file not found or unreadable: `{seg.from_file}`",
                                                  seg.from_span, f"paths are relative to {info.display}'s directory"))
@@ -288,19 +298,21 @@ class _Compiler:
 
 
 def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | None = None,
-                    align: str | None = None, context: BuildContext | None = None) -> BuildResult:
+                    align: str | None = None, context: BuildContext | None = None, allow_roots=()) -> BuildResult:
     """Compile every plan declared in the .prompt files under ``paths``.
 
     Returns a :class:`BuildResult`; diagnostics are sorted and complete (the build never stops at
     the first error). With ``annotate_tokens`` boundaries are proven (or, with ``align="fix"``,
     normalized) per target tokenizer and the plans carry token counts and breakpoints. ``align``
     None takes the project's ``[tool.promptc] align`` setting (default ``"check"``). Pass one
-    ``context`` to many builds to load each tokenizer once (see :class:`BuildContext`).
+    ``context`` to many builds to load each tokenizer once (see :class:`BuildContext`). Files are
+    read only from the project root, the standard library, the configured ``allow_roots`` and the
+    ``allow_roots`` given here (docs/security.md).
     """
     context = context if context is not None else BuildContext()
     with deps.tracking() as read:
-        project = load_project([Path(p) for p in paths])
-        config = load_config(project.root)
+        project = load_project([Path(p) for p in paths], tuple(Path(r) for r in allow_roots))
+        config = project.config
         result = _Compiler(project, config).run()
         if not result.errors and result.plans:
             result.plans, late = _late_stages(result.plans, project.root, config, context, annotate_tokens,

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-from promptc.compiler.analysis import NONDETERMINISTIC_CALLS, NONDETERMINISTIC_FILTERS, TemplateAnalyzer
+from promptc.compiler.analysis import (NONDETERMINISTIC_CALLS, NONDETERMINISTIC_FILTERS, IncludeCycleError,
+                                      TemplateAnalyzer)
+from promptc.compiler.confine import FileRefused
 from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo
 from promptc.core.errors import Diagnostic, Span
@@ -156,12 +158,21 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnaly
             analyzer.parse(body.source)
     except jinja2.TemplateSyntaxError as exc:
         line = exc.lineno or 1
-        diags.append(Diagnostic("E108", f"template syntax error in segment `{seg.name}`: {exc.message}",
-                                template_span(seg, line), "check the {{ }} and {% %} pairs; Jinja2 syntax applies"))
+        diags.append(Diagnostic(getattr(exc, "code", "E108"), f"template syntax error in segment `{seg.name}`: {exc.message}",
+                                template_span(seg, line), getattr(exc, "hint", "check the {{ }} and {% %} pairs; Jinja2 syntax applies")))
         out.ok = False
         return out
     try:
         out.includes = analyzer.collect_includes(body.source, loader)
+    except FileRefused as exc:  # outside the allowed roots, not a regular file, or too large (E801-E803)
+        diags.append(exc.diagnostic(locate_name(seg, str(exc.name))))
+        out.ok = False
+        return out
+    except IncludeCycleError as exc:
+        diags.append(Diagnostic("E804", f"{exc} in segment `{seg.name}`", locate_name(seg, exc.cycle[0]),
+                                "an included template must not include itself, directly or through others"))
+        out.ok = False
+        return out
     except jinja2.TemplateNotFound as exc:
         name = exc.name
         diags.append(Diagnostic("E107", f"included template not found: `{name}`", locate_name(seg, str(name)),
@@ -169,7 +180,8 @@ def analyze_template(seg: ast.Segment, info: ModuleInfo, analyzer: TemplateAnaly
         out.ok = False
         return out
     except jinja2.TemplateSyntaxError as exc:
-        diags.append(Diagnostic("E108", f"template syntax error in included `{exc.name}` line {exc.lineno}: {exc.message}",
+        diags.append(Diagnostic(getattr(exc, "code", "E108"),
+                                f"template syntax error in included `{exc.name}` line {exc.lineno}: {exc.message}",
                                 body.span, "fix the included file"))
         out.ok = False
         return out
@@ -291,11 +303,13 @@ def check_append_only_segment(seg: ast.Segment, diags: list[Diagnostic]) -> bool
 def check_plan_order(plan: ast.PlanDecl, segs: list[tuple[ast.Ref, ast.Segment]]) -> list[Diagnostic]:
     """Stability never decreases along a plan; an append-only segment never precedes a more stable one."""
     diags = []
-    for i in range(1, len(segs)):
+    first_of_rank: dict[int, int] = {}  # rank → index of its first segment: one pass, not O(n²)
+    for i in range(len(segs)):
         ref, seg = segs[i]
-        for _, prev in segs[:i]:
-            if STABILITY_RANK[seg.stability] >= STABILITY_RANK[prev.stability]:
-                continue
+        rank = STABILITY_RANK[seg.stability]
+        later = [first_of_rank[r] for r in first_of_rank if r > rank]
+        first_of_rank.setdefault(rank, i)
+        for prev in ([segs[min(later)][1]] if later else []):  # the first more stable segment before it
             if prev.append_only:
                 diags.append(Diagnostic(
                     "E204", f"append-only {prev.kind} segment `{prev.name}` ({prev.stability}) comes before the more "

@@ -7,9 +7,12 @@ cache-limit overrides as an argument; it never reads files itself). Settings:
   the project's default for plans whose file and declaration name none;
 * ``align`` — ``"check"`` (default) or ``"fix"``: the token-boundary mode of ``build`` and ``check``
   when no ``--align`` flag is given;
-* ``cache_limits`` — per-target overrides of the provider cache limits.
+* ``cache_limits`` — per-target overrides of the provider cache limits;
+* the resource limits and extra file roots of docs/security.md (``allow_roots``, ``max_file_bytes``,
+  ``max_import_depth``, ``max_template_*``).
 
-A malformed setting is a located finding (E133; an unknown target is E110), never silently ignored.
+A malformed setting is a located finding (E133; an unknown target is E110), never silently ignored;
+for a malformed limit the default applies.
 """
 
 from __future__ import annotations
@@ -23,9 +26,24 @@ from pathlib import Path
 from typing import Any
 
 from promptc.compiler import deps
+from promptc.compiler.confine import DEFAULT_MAX_FILE_BYTES
 from promptc.core.errors import Diagnostic, Span
+from promptc.core.templates import DEFAULT_LIMITS, TemplateLimits
 
 ALIGN_MODES = ("check", "fix")
+
+#: Default bound on the length of an import chain (a imports b imports c ...).
+DEFAULT_MAX_IMPORT_DEPTH = 64
+
+#: ``[tool.promptc]`` integer keys → (ProjectConfig or TemplateLimits field, default).
+_INT_KEYS = {
+    "max_file_bytes": ("max_file_bytes", DEFAULT_MAX_FILE_BYTES),
+    "max_import_depth": ("max_import_depth", DEFAULT_MAX_IMPORT_DEPTH),
+    "max_template_nesting": ("max_nesting", DEFAULT_LIMITS.max_nesting),
+    "max_template_steps": ("max_steps", DEFAULT_LIMITS.max_steps),
+    "max_template_output": ("max_output", DEFAULT_LIMITS.max_output),
+    "max_template_int_bits": ("max_int_bits", DEFAULT_LIMITS.max_int_bits),
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,10 @@ class ProjectConfig:
     targets: tuple[tuple[str, Span | None], ...] = ()
     #: ``--align`` mode when the command line gives none; None: not set
     align: str | None = None
+    allow_roots: tuple[Path, ...] = ()  #: extra directories a build may read (absolute, resolved)
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_import_depth: int = DEFAULT_MAX_IMPORT_DEPTH
+    template_limits: TemplateLimits = DEFAULT_LIMITS
     #: findings about the table itself (E133)
     diagnostics: tuple[Diagnostic, ...] = ()
 
@@ -79,7 +101,8 @@ def load_config(root: Path | None) -> ProjectConfig:
                 data = tomllib.loads(text)
             except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
                 return ProjectConfig(path=f)
-            table = data.get("tool", {}).get("promptc", {})
+            tool = data.get("tool", {})
+            table = tool.get("promptc", {}) if isinstance(tool, dict) else {}
             return _from_table(table if isinstance(table, dict) else {}, f, text, _display(f, root))
         d = d.parent if d.parent != d else None
     return ProjectConfig()
@@ -87,6 +110,10 @@ def load_config(root: Path | None) -> ProjectConfig:
 
 def _from_table(table: dict, path: Path, text: str, display: str) -> ProjectConfig:
     diags: list[Diagnostic] = []
+
+    def bad(key: str, message: str, hint: str) -> None:
+        diags.append(Diagnostic("E133", message, _key_span(text, display, key), hint))
+
     limits = table.get("cache_limits", {})
     targets: list[tuple[str, Span | None]] = []
     for key in ("target", "targets"):
@@ -95,17 +122,35 @@ def _from_table(table: dict, path: Path, text: str, display: str) -> ProjectConf
         value = table[key]
         names = [value] if isinstance(value, str) else value
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            diags.append(Diagnostic("E133", f"`[tool.promptc] {key}` must be a target or a list of targets",
-                                    _key_span(text, display, key),
-                                    'write `target = "engine/smollm2"` or `target = ["openai/gpt-5.6", ...]`'))
+            bad(key, f"`[tool.promptc] {key}` must be a target or a list of targets",
+                'write `target = "engine/smollm2"` or `target = ["openai/gpt-5.6", ...]`')
             continue
         span = _key_span(text, display, key)
         targets.extend((n, span) for n in names)
     align = table.get("align")
     if align is not None and align not in ALIGN_MODES:
-        diags.append(Diagnostic("E133", f"`[tool.promptc] align` is {json.dumps(align)}; it must be \"check\" or \"fix\"",
-                                _key_span(text, display, "align"),
-                                'write `align = "fix"` to normalize unstable token boundaries in every build'))
+        bad("align", f"`[tool.promptc] align` is {json.dumps(align)}; it must be \"check\" or \"fix\"",
+            'write `align = "fix"` to normalize unstable token boundaries in every build')
         align = None
+    ints: dict[str, int] = {}
+    for key, (attr, default) in _INT_KEYS.items():
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            bad(key, f"`[tool.promptc] {key}` must be a positive integer; the default ({default}) applies",
+                "see docs/security.md for every limit and its default")
+            value = default
+        ints[attr] = value
+    roots: list[Path] = []
+    raw = table.get("allow_roots", [])
+    if not isinstance(raw, list) or not all(isinstance(r, str) and r for r in raw):
+        bad("allow_roots", "`[tool.promptc] allow_roots` must be a list of directory paths",
+            'write `allow_roots = ["../shared-prompts"]` (paths relative to pyproject.toml)')
+        raw = []
+    for r in raw:
+        p = Path(r)
+        roots.append((p if p.is_absolute() else path.parent / p).resolve())
+    tl = TemplateLimits(**{k: ints[k] for k in ("max_nesting", "max_steps", "max_output", "max_int_bits")})
     return ProjectConfig(cache_limits=dict(limits) if isinstance(limits, dict) else {}, path=path,
-                         targets=tuple(targets), align=align, diagnostics=tuple(diags))
+                         targets=tuple(targets), align=align, allow_roots=tuple(roots),
+                         max_file_bytes=ints["max_file_bytes"], max_import_depth=ints["max_import_depth"],
+                         template_limits=tl, diagnostics=tuple(diags))

@@ -11,7 +11,7 @@ _READ: contextvars.ContextVar[set[Path] | None] = contextvars.ContextVar("prompt
 def record(path: Path) -> None:
     """Note that the running build depends on ``path`` (whether it exists or not)."""
     deps = _READ.get()
-    if deps is not None:
+    if deps is not None and "\x00" not in str(path):  # a NUL byte names no file (and breaks resolve())
         deps.add(Path(path).resolve())
 
 

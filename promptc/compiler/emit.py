@@ -14,9 +14,17 @@ from pathlib import Path
 
 from promptc.compiler.build import BuildResult
 from promptc.compiler.sources import find_sources
+from promptc.core.errors import PromptcError
 from promptc.lock import LOCK_NAME, Change, compare, lock_data, read_lock, render_lock_data
 
 PLAN_SUFFIX = ".plan.json"
+
+
+class OutputError(PromptcError):
+    """An output path cannot be written: the lockfile path is a directory, or the plans directory
+    is a file (E811)."""
+
+    code = "E811"
 
 
 def default_out(root: Path) -> Path:
@@ -78,6 +86,9 @@ def write_outputs(result: BuildResult, out: Path, lock_path: Path, contents: dic
     Files are written only when their bytes change. Plan files of plans that no longer exist are
     removed — for a subset build (``scope``) only those its own files used to declare.
     """
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"error[E811]: cannot write plans: {out} exists and is not a directory; remove it or "
+                          "pass --out DIR")
     scope = scope or Scope(None)
     out.mkdir(parents=True, exist_ok=True)
     owned = _owned_plan_names(lock_path, scope)
@@ -97,6 +108,9 @@ def write_outputs(result: BuildResult, out: Path, lock_path: Path, contents: dic
             stale.unlink()
     if contents is not None:
         contents[lock_path.resolve()] = lock_bytes
+    if lock_path.exists() and not lock_path.is_file():
+        raise OutputError(f"error[E811]: cannot write the lockfile: {lock_path} exists and is not a regular file "
+                          "(a directory?); remove it or pass --lock PATH")
     if not lock_path.exists() or lock_path.read_bytes() != lock_bytes:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock_path.write_bytes(lock_bytes)
@@ -117,7 +131,7 @@ def check_outputs(result: BuildResult, out: Path, lock_path: Path, scope: Scope 
         old = {**old, "plan": {n: e for n, e in old["plan"].items()
                                if n in result.plans or (isinstance(e, dict) and scope.owns(e.get("source", "")))}}
     changes = compare(old, result.plans)
-    if not changes and lock_path.read_bytes() != lock_text(result, lock_path, scope).encode("utf-8"):
+    if not changes and lock_path.is_file() and lock_path.read_bytes() != lock_text(result, lock_path, scope).encode("utf-8"):
         changes.append(Change("*", "promptc.lock is not in canonical form; run `promptc build`", False))
     if not out.is_dir():
         return changes

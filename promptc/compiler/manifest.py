@@ -23,14 +23,14 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 def _sha(path: Path) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in a path from a damaged manifest
         return None
 
 
 def _stat(path: Path) -> list[int] | None:
     try:
         st = path.stat()
-    except OSError:
+    except (OSError, ValueError):
         return None
     return [st.st_size, st.st_mtime_ns]
 
@@ -45,9 +45,12 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def _options(paths: list[str], out: Path, lock: Path, align: str | None) -> str:
-    return json.dumps({"paths": sorted(str(Path(p).resolve()) for p in paths), "out": str(out.resolve()),
-                       "lock": str(lock.resolve()), "align": align}, sort_keys=True)
+def _options(paths: list[str], out: Path, lock: Path, align: str | None, allow_roots=()) -> str:
+    opts = {"paths": sorted(str(Path(p).resolve()) for p in paths), "out": str(out.resolve()),
+            "lock": str(lock.resolve()), "align": align}
+    if allow_roots:
+        opts["allow_roots"] = sorted(str(Path(r).resolve()) for r in allow_roots)
+    return json.dumps(opts, sort_keys=True)
 
 
 def manifest_path(root: Path) -> Path:
@@ -55,9 +58,10 @@ def manifest_path(root: Path) -> Path:
 
 
 def save(root: Path, paths: list[str], out: Path, lock: Path, align: str | None, deps: set[Path], prompt_files: list[Path],
-         outputs: dict[Path, bytes], diagnostics_text: str, summary: str, diagnostics_json: list | None = None) -> None:
+         outputs: dict[Path, bytes], diagnostics_text: str, summary: str, diagnostics_json: list | None = None,
+         allow_roots=()) -> None:
     data = {
-        "version": VERSION, "code": code_fingerprint(), "options": _options(paths, out, lock, align),
+        "version": VERSION, "code": code_fingerprint(), "options": _options(paths, out, lock, align, allow_roots),
         "prompt_files": [str(p) for p in prompt_files],
         "inputs": {str(p): {"stat": _stat(p), "sha256": _sha(p)} for p in sorted(deps)},
         "outputs": {str(p): {"stat": _stat(p), "sha256": hashlib.sha256(b).hexdigest()} for p, b in outputs.items()},
@@ -73,6 +77,26 @@ def save(root: Path, paths: list[str], out: Path, lock: Path, align: str | None,
         pass  # no manifest only means no shortcut
 
 
+def _well_formed(data: object) -> bool:
+    """True when a parsed manifest has the shape :func:`save` writes (anything else is ignored)."""
+    if not isinstance(data, dict):
+        return False
+    if not (isinstance(data.get("prompt_files"), list) and isinstance(data.get("diagnostics"), str)
+            and isinstance(data.get("summary"), str) and isinstance(data.get("diagnostics_json"), list)):
+        return False
+    for group in ("inputs", "outputs"):
+        recs = data.get(group)
+        if not isinstance(recs, dict):
+            return False
+        for rec in recs.values():
+            if not isinstance(rec, dict) or not (rec.get("sha256") is None or isinstance(rec.get("sha256"), str)):
+                return False
+            st = rec.get("stat")
+            if not (st is None or (isinstance(st, list) and len(st) == 2 and all(type(x) is int for x in st))):
+                return False
+    return True
+
+
 def _same(path: Path, rec: dict) -> bool:
     now = _stat(path)
     if now is None or rec["stat"] is None:
@@ -80,7 +104,7 @@ def _same(path: Path, rec: dict) -> bool:
     return now == rec["stat"] or _sha(path) == rec["sha256"]
 
 
-def fresh(paths: list[str], out: Path | None, lock: Path | None, align: str | None) -> dict | None:
+def fresh(paths: list[str], out: Path | None, lock: Path | None, align: str | None, allow_roots=()) -> dict | None:
     """The recorded manifest when nothing changed since the last build, else None."""
     from promptc.compiler.sources import find_sources
 
@@ -93,9 +117,11 @@ def fresh(paths: list[str], out: Path | None, lock: Path | None, align: str | No
     lock = (lock or root / "promptc.lock").resolve()
     try:
         data = json.loads(manifest_path(root).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # missing, a directory, not UTF-8 or not JSON: build, then rewrite it
         return None
-    if (data.get("version") != VERSION or data.get("options") != _options(paths, out, lock, align)
+    if not _well_formed(data):
+        return None  # valid JSON of the wrong shape: the same
+    if (data.get("version") != VERSION or data.get("options") != _options(paths, out, lock, align, allow_roots)
             or data.get("prompt_files") != [str(p) for p in files] or data.get("code") != code_fingerprint()):
         return None
     for group in ("inputs", "outputs"):

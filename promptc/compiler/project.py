@@ -62,19 +62,20 @@ def diagnostics_summary(diags: list[Diagnostic]) -> str:
 
 def build_project(paths=(".",), *, out: str | Path | None = None, lock: str | Path | None = None,
                   check: bool = False, align: str | None = None,
-                  context: BuildContext | None = None) -> BuildOutcome:
+                  context: BuildContext | None = None, allow_roots=()) -> BuildOutcome:
     """Build the project under ``paths``: write ``<out>/<plan>.plan.json`` and the lockfile.
 
     Skips compiling when nothing the last build read has changed (``outcome.up_to_date``); with
     ``check`` writes nothing and reports stale outputs in ``outcome.changes`` (never takes the
     shortcut). ``align`` None uses the project's ``[tool.promptc] align`` (default ``check``).
     A build of some files of a larger project never deletes the other plans or their lock entries.
+    ``allow_roots`` are extra directories sources may read (docs/security.md).
     """
     paths = [str(p) for p in paths] or ["."]
     out_path = Path(out) if out is not None else None
     lock_path = Path(lock) if lock is not None else None
     if not check:
-        rec = manifest.fresh(paths, out_path, lock_path, align)
+        rec = manifest.fresh(paths, out_path, lock_path, align, allow_roots=allow_roots)
         if rec is not None:
             return BuildOutcome(up_to_date=True, summary=rec["summary"], diagnostics_text=rec["diagnostics"],
                                 diagnostics_json=rec["diagnostics_json"])
@@ -83,7 +84,7 @@ def build_project(paths=(".",), *, out: str | Path | None = None, lock: str | Pa
     from promptc.compiler.build import compile_project
     from promptc.compiler.emit import build_scope, check_outputs, default_lock, default_out, write_outputs
 
-    result = compile_project(paths, align=align, context=context)
+    result = compile_project(paths, align=align, context=context, allow_roots=allow_roots)
     outcome = BuildOutcome(result=result, checked=check, diagnostics_text=diagnostics_summary(result.diagnostics),
                            diagnostics_json=[d.to_json() for d in result.diagnostics])
     if result.errors:
@@ -99,7 +100,8 @@ def build_project(paths=(".",), *, out: str | Path | None = None, lock: str | Pa
     outcome.written = write_outputs(result, outcome.out_dir, outcome.lock_path, contents, scope)
     outcome.summary = f"built {len(result.plans)} plan(s) into {outcome.out_dir}"
     manifest.save(result.root, paths, outcome.out_dir, outcome.lock_path, align, result.dependencies, result.sources,
-                  contents, outcome.diagnostics_text, outcome.summary, outcome.diagnostics_json)
+                  contents, outcome.diagnostics_text, outcome.summary, outcome.diagnostics_json,
+                  allow_roots=allow_roots)
     return outcome
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptc.compiler import deps
+from promptc.compiler.config import ProjectConfig, load_config
+from promptc.compiler.confine import FileGuard, FileRefused, project_root
 from promptc.compiler.sources import find_sources
 from promptc.core.errors import Diagnostic, Span
 from promptc.core.resources import stdlib_dir
@@ -45,6 +47,8 @@ class Project:
     entries: list[Path]
     modules: dict[Path, ModuleInfo]
     diagnostics: list[Diagnostic]
+    config: ProjectConfig = field(default_factory=ProjectConfig)
+    guard: FileGuard | None = None  #: what the build may read (docs/security.md)
 
 
 def std_modules() -> list[str]:
@@ -61,28 +65,38 @@ def _display(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-def load_project(paths: list[Path]) -> Project:
+def load_project(paths: list[Path], allow_roots: tuple[Path, ...] = ()) -> Project:
+    """Parse the sources under ``paths`` and everything they import. Files are read through a
+    :class:`FileGuard` rooted at :func:`project_root`, with the configured ``allow_roots`` plus
+    ``allow_roots`` given here (``promptc build --allow-root``)."""
     root, entries, diags = find_sources(paths)
     if not entries and not diags:
         diags.append(Diagnostic("E104", f"no .prompt files under {paths[0] if paths else '.'}", None,
                                 "a project is a directory of .prompt files"))
+    config = load_config(root)
+    diags.extend(config.diagnostics)
+    guard = FileGuard(project_root(root), tuple(config.allow_roots) + tuple(Path(r).resolve() for r in allow_roots),
+                      config.max_file_bytes)
     modules: dict[Path, ModuleInfo] = {}
-    loader = _Loader(root, modules, diags)
+    loader = _Loader(root, modules, diags, guard, config.max_import_depth)
     for f in entries:
         loader.load(f, [])
     for info in modules.values():
         loader.build_scope(info)
-    return Project(root, entries, modules, diags)
+    return Project(root, entries, modules, diags, config, guard)
 
 
 class _Loader:
-    def __init__(self, root: Path, modules: dict[Path, ModuleInfo], diags: list[Diagnostic]):
+    def __init__(self, root: Path, modules: dict[Path, ModuleInfo], diags: list[Diagnostic], guard: FileGuard,
+                 max_depth: int):
         self.root = root
         self.modules = modules
         self.diags = diags
+        self.guard = guard
+        self.max_depth = max_depth
         self.failed: set[Path] = set()
 
-    def load(self, file: Path, stack: list[Path]) -> ModuleInfo | None:
+    def load(self, file: Path, stack: list[Path], site: ast.Import | None = None) -> ModuleInfo | None:
         if file in self.modules:
             return self.modules[file]
         if file in self.failed:
@@ -90,7 +104,11 @@ class _Loader:
         display = _display(file, self.root)
         deps.record(file)
         try:
-            text = file.read_text(encoding="utf-8")
+            text = self.guard.read_text(file, site.path if site else display)
+        except FileRefused as exc:  # never read, so never shown
+            self.failed.add(file)
+            self.diags.append(exc.diagnostic(site.span if site else Span(display, 1, 1)))
+            return None
         except UnicodeDecodeError as exc:
             self.failed.add(file)
             self.diags.append(Diagnostic("E001", f"{display} is not UTF-8 text ({exc.reason} at byte {exc.start})",
@@ -126,7 +144,12 @@ class _Loader:
                 self.diags.append(Diagnostic("E106", f"import cycle: {chain}", imp.span,
                                              "move the shared segments into a module both can import"))
                 continue
-            child = self.load(target, stack + [file])
+            if len(stack) + 1 >= self.max_depth:
+                self.diags.append(Diagnostic("E805", f"import chain is deeper than {self.max_depth} files", imp.span,
+                                             "import shared modules directly instead of through long chains, or "
+                                             "raise `[tool.promptc] max_import_depth` in pyproject.toml"))
+                continue
+            child = self.load(target, stack + [file], imp)
             if child is None:
                 continue
             if imp.alias:
@@ -187,6 +210,8 @@ class _Loader:
 def import_path(info: ModuleInfo, name: str) -> Path | None:
     """Where ``import "name"`` points from ``info``: ``std/x`` → stdlib/x.prompt, else relative to the
     importing file (``.prompt`` may be omitted). Every candidate is a build dependency."""
+    if "\x00" in name:
+        return None  # a NUL byte names no file
     if name.startswith("std/"):
         rel = name[4:]
         candidates = [stdlib_dir() / (rel if rel.endswith(".prompt") else rel + ".prompt")]
@@ -195,6 +220,9 @@ def import_path(info: ModuleInfo, name: str) -> Path | None:
     for path in candidates:
         deps.record(path)
         if path.is_file():
+            return path.resolve()
+    for path in candidates:  # a directory, FIFO or device: the loader refuses it with E802
+        if path.exists():
             return path.resolve()
     return None
 

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from promptc.compiler.cachefiles import token_cache_tables
+
 #: Bumped whenever the file's layout changes; a file of another format is ignored (rebuilt).
 FORMAT = 3
 
@@ -35,11 +37,10 @@ class TokenCache:
         """The cache stored at ``path``; empty when the file is missing, unreadable or of another format."""
         if path is not None and path.is_file():
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                if data.get("format") == FORMAT:
-                    return cls(path, dict(data.get("counts", {})), dict(data.get("boundaries", {})))
-            except (ValueError, OSError, AttributeError):
-                pass
+                counts, boundaries = token_cache_tables(json.loads(path.read_text(encoding="utf-8")), FORMAT)
+                return cls(path, counts, boundaries)
+            except (ValueError, OSError):
+                pass  # unreadable: start empty; save() rewrites it
         return cls(path)
 
     def count(self, key: str) -> int | None:
