@@ -132,12 +132,12 @@ class Engine:
         # (promptc.engine.tokenize, docs/security.md).
         disable_shared_word_cache(self.tokenizer)
         self.token_cache = TokenCache(token_cache_bytes, max_entry_tokens=self.weights.config.max_seq_len)
-        self._tokenizer = RequestTokenizer(self.tokenizer, self.chat, self.token_cache)
+        self.request_tokenizer = RequestTokenizer(self.tokenizer, self.chat, self.token_cache)
 
     # -- tokenization ---------------------------------------------------------------------------
     def _ids(self, piece: str, tenant: str | None = None) -> tuple[int, ...]:
         """Token ids of one rendered piece; cached only within ``tenant`` (None: not cached)."""
-        return self._tokenizer.piece_ids(piece, tenant)
+        return self.request_tokenizer.piece_ids(piece, tenant)
 
     def tokenize(self, segments: Sequence[SegmentIn], messages: Sequence[dict] = (),
                  add_generation_prompt: bool = True, *, tenant: str | None = None,
@@ -147,7 +147,7 @@ class Engine:
         Pieces are cached per ``tenant`` (a hit never reveals another tenant's text); special-token
         strings inside content are encoded as text. Safe to call from a worker thread.
         """
-        return self._tokenizer.tokenize(segments, messages, add_generation_prompt, tenant)
+        return self.request_tokenizer.tokenize(segments, messages, add_generation_prompt, tenant)
 
     # -- prefill ---------------------------------------------------------------------------------
     def prefill(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict] = (), *,

@@ -16,6 +16,8 @@ tokenization run in worker threads, so a large request never stalls ``/health`` 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import json
 import threading
 import time
@@ -133,6 +135,7 @@ class EngineServer:
     def __init__(self, engine: Engine, config: ServerConfig | None = None):
         self.engine = engine
         self.config = config or ServerConfig()
+        self._prep = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="promptc-prepare")
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/cache/warm", self.warm, methods=["POST"]),
@@ -170,21 +173,36 @@ class EngineServer:
                 raise ApiError(413, f"request body over {limit} bytes", code="request_too_large")
             buf += chunk
         try:
-            return await asyncio.to_thread(parse_body, bytes(buf), self.config.max_json_depth)
+            return await self._off_loop(parse_body, bytes(buf), self.config.max_json_depth)
         except BodyError as exc:
             raise ApiError(400, str(exc), param=exc.param, code=exc.code) from None
         finally:
             del buf
 
+    async def _off_loop(self, fn, *args):
+        """Run CPU-bound request preparation (JSON parsing, tokenizing) on the server's preparation thread.
+
+        One dedicated thread: the event loop stays free for /health and other requests, and the
+        memory a large request needed is reused by the next one instead of being kept per worker
+        thread (each thread gets its own malloc arena).
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._prep, fn, *args)
+
     async def check_prompt(self, tenant: str, segments: list[SegmentIn], messages: list[dict],
                            max_tokens: int) -> None:
         """Tokenize in a worker thread (fail fast, before any stream starts) and check the context length."""
+        context = self.engine.weights.config.max_seq_len
+        at_least = self.engine.request_tokenizer.min_tokens(segments, messages)
+        if at_least + max_tokens > context:  # hopeless: refuse without spending CPU on tokenizing it
+            raise ApiError(400, f"this model's context is {context} tokens; the prompt has at least {at_least} and "
+                                f"max_tokens asks for {max_tokens} more", param="messages",
+                           code="context_length_exceeded")
         try:
-            seg_ids, msg_ids, gen = await asyncio.to_thread(self.engine.tokenize, segments, messages, tenant=tenant)
+            seg_ids, msg_ids, gen = await self._off_loop(functools.partial(self.engine.tokenize, segments, messages,
+                                                                           tenant=tenant))
         except ValueError as exc:
             raise ApiError(400, str(exc), code="invalid_prompt") from None
         prompt = sum(map(len, seg_ids)) + sum(map(len, msg_ids)) + len(gen)
-        context = self.engine.weights.config.max_seq_len
         if prompt + max_tokens > context:
             param = "messages" if prompt >= context else "max_tokens"
             raise ApiError(400, f"this model's context is {context} tokens; the prompt has {prompt} and max_tokens "

@@ -130,6 +130,25 @@ class RequestTokenizer:
         self.specials = tuple(sorted(getattr(tokenizer, "special_tokens", ()) or (), key=len, reverse=True))
         self._plain = None  # a clone of the tokenizer that encodes special-token strings as text
         self._plain_lock = threading.Lock()
+        self._max_token_chars: int | None = None
+
+    # -- a cheap lower bound ----------------------------------------------------------------------
+    @property
+    def max_token_chars(self) -> int:
+        """An upper bound on the characters one token can cover: the longest vocabulary entry.
+
+        (A byte-level token's string has one character per byte, and a byte covers at most one character.)
+        """
+        if self._max_token_chars is None:
+            tok = getattr(self.tokenizer, "tok", None)
+            vocab = tok.get_vocab(with_added_tokens=True) if tok is not None else {}
+            self._max_token_chars = max((len(t) for t in vocab), default=0) or 1 << 20
+        return self._max_token_chars
+
+    def min_tokens(self, segments: Sequence, messages: Sequence[dict] = ()) -> int:
+        """A lower bound on a conversation's token count, without tokenizing (rejects hopeless prompts in O(1))."""
+        chars = sum(len(s.content) for s in segments) + sum(len(m.get("content") or "") for m in messages)
+        return chars // self.max_token_chars
 
     # -- encoders -------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
