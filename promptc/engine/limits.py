@@ -31,7 +31,10 @@ def parse_size(text: str | int, field: str = "--budget") -> int:
         if m is None or m.group(2) not in _UNITS:
             raise InvalidSize(field, f"cannot read {text!r} as a size",
                               hint="a non-negative number with an optional unit: 2GiB, 512MiB, 1.5GB, 1000000")
-        value = int(float(m.group(1)) * _UNITS[m.group(2)])
+        number = float(m.group(1)) * _UNITS[m.group(2)]
+        if not math.isfinite(number):
+            raise InvalidSize(field, f"{text!r} is out of range", hint="a size between 0 and 1PiB, e.g. 2GiB")
+        value = int(number)
     if value < 0 or value > _MAX_SIZE:
         raise InvalidSize(field, f"{text!r} is out of range", hint="a size between 0 and 1PiB, e.g. 2GiB")
     return value
