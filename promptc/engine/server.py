@@ -85,6 +85,7 @@ class StreamOptions(BaseModel):
 
 
 SEED_MIN, SEED_MAX = -(1 << 63), (1 << 64) - 1  # what torch.Generator.manual_seed accepts
+MIN_TEMPERATURE = 1e-4
 
 
 class ChatRequest(BaseModel):
@@ -111,6 +112,10 @@ class ChatRequest(BaseModel):
         if isinstance(v, list) and any(len(x) > 256 for x in v) or isinstance(v, str) and len(v) > 256:
             raise ValueError("a stop sequence is at most 256 characters")
         return v
+
+    def sampling_temperature(self) -> float:
+        """Temperatures below 1e-4 sample greedily (they are greedy in effect, and logits / 1e-300 overflow)."""
+        return 0.0 if self.temperature < MIN_TEMPERATURE else self.temperature
 
     def stop_sequences(self) -> tuple[str, ...]:
         """The stop strings, without empty ones (an empty stop would match everywhere and means nothing)."""
@@ -250,7 +255,8 @@ class EngineServer:
         max_tokens = req.max_completion_tokens or req.max_tokens or self.config.default_max_tokens
         if max_tokens > self.config.max_tokens_limit:
             raise ApiError(400, f"max_tokens is limited to {self.config.max_tokens_limit}", param="max_tokens")
-        params = GenerationParams(max_tokens=max_tokens, temperature=req.temperature, top_p=req.top_p, seed=req.seed,
+        params = GenerationParams(max_tokens=max_tokens, temperature=req.sampling_temperature(), top_p=req.top_p,
+                                  seed=req.seed,
                                   stop=req.stop_sequences())
         await self.check_prompt(tenant, segments, messages, max_tokens)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]

@@ -93,7 +93,7 @@ def baseline(tiny_server, http_a):
     return rss_mb()
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                    HealthCheck.function_scoped_fixture])
 @given(body=BODY, path=st.sampled_from(["/v1/chat/completions", "/v1/chat/completions", "/v1/cache/warm"]),
        depth=st.integers(0, 3))

@@ -179,3 +179,12 @@ def test_an_empty_stop_string_does_not_corrupt_a_stream(http_a):
 
 def test_overlong_stop_sequences_are_a_400(http_a):
     assert_400(http_a.post("/v1/chat/completions", json={"messages": [USER], "stop": "x" * 1000}), param="stop")
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-45, 1e-5])
+def test_vanishing_temperatures_sample_greedily_instead_of_failing(http_a, temperature):
+    body = {"messages": [USER], "max_tokens": 4, "temperature": temperature, "seed": 1}
+    r = http_a.post("/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    greedy = http_a.post("/v1/chat/completions", json=dict(body, temperature=0)).json()
+    assert r.json()["choices"][0]["message"]["content"] == greedy["choices"][0]["message"]["content"]
