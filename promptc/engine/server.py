@@ -362,6 +362,7 @@ class EngineServer:
     async def clear(self, request: Request) -> Response:
         tenant = self.tenant(request)
         freed = self.engine.tree.clear(tenant)
+        self.engine.token_cache.clear(tenant)
         return JSONResponse({"deleted": True, "freed_bytes": freed})
 
     async def models(self, request: Request) -> Response:
