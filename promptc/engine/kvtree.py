@@ -4,13 +4,27 @@ Roots are keyed by ``(tenant scope, model fingerprint)``; a node is keyed by ``(
 hash)`` and holds that segment's token ids, its K/V tensors (at the positions its path implies) and
 the logits of its last position, so a request whose segments all hit needs no recompute of them.
 
-Memory: the sum of stored tensor bytes never exceeds ``budget_bytes``. To make room, unreferenced
-leaves are evicted least-recently-used first; a node on the path of a running request holds a
-reference and is never evicted. Nodes expire after ``ttl_s`` without use. All methods are thread-safe.
+Memory: the sum of stored tensor bytes never exceeds ``budget_bytes``. To make room, only
+unreferenced leaves are evicted; a node on the path of a running request holds a reference and is
+never evicted. Nodes expire after ``ttl_s`` without use. All methods are thread-safe.
+
+Eviction order (docs/security.md, "Shared engine"):
+
+1. An expired leaf, of any tenant, goes first.
+2. Otherwise the victim is the least recently used leaf of the tenant holding the most bytes, where
+   the inserting tenant's pending insert counts toward its own total (ties go to the inserter). So a
+   tenant is only evicted to make room for another tenant when it holds at least as much as that
+   tenant will: one tenant's traffic can never flush another's cache wholesale, and every tenant
+   keeps up to ``budget_bytes / N`` (``N`` = tenants holding cache) against the others' inserts.
+
+Finding a victim costs O(tenants + log leaves): each tenant's unreferenced leaves sit in a heap
+keyed by last use (stale entries are skipped lazily), so eviction never scans the tree.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -55,6 +69,7 @@ class Node:
     last_used: int = 0
     expires_at: float | None = None
     nbytes: int = 0
+    removed: bool = False
 
     @property
     def end(self) -> int:
@@ -88,6 +103,11 @@ class KVTree:
         self.stats: dict[str, TenantStats] = {}
         self._tick = 0
         self._lock = threading.RLock()
+        # tenant → the set of its evictable leaves (unreferenced, childless, stored) and a heap of
+        # (last_used, seq, node) over them; heap entries whose node left the set are skipped.
+        self._leaves: dict[str, set[Node]] = {}
+        self._heaps: dict[str, list[tuple[int, int, Node]]] = {}
+        self._seq = itertools.count()
 
     # -- helpers --------------------------------------------------------------------------------
     def _touch(self, node: Node) -> None:
@@ -95,6 +115,33 @@ class KVTree:
         node.last_used = self._tick
         if self.ttl_s is not None:
             node.expires_at = self.clock() + self.ttl_s
+
+    def _sync(self, node: Node | None) -> None:
+        """Keep ``node``'s membership in its tenant's evictable-leaf set right after any change to it."""
+        if node is None or node.is_root:
+            return
+        leaves = self._leaves.setdefault(node.tenant, set())
+        if not node.removed and node.refs == 0 and not node.children:
+            if node not in leaves:
+                leaves.add(node)
+                heap = self._heaps.setdefault(node.tenant, [])
+                heapq.heappush(heap, (node.last_used, next(self._seq), node))
+                if len(heap) > 2 * len(leaves) + 64:  # drop stale entries now and then
+                    self._heaps[node.tenant] = heap = [e for e in heap if e[2] in leaves and e[0] == e[2].last_used]
+                    heapq.heapify(heap)
+        else:
+            leaves.discard(node)
+
+    def _oldest_leaf(self, tenant: str) -> Node | None:
+        """The least recently used evictable leaf of a tenant (stale heap entries are dropped)."""
+        heap = self._heaps.get(tenant)
+        leaves = self._leaves.get(tenant, ())
+        while heap:
+            last_used, _, node = heap[0]
+            if node in leaves and node.last_used == last_used:
+                return node
+            heapq.heappop(heap)
+        return None
 
     def tenant_stats(self, tenant: str) -> TenantStats:
         with self._lock:
@@ -132,6 +179,7 @@ class KVTree:
             for n in path:
                 n.refs += 1
                 self._touch(n)
+                self._sync(n)
             return path
 
     def release(self, nodes: list[Node]) -> None:
@@ -140,6 +188,7 @@ class KVTree:
                 if n.refs <= 0:
                     raise RuntimeError("KV tree reference released twice")
                 n.refs -= 1
+                self._sync(n)
 
     # -- insertion and eviction ----------------------------------------------------------------
     def insert(self, parent: Node, key: str, token_ids: tuple[int, ...], k: torch.Tensor, v: torch.Tensor,
@@ -152,54 +201,57 @@ class KVTree:
             if existing is not None and existing.token_ids == tuple(token_ids):
                 existing.refs += 1
                 self._touch(existing)
+                self._sync(existing)
                 return existing
-            if not parent.is_root and parent.parent is not None and parent.key not in parent.parent.children:
+            if not parent.is_root and (parent.removed or parent.parent is None
+                                       or parent.parent.children.get(parent.key) is not parent):
                 return None  # the parent was dropped meanwhile: its subtree is gone
             parent.refs += 1  # keep the parent from being evicted while we make room under it
+            self._sync(parent)
             try:
-                if not self._make_room(nbytes):
+                if not self._make_room(nbytes, parent.tenant):
                     stats.uncached_inserts += 1
                     return None
             finally:
                 parent.refs -= 1
+                self._sync(parent)
             node = Node(key=key, parent=parent, tenant=parent.tenant, token_ids=tuple(token_ids), start=parent.end,
                         k=k, v=v, last_logits=last_logits, refs=1, nbytes=nbytes)
             if existing is not None:  # same hash, different tokens: replace (tokenizer change)
                 self._drop_subtree(existing, reason="replaced")
             parent.children[key] = node
+            self._sync(parent)
             self._touch(node)
             self.bytes_used += nbytes
             stats.bytes += nbytes
             stats.nodes += 1
             return node
 
-    def _evictable(self) -> list[Node]:
-        out = []
-        stack = list(self.roots.values())
-        while stack:
-            n = stack.pop()
-            stack.extend(n.children.values())
-            if not n.is_root and not n.children and n.refs == 0:
-                out.append(n)
-        return out
-
-    def _make_room(self, nbytes: int) -> bool:
+    def _make_room(self, nbytes: int, tenant: str) -> bool:
         if nbytes > self.budget_bytes:
             return False
         while self.bytes_used + nbytes > self.budget_bytes:
-            leaves = self._evictable()
-            if not leaves:
+            oldest = [n for n in (self._oldest_leaf(t) for t in list(self._heaps)) if n is not None]
+            if not oldest:
                 return False
-            expired = [n for n in leaves if self._expired(n)]
-            victim = min(expired or leaves, key=lambda n: n.last_used)
-            self._remove(victim, "expired" if expired else "evicted")
+            lru = min(oldest, key=lambda n: n.last_used)  # expiry follows last use (one TTL for all)
+            if self._expired(lru):
+                self._remove(lru, "expired")
+                continue
+            victim_tenant = max({n.tenant for n in oldest},
+                                key=lambda t: (self.tenant_stats(t).bytes + (nbytes if t == tenant else 0),
+                                               t == tenant))
+            self._remove(next(n for n in oldest if n.tenant == victim_tenant), "evicted")
         return True
 
     def _remove(self, node: Node, reason: str) -> None:
-        assert not node.children and node.refs == 0
+        assert not node.children and node.refs == 0 and not node.removed
+        node.removed = True
+        self._sync(node)
         parent = node.parent
         if parent is not None and parent.children.get(node.key) is node:
             del parent.children[node.key]
+            self._sync(parent)  # a parent whose last child went is now an evictable leaf
         self.bytes_used -= node.nbytes
         stats = self.tenant_stats(node.tenant)
         stats.bytes -= node.nbytes

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -20,6 +19,7 @@ import torch
 from promptc.core.hashing import segment_hash
 from promptc.engine.kvtree import KVTree, Node
 from promptc.engine.model import KVCache, KVPool, Transformer
+from promptc.engine.tokenize import RequestTokenizer, TokenCache, disable_shared_word_cache
 from promptc.engine.weights import LoadedWeights, load_weights
 from promptc.tokenizers.chat import ChatTemplate
 
@@ -109,7 +109,8 @@ class Engine:
     """A model plus a KV tree. Thread-safe: model calls are serialized, tree operations are locked."""
 
     def __init__(self, model_path: str | None = None, *, dtype: str = "float32", device: str | None = None,
-                 budget_bytes: int = 2 << 30, ttl_s: float | None = None, weights: LoadedWeights | None = None):
+                 budget_bytes: int = 2 << 30, ttl_s: float | None = None, weights: LoadedWeights | None = None,
+                 token_cache_bytes: int = 64 << 20):
         self.weights = weights or load_weights(model_path)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -127,31 +128,26 @@ class Engine:
             h.update(b"|")
         self.fingerprint = "sha256:" + h.hexdigest()
         self._compute = threading.Lock()
-        self._piece_ids: OrderedDict[str, tuple[int, ...]] = OrderedDict()
-        self._piece_lock = threading.Lock()
+        # Tokenization: per-tenant, byte-bounded piece cache; special tokens in content stay text
+        # (promptc.engine.tokenize, docs/security.md).
+        disable_shared_word_cache(self.tokenizer)
+        self.token_cache = TokenCache(token_cache_bytes, max_entry_tokens=self.weights.config.max_seq_len)
+        self.request_tokenizer = RequestTokenizer(self.tokenizer, self.chat, self.token_cache)
 
     # -- tokenization ---------------------------------------------------------------------------
-    def _ids(self, piece: str) -> tuple[int, ...]:
-        with self._piece_lock:
-            ids = self._piece_ids.get(piece)
-            if ids is not None:
-                self._piece_ids.move_to_end(piece)
-                return ids
-        ids = tuple(self.tokenizer.encode(piece))
-        with self._piece_lock:
-            self._piece_ids[piece] = ids
-            if len(self._piece_ids) > 8192:
-                self._piece_ids.popitem(last=False)
-        return ids
+    def _ids(self, piece: str, tenant: str | None = None) -> tuple[int, ...]:
+        """Token ids of one rendered piece; cached only within ``tenant`` (None: not cached)."""
+        return self.request_tokenizer.piece_ids(piece, tenant)
 
     def tokenize(self, segments: Sequence[SegmentIn], messages: Sequence[dict] = (),
-                 add_generation_prompt: bool = True) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]], tuple[int, ...]]:
-        """Per-segment ids, per-message ids and the generation-prompt ids of a conversation."""
-        convo = [{"role": s.role, "content": s.content} for s in segments] + [dict(m) for m in messages]
-        rendered = self.chat.split(convo, add_generation_prompt)
-        ids = [self._ids(p) for p in rendered.pieces]
-        gen = self._ids(rendered.generation_prompt) if rendered.generation_prompt else ()
-        return ids[: len(segments)], ids[len(segments):], gen
+                 add_generation_prompt: bool = True, *, tenant: str | None = None,
+                 ) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]], tuple[int, ...]]:
+        """Per-segment ids, per-message ids and the generation-prompt ids of a conversation.
+
+        Pieces are cached per ``tenant`` (a hit never reveals another tenant's text); special-token
+        strings inside content are encoded as text. Safe to call from a worker thread.
+        """
+        return self.request_tokenizer.tokenize(segments, messages, add_generation_prompt, tenant)
 
     # -- prefill ---------------------------------------------------------------------------------
     def prefill(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict] = (), *,
@@ -160,7 +156,7 @@ class Engine:
 
         The caller owns ``prefill.held`` references and must :meth:`release` them.
         """
-        seg_ids, msg_ids, gen_ids = self.tokenize(segments, messages, add_generation_prompt)
+        seg_ids, msg_ids, gen_ids = self.tokenize(segments, messages, add_generation_prompt, tenant=tenant)
         suffix = [t for ids in msg_ids for t in ids] + list(gen_ids)
         prompt_tokens = sum(len(i) for i in seg_ids) + len(suffix)
         capacity = prompt_tokens + extra_capacity

@@ -4,22 +4,24 @@ Endpoints: ``POST /v1/chat/completions`` (``segments`` precede ``messages``; ``s
 SSE), ``POST /v1/cache/warm``, ``GET /v1/cache/stats``, ``DELETE /v1/cache``, ``GET /v1/models``,
 ``GET /health``.
 
-Security: API keys map to tenant scopes; the cache and every number that reveals it (usage, stats,
-warm) are scoped to the caller's tenant. Each segment's hash is recomputed from its role and content
-and a mismatch is rejected with 400, so a client can never poison the cache. Request size, segment
-count and generation length are limited. Errors use OpenAI's error JSON shape.
+Security (docs/security.md, "Shared engine"): API keys map to tenant scopes; the KV cache, the
+tokenization cache and every number that reveals them (usage, stats, warm) are scoped to the
+caller's tenant. Each segment's hash is recomputed from its role and content and a mismatch is
+rejected with 400, so a client can never poison the cache. Body size, JSON depth, segment and
+message counts and generation length are limited (:class:`~promptc.engine.limits.ServerConfig`);
+every malformed request is a 400 in OpenAI's error JSON shape, never a 500. Body parsing and
+tokenization run in worker threads, so a large request never stalls ``/health`` or other requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import json
-import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -29,36 +31,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from promptc.core.hashing import chain, segment_hash
+from promptc.engine.limits import ServerConfig, parse_size  # noqa: F401  (re-exported)
+from promptc.engine.request_json import BodyError, parse_body
 from promptc.engine.runner import Engine, GenerationParams, SegmentIn, openai_usage
 
 ROLES = ("system", "developer", "user", "assistant")
-
-
-@dataclass
-class ServerConfig:
-    """Limits and tenants. With no API keys every caller is the ``default`` tenant (loopback use)."""
-
-    api_keys: dict[str, str] = field(default_factory=dict)  # key → tenant
-    max_body_bytes: int = 4 << 20
-    max_segments: int = 256
-    max_messages: int = 256
-    max_tokens_limit: int = 4096
-    default_max_tokens: int = 256
-    model_id: str = "smollm2-135m-instruct"
-
-    @classmethod
-    def from_sources(cls, keys_file: str | None = None, **kw) -> "ServerConfig":
-        """Keys from ``keys_file`` (JSON ``{"keys": {"KEY": "tenant"}}``) and ``PROMPTC_API_KEYS``
-        (``KEY=tenant,KEY2=tenant2``)."""
-        keys: dict[str, str] = {}
-        if keys_file:
-            data = json.loads(Path(keys_file).read_text(encoding="utf-8"))
-            keys.update({str(k): str(v) for k, v in data.get("keys", {}).items()})
-        for pair in filter(None, os.environ.get("PROMPTC_API_KEYS", "").split(",")):
-            k, _, tenant = pair.partition("=")
-            if k and tenant:
-                keys[k.strip()] = tenant.strip()
-        return cls(api_keys=keys, **kw)
 
 
 class ApiError(Exception):
@@ -67,9 +44,11 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
 
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": {"message": self.message, "type": self.type, "param": self.param,
-                                       "code": self.code}}, status_code=self.status)
+    def response(self) -> Response:
+        # ASCII-escaped: a message or param that echoes client text can never fail to encode.
+        body = json.dumps({"error": {"message": self.message, "type": self.type, "param": self.param,
+                                     "code": self.code}}, ensure_ascii=True)
+        return Response(body, status_code=self.status, media_type="application/json")
 
 
 class _Strict(BaseModel):
@@ -105,8 +84,13 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+SEED_MIN, SEED_MAX = -(1 << 63), (1 << 64) - 1  # what torch.Generator.manual_seed accepts
+MIN_TEMPERATURE = 1e-4
+
+
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # unknown OpenAI fields (user, n=1, ...) are accepted
+    # unknown OpenAI fields (user, n=1, ...) are accepted; NaN/inf are refused for every float
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     model: str | None = None
     messages: list[MessageModel] = Field(default_factory=list)
     segments: list[SegmentModel] = Field(default_factory=list)
@@ -116,7 +100,7 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1, le=1)
 
@@ -125,7 +109,18 @@ class ChatRequest(BaseModel):
     def _stop(cls, v):
         if isinstance(v, list) and len(v) > 4:
             raise ValueError("at most 4 stop sequences")
+        if isinstance(v, list) and any(len(x) > 256 for x in v) or isinstance(v, str) and len(v) > 256:
+            raise ValueError("a stop sequence is at most 256 characters")
         return v
+
+    def sampling_temperature(self) -> float:
+        """Temperatures below 1e-4 sample greedily (they are greedy in effect, and logits / 1e-300 overflow)."""
+        return 0.0 if self.temperature < MIN_TEMPERATURE else self.temperature
+
+    def stop_sequences(self) -> tuple[str, ...]:
+        """The stop strings, without empty ones (an empty stop would match everywhere and means nothing)."""
+        stops = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
+        return tuple(s for s in stops if s)
 
 
 class WarmRequest(_Strict):
@@ -145,6 +140,7 @@ class EngineServer:
     def __init__(self, engine: Engine, config: ServerConfig | None = None):
         self.engine = engine
         self.config = config or ServerConfig()
+        self._prep = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="promptc-prepare")
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/cache/warm", self.warm, methods=["POST"]),
@@ -171,18 +167,51 @@ class EngineServer:
         return tenant
 
     async def body(self, request: Request) -> Any:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.config.max_body_bytes:
-            raise ApiError(413, f"request body over {self.config.max_body_bytes} bytes", code="request_too_large")
-        raw = b""
+        """Read at most ``max_body_bytes`` and parse it off the event loop (see :mod:`.request_json`)."""
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"request body over {limit} bytes", code="request_too_large")
+        buf = bytearray()  # one growing buffer, not a new bytes object per chunk
         async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > self.config.max_body_bytes:
-                raise ApiError(413, f"request body over {self.config.max_body_bytes} bytes", code="request_too_large")
+            if len(buf) + len(chunk) > limit:
+                raise ApiError(413, f"request body over {limit} bytes", code="request_too_large")
+            buf += chunk
         try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
+            return await self._off_loop(parse_body, bytes(buf), self.config.max_json_depth)
+        except BodyError as exc:
+            raise ApiError(400, str(exc), param=exc.param, code=exc.code) from None
+        finally:
+            del buf
+
+    async def _off_loop(self, fn, *args):
+        """Run CPU-bound request preparation (JSON parsing, tokenizing) on the server's preparation thread.
+
+        One dedicated thread: the event loop stays free for /health and other requests, and the
+        memory a large request needed is reused by the next one instead of being kept per worker
+        thread (each thread gets its own malloc arena).
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._prep, fn, *args)
+
+    async def check_prompt(self, tenant: str, segments: list[SegmentIn], messages: list[dict],
+                           max_tokens: int) -> None:
+        """Tokenize in a worker thread (fail fast, before any stream starts) and check the context length."""
+        context = self.engine.weights.config.max_seq_len
+        at_least = self.engine.request_tokenizer.min_tokens(segments, messages)
+        if at_least + max_tokens > context:  # hopeless: refuse without spending CPU on tokenizing it
+            raise ApiError(400, f"this model's context is {context} tokens; the prompt has at least {at_least} and "
+                                f"max_tokens asks for {max_tokens} more", param="messages",
+                           code="context_length_exceeded")
+        try:
+            seg_ids, msg_ids, gen = await self._off_loop(functools.partial(self.engine.tokenize, segments, messages,
+                                                                           tenant=tenant))
+        except ValueError as exc:
+            raise ApiError(400, str(exc), code="invalid_prompt") from None
+        prompt = sum(map(len, seg_ids)) + sum(map(len, msg_ids)) + len(gen)
+        if prompt + max_tokens > context:
+            param = "messages" if prompt >= context else "max_tokens"
+            raise ApiError(400, f"this model's context is {context} tokens; the prompt has {prompt} and max_tokens "
+                                f"asks for {max_tokens} more", param=param, code="context_length_exceeded")
 
     def segments_in(self, segments: list[SegmentModel]) -> list[SegmentIn]:
         if len(segments) > self.config.max_segments:
@@ -226,13 +255,10 @@ class EngineServer:
         max_tokens = req.max_completion_tokens or req.max_tokens or self.config.default_max_tokens
         if max_tokens > self.config.max_tokens_limit:
             raise ApiError(400, f"max_tokens is limited to {self.config.max_tokens_limit}", param="max_tokens")
-        stop = tuple([req.stop] if isinstance(req.stop, str) else (req.stop or []))
-        params = GenerationParams(max_tokens=max_tokens, temperature=req.temperature, top_p=req.top_p, seed=req.seed,
-                                  stop=stop)
-        try:
-            self.engine.tokenize(segments, messages)  # fail fast on template/length problems
-        except ValueError as exc:
-            raise ApiError(400, str(exc), code="invalid_prompt") from None
+        params = GenerationParams(max_tokens=max_tokens, temperature=req.sampling_temperature(), top_p=req.top_p,
+                                  seed=req.seed,
+                                  stop=req.stop_sequences())
+        await self.check_prompt(tenant, segments, messages, max_tokens)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
         if req.stream:
@@ -242,14 +268,47 @@ class EngineServer:
                                      media_type="text/event-stream",
                                      headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
         try:
-            completion = await asyncio.to_thread(self.engine.complete, tenant, segments, messages, params)
+            completion = await self._complete_or_cancel(request, tenant, segments, messages, params)
         except ValueError as exc:
             raise ApiError(400, str(exc), code="invalid_prompt") from None
+        if completion is None:  # the client went away: nobody to answer
+            return Response(status_code=499)
         return JSONResponse({
             "id": completion_id, "object": "chat.completion", "created": created, "model": self.config.model_id,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
                          "finish_reason": completion.finish_reason, "logprobs": None}],
             "usage": self._usage(completion), "promptc": self._extension(completion, segments)})
+
+    async def _complete_or_cancel(self, request: Request, tenant, segments, messages, params):
+        """Generate in a worker thread; stop at the next token when the client disconnects (returns None)."""
+        cancel = threading.Event()
+
+        def work():
+            it = self.engine.stream(tenant, segments, messages, params)
+            try:
+                for ev in it:
+                    if cancel.is_set():
+                        return None
+                    if ev.completion is not None:
+                        return ev.completion
+                return None
+            finally:
+                it.close()  # releases the request's tree references either way
+
+        async def disconnected():
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+
+        future = asyncio.ensure_future(asyncio.to_thread(work))
+        watch = asyncio.ensure_future(disconnected())
+        try:
+            await asyncio.wait({future, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if not future.done():  # the client disconnected first
+                cancel.set()
+            return await future
+        finally:
+            cancel.set()  # also when this handler itself is cancelled
+            watch.cancel()
 
     @staticmethod
     def _usage(c) -> dict:
@@ -336,6 +395,7 @@ class EngineServer:
     async def clear(self, request: Request) -> Response:
         tenant = self.tenant(request)
         freed = self.engine.tree.clear(tenant)
+        self.engine.token_cache.clear(tenant)
         return JSONResponse({"deleted": True, "freed_bytes": freed})
 
     async def models(self, request: Request) -> Response:

@@ -17,7 +17,8 @@ import torch
 
 from promptc.tokenizers.hf import HFBackedTokenizer, load_gguf_tokenizer, load_tokenizer_json
 
-from promptc.core.locate import ModelNotFound, default_model_path
+from promptc.core.engine_errors import ModelNotFound, UnsupportedModel
+from promptc.core.locate import default_model_path
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -65,11 +66,29 @@ def file_digest(paths: list[Path]) -> str:
 def load_weights(path: str | Path | None = None) -> LoadedWeights:
     """Load a model from a ``.gguf`` file or a Hugging Face folder; the embedded model by default."""
     p = Path(path) if path else default_model_path()
+    if not p.exists():
+        raise ModelNotFound(f"no model at {p}", hint="pass a .gguf file or a folder with config.json, *.safetensors "
+                                                     "and tokenizer.json")
     if p.is_dir():
-        return load_safetensors_folder(p)
-    if p.suffix == ".gguf" and p.is_file():
-        return load_gguf(p)
-    raise ModelNotFound(f"no model at {p}: expected a .gguf file or a folder with config.json and *.safetensors")
+        return _user_errors(p, load_safetensors_folder)
+    if p.is_file() and p.suffix == ".gguf":
+        return _user_errors(p, load_gguf)
+    raise UnsupportedModel("--model", f"{p} is not a model: expected a .gguf file or a Hugging Face folder",
+                           hint="pass a .gguf file or a folder with config.json, *.safetensors and tokenizer.json")
+
+
+def _user_errors(p: Path, loader) -> LoadedWeights:
+    """Run a loader; a file that is not what its name promises becomes a coded E706 error, not a traceback."""
+    try:
+        return loader(p)
+    except (ModelNotFound, UnsupportedModel):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the file is untrusted input; every parser failure is the file's
+        # gguf raises ValueError on a bad magic and numpy errors on truncation; safetensors and tokenizers
+        # raise their own Exception subclasses; json raises ValueError.
+        raise UnsupportedModel("--model", f"cannot load {p}: {type(exc).__name__}: {exc}",
+                               hint="promptc loads Llama-family (llama, qwen2, mistral) GGUF files and "
+                                    "Hugging Face safetensors folders") from None
 
 
 def _unpermute(w: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -103,7 +122,8 @@ def load_gguf(path: Path) -> LoadedWeights:
 
     arch = meta("general.architecture")
     if arch not in ("llama", "qwen2"):
-        raise ValueError(f"unsupported GGUF architecture {arch!r} (llama, qwen2)")
+        raise UnsupportedModel("--model", f"{path}: unsupported GGUF architecture {arch!r}",
+                               hint="supported architectures: llama, qwen2")
     n_heads = int(meta(f"{arch}.attention.head_count"))
     n_kv = int(meta(f"{arch}.attention.head_count_kv", n_heads))
     dim = int(meta(f"{arch}.embedding_length"))
@@ -150,11 +170,13 @@ def load_safetensors_folder(folder: Path) -> LoadedWeights:
     cfg_path = folder / "config.json"
     files = sorted(folder.glob("*.safetensors"))
     if not cfg_path.is_file() or not files or not (folder / "tokenizer.json").is_file():
-        raise ModelNotFound(f"{folder} needs config.json, *.safetensors and tokenizer.json")
+        raise ModelNotFound(f"{folder} needs config.json, *.safetensors and tokenizer.json",
+                            hint="a Hugging Face model folder saved with safe_serialization=True")
     c = json.loads(cfg_path.read_text())
     arch = c.get("model_type", "llama")
     if arch not in ("llama", "qwen2", "mistral"):
-        raise ValueError(f"unsupported model_type {arch!r}")
+        raise UnsupportedModel("--model", f"{cfg_path}: unsupported model_type {arch!r}",
+                               hint="supported: llama, qwen2, mistral")
     tensors: dict[str, torch.Tensor] = {}
     for f in files:
         for k, v in load_file(str(f)).items():
@@ -169,7 +191,7 @@ def load_safetensors_folder(folder: Path) -> LoadedWeights:
         norm_eps=float(c.get("rms_norm_eps", 1e-5)), max_seq_len=int(c.get("max_position_embeddings", 2048)),
         tie_embeddings=tie, qkv_bias="model.layers.0.self_attn.q_proj.bias" in tensors)
     if c.get("rope_scaling"):
-        raise ValueError("rope_scaling is not supported yet")
+        raise UnsupportedModel("--model", f"{cfg_path}: rope_scaling is not supported yet")
     tokenizer = load_tokenizer_json(folder / "tokenizer.json", id_=f"hf:{folder.name}")
     chat_template, eos_ids = "", ()
     tc = folder / "tokenizer_config.json"

@@ -8,6 +8,7 @@ turn text: static, session, memory and history entries); trailing turn text goes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,29 @@ class EngineRequestError(PromptcError):
     def __init__(self, status: int, message: str, param: str | None = None):
         self.status, self.param = status, param
         super().__init__(f"error[E501]: engine returned {status}: {message}" + (f" (param {param})" if param else ""))
+
+
+class EngineConnectionError(PromptcError):
+    """The engine could not be talked to at all (no HTTP answer); ``field`` is the option at fault."""
+
+    code = "E708"
+
+    def __init__(self, field: str | None, message: str, hint: str | None = None):
+        self.field, self.message, self.hint = field, message, hint
+        super().__init__(f"error[{self.code}]: " + (f"{field}: " if field else "") + message
+                         + (f"\n   = hint: {hint}" if hint else ""))
+
+
+class EngineUnreachable(EngineConnectionError, ConnectionError):
+    """E708: connection refused, DNS failure, timeout."""
+
+    code = "E708"
+
+
+class InvalidEngineURL(EngineConnectionError, ValueError):
+    """E709: the engine URL is not ``http(s)://HOST[:PORT]``."""
+
+    code = "E709"
 
 
 @dataclass
@@ -76,6 +100,32 @@ def payload(request: Request, *, max_tokens: int = 256, temperature: float = 0.0
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+@contextlib.contextmanager
+def _transport(base_url: str):
+    """httpx transport failures → coded user errors (E708 unreachable, E709 malformed URL)."""
+    try:
+        yield
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise InvalidEngineURL("--engine", f"{base_url!r} is not an engine URL: {exc}",
+                               hint="use http://HOST:PORT, e.g. http://127.0.0.1:8000") from None
+    except httpx.TimeoutException:
+        raise EngineUnreachable("--engine", f"the engine at {base_url} did not answer in time",
+                                hint="check that `promptc serve` is running and not overloaded") from None
+    except httpx.TransportError as exc:
+        raise EngineUnreachable("--engine", f"cannot reach the engine at {base_url}: {exc or type(exc).__name__}",
+                                hint="start one with `promptc serve` (or check the host and port)") from None
+
+
+def _client_kwargs(base_url: str, api_key: str | None, timeout: float) -> dict:
+    url = base_url.rstrip("/")
+    with _transport(base_url):
+        parsed = httpx.URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise httpx.UnsupportedProtocol(f"scheme {parsed.scheme or '(none)'!r}, host {parsed.host or '(none)'!r}")
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    return {"base_url": url, "headers": headers, "timeout": timeout}
 
 
 def _raise_for(resp: httpx.Response) -> None:
@@ -134,8 +184,8 @@ class EngineClient:
     """Synchronous client for a promptc engine server."""
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0):
-        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self.http = httpx.Client(**_client_kwargs(base_url, api_key, timeout))
+        self.base_url = base_url
 
     def close(self) -> None:
         self.http.close()
@@ -148,14 +198,16 @@ class EngineClient:
 
     def run(self, request: Request, **kw) -> RunResult:
         t0 = time.perf_counter()
-        resp = self.http.post("/v1/chat/completions", json=payload(request, **kw))
+        with _transport(self.base_url):
+            resp = self.http.post("/v1/chat/completions", json=payload(request, **kw))
         _raise_for(resp)
         return _result_from_json(resp.json(), t0)
 
     def stream(self, request: Request, **kw) -> Iterator[str | RunResult]:
         """Yield text deltas as they arrive, then the final :class:`RunResult` (with TTFT)."""
         t0 = time.perf_counter()
-        with self.http.stream("POST", "/v1/chat/completions", json=payload(request, stream=True, **kw)) as resp:
+        with _transport(self.base_url), \
+                self.http.stream("POST", "/v1/chat/completions", json=payload(request, stream=True, **kw)) as resp:
             if resp.status_code >= 400:
                 resp.read()
                 _raise_for(resp)
@@ -168,12 +220,14 @@ class EngineClient:
 
     def warm(self, request: Request) -> dict:
         segments, _ = split_request(request)
-        resp = self.http.post("/v1/cache/warm", json={"segments": segments})
+        with _transport(self.base_url):
+            resp = self.http.post("/v1/cache/warm", json={"segments": segments})
         _raise_for(resp)
         return resp.json()
 
     def stats(self) -> dict:
-        resp = self.http.get("/v1/cache/stats")
+        with _transport(self.base_url):
+            resp = self.http.get("/v1/cache/stats")
         _raise_for(resp)
         return resp.json()
 
@@ -182,8 +236,8 @@ class AsyncEngineClient:
     """Asynchronous client for a promptc engine server."""
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0):
-        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        self.http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self.http = httpx.AsyncClient(**_client_kwargs(base_url, api_key, timeout))
+        self.base_url = base_url
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -196,12 +250,18 @@ class AsyncEngineClient:
 
     async def run(self, request: Request, **kw) -> RunResult:
         t0 = time.perf_counter()
-        resp = await self.http.post("/v1/chat/completions", json=payload(request, **kw))
+        with _transport(self.base_url):
+            resp = await self.http.post("/v1/chat/completions", json=payload(request, **kw))
         _raise_for(resp)
         return _result_from_json(resp.json(), t0)
 
     async def stream(self, request: Request, **kw):
         t0 = time.perf_counter()
+        with _transport(self.base_url):
+            async for item in self._stream(request, t0, **kw):
+                yield item
+
+    async def _stream(self, request: Request, t0: float, **kw):
         async with self.http.stream("POST", "/v1/chat/completions", json=payload(request, stream=True, **kw)) as resp:
             if resp.status_code >= 400:
                 await resp.aread()
@@ -215,7 +275,8 @@ class AsyncEngineClient:
 
     async def warm(self, request: Request) -> dict:
         segments, _ = split_request(request)
-        resp = await self.http.post("/v1/cache/warm", json={"segments": segments})
+        with _transport(self.base_url):
+            resp = await self.http.post("/v1/cache/warm", json={"segments": segments})
         _raise_for(resp)
         return resp.json()
 

@@ -1,5 +1,40 @@
-"""Diagnostic codes of the engine family (see :mod:`promptc.core.codes`)."""
+"""Diagnostic codes of the engine family (see :mod:`promptc.core.codes`): configuration of
+``promptc serve``/``demo``, model files, and reaching an engine server (E701–E709).
+
+The exception classes carrying these codes are in :mod:`promptc.core.engine_errors` (E708/E709 in
+:mod:`promptc.runtime.engine_client`); docs/security.md lists them under "Configuration errors".
+"""
 
 from promptc.core.codes.base import Code
 
-ENGINE_CODES: tuple[Code, ...] = ()
+_CONFIG = ("A server that starts with a wrong limit or key set would run with settings nobody chose; every "
+           "setting is checked before the model loads and a bad one stops the start with exit 2.")
+
+ENGINE_CODES: tuple[Code, ...] = (
+    Code("E701", "invalid-size", "error", "a size option is not a finite, non-negative size", _CONFIG,
+         "promptc serve --budget infGiB", "write a size such as `512MiB` or `2GiB`"),
+    Code("E702", "invalid-limit", "error", "a duration or limit option is not a finite positive number", _CONFIG,
+         "promptc serve --ttl -5", "write a positive number (seconds for --ttl)"),
+    Code("E703", "keys-file-malformed", "error", "the API keys file or PROMPTC_API_KEYS is unreadable or malformed",
+         "Keys map callers to tenants; a keys file that cannot be read exactly would map callers to the wrong "
+         "tenant or none.", 'keys.json: {"keys": ["sk-1"]}', 'write {"keys": {"KEY": "tenant", ...}}'),
+    Code("E704", "empty-api-key", "error", "an API key or tenant name is empty",
+         "An empty key would match requests that send no key at all: it would switch authentication off.",
+         'keys.json: {"keys": {"": "team"}}', "remove the entry or give it a real key and tenant"),
+    Code("E705", "model-not-found", "error", "no model at the given path (or the embedded model is not installed)",
+         "The engine needs a GGUF file or a safetensors folder; nothing is downloaded at run time.",
+         "promptc serve --model notamodel.bin",
+         "pass an existing .gguf file or a folder with config.json, *.safetensors and tokenizer.json"),
+    Code("E706", "unsupported-model", "error", "the model file exists but cannot be loaded",
+         "Only GGUF and safetensors Llama-family models (Llama, SmolLM2, Qwen2) are supported.",
+         "promptc serve --model README.md", "convert the model to GGUF or safetensors, or pick a supported one"),
+    Code("E707", "port-unavailable", "error", "the server's port is in use or the address cannot be bound",
+         "Checked before the model loads, so a busy port fails in milliseconds rather than after the model load.",
+         "promptc serve --port 8000  (with 8000 in use)", "stop the other server or pass --port"),
+    Code("E708", "engine-unreachable", "error", "the engine server cannot be reached",
+         "`promptc run --engine URL` needs a running `promptc serve` at URL.",
+         "promptc run plan.json --engine http://127.0.0.1:9", "start `promptc serve`, or use --embedded"),
+    Code("E709", "engine-url-malformed", "error", "the engine URL is malformed",
+         "The URL must be http(s)://HOST[:PORT]; anything else is refused before a request is made.",
+         "promptc run plan.json --engine localhost", "write http://127.0.0.1:8000"),
+)

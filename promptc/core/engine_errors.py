@@ -1,0 +1,71 @@
+"""User errors of the engine, the server's configuration and the engine client (codes E701–E709).
+
+Each is a :class:`~promptc.core.errors.PromptcError`, so the CLI prints the message and exits 2 (usage
+error) instead of reporting an internal error. Messages follow the diagnostic shape:
+``error[CODE]: <field>: <what is wrong>`` and a ``= hint:`` line.
+
+======  ==========================================================================
+E701    a size (``--budget``, ``--max-body``, ``--token-cache``) is not a finite, non-negative size
+E702    a duration or count limit (``--ttl``, ``--max-tokens-limit``, ...) is not a finite positive number
+E703    the API keys file (or ``PROMPTC_API_KEYS``) is unreadable or malformed
+E704    an API key or tenant name is empty (an empty key would disable authentication)
+E705    no model at the given path (or the embedded model is not installed)
+E706    the model file exists but cannot be loaded (not GGUF/safetensors, unsupported architecture)
+E707    the server's port is in use or the address cannot be bound
+E708    the engine server cannot be reached (connection refused, timeout)
+E709    the engine URL is malformed
+======  ==========================================================================
+
+E708 and E709 are raised by the client (:mod:`promptc.runtime.engine_client`), which defines them
+itself so that the runtime does not import the engine package.
+"""
+
+from __future__ import annotations
+
+from promptc.core.errors import PromptcError
+
+
+class EngineUserError(PromptcError):
+    """A located, coded user error of the engine side; ``field`` names the option or file at fault."""
+
+    code = "E700"
+
+    def __init__(self, field: str | None, message: str, hint: str | None = None):
+        self.field, self.message, self.hint = field, message, hint
+        text = f"error[{self.code}]: " + (f"{field}: " if field else "") + message
+        if hint:
+            text += f"\n   = hint: {hint}"
+        super().__init__(text)
+
+
+class InvalidSize(EngineUserError, ValueError):
+    code = "E701"
+
+
+class InvalidLimit(EngineUserError, ValueError):
+    code = "E702"
+
+
+class KeysFileError(EngineUserError, ValueError):
+    code = "E703"
+
+
+class EmptyKeyError(EngineUserError, ValueError):
+    code = "E704"
+
+
+class ModelNotFound(EngineUserError, FileNotFoundError):
+    """No model where one was expected; the message says how to get one."""
+
+    code = "E705"
+
+    def __init__(self, message: str, hint: str | None = None, field: str | None = "--model"):
+        super().__init__(field, message, hint)
+
+
+class UnsupportedModel(EngineUserError, ValueError):
+    code = "E706"
+
+
+class PortUnavailable(EngineUserError, OSError):
+    code = "E707"
