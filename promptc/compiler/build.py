@@ -12,9 +12,9 @@ from promptc.compiler.analysis import TemplateAnalyzer
 from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_input_decl, check_input_decls,
                                     check_plan_order, type_ok)
 from promptc.compiler.loader import ProjectLoader
-from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, suggestions
+from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, unknown_segment_hint
 from promptc.core.content import memory_content, memory_entries, tools_content
-from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics
+from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics, with_excerpts
 from promptc.core.hashing import chain, entry_hash, segment_hash
 from promptc.core.inputs import inputs_model, tool_schema
 from promptc.core.providers import DEFAULT_TARGET, Target, parse_target
@@ -100,16 +100,16 @@ class _Compiler:
             if seg.kind == "tools" and not all(type_ok(p.type) for t in seg.tools for p in t.params):
                 a.ok = False
             if seg.kind == "tools" and seg.stability != "static":
-                self.diags.append(Diagnostic("E001", f"tools segment `{seg.name}` must be static", seg.span,
+                self.diags.append(Diagnostic("E113", f"tools segment `{seg.name}` must be static", seg.span,
                                              "tools are part of the build; write `@append_only tools`"))
                 a.ok = False
             if seg.kind == "history" and seg.stability != "turn":
-                self.diags.append(Diagnostic("E001", f"history segment `{seg.name}` grows every turn", seg.span,
+                self.diags.append(Diagnostic("E114", f"history segment `{seg.name}` grows every turn", seg.span,
                                              "write `@append_only history` (history is turn-level)"))
                 a.ok = False
             if seg.kind == "memory" and seg.stability != "static" and (seg.entries or seg.from_file):
                 self.diags.append(Diagnostic(
-                    "E001", f"memory segment `{seg.name}` is {seg.stability}: its entries are bound at run time",
+                    "E115", f"memory segment `{seg.name}` is {seg.stability}: its entries are bound at run time",
                     seg.span, "drop the body (entries come from the input of the same name), or make it static"))
                 a.ok = False
         self.analyzed[key] = a
@@ -139,7 +139,7 @@ class _Compiler:
             names = [t["name"] for t in tools]
             for t in seg.tools:
                 if names.count(t.name) > 1:
-                    self.diags.append(Diagnostic("E101", f"tool `{t.name}` is declared twice in `{seg.name}`", t.span,
+                    self.diags.append(Diagnostic("E119", f"tool `{t.name}` is declared twice in `{seg.name}`", t.span,
                                                  "rename one tool"))
                     return None
             content = tools_content(tools)
@@ -192,11 +192,11 @@ class _Compiler:
         for ref in plan.refs:
             found = lookup(info, ref)
             if found is None:
-                close = suggestions(info, ref)
-                self.diags.append(Diagnostic("E103", f"unknown segment `{ref.dotted}` in plan `{plan.name}`", ref.span,
-                                             f"did you mean `{close[0]}`?" if close else
-                                             "declare it, or import the file that declares it"))
                 ok = False
+                if info.incomplete:
+                    continue  # a consequence of the failed import, which is already reported
+                self.diags.append(Diagnostic("E103", f"unknown segment `{ref.dotted}` in plan `{plan.name}`", ref.span,
+                                             unknown_segment_hint(self.project, info, ref)))
                 continue
             resolved.append((ref, found[0], found[1]))
         order = check_plan_order(plan, [(r, s) for r, s, _ in resolved])
@@ -219,7 +219,7 @@ class _Compiler:
             prev = inputs.get(spec.name)
             if prev and prev[0] != spec:
                 self.diags.append(Diagnostic(
-                    "E101", f"plan `{plan.name}` uses two different inputs named `{spec.name}`", span,
+                    "E122", f"plan `{plan.name}` uses two different inputs named `{spec.name}`", span,
                     "rename one of them, or import one module under a namespace",
                     notes=(f"the other is declared at {prev[1]}",)))
                 return False
@@ -277,7 +277,7 @@ class _Compiler:
                 continue
             for p in info.module.plans:
                 if p.name in plan_sites:
-                    self.diags.append(Diagnostic("E101", f"plan `{p.name}` is declared twice", p.name_span,
+                    self.diags.append(Diagnostic("E123", f"plan `{p.name}` is declared twice", p.name_span,
                                                  "plan names are unique in a project (each is one output file)",
                                                  notes=(f"first declared at {plan_sites[p.name].name_span}",)))
                     continue
@@ -311,6 +311,7 @@ def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | No
             result.diagnostics = sorted_diagnostics(result.diagnostics + align_diags)
             if result.errors:
                 result.plans = {}
+    result.diagnostics = with_excerpts(result.diagnostics, project.sources)
     result.dependencies = read
     result.sources = list(project.entries)
     return result

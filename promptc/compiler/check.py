@@ -89,7 +89,7 @@ def check_input_decls(seg: ast.Segment, diags: list[Diagnostic]) -> None:
     seen: dict[str, ast.InputDecl] = {}
     for d in seg.inputs:
         if d.name in seen:
-            diags.append(Diagnostic("E101", f"input `{d.name}` is declared twice in segment `{seg.name}`", d.span,
+            diags.append(Diagnostic("E116", f"input `{d.name}` is declared twice in segment `{seg.name}`", d.span,
                                     "remove one declaration"))
         seen[d.name] = d
         check_input_decl(d, diags)
@@ -97,10 +97,10 @@ def check_input_decls(seg: ast.Segment, diags: list[Diagnostic]) -> None:
 
 def check_input_decl(d: ast.InputDecl, diags: list[Diagnostic]) -> None:
     if d.stability == "static" and not d.has_default:
-        diags.append(Diagnostic("E111", f"@static input `{d.name}` needs a default", d.span,
+        diags.append(Diagnostic("E125", f"@static input `{d.name}` needs a default", d.span,
                                 "a @static input is a build-time constant: write `= value`, or make it @session"))
     if d.has_default and not default_matches(d.type.to_spec(), d.default):
-        diags.append(Diagnostic("E111", f"default of input `{d.name}` does not match its type `{type_text(d.type)}`",
+        diags.append(Diagnostic("E126", f"default of input `{d.name}` does not match its type `{type_text(d.type)}`",
                                 d.span, "change the default or the type"))
 
 

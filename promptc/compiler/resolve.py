@@ -31,6 +31,9 @@ class ModuleInfo:
     own_inputs: dict[str, ast.InputDecl] = field(default_factory=dict)
     scope: dict[str, tuple[ast.Segment, "ModuleInfo"]] = field(default_factory=dict)
     namespaces: dict[str, "ModuleInfo"] = field(default_factory=dict)
+    #: An import of this module could not be loaded (reported at the import): names it would have
+    #: brought are missing, and reporting each of them again would only repeat that error.
+    incomplete: bool = False
 
     @property
     def base_dir(self) -> Path:
@@ -43,6 +46,13 @@ class Project:
     entries: list[Path]
     modules: dict[Path, ModuleInfo]
     diagnostics: list[Diagnostic]
+    #: display path → source text of every file read, for the excerpts under diagnostics.
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def declaring(self, name: str, exclude: ModuleInfo | None = None) -> list[ModuleInfo]:
+        """The modules (other than ``exclude``) that declare a segment named ``name``."""
+        return sorted((m for m in self.modules.values() if m is not exclude and name in m.own_segments),
+                      key=lambda m: m.display)
 
 
 def std_modules() -> list[str]:
@@ -62,7 +72,7 @@ def _display(path: Path, root: Path) -> str:
 def load_project(paths: list[Path]) -> Project:
     root, entries, diags = find_sources(paths)
     if not entries and not diags:
-        diags.append(Diagnostic("E104", f"no .prompt files under {paths[0] if paths else '.'}", None,
+        diags.append(Diagnostic("E128", f"no .prompt files under {paths[0] if paths else '.'}", None,
                                 "a project is a directory of .prompt files"))
     modules: dict[Path, ModuleInfo] = {}
     loader = _Loader(root, modules, diags)
@@ -70,7 +80,7 @@ def load_project(paths: list[Path]) -> Project:
         loader.load(f, [])
     for info in modules.values():
         loader.build_scope(info)
-    return Project(root, entries, modules, diags)
+    return Project(root, entries, modules, diags, loader.sources)
 
 
 class _Loader:
@@ -79,6 +89,7 @@ class _Loader:
         self.modules = modules
         self.diags = diags
         self.failed: set[Path] = set()
+        self.sources: dict[str, str] = {}
         self.done: set[Path] = set()
 
     def load(self, file: Path, stack: list[Path]) -> ModuleInfo | None:
@@ -92,9 +103,10 @@ class _Loader:
             text = file.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             self.failed.add(file)
-            self.diags.append(Diagnostic("E001", f"{display} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            self.diags.append(Diagnostic("E005", f"{display} is not UTF-8 text ({exc.reason} at byte {exc.start})",
                                          Span(display, 1, 1), "save the file as UTF-8"))
             return None
+        self.sources[display] = text.removeprefix("\ufeff")
         module, diags = parse_source(text, display)
         self.diags.extend(diags)
         if module is None:
@@ -111,26 +123,29 @@ class _Loader:
                 info.own_segments[seg.name] = seg
         for inp in module.inputs:
             if inp.name in info.own_inputs:
-                self.diags.append(Diagnostic("E101", f"input `{inp.name}` is declared twice", inp.span,
+                self.diags.append(Diagnostic("E116", f"input `{inp.name}` is declared twice", inp.span,
                                              "rename one of them"))
             else:
                 info.own_inputs[inp.name] = inp
         for imp in module.imports:
             target = self.resolve_import(info, imp)
             if target is None:
+                info.incomplete = True
                 continue
             if target in stack or target == file:
                 cycle = [_display(p, self.root) for p in stack[stack.index(target):]] if target in stack else []
                 chain = " → ".join(cycle + [display, _display(target, self.root)])
                 self.diags.append(Diagnostic("E106", f"import cycle: {chain}", imp.span,
                                              "move the shared segments into a module both can import"))
+                info.incomplete = True
                 continue
             child = self.load(target, stack + [file])
             if child is None:
+                info.incomplete = True
                 continue
             if imp.alias:
                 if imp.alias in info.namespaces:
-                    self.diags.append(Diagnostic("E101", f"namespace `{imp.alias}` is used by two imports", imp.span,
+                    self.diags.append(Diagnostic("E120", f"namespace `{imp.alias}` is used by two imports", imp.span,
                                                  "give each import its own `as` name"))
                 info.namespaces[imp.alias] = child
         return info
@@ -165,7 +180,7 @@ class _Loader:
                 if name in info.scope and info.scope[name][0] is not seg:
                     other = info.scope[name][1].display
                     self.diags.append(Diagnostic(
-                        "E101", f"`{name}` from {child.display} collides with `{name}` from {other}", imp.span,
+                        "E121", f"`{name}` from {child.display} collides with `{name}` from {other}", imp.span,
                         f'import it under a namespace: import "{imp.path}" as {Path(imp.path).stem.replace("-", "_")}'))
                 else:
                     info.scope[name] = (seg, child)
@@ -200,3 +215,17 @@ def lookup(info: ModuleInfo, ref: ast.Ref) -> tuple[ast.Segment, ModuleInfo] | N
 def suggestions(info: ModuleInfo, ref: ast.Ref) -> list[str]:
     names = list(info.scope) + [f"{a}.{n}" for a, ns in info.namespaces.items() for n in ns.own_segments]
     return difflib.get_close_matches(ref.dotted, names, n=1)
+
+
+def unknown_segment_hint(project: Project, info: ModuleInfo, ref: ast.Ref) -> str:
+    """E103's hint: a segment of that name in another project file (with the import that brings it),
+    else the closest name in scope."""
+    if len(ref.parts) == 1:
+        elsewhere = project.declaring(ref.parts[0], exclude=info)
+        if elsewhere:
+            other = elsewhere[0]
+            rel = os.path.relpath(other.file, info.base_dir).replace(os.sep, "/")
+            spec = other.display if other.display.startswith("std/") else (rel if rel.startswith(".") else "./" + rel)
+            return f'`{ref.parts[0]}` is declared in {other.display}: add `import "{spec.removesuffix(".prompt")}"`'
+    close = suggestions(info, ref)
+    return f"did you mean `{close[0]}`?" if close else "declare it, or import the file that declares it"

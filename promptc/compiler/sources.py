@@ -24,7 +24,7 @@ def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]
             dirs.append(p.resolve().parent)
             files.append(p.resolve())
         else:
-            diags.append(Diagnostic("E104", f"no such file or directory: {p}", None,
+            diags.append(Diagnostic("E127", f"no such file or directory: {p}", None,
                                     "pass a directory of .prompt files or a .prompt file"))
     root = Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd().resolve()
     return root, sorted(set(files)), diags
