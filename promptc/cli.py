@@ -22,7 +22,19 @@ def _diagnostics_text(diags) -> str:
     return body + f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
 
 
-def _echo_diagnostics(diags, fmt: str) -> None:
+def _displayed(diags, root) -> list:
+    """Diagnostics with their paths relative to the current directory (the compiler reports them
+    relative to the project root, which plans and locks record)."""
+    if root is None:
+        return list(diags)
+    from promptc.core.errors import relative_to_cwd
+
+    display = relative_to_cwd(root)
+    return [d.relocated(display) for d in diags]
+
+
+def _echo_diagnostics(diags, fmt: str, root=None) -> None:
+    diags = _displayed(diags, root)
     if fmt == "json":
         click.echo(json.dumps([d.to_json() for d in diags], indent=2, ensure_ascii=False))
         return
@@ -36,10 +48,21 @@ def cli() -> None:
     """promptc: compile .prompt files into segment-hashed, cache-friendly request plans."""
 
 
+def _paths(paths) -> list:
+    """The given paths; with none, the project around the current directory (its root is the nearest
+    directory with promptc.lock or a pyproject.toml declaring [tool.promptc]), else the current one."""
+    if paths:
+        return list(paths)
+    from promptc.compiler.sources import find_project_root
+
+    root = find_project_root(Path.cwd())
+    return [str(root) if root is not None else "."]
+
+
 def _compile(paths, align="check"):
     from promptc.compiler.build import compile_project
 
-    return compile_project(list(paths) or ["."], align=align)
+    return compile_project(_paths(paths), align=align)
 
 
 @cli.command()
@@ -55,7 +78,7 @@ def build(paths, out, lock, check, align, fmt):
     from promptc.compiler import manifest
 
     if not check:  # the no-op shortcut: nothing the last build read has changed
-        rec = manifest.fresh(list(paths) or ["."], Path(out) if out else None, Path(lock) if lock else None, align)
+        rec = manifest.fresh(_paths(paths), Path(out) if out else None, Path(lock) if lock else None, align)
         if rec is not None:
             if fmt == "json":
                 click.echo(json.dumps(rec["diagnostics_json"], indent=2, ensure_ascii=False))
@@ -66,7 +89,7 @@ def build(paths, out, lock, check, align, fmt):
     from promptc.compiler.emit import check_outputs, default_lock, default_out, write_outputs
 
     result = _compile(paths, align)
-    _echo_diagnostics(result.diagnostics, fmt)
+    _echo_diagnostics(result.diagnostics, fmt, result.root)
     if result.errors:
         sys.exit(1)
     out_dir = Path(out) if out else default_out(result.root)
@@ -86,9 +109,10 @@ def build(paths, out, lock, check, align, fmt):
     written = write_outputs(result, out_dir, lock_path, contents)
     summary = f"built {len(result.plans)} plan(s) into {out_dir}"
     click.echo(f"{summary} ({len(written)} file(s) changed)")
-    diag_text = _diagnostics_text(result.diagnostics)
-    manifest.save(result.root, list(paths) or ["."], out_dir, lock_path, align, result.dependencies, result.sources,
-                  contents, diag_text, summary, [d.to_json() for d in result.diagnostics])
+    shown = _displayed(result.diagnostics, result.root)
+    diag_text = _diagnostics_text(shown)
+    manifest.save(result.root, _paths(paths), out_dir, lock_path, align, result.dependencies, result.sources,
+                  contents, diag_text, summary, [d.to_json() for d in shown])
 
 
 @cli.command()
@@ -97,7 +121,7 @@ def build(paths, out, lock, check, align, fmt):
 def check(paths, fmt):
     """Report every diagnostic under PATHS at once; exit 1 on errors."""
     result = _compile(paths)
-    _echo_diagnostics(result.diagnostics, fmt)
+    _echo_diagnostics(result.diagnostics, fmt, result.root)
     if fmt == "text" and not result.diagnostics:
         click.echo(f"ok: {len(result.plans)} plan(s), no findings")
     sys.exit(1 if result.errors else 0)
@@ -110,6 +134,21 @@ def show(plan_path):
     from promptc.show import render_show
 
     render_show(Path(plan_path))
+
+
+@cli.command()
+@click.argument("code")
+def explain(code):
+    """Explain a diagnostic code: what it means, why it matters, an example and the fix."""
+    from promptc.core.codes import did_you_mean, explain as explain_code, lookup
+
+    entry = lookup(code)
+    if entry is None:
+        close = did_you_mean(code)
+        raise click.UsageError(f"unknown diagnostic code {code!r}" +
+                               (f"; did you mean {', '.join(close)}?" if close else "") +
+                               " (`python -m promptc.core.codes` lists them all)")
+    click.echo(explain_code(entry), nl=False)
 
 
 @cli.command()
@@ -158,7 +197,7 @@ def _load_runnable(path: str, plan_name: str | None):
 
     result = compile_project([p])
     if result.errors:
-        _echo_diagnostics(result.diagnostics, "text")
+        _echo_diagnostics(result.diagnostics, "text", result.root)
         sys.exit(1)
     if p.is_file():  # the plans declared in that file
         display = p.name

@@ -193,7 +193,7 @@ class _Compiler:
             found = lookup(info, ref)
             if found is None:
                 ok = False
-                if info.incomplete:
+                if info.may_lack(ref):
                     continue  # a consequence of the failed import, which is already reported
                 self.diags.append(Diagnostic("E103", f"unknown segment `{ref.dotted}` in plan `{plan.name}`", ref.span,
                                              unknown_segment_hint(self.project, info, ref)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +32,18 @@ class ModuleInfo:
     own_inputs: dict[str, ast.InputDecl] = field(default_factory=dict)
     scope: dict[str, tuple[ast.Segment, "ModuleInfo"]] = field(default_factory=dict)
     namespaces: dict[str, "ModuleInfo"] = field(default_factory=dict)
-    #: An import of this module could not be loaded (reported at the import): names it would have
-    #: brought are missing, and reporting each of them again would only repeat that error.
-    incomplete: bool = False
+    #: Names that imports which could not be loaded (reported at the import) would have brought, as
+    #: far as a scan of the failed file shows; None in the list: unknowable (the file is missing).
+    #: Reporting each such name again would only repeat the import's error.
+    failed_imports: list[frozenset[str] | None] = field(default_factory=list)
+
+    def may_lack(self, ref: ast.Ref) -> bool:
+        """True when ``ref`` may be missing only because an import failed."""
+        if not self.failed_imports:
+            return False
+        if len(ref.parts) > 1 or None in self.failed_imports:
+            return True
+        return any(ref.parts[0] in names for names in self.failed_imports if names is not None)
 
     @property
     def base_dir(self) -> Path:
@@ -90,6 +100,8 @@ class _Loader:
         self.diags = diags
         self.failed: set[Path] = set()
         self.sources: dict[str, str] = {}
+        #: segment names a file that failed to parse appears to declare (see :func:`_declared_names`).
+        self.failed_names: dict[Path, frozenset[str]] = {}
         self.done: set[Path] = set()
 
     def load(self, file: Path, stack: list[Path]) -> ModuleInfo | None:
@@ -111,6 +123,7 @@ class _Loader:
         self.diags.extend(diags)
         if module is None:
             self.failed.add(file)
+            self.failed_names[file] = _declared_names(text)
             return None
         info = ModuleInfo(file, display, module)
         self.modules[file] = info
@@ -130,18 +143,18 @@ class _Loader:
         for imp in module.imports:
             target = self.resolve_import(info, imp)
             if target is None:
-                info.incomplete = True
+                info.failed_imports.append(None)
                 continue
             if target in stack or target == file:
                 cycle = [_display(p, self.root) for p in stack[stack.index(target):]] if target in stack else []
                 chain = " → ".join(cycle + [display, _display(target, self.root)])
                 self.diags.append(Diagnostic("E106", f"import cycle: {chain}", imp.span,
                                              "move the shared segments into a module both can import"))
-                info.incomplete = True
+                info.failed_imports.append(None)
                 continue
             child = self.load(target, stack + [file])
             if child is None:
-                info.incomplete = True
+                info.failed_imports.append(self.failed_names.get(target))
                 continue
             if imp.alias:
                 if imp.alias in info.namespaces:
@@ -185,6 +198,15 @@ class _Loader:
                 else:
                     info.scope[name] = (seg, child)
 
+
+
+_DECLARATION = re.compile(r"^[ \t]*(?:global|agent|task)[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+
+
+def _declared_names(text: str) -> frozenset[str]:
+    """Segment names a file that does not parse appears to declare (a line-start scan, good enough to
+    tell which unknown names are consequences of its syntax error)."""
+    return frozenset(_DECLARATION.findall(text))
 
 
 def import_path(info: ModuleInfo, name: str) -> Path | None:

@@ -77,9 +77,12 @@ class Diagnostic:
                     width = s.end_col - s.col
                 elif s.end_line > s.line:
                     width = max(1, len(src) - s.col + 1)
+                src, start = _window(src, s.col)
+                col = s.col - start
+                width = max(1, min(width, len(src) - col + 1))
                 out.append(f" {gutter} |")
                 out.append(f" {s.line} | {src}")
-                out.append(f" {gutter} | {' ' * (s.col - 1)}{'^' * width}")
+                out.append(f" {gutter} | {' ' * (col - 1)}{'^' * width}")
         for note in self.notes:
             out.append(f"   = note: {note}")
         if self.hint:
@@ -98,6 +101,24 @@ class Diagnostic:
         return {"code": self.code, "severity": self.severity, "message": self.message,
                 "span": self.span.to_json() if self.span else None, "hint": self.hint,
                 "notes": list(self.notes)}
+
+
+#: Excerpts show at most this many characters of a line: a window around the column.
+EXCERPT_WIDTH = 120
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """``line`` clipped to :data:`EXCERPT_WIDTH` characters around ``col`` (1-based), and how many
+    characters were cut at the start (an ellipsis marks each cut)."""
+    if len(line) <= EXCERPT_WIDTH:
+        return line, 0
+    start = max(0, min(col - 1 - EXCERPT_WIDTH // 3, len(line) - EXCERPT_WIDTH))
+    clipped = line[start:start + EXCERPT_WIDTH]
+    if start + EXCERPT_WIDTH < len(line):
+        clipped += "…"
+    if start:
+        return "…" + clipped, start - 1
+    return clipped, 0
 
 
 _LOCATION = re.compile(r"(?P<path>[^\s`'\"]+\.prompt)(?P<pos>:\d+:\d+)")

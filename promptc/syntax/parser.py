@@ -10,7 +10,8 @@ grammar cannot express well happen here, so they are reported with the exact spa
 * segments: the shape rules in :data:`SEGMENT_RULES`, one small function per rule.
 
 Parsing is pure: :func:`parse_source` reads nothing but its arguments and keeps no state between
-calls; every diagnostic carries its own source excerpt.
+calls; every diagnostic carries its own source excerpt. A file with syntax errors (E0xx) yields no
+module: every syntax error in it is reported, and nothing downstream reports their consequences.
 """
 
 from __future__ import annotations
@@ -59,9 +60,6 @@ class _Collector:
         self.text = text
         self.lines = text.split("\n")
         self.diagnostics: list[Diagnostic] = []
-        #: A value could not be represented (E021-E023): the module is reported but not compiled, so
-        #: no later stage sees a placeholder and reports a consequence of this error.
-        self.unrepresentable = False
 
     def span(self, node) -> Span:
         if isinstance(node, Token):
@@ -102,7 +100,6 @@ def _string_value(s: ast.RawString, c: _Collector) -> str:
                 "strings use JSON escapes (\\n, \\t, \\\", \\\\, \\uXXXX); use \"\"\"...\"\"\" for raw text")
         return s.raw[1:-1]
     if any("\ud800" <= ch <= "\udfff" for ch in value):
-        c.unrepresentable = True
         c.error("E022", "string escape encodes a lone surrogate (\\ud800-\\udfff), which is not text", s.span,
                 "write the character itself, or a surrogate pair (\\ud83d\\ude00) for characters beyond U+FFFF")
         return s.raw[1:-1]
@@ -136,14 +133,12 @@ def _number_value(tok: Token, c: _Collector) -> int | float | None:
     if any(ch in text for ch in ".eE"):
         value = float(text)
         if not math.isfinite(value):
-            c.unrepresentable = True
             c.error("E023", f"number `{text[:20]}{'...' if len(text) > 20 else ''}` is out of the float range",
                     span, "a float default must be finite (about ±1.8e308)")
             return None
         return value
     digits = text.lstrip("+-")
     if len(digits) > 19 or not INT_MIN <= int(text) <= INT_MAX:  # length first: int() refuses >4300 digits
-        c.unrepresentable = True
         c.error("E021", f"integer `{text[:20]}{'...' if len(text) > 20 else ''}` is out of range", span,
                 "integers are 64-bit signed (-2**63 .. 2**63-1); use a string for longer numbers")
         return None
@@ -600,4 +595,8 @@ def parse_source(text: str, path: str) -> tuple[ast.Module | None, list[Diagnost
         module = _ToAst(c).transform(tree)
     except VisitError as exc:  # a bug in a transformer method: surface it, it is not the user's fault
         raise exc.orig_exc from exc
-    return (None if c.unrepresentable else module), c.diagnostics
+    # A file with syntax errors (E0xx: a malformed segment, an unrepresentable literal) is reported
+    # but not compiled: later stages would only see placeholders and report consequences of them.
+    if any(d.code.startswith("E0") for d in c.diagnostics):
+        return None, c.diagnostics
+    return module, c.diagnostics

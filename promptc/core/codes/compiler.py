@@ -219,7 +219,7 @@ COMPILER_CODES: tuple[Code, ...] = (
          "rename one tool"),
     Code("E120", "duplicate-namespace", "error", "two imports use the same `as` name",
          "`ns.name` must reach exactly one module.",
-         'import "std/roles/reviewer" as r\nimport "std/style/concise" as r\n'
+         'import "std/roles/reviewer" as r\nimport "std/roles/planner" as r\n'
          'global rules @static """Rules."""\nplan p = rules',
          "give each import its own `as` name"),
     Code("E121", "import-name-collision", "error", "two different segments of one name are merged into a scope",
