@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
@@ -491,12 +492,19 @@ def _position(text: str, pos: int) -> tuple[int, int]:
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
-def _unterminated_string(text: str) -> int | None:
-    """The offset of the first string that never closes, or None.
+#: A line inside a string that looks like the start of a declaration: the string probably ran on.
+_DECLARATION_LINE = re.compile(r'^[ \t]*(?:(?:global|agent|task)[ \t]+\w+[ \t]+@|plan[ \t]+\w+[ \t]*=|import[ \t]+")',
+                               re.M)
+
+
+def _strings(text: str) -> tuple[list[tuple[int, int]], int | None]:
+    """The ``(start, end)`` offsets of the triple-quoted strings, and the offset of the first string
+    that never closes (or None).
 
     A hand-written scan (comments, both string forms, escapes), run only after lark failed: lark reports
     where it gave up, often many lines below the quotes that opened the runaway string.
     """
+    triples: list[tuple[int, int]] = []
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -508,9 +516,10 @@ def _unterminated_string(text: str) -> int | None:
             while True:
                 k = text.find('"""', j)
                 if k < 0:
-                    return i
+                    return triples, i
                 backslashes = len(text[j:k]) - len(text[j:k].rstrip("\\"))
                 if backslashes % 2 == 0:
+                    triples.append((i, k + 3))
                     i = k + 3
                     break
                 j = k + 1
@@ -519,10 +528,26 @@ def _unterminated_string(text: str) -> int | None:
             while j < n and text[j] not in '"\n':
                 j += 2 if text[j] == "\\" else 1
             if j >= n or text[j] == "\n":
-                return i
+                return triples, i
             i = j + 1
         else:
             i += 1
+    return triples, None
+
+
+def _runaway_string(text: str, stop: int) -> int | None:
+    """Where the string that caused a syntax error at ``stop`` opens, or None.
+
+    Either a string that never closes before ``stop``, or a triple-quoted string ending before ``stop``
+    that swallowed a declaration (its own closing quotes are missing, so the next string's opening
+    quotes closed it and that string's text was read as code).
+    """
+    triples, opened = _strings(text)
+    if opened is not None and opened <= stop:
+        return opened
+    for start, end in triples:
+        if end <= stop and _DECLARATION_LINE.search(text, text.find("\n", start, end) + 1 or end, end - 3):
+            return start
     return None
 
 
@@ -530,9 +555,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, c: _Collector) -> Diagnostic:
     text, path = c.text, c.path
     line = getattr(exc, "line", 1) or 1
     col = getattr(exc, "column", 1) or 1
-    opened = _unterminated_string(text)
     stop = getattr(exc, "pos_in_stream", None)
-    if opened is not None and (stop is None or opened <= stop):
+    opened = _runaway_string(text, len(text) if stop is None else stop)
+    if opened is not None:
         sline, scol = _position(text, opened)
         triple = text.startswith('"""', opened)
         return c.diagnostic("E002", "unterminated string: these quotes are never closed",
