@@ -32,18 +32,16 @@ class ModuleInfo:
     own_inputs: dict[str, ast.InputDecl] = field(default_factory=dict)
     scope: dict[str, tuple[ast.Segment, "ModuleInfo"]] = field(default_factory=dict)
     namespaces: dict[str, "ModuleInfo"] = field(default_factory=dict)
-    #: Names that imports which could not be loaded (reported at the import) would have brought, as
-    #: far as a scan of the failed file shows; None in the list: unknowable (the file is missing).
-    #: Reporting each such name again would only repeat the import's error.
-    failed_imports: list[frozenset[str] | None] = field(default_factory=list)
+    #: Imports that failed (each reported at the import): ``(alias, names)`` where ``names`` are the
+    #: segments the file would have brought as far as a scan of it shows, or None when unknowable (the
+    #: file is missing). Reporting each such name again would only repeat the import's error.
+    failed_imports: list[tuple[str | None, frozenset[str] | None]] = field(default_factory=list)
 
     def may_lack(self, ref: ast.Ref) -> bool:
         """True when ``ref`` may be missing only because an import failed."""
-        if not self.failed_imports:
-            return False
-        if len(ref.parts) > 1 or None in self.failed_imports:
-            return True
-        return any(ref.parts[0] in names for names in self.failed_imports if names is not None)
+        if len(ref.parts) > 1:
+            return any(alias == ref.parts[0] for alias, _ in self.failed_imports)
+        return any(alias is None and (names is None or ref.parts[0] in names) for alias, names in self.failed_imports)
 
     @property
     def base_dir(self) -> Path:
@@ -143,23 +141,25 @@ class _Loader:
         for imp in module.imports:
             target = self.resolve_import(info, imp)
             if target is None:
-                info.failed_imports.append(None)
+                info.failed_imports.append((imp.alias, None))
                 continue
             if target in stack or target == file:
                 cycle = [_display(p, self.root) for p in stack[stack.index(target):]] if target in stack else []
                 chain = " → ".join(cycle + [display, _display(target, self.root)])
                 self.diags.append(Diagnostic("E106", f"import cycle: {chain}", imp.span,
                                              "move the shared segments into a module both can import"))
-                info.failed_imports.append(None)
+                if imp.alias:  # unaliased names still merge (the module is loaded); a namespace is not bound
+                    info.failed_imports.append((imp.alias, None))
                 continue
             child = self.load(target, stack + [file])
             if child is None:
-                info.failed_imports.append(self.failed_names.get(target))
+                info.failed_imports.append((imp.alias, self.failed_names.get(target)))
                 continue
             if imp.alias:
                 if imp.alias in info.namespaces:
                     self.diags.append(Diagnostic("E120", f"namespace `{imp.alias}` is used by two imports", imp.span,
                                                  "give each import its own `as` name"))
+                    info.failed_imports.append((imp.alias, None))  # `alias.x` may have meant either module
                 info.namespaces[imp.alias] = child
         return info
 
