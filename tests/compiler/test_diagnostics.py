@@ -18,10 +18,11 @@ from promptc.core.codes import all_codes
 from promptc.core.errors import render_all
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "diagnostics"
-CASES = sorted((code.name, case.name) for code in FIXTURES.iterdir() if code.is_dir()
-               for case in code.iterdir() if case.is_dir())
-#: Run-time codes (binding inputs, loading plans, the engine client) are tested in their own suites.
+#: Run-time codes (binding inputs, loading plans, the engine client): tests/runtime/test_diagnostics.py.
 RUNTIME_PREFIXES = ("E4", "E5")
+ALL_CASES = sorted((code.name, case.name) for code in FIXTURES.iterdir() if code.is_dir()
+                   for case in code.iterdir() if case.is_dir())
+CASES = [(code, case) for code, case in ALL_CASES if not code.startswith(RUNTIME_PREFIXES)]
 
 
 def compile_case(case: Path, code: str, monkeypatch):
@@ -49,11 +50,12 @@ def test_golden_diagnostics(code, case, monkeypatch):
         assert result.plans, "warnings never stop a build"
 
 
-def test_every_compile_code_has_several_cases():
-    compile_codes = {c for c in all_codes() if not c.startswith(RUNTIME_PREFIXES)}
+def test_every_code_has_several_cases():
+    """Every registered code (compile and run time) has a fixture folder with at least two cases."""
+    codes = set(all_codes())
     by_code: dict[str, int] = {}
-    for code, _ in CASES:
+    for code, _ in ALL_CASES:
         by_code[code] = by_code.get(code, 0) + 1
-    assert set(by_code) <= set(all_codes()), f"fixtures for unregistered codes: {set(by_code) - set(all_codes())}"
-    assert compile_codes <= set(by_code), f"codes without fixtures: {sorted(compile_codes - set(by_code))}"
-    assert all(by_code[c] >= 2 for c in compile_codes), {c: n for c, n in by_code.items() if n < 2}
+    assert set(by_code) <= codes, f"fixtures for unregistered codes: {set(by_code) - codes}"
+    assert codes <= set(by_code), f"codes without fixtures: {sorted(codes - set(by_code))}"
+    assert all(by_code[c] >= 2 for c in codes), {c: n for c, n in by_code.items() if n < 2}
