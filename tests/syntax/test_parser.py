@@ -19,8 +19,9 @@ T = '"""'
 def test_no_string_tagged_tuples_between_stages():
     """Every transformer method returns a dataclass (or a plain value), never ``("kind", ...)``."""
     tree = pyast.parse(Path(parser.__file__).read_text(encoding="utf-8"))
-    tagged = [n.lineno for n in pyast.walk(tree) if isinstance(n, pyast.Return) and isinstance(n.value, pyast.Tuple)
-              and n.value.elts and isinstance(n.value.elts[0], pyast.Constant) and isinstance(n.value.elts[0].value, str)]
+    returns = [n for n in pyast.walk(tree) if isinstance(n, pyast.Return) and isinstance(n.value, pyast.Tuple)]
+    tagged = [n.lineno for n in returns if n.value.elts and isinstance(n.value.elts[0], pyast.Constant)
+              and isinstance(n.value.elts[0].value, str)]
     assert not tagged, f"string-tagged tuples returned at lines {tagged}"
 
 
