@@ -7,6 +7,10 @@ diagnostics section of ``docs/language.md`` is generated from it (a test fails w
 The tables live in one module per family, so each family's owners edit one file:
 :mod:`.compiler` (syntax, names, types, stability, templates, alignment, run-time binding),
 :mod:`.lint` (``promptc lint`` change findings), :mod:`.engine` (engine and server configuration).
+
+Adding a code: add its entry to the family's table, emit it, add at least two cases under
+``tests/fixtures/diagnostics/<CODE>/`` and run ``python scripts/gen_diagnostics_docs.py``. The tests
+in ``tests/core/test_codes.py`` fail until all four agree; a code is never reused for a new meaning.
 """
 
 from __future__ import annotations
