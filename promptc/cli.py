@@ -13,9 +13,21 @@ from promptc.core.version import __version__
 from promptc.core.errors import PromptcError
 
 
-def _echo_diagnostics(diags, fmt: str) -> None:
+def _displayed(diags, root) -> list:
+    """Diagnostics with their paths relative to the current directory (the compiler reports them
+    relative to the project root, which plans and locks record)."""
+    if root is None:
+        return list(diags)
+    from promptc.core.errors import relative_to_cwd
+
+    display = relative_to_cwd(root)
+    return [d.relocated(display) for d in diags]
+
+
+def _echo_diagnostics(diags, fmt: str, root=None) -> None:
     from promptc.compiler.project import diagnostics_summary
 
+    diags = _displayed(diags, root)
     if fmt == "json":
         click.echo(json.dumps([d.to_json() for d in diags], indent=2, ensure_ascii=False))
         return
@@ -33,6 +45,17 @@ _ALLOW_ROOT_HELP = ("Also let sources read files under DIR (repeatable); by defa
                     "standard library are readable (docs/security.md).")
 
 
+def _paths(paths) -> list:
+    """The given paths; with none, the project around the current directory (its root is the nearest
+    directory with promptc.lock or a pyproject.toml declaring [tool.promptc]), else the current one."""
+    if paths:
+        return list(paths)
+    from promptc.compiler.sources import find_project_root
+
+    root = find_project_root(Path.cwd())
+    return [str(root) if root is not None else "."]
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Directory for <plan>.plan.json [default: <root>/.promptc/plans]")
@@ -48,7 +71,7 @@ def build(paths, out, lock, check, align, fmt, allow_roots):
     """Compile every plan under PATHS and write plans plus promptc.lock."""
     from promptc.compiler.project import build_project
 
-    outcome = build_project(list(paths) or ["."], out=out, lock=lock, check=check, align=align,
+    outcome = build_project(_paths(paths), out=out, lock=lock, check=check, align=align,
                             allow_roots=allow_roots)
     if fmt == "json":
         click.echo(json.dumps(outcome.diagnostics_json, indent=2, ensure_ascii=False))
@@ -83,8 +106,8 @@ def check(paths, align, fmt, allow_roots):
     """Report every diagnostic under PATHS at once; exit 1 on errors."""
     from promptc.compiler.build import compile_project
 
-    result = compile_project(list(paths) or ["."], align=align, allow_roots=allow_roots)
-    _echo_diagnostics(result.diagnostics, fmt)
+    result = compile_project(_paths(paths), align=align, allow_roots=allow_roots)
+    _echo_diagnostics(result.diagnostics, fmt, result.root)
     if fmt == "text" and not result.diagnostics:
         click.echo(f"ok: {len(result.plans)} plan(s), no findings")
     sys.exit(1 if result.errors else 0)
@@ -107,6 +130,21 @@ def show(plan_path, plan_name):
 
 
 @cli.command()
+@click.argument("code")
+def explain(code):
+    """Explain a diagnostic code: what it means, why it matters, an example and the fix."""
+    from promptc.core.codes import did_you_mean, explain as explain_code, lookup
+
+    entry = lookup(code)
+    if entry is None:
+        close = did_you_mean(code)
+        raise click.UsageError(f"unknown diagnostic code {code!r}" +
+                               (f"; did you mean {', '.join(close)}?" if close else "") +
+                               " (`python -m promptc.core.codes` lists them all)")
+    click.echo(explain_code(entry), nl=False)
+
+
+@cli.command()
 def schema():
     """Print the JSON Schema of the plan file format."""
     from promptc.plan import plan_json_schema
@@ -120,7 +158,7 @@ def _compile_sources(path: Path):
 
     result = compile_project([path])
     if result.errors:
-        _echo_diagnostics(result.diagnostics, "text")
+        _echo_diagnostics(result.diagnostics, "text", result.root)
         sys.exit(1)
     return result.root, result.plans
 

@@ -24,9 +24,9 @@ from promptc.compiler.confine import FileGuard, FileRefused
 from promptc.compiler.context import BuildContext
 from promptc.compiler.hashes import hash_plans
 from promptc.compiler.loader import ProjectLoader
-from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, suggestions
+from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, unknown_segment_hint
 from promptc.core.content import memory_content, memory_entries, tools_content
-from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics
+from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics, with_excerpts
 from promptc.core.hashing import entry_hash
 from promptc.core.inputs import inputs_model, tool_schema
 from promptc.core.providers import DEFAULT_TARGET, Target, parse_target
@@ -197,11 +197,11 @@ class _Compiler:
         for ref in plan.refs:
             found = lookup(info, ref)
             if found is None:
-                close = suggestions(info, ref)
-                self.diags.append(Diagnostic("E103", f"unknown segment `{ref.dotted}` in plan `{plan.name}`", ref.span,
-                                             f"did you mean `{close[0]}`?" if close else
-                                             "declare it, or import the file that declares it"))
                 ok = False
+                if info.may_lack(ref):
+                    continue  # a consequence of the failed import, which is already reported
+                self.diags.append(Diagnostic("E103", f"unknown segment `{ref.dotted}` in plan `{plan.name}`", ref.span,
+                                             unknown_segment_hint(self.project, info, ref)))
                 continue
             resolved.append((ref, found[0], found[1]))
         order = check_plan_order(plan, [(r, s) for r, s, _ in resolved])
@@ -223,7 +223,7 @@ class _Compiler:
             prev = inputs.get(spec.name)
             if prev and prev[0] != spec:
                 self.diags.append(Diagnostic(
-                    "E101", f"plan `{plan.name}` uses two different inputs named `{spec.name}`", span,
+                    "E122", f"plan `{plan.name}` uses two different inputs named `{spec.name}`", span,
                     "rename one of them, or import one module under a namespace",
                     notes=(f"the other is declared at {prev[1]}",)))
                 return False
@@ -281,7 +281,7 @@ class _Compiler:
                 continue
             for p in info.module.plans:
                 if p.name in plan_sites:
-                    self.diags.append(Diagnostic("E101", f"plan `{p.name}` is declared twice", p.name_span,
+                    self.diags.append(Diagnostic("E123", f"plan `{p.name}` is declared twice", p.name_span,
                                                  "plan names are unique in a project (each is one output file)",
                                                  notes=(f"first declared at {plan_sites[p.name].name_span}",)))
                     continue
@@ -320,6 +320,7 @@ def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | No
             result.diagnostics = sorted_diagnostics(result.diagnostics + late)
             if result.errors:
                 result.plans = {}
+    result.diagnostics = with_excerpts(result.diagnostics, project.sources)
     result.dependencies = read
     result.sources = list(project.entries)
     return result

@@ -97,7 +97,7 @@ def check_input_decls(seg: ast.Segment, diags: list[Diagnostic]) -> None:
     seen: dict[str, ast.InputDecl] = {}
     for d in seg.inputs:
         if d.name in seen:
-            diags.append(Diagnostic("E101", f"input `{d.name}` is declared twice in segment `{seg.name}`", d.span,
+            diags.append(Diagnostic("E116", f"input `{d.name}` is declared twice in segment `{seg.name}`", d.span,
                                     "remove one declaration"))
         seen[d.name] = d
         check_input_decl(d, diags)
@@ -111,10 +111,10 @@ def check_input_decls(seg: ast.Segment, diags: list[Diagnostic]) -> None:
 
 def check_input_decl(d: ast.InputDecl, diags: list[Diagnostic]) -> None:
     if d.stability == "static" and not d.has_default:
-        diags.append(Diagnostic("E111", f"@static input `{d.name}` needs a default", d.span,
+        diags.append(Diagnostic("E125", f"@static input `{d.name}` needs a default", d.span,
                                 "a @static input is a build-time constant: write `= value`, or make it @session"))
     if d.has_default and not default_matches(d.type.to_spec(), d.default):
-        diags.append(Diagnostic("E111", f"default of input `{d.name}` does not match its type `{type_text(d.type)}`",
+        diags.append(Diagnostic("E126", f"default of input `{d.name}` does not match its type `{type_text(d.type)}`",
                                 d.span, "change the default or the type"))
 
 
@@ -278,23 +278,23 @@ def check_append_only_segment(seg: ast.Segment, diags: list[Diagnostic]) -> bool
         if not all(type_ok(p.type) for t in seg.tools for p in t.params):
             ok = False  # E111 was reported by the parser
         if seg.stability != "static":
-            diags.append(Diagnostic("E001", f"tools segment `{seg.name}` must be static", seg.span,
+            diags.append(Diagnostic("E113", f"tools segment `{seg.name}` must be static", seg.span,
                                     "tools are part of the build; write `@append_only tools`"))
             ok = False
         seen: set[str] = set()
         for t in seg.tools:
             if t.name in seen:
-                diags.append(Diagnostic("E101", f"tool `{t.name}` is declared twice in `{seg.name}`", t.span,
+                diags.append(Diagnostic("E119", f"tool `{t.name}` is declared twice in `{seg.name}`", t.span,
                                         "rename one tool"))
                 ok = False
             seen.add(t.name)
     if seg.kind == "history" and seg.stability != "turn":
-        diags.append(Diagnostic("E001", f"history segment `{seg.name}` grows every turn", seg.span,
+        diags.append(Diagnostic("E114", f"history segment `{seg.name}` grows every turn", seg.span,
                                 "write `@append_only history` (history is turn-level)"))
         ok = False
     if seg.kind == "memory" and seg.stability != "static" and (seg.entries or seg.from_file):
         diags.append(Diagnostic(
-            "E001", f"memory segment `{seg.name}` is {seg.stability}: its entries are bound at run time",
+            "E115", f"memory segment `{seg.name}` is {seg.stability}: its entries are bound at run time",
             seg.span, "drop the body (entries come from the input of the same name), or make it static"))
         ok = False
     return ok

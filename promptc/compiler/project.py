@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptc.compiler import manifest
-from promptc.core.errors import Diagnostic, render_all
+from promptc.core.errors import Diagnostic, relative_to_cwd, render_all
 
 if TYPE_CHECKING:
     from promptc.compiler.build import BuildResult
@@ -35,7 +35,8 @@ class BuildOutcome:
     changes: "list[Change]" = field(default_factory=list)  # check mode: stale outputs
     written: list[Path] = field(default_factory=list)
     summary: str = ""
-    #: the findings as text and JSON (replayed from the manifest on the shortcut)
+    #: the findings as text and JSON, paths relative to the current directory (replayed from the
+    #: manifest on the shortcut)
     diagnostics_text: str = ""
     diagnostics_json: list = field(default_factory=list)
 
@@ -85,8 +86,9 @@ def build_project(paths=(".",), *, out: str | Path | None = None, lock: str | Pa
     from promptc.compiler.emit import build_scope, check_outputs, default_lock, default_out, write_outputs
 
     result = compile_project(paths, align=align, context=context, allow_roots=allow_roots)
-    outcome = BuildOutcome(result=result, checked=check, diagnostics_text=diagnostics_summary(result.diagnostics),
-                           diagnostics_json=[d.to_json() for d in result.diagnostics])
+    shown = [d.relocated(relative_to_cwd(result.root)) for d in result.diagnostics]  # as a user's editor opens them
+    outcome = BuildOutcome(result=result, checked=check, diagnostics_text=diagnostics_summary(shown),
+                           diagnostics_json=[d.to_json() for d in shown])
     if result.errors:
         return outcome
     outcome.out_dir = out_path or default_out(result.root)

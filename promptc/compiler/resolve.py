@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,16 @@ class ModuleInfo:
     input_scope: dict[str, tuple[ast.InputDecl, "ModuleInfo"]] = field(default_factory=dict)
     scope: dict[str, tuple[ast.Segment, "ModuleInfo"]] = field(default_factory=dict)
     namespaces: dict[str, "ModuleInfo"] = field(default_factory=dict)
+    #: Imports that failed (each reported at the import): ``(alias, names)`` where ``names`` are the
+    #: segments the file would have brought as far as a scan of it shows, or None when unknowable (the
+    #: file is missing). Reporting each such name again would only repeat the import's error.
+    failed_imports: list[tuple[str | None, frozenset[str] | None]] = field(default_factory=list)
+
+    def may_lack(self, ref: ast.Ref) -> bool:
+        """True when ``ref`` may be missing only because an import failed."""
+        if len(ref.parts) > 1:
+            return any(alias == ref.parts[0] for alias, _ in self.failed_imports)
+        return any(alias is None and (names is None or ref.parts[0] in names) for alias, names in self.failed_imports)
 
     @property
     def base_dir(self) -> Path:
@@ -49,6 +60,13 @@ class Project:
     diagnostics: list[Diagnostic]
     config: ProjectConfig = field(default_factory=ProjectConfig)
     guard: FileGuard | None = None  #: what the build may read (docs/security.md)
+    #: display path → source text of every file read, for the excerpts under diagnostics.
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def declaring(self, name: str, exclude: ModuleInfo | None = None) -> list[ModuleInfo]:
+        """The modules (other than ``exclude``) that declare a segment named ``name``."""
+        return sorted((m for m in self.modules.values() if m is not exclude and name in m.own_segments),
+                      key=lambda m: m.display)
 
 
 def std_modules() -> list[str]:
@@ -71,7 +89,7 @@ def load_project(paths: list[Path], allow_roots: tuple[Path, ...] = ()) -> Proje
     ``allow_roots`` given here (``promptc build --allow-root``)."""
     root, entries, diags = find_sources(paths)
     if not entries and not diags:
-        diags.append(Diagnostic("E104", f"no .prompt files under {paths[0] if paths else '.'}", None,
+        diags.append(Diagnostic("E128", f"no .prompt files under {paths[0] if paths else '.'}", None,
                                 "a project is a directory of .prompt files"))
     config = load_config(root)
     diags.extend(config.diagnostics)
@@ -83,7 +101,7 @@ def load_project(paths: list[Path], allow_roots: tuple[Path, ...] = ()) -> Proje
         loader.load(f, [])
     for info in modules.values():
         loader.build_scope(info)
-    return Project(root, entries, modules, diags, config, guard)
+    return Project(root, entries, modules, diags, config, guard, loader.sources)
 
 
 class _Loader:
@@ -95,6 +113,10 @@ class _Loader:
         self.guard = guard
         self.max_depth = max_depth
         self.failed: set[Path] = set()
+        self.sources: dict[str, str] = {}
+        #: segment names a file that failed to parse appears to declare (see :func:`_declared_names`).
+        self.failed_names: dict[Path, frozenset[str]] = {}
+        self.done: set[Path] = set()
 
     def load(self, file: Path, stack: list[Path], site: ast.Import | None = None) -> ModuleInfo | None:
         if file in self.modules:
@@ -111,13 +133,15 @@ class _Loader:
             return None
         except UnicodeDecodeError as exc:
             self.failed.add(file)
-            self.diags.append(Diagnostic("E001", f"{display} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            self.diags.append(Diagnostic("E005", f"{display} is not UTF-8 text ({exc.reason} at byte {exc.start})",
                                          Span(display, 1, 1), "save the file as UTF-8"))
             return None
+        self.sources[display] = text.removeprefix("\ufeff")
         module, diags = parse_source(text, display)
         self.diags.extend(diags)
         if module is None:
             self.failed.add(file)
+            self.failed_names[file] = _declared_names(text)
             return None
         info = ModuleInfo(file, display, module)
         self.modules[file] = info
@@ -130,19 +154,22 @@ class _Loader:
                 info.own_segments[seg.name] = seg
         for inp in module.inputs:
             if inp.name in info.own_inputs:
-                self.diags.append(Diagnostic("E101", f"input `{inp.name}` is declared twice", inp.span,
+                self.diags.append(Diagnostic("E116", f"input `{inp.name}` is declared twice", inp.span,
                                              "rename one of them"))
             else:
                 info.own_inputs[inp.name] = inp
         for imp in module.imports:
             target = self.resolve_import(info, imp)
             if target is None:
+                info.failed_imports.append((imp.alias, None))
                 continue
             if target in stack or target == file:
                 cycle = [_display(p, self.root) for p in stack[stack.index(target):]] if target in stack else []
                 chain = " → ".join(cycle + [display, _display(target, self.root)])
                 self.diags.append(Diagnostic("E106", f"import cycle: {chain}", imp.span,
                                              "move the shared segments into a module both can import"))
+                if imp.alias:  # unaliased names still merge (the module is loaded); a namespace is not bound
+                    info.failed_imports.append((imp.alias, None))
                 continue
             if len(stack) + 1 >= self.max_depth:
                 self.diags.append(Diagnostic("E805", f"import chain is deeper than {self.max_depth} files", imp.span,
@@ -151,11 +178,13 @@ class _Loader:
                 continue
             child = self.load(target, stack + [file], imp)
             if child is None:
+                info.failed_imports.append((imp.alias, self.failed_names.get(target)))
                 continue
             if imp.alias:
                 if imp.alias in info.namespaces:
-                    self.diags.append(Diagnostic("E101", f"namespace `{imp.alias}` is used by two imports", imp.span,
+                    self.diags.append(Diagnostic("E120", f"namespace `{imp.alias}` is used by two imports", imp.span,
                                                  "give each import its own `as` name"))
+                    info.failed_imports.append((imp.alias, None))  # `alias.x` may have meant either module
                 info.namespaces[imp.alias] = child
         return info
 
@@ -191,7 +220,7 @@ class _Loader:
                 if name in info.scope and info.scope[name][0] is not seg:
                     other = info.scope[name][1].display
                     self.diags.append(Diagnostic(
-                        "E101", f"`{name}` from {child.display} collides with `{name}` from {other}", imp.span,
+                        "E121", f"`{name}` from {child.display} collides with `{name}` from {other}", imp.span,
                         f'import it under a namespace: import "{imp.path}" as {Path(imp.path).stem.replace("-", "_")}'))
                 else:
                     info.scope[name] = (seg, child)
@@ -199,12 +228,21 @@ class _Loader:
                 if name in info.input_scope and info.input_scope[name][0] is not decl:
                     other = info.input_scope[name][1].display
                     self.diags.append(Diagnostic(
-                        "E101", f"input `{name}` from {child.display} collides with input `{name}` from {other}",
+                        "E121", f"input `{name}` from {child.display} collides with input `{name}` from {other}",
                         imp.span, "rename one of them, or import the file under a namespace: "
                         f'import "{imp.path}" as {Path(imp.path).stem.replace("-", "_")}'))
                 else:
                     info.input_scope[name] = (decl, child)
 
+
+
+_DECLARATION = re.compile(r"^[ \t]*(?:global|agent|task)[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+
+
+def _declared_names(text: str) -> frozenset[str]:
+    """Segment names a file that does not parse appears to declare (a line-start scan, good enough to
+    tell which unknown names are consequences of its syntax error)."""
+    return frozenset(_DECLARATION.findall(text))
 
 
 def import_path(info: ModuleInfo, name: str) -> Path | None:
@@ -240,3 +278,17 @@ def lookup(info: ModuleInfo, ref: ast.Ref) -> tuple[ast.Segment, ModuleInfo] | N
 def suggestions(info: ModuleInfo, ref: ast.Ref) -> list[str]:
     names = list(info.scope) + [f"{a}.{n}" for a, ns in info.namespaces.items() for n in ns.own_segments]
     return difflib.get_close_matches(ref.dotted, names, n=1)
+
+
+def unknown_segment_hint(project: Project, info: ModuleInfo, ref: ast.Ref) -> str:
+    """E103's hint: a segment of that name in another project file (with the import that brings it),
+    else the closest name in scope."""
+    if len(ref.parts) == 1:
+        elsewhere = project.declaring(ref.parts[0], exclude=info)
+        if elsewhere:
+            other = elsewhere[0]
+            rel = os.path.relpath(other.file, info.base_dir).replace(os.sep, "/")
+            spec = other.display if other.display.startswith("std/") else (rel if rel.startswith(".") else "./" + rel)
+            return f'`{ref.parts[0]}` is declared in {other.display}: add `import "{spec.removesuffix(".prompt")}"`'
+    close = suggestions(info, ref)
+    return f"did you mean `{close[0]}`?" if close else "declare it, or import the file that declares it"

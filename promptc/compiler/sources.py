@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 from promptc.core.errors import Diagnostic
@@ -24,7 +25,28 @@ def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]
             dirs.append(p.resolve().parent)
             files.append(p.resolve())
         else:
-            diags.append(Diagnostic("E104", f"no such file or directory: {p}", None,
+            diags.append(Diagnostic("E127", f"no such file or directory: {p}", None,
                                     "pass a directory of .prompt files or a .prompt file"))
     root = Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd().resolve()
     return root, sorted(set(files)), diags
+
+
+def _declares_promptc(pyproject: Path) -> bool:
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "promptc" in tool
+
+
+def find_project_root(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` holding a ``promptc.lock`` or a ``pyproject.toml``
+    with a ``[tool.promptc]`` table (how `promptc check` run in a subfolder finds its project), or None."""
+    start = Path(start).resolve()
+    for d in (start, *start.parents):
+        if (d / "promptc.lock").is_file():
+            return d
+        if (d / "pyproject.toml").is_file() and _declares_promptc(d / "pyproject.toml"):
+            return d
+    return None

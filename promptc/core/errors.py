@@ -15,8 +15,10 @@ All exceptions the library raises for user mistakes derive from :class:`PromptcE
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable
+import os
+import re
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Mapping
 
 
 @dataclass(frozen=True, order=True)
@@ -37,29 +39,13 @@ class Span:
                 "end_line": self.end_line or self.line, "end_col": self.end_col or self.col + 1}
 
 
-class SourceCache:
-    """Remembers source text by display path so diagnostics can show caret excerpts lazily."""
-
-    _texts: dict[str, str] = {}
-
-    @classmethod
-    def remember(cls, display_path: str, text: str) -> None:
-        cls._texts[display_path] = text
-
-    @classmethod
-    def line(cls, display_path: str, line: int) -> str | None:
-        text = cls._texts.get(display_path)
-        if text is None:
-            return None
-        lines = text.split("\n")
-        if 1 <= line <= len(lines):
-            return lines[line - 1].rstrip("\r")
-        return None
-
-
 @dataclass(frozen=True)
 class Diagnostic:
-    """One finding: a stable code, a severity, a message, a location and a hint."""
+    """One finding: a stable code, a severity, a message, a location and a hint.
+
+    ``excerpt`` is the source line at ``span.line``, captured when the source is known (the parser
+    sets it; the compiler attaches it with :func:`with_excerpts`), so rendering needs no global state.
+    """
 
     code: str
     message: str
@@ -67,6 +53,7 @@ class Diagnostic:
     hint: str | None = None
     severity: str = "error"  # "error" | "warning"
     notes: tuple[str, ...] = field(default=())
+    excerpt: str | None = None
 
     @property
     def is_error(self) -> bool:
@@ -82,7 +69,7 @@ class Diagnostic:
         if self.span is not None:
             s = self.span
             out.append(f"  --> {s}")
-            src = SourceCache.line(s.path, s.line)
+            src = self.excerpt
             if src is not None:
                 gutter = " " * len(str(s.line))
                 width = 1
@@ -90,19 +77,82 @@ class Diagnostic:
                     width = s.end_col - s.col
                 elif s.end_line > s.line:
                     width = max(1, len(src) - s.col + 1)
+                src, start = _window(src, s.col)
+                col = s.col - start
+                width = max(1, min(width, len(src) - col + 1))
                 out.append(f" {gutter} |")
                 out.append(f" {s.line} | {src}")
-                out.append(f" {gutter} | {' ' * (s.col - 1)}{'^' * width}")
+                out.append(f" {gutter} | {' ' * (col - 1)}{'^' * width}")
         for note in self.notes:
             out.append(f"   = note: {note}")
         if self.hint:
             out.append(f"   = hint: {self.hint}")
         return "\n".join(out)
 
+    def relocated(self, display: Callable[[str], str]) -> "Diagnostic":
+        """The same finding with every path (the span's and ``path:line:col`` in notes) mapped by
+        ``display``: the CLI shows paths relative to the current directory, while the compiler keeps
+        them relative to the project root (plans and locks record those)."""
+        span = replace(self.span, path=display(self.span.path)) if self.span else None
+        notes = tuple(_LOCATION.sub(lambda m: display(m["path"]) + m["pos"], n) for n in self.notes)
+        return replace(self, span=span, notes=notes)
+
     def to_json(self) -> dict:
         return {"code": self.code, "severity": self.severity, "message": self.message,
                 "span": self.span.to_json() if self.span else None, "hint": self.hint,
                 "notes": list(self.notes)}
+
+
+#: Excerpts show at most this many characters of a line: a window around the column.
+EXCERPT_WIDTH = 120
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """``line`` clipped to :data:`EXCERPT_WIDTH` characters around ``col`` (1-based), and how many
+    characters were cut at the start (an ellipsis marks each cut)."""
+    if len(line) <= EXCERPT_WIDTH:
+        return line, 0
+    start = max(0, min(col - 1 - EXCERPT_WIDTH // 3, len(line) - EXCERPT_WIDTH))
+    clipped = line[start:start + EXCERPT_WIDTH]
+    if start + EXCERPT_WIDTH < len(line):
+        clipped += "…"
+    if start:
+        return "…" + clipped, start - 1
+    return clipped, 0
+
+
+_LOCATION = re.compile(r"(?P<path>[^\s`'\"]+\.prompt)(?P<pos>:\d+:\d+)")
+
+
+def source_line(text: str, line: int) -> str | None:
+    """Line ``line`` (1-based) of ``text`` without its line ending, or None when out of range."""
+    lines = text.split("\n")
+    if 1 <= line <= len(lines):
+        return lines[line - 1].rstrip("\r")
+    return None
+
+
+def with_excerpts(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> list[Diagnostic]:
+    """Attach the source line under each diagnostic's span, from ``sources`` (display path → text)."""
+    out = []
+    for d in diagnostics:
+        if d.excerpt is None and d.span is not None and d.span.path in sources:
+            d = replace(d, excerpt=source_line(sources[d.span.path], d.span.line))
+        out.append(d)
+    return out
+
+
+def relative_to_cwd(root: str | os.PathLike, cwd: str | os.PathLike | None = None) -> Callable[[str], str]:
+    """A path mapper for :meth:`Diagnostic.relocated`: a path relative to ``root`` becomes relative
+    to ``cwd`` (default: the current directory). ``std/...`` paths name the standard library and stay."""
+    base = os.path.abspath(cwd if cwd is not None else os.getcwd())
+
+    def display(path: str) -> str:
+        if path.startswith("std/") or os.path.isabs(path):
+            return path
+        return os.path.relpath(os.path.join(os.fspath(root), path), base).replace(os.sep, "/")
+
+    return display
 
 
 def render_all(diagnostics: Iterable[Diagnostic]) -> str:
@@ -180,3 +230,8 @@ class RenderError(PromptcError):
     not valid Unicode, a missing attribute): the segment and the template's own message are named."""
 
     code = "E419"
+
+
+
+__all__ = ["AppendOnlyError", "CompileError", "Diagnostic", "InputError", "PlanFormatError", "PromptcError",
+           "RenderError", "Span", "relative_to_cwd", "render_all", "sorted_diagnostics", "source_line", "with_excerpts"]

@@ -8,6 +8,89 @@ from typing import Any
 from promptc.core.errors import Span
 
 
+# -- clauses: what the parser's transformer returns for the parts of a declaration -------------------
+# They exist only between the grammar and the finished declarations below (never in a Module), so each
+# grammar rule has one transformer method returning one small dataclass: no string-tagged tuples.
+
+
+@dataclass(frozen=True)
+class RawString:
+    """A string token as written (quotes and escapes included); ``span`` starts at its first quote."""
+
+    raw: str
+    span: Span
+
+    @property
+    def triple(self) -> bool:
+        return self.raw.startswith('"""')
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """``@word`` or ``@word(word)`` after a segment or input name."""
+
+    words: tuple[str, ...]
+    span: Span
+
+    @property
+    def text(self) -> str:
+        return "@" + self.words[0] + (f"({self.words[1]})" if len(self.words) > 1 else "")
+
+
+@dataclass(frozen=True)
+class Default:
+    """``= literal`` after an input's type."""
+
+    value: Any
+    span: Span
+
+
+@dataclass(frozen=True)
+class KindClause:
+    """``text | tools | memory | history`` after a segment's annotation."""
+
+    kind: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class RoleClause:
+    """``role NAME``; the name is checked against the known roles by the parser's segment rules."""
+
+    role: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class TextClause:
+    """A segment body written as one string (triple-quoted or single-quoted)."""
+
+    string: RawString
+
+
+@dataclass(frozen=True)
+class FromClause:
+    """A segment body ``from "file"`` (memory entries read from a file)."""
+
+    string: RawString
+
+
+@dataclass(frozen=True)
+class BlockClause:
+    """A segment body ``{ ... }``: inputs, tools and strings, in source order."""
+
+    items: tuple["InputDecl | ToolDecl | RawString", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class FieldDecl:
+    """``name: type`` inside ``object { ... }``."""
+
+    name: str
+    type: "TypeRef"
+    span: Span
+
 
 @dataclass(frozen=True)
 class TypeRef:

@@ -1,33 +1,47 @@
-"""Every diagnostic code has a fixture (tests/fixtures/diagnostics/<CODE>/) with a golden message.
+"""Golden diagnostics: every compile-time code has a folder tests/fixtures/diagnostics/<CODE>/ with
+several cases, each a small project (``main.prompt`` and friends) and the exact ``expected.txt``.
 
-Regenerate the goldens after an intentional wording change with ``PROMPTC_REGEN=1 pytest tests/compiler``
-and review the diff.
+A case may hold ``PATHS`` (paths to compile, one a line, relative to the case; default: the case
+folder) and ``ALIGN_FIX`` (build with ``--align=fix``). Regenerate the goldens after an intentional
+wording change with ``PROMPTC_REGEN=1 pytest tests/compiler/test_diagnostics.py`` and review the diff.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
 
 from promptc.compiler.build import compile_project
+from promptc.core.codes import all_codes
+from promptc.core.codes.compiler import COMPILER_CODES
 from promptc.core.errors import render_all
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "diagnostics"
-CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "language.md"
+#: Run-time codes (binding inputs, loading plans, the engine client): tests/runtime/test_diagnostics.py.
+RUNTIME_PREFIXES = ("E4", "E5")
+ALL_CASES = sorted((code.name, case.name) for code in FIXTURES.iterdir() if code.is_dir()
+                   for case in code.iterdir() if case.is_dir())
+CASES = [(code, case) for code, case in ALL_CASES if not code.startswith(RUNTIME_PREFIXES)]
 
 
-@pytest.mark.parametrize("code", CASES)
-def test_golden_diagnostics(code):
-    case = FIXTURES / code
+def compile_case(case: Path, code: str, monkeypatch):
+    paths = [case]
+    if (case / "PATHS").exists():  # paths as a user types them, relative to the current directory
+        monkeypatch.chdir(case)
+        paths = (case / "PATHS").read_text(encoding="utf-8").split()
     align = "fix" if (case / "ALIGN_FIX").exists() else "check"
-    result = compile_project([case], annotate_tokens=code.startswith(("E6", "W6")), align=align)
-    assert code in {d.code for d in result.diagnostics}, f"fixture {code} does not produce {code}"
+    return compile_project(paths, annotate_tokens=code.startswith(("E6", "W6")), align=align)
+
+
+@pytest.mark.parametrize(("code", "case"), CASES, ids=[f"{c}/{k}" for c, k in CASES])
+def test_golden_diagnostics(code, case, monkeypatch):
+    folder = FIXTURES / code / case
+    result = compile_case(folder, code, monkeypatch)
+    assert code in {d.code for d in result.diagnostics}, f"fixture {code}/{case} does not produce {code}"
     text = render_all(result.diagnostics) + "\n"
-    golden = case / "expected.txt"
+    golden = folder / "expected.txt"
     if os.environ.get("PROMPTC_REGEN"):
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
@@ -37,7 +51,14 @@ def test_golden_diagnostics(code):
         assert result.plans, "warnings never stop a build"
 
 
-def test_every_code_is_documented_and_has_a_fixture():
-    documented = set(re.findall(r"^### ([EW]\d{3})\b", DOCS.read_text(encoding="utf-8"), flags=re.M))
-    compile_codes = {c for c in documented if not c.startswith("E4")}  # E4xx are runtime errors (tests/runtime)
-    assert compile_codes == set(CASES)
+def test_every_code_has_several_cases():
+    """Every code of the compiler family (compile and run time) has a fixture folder with at least two
+    cases. The engine family (serve configuration) is exercised in tests/security/test_server_config.py
+    and the lint family in tests/lint/, each code by its own test."""
+    codes = {c.code for c in COMPILER_CODES}
+    by_code: dict[str, int] = {}
+    for code, _ in ALL_CASES:
+        by_code[code] = by_code.get(code, 0) + 1
+    assert set(by_code) <= set(all_codes()), f"fixtures for unregistered codes: {set(by_code) - set(all_codes())}"
+    assert codes <= set(by_code), f"codes without fixtures: {sorted(codes - set(by_code))}"
+    assert all(by_code[c] >= 2 for c in codes), {c: n for c, n in by_code.items() if n < 2}

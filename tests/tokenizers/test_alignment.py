@@ -61,7 +61,7 @@ def test_show_lists_tokens_under_two_targets(tmp_path):
 
 def test_align_fix_makes_the_fixture_stable(tmp_path, tokenizers):
     src = tmp_path / "p"
-    shutil.copytree(FIXTURES / "E601", src)
+    shutil.copytree(FIXTURES / "E601" / "basic", src)
     assert any(d.code == "E601" for d in compile_project([src]).diagnostics)
     fixed = compile_project([src], align="fix")
     assert not fixed.errors and [d.code for d in fixed.diagnostics] == ["W603"]
@@ -71,7 +71,7 @@ def test_align_fix_makes_the_fixture_stable(tmp_path, tokenizers):
     a = Aligner(tokenizers.get("gguf:smollm2"), TokenCache(None))
     assert a.check(Side(left, False), Side(right, False)) is None
     assert a.tok.encode(left + right) == a.tok.encode(left) + a.tok.encode(right)
-    assert (src / "main.prompt").read_text() == (FIXTURES / "E601" / "main.prompt").read_text()  # sources untouched
+    assert (src / "main.prompt").read_text() == (FIXTURES / "E601" / "basic" / "main.prompt").read_text()  # sources untouched
 
 
 def test_breakpoints_respect_provider_minimums_limits_and_overrides(tmp_path):
