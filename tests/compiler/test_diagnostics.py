@@ -22,7 +22,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "diagnostics"
 #: Run-time codes (binding inputs, loading plans, the engine client): tests/runtime/test_diagnostics.py.
 RUNTIME_PREFIXES = ("E4", "E5")
 ALL_CASES = sorted((code.name, case.name) for code in FIXTURES.iterdir() if code.is_dir()
-                   for case in code.iterdir() if case.is_dir())
+                   for case in code.iterdir() if case.is_dir() and not case.name.startswith("."))
 CASES = [(code, case) for code, case in ALL_CASES if not code.startswith(RUNTIME_PREFIXES)]
 
 

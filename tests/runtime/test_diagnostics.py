@@ -28,7 +28,7 @@ from promptc.runtime.engine_client import EngineClient
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diagnostics"
 RUNTIME_PREFIXES = ("E4", "E5")
 CASES = sorted((code.name, case.name) for code in FIXTURES.iterdir() if code.is_dir()
-               and code.name.startswith(RUNTIME_PREFIXES) for case in code.iterdir() if case.is_dir())
+               and code.name.startswith(RUNTIME_PREFIXES) for case in code.iterdir() if case.is_dir() and not case.name.startswith("."))
 
 
 def engine_answering(status: int, body) -> EngineClient:
