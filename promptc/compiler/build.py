@@ -13,6 +13,8 @@ from promptc.compiler.check import (AnalyzedSegment, analyze_template, check_inp
                                     check_plan_order, type_ok)
 from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, suggestions
+from promptc.compiler.config import load_config
+from promptc.compiler.warnings import plan_warnings
 from promptc.core.content import memory_content, memory_entries, tools_content
 from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics
 from promptc.core.hashing import chain, entry_hash, segment_hash
@@ -311,6 +313,7 @@ def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | No
             result.diagnostics = sorted_diagnostics(result.diagnostics + align_diags)
             if result.errors:
                 result.plans = {}
+        result.diagnostics = sorted_diagnostics(result.diagnostics + plan_warnings(result.plans, load_config(project.root).cache_limits))
     result.dependencies = read
     result.sources = list(project.entries)
     return result

@@ -24,7 +24,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "language.md"
 def test_golden_diagnostics(code):
     case = FIXTURES / code
     align = "fix" if (case / "ALIGN_FIX").exists() else "check"
-    result = compile_project([case], annotate_tokens=code.startswith(("E6", "W6")), align=align)
+    result = compile_project([case], annotate_tokens=code.startswith(("E6", "W6", "W311")), align=align)
     assert code in {d.code for d in result.diagnostics}, f"fixture {code} does not produce {code}"
     text = render_all(result.diagnostics) + "\n"
     golden = case / "expected.txt"
