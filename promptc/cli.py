@@ -50,7 +50,9 @@ def _compile(paths, align="check"):
 @click.option("--align", type=click.Choice(["check", "fix"]), default="check", show_default=True,
               help="Token boundaries: report unstable ones, or apply the documented normalization and report it.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def build(paths, out, lock, check, align, fmt):
+@click.option("--fail-on", "fail_on", type=click.Choice(["stale", "error"]), default="stale", show_default=True,
+              help="With --check: exit 1 on any stale output, or only on a cache-breaking change (error).")
+def build(paths, out, lock, check, align, fmt, fail_on):
     """Compile every plan under PATHS and write plans plus promptc.lock."""
     from promptc.compiler import manifest
 
@@ -63,25 +65,17 @@ def build(paths, out, lock, check, align, fmt):
                 click.echo(rec["diagnostics"], err=True)
             click.echo(rec["summary"] + " (up to date: no input changed)")
             return
-    from promptc.compiler.emit import check_outputs, default_lock, default_out, write_outputs
+    from promptc.compiler.emit import default_lock, default_out, write_outputs
 
     result = _compile(paths, align)
-    _echo_diagnostics(result.diagnostics, fmt)
+    if not (check and fmt == "json" and not result.errors):
+        _echo_diagnostics(result.diagnostics, fmt)
     if result.errors:
         sys.exit(1)
     out_dir = Path(out) if out else default_out(result.root)
     lock_path = Path(lock) if lock else default_lock(result.root)
     if check:
-        changes = check_outputs(result, out_dir, lock_path)
-        for c in changes:
-            click.echo(f"{'✗' if c.breaking else '•'} {c.plan}: {c.message}")
-        if changes:
-            breaking = sum(c.breaking for c in changes)
-            click.echo(f"stale: {len(changes)} change(s), {breaking} cache-breaking; run `promptc build` and commit",
-                       err=True)
-            sys.exit(1)
-        click.echo(f"up to date: {len(result.plans)} plan(s)")
-        return
+        sys.exit(_build_check(result, out_dir, lock_path, fmt, fail_on))
     contents: dict[Path, bytes] = {}
     written = write_outputs(result, out_dir, lock_path, contents)
     summary = f"built {len(result.plans)} plan(s) into {out_dir}"
@@ -89,6 +83,72 @@ def build(paths, out, lock, check, align, fmt):
     diag_text = _diagnostics_text(result.diagnostics)
     manifest.save(result.root, list(paths) or ["."], out_dir, lock_path, align, result.dependencies, result.sources,
                   contents, diag_text, summary, [d.to_json() for d in result.diagnostics])
+
+
+def _build_check(result, out_dir: Path, lock_path: Path, fmt: str, fail_on: str) -> int:
+    """``build --check``: the lint engine's coded findings against the lockfile, plus stale files.
+
+    Exit 1 when a cache-breaking change is found; a stale-but-harmless change (a turn template, a
+    plan file) exits 1 with ``--fail-on stale`` (the default) and 0 with ``--fail-on error``."""
+    from promptc.compiler.emit import check_outputs
+    from promptc.lint import check_against_lock
+    from promptc.lint.formats import render
+
+    stale = [c for c in check_outputs(result, out_dir, lock_path)]
+    report = check_against_lock(result, lock_path)
+    breaking = report.failing("error")
+    if fmt == "json":
+        click.echo(json.dumps({"diagnostics": [d.to_json() for d in result.diagnostics],
+                               "findings": json.loads(report.model_dump_json())["findings"],
+                               "summary": report.summary.model_dump(mode="json"),
+                               "stale": [{"plan": c.plan, "message": c.message} for c in stale],
+                               "breaking": bool(breaking)}, indent=2, ensure_ascii=False))
+    else:
+        if report.findings:
+            click.echo(render(report, "text"))
+        for c in stale:
+            click.echo(f"• {c.plan}: {c.message}")
+        if stale or report.findings:
+            click.echo(f"stale: {len(breaking)} cache-breaking finding(s); run `promptc build` and commit", err=True)
+        else:
+            click.echo(f"up to date: {len(result.plans)} plan(s)")
+    if breaking:
+        return 1
+    return 1 if (stale or report.findings) and fail_on == "stale" else 0
+
+
+@cli.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--against", help="Git ref, promptc.lock file or project directory [default: merge-base with the "
+                                "default branch]")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif", "markdown"]), default="text",
+              show_default=True)
+@click.option("--fail-on", "fail_on", type=click.Choice(["error", "warning", "never"]),
+              help="Exit 1 on unsuppressed findings at this level [default: [tool.promptc.lint] fail_on, else error]")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to this file, not stdout")
+@click.option("--markdown-summary", type=click.Path(dir_okay=False),
+              help="Also append the markdown report to this file (e.g. $GITHUB_STEP_SUMMARY)")
+def lint_cmd(paths, against, fmt, fail_on, output, markdown_summary):
+    """Review every prompt change against a baseline for what it does to the cache, and what it costs."""
+    from promptc.compiler.sources import find_sources
+    from promptc.lint import lint
+    from promptc.lint.config import load_lint_config
+    from promptc.lint.formats import render
+
+    paths = list(paths) or ["."]
+    report = lint(paths, against)
+    fail_on = fail_on or load_lint_config(find_sources([Path(p) for p in paths])[0]).fail_on or "error"
+    if fail_on not in ("error", "warning", "never"):
+        raise click.UsageError(f"[tool.promptc.lint] fail_on must be error, warning or never, not {fail_on!r}")
+    text = render(report, fmt)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+    if markdown_summary:
+        with open(markdown_summary, "a", encoding="utf-8") as fh:
+            fh.write(render(report, "markdown") + "\n")
+    sys.exit(1 if report.failing(fail_on) else 0)
 
 
 @cli.command()
@@ -113,8 +173,14 @@ def show(plan_path):
 
 
 @cli.command()
-def schema():
-    """Print the JSON Schema of the plan file format."""
+@click.option("--lint", "lint_report", is_flag=True, help="The schema of `promptc lint --format json` instead")
+def schema(lint_report):
+    """Print the JSON Schema of the plan file format (or of the lint report)."""
+    if lint_report:
+        from promptc.lint import lint_json_schema
+
+        click.echo(json.dumps(lint_json_schema(), indent=2, sort_keys=True))
+        return
     from promptc.plan import plan_json_schema
 
     click.echo(json.dumps(plan_json_schema(), indent=2, sort_keys=True))

@@ -91,7 +91,7 @@ def changed_paths(repo: Path, commit: str, rel: str) -> list[str]:
         specs.append(":(top)pyproject.toml")
     diff = _git(repo, "diff", "--name-only", commit, "--", *specs).stdout.split("\n")
     untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "--", rel or ".").stdout.split("\n")
-    return sorted({p for p in diff + untracked if p})
+    return sorted({p for p in diff + untracked if p and ".promptc" not in p.split("/")})  # build caches
 
 
 @dataclass

@@ -6,8 +6,9 @@ groups the same cause across plans into one finding.
 
 Rules (one code each, see :mod:`promptc.core.codes.lint`):
 
-* a cached segment's bytes changed: E701, or only whitespace E702 / trailing whitespace E703 /
-  line endings E704, or E714 when the declaration is unchanged and an included file changed;
+* a cached segment's bytes changed: E701, or only whitespace E702 / only trailing whitespace E703,
+  or E714 when the declaration is unchanged and an included file changed (line endings are
+  normalized to LF by the compiler, so a line-ending-only change changes no byte: no finding);
 * an append-only segment: grown at its end I706 (only the suffix is new), otherwise E705 naming the
   entry and whether it was inserted, removed, reordered or rewritten — never both;
 * a segment moved E707, added E708 or removed E709 in the cached prefix; a stability changed E710;
@@ -45,10 +46,7 @@ class Change:
 
 
 def _ws_class(old: str, new: str) -> tuple[str, str] | None:
-    if old.replace("\r\n", "\n") == new.replace("\r\n", "\n"):
-        return "E704", "only line endings changed"
-    if [x.rstrip() for x in old.replace("\r\n", "\n").split("\n")] == \
-            [x.rstrip() for x in new.replace("\r\n", "\n").split("\n")]:
+    if [x.rstrip() for x in old.split("\n")] == [x.rstrip() for x in new.split("\n")]:
         return "E703", "only trailing whitespace changed"
     if "".join(old.split()) == "".join(new.split()):
         return "E702", "only whitespace changed"
@@ -225,7 +223,7 @@ def classify_plan(old: PlanView, new: PlanView, old_snap: Snapshot | None, new_s
                 out[-1].location = loc
     for i, s in enumerate(new.segments):
         o = o_by.get(s.id)
-        if o is None or s.id in moved:
+        if o is None:
             continue
         c: Change | None = None
         if o.stability != s.stability:

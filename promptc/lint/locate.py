@@ -64,12 +64,17 @@ def first_change(old_snap: Snapshot | None, old: SegView | None, new_snap: Snaps
         if tag == "equal":
             continue
         if j1 < j2:  # a changed or inserted line in the new source
-            col = 1
+            col, end = 1, None
             if i1 < i2:
                 old_line, new_line = a[i1], b[j1]
                 col = next((k + 1 for k, (x, y) in enumerate(zip(old_line, new_line)) if x != y),
                            min(len(old_line), len(new_line)) + 1)
-            return at(new_snap, new.span.path, new.span.line + j1, col)
+                suffix = 0
+                while suffix < min(len(old_line), len(new_line)) - col + 1 and \
+                        old_line[len(old_line) - 1 - suffix] == new_line[len(new_line) - 1 - suffix]:
+                    suffix += 1
+                end = max(col + 1, len(new_line) - suffix + 1)
+            return at(new_snap, new.span.path, new.span.line + j1, col, end)
         return at(old_snap, old.span.path, old.span.line + i1, side="baseline")  # lines deleted
     return None
 

@@ -75,7 +75,7 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
         entry = lookup(first.code)
         impacts = []
         for c in cs:
-            imp = plan_impact(c, old.plans.get(c.plan), new.plans[c.plan], config)
+            imp = plan_impact(c, old.plans.get(c.plan), new.plans[c.plan], config) if c.plan in new.plans else None
             if imp is not None:
                 impacts.append(imp)
         sup = None
@@ -178,8 +178,10 @@ def lint(paths=(".",), against: str | None = None, *, cache_dir: Path | None = N
 def check_against_lock(result: BuildResult, lock_path: Path, display_root: Path | None = None) -> LintReport:
     """``build --check``: the coded findings between the committed lockfile and a fresh build."""
     data = read_lock(lock_path)
-    old = Snapshot("lock", str(lock_path), view_lock(data) if data and data.get("version", -1) >= 0 else {})
     root = result.root
+    if data is None or data.get("version", -1) < 0:  # a missing or unreadable lock is reported as stale
+        return _empty(str(lock_path), "lock")
+    old = Snapshot("lock", str(lock_path), view_lock(data))
     new = Snapshot("new", str(root), view_plans(result.plans), root=root, config=load_lint_config(root).__dict__)
     display_root = (display_root or Path.cwd()).resolve()
     prefix = Path(os.path.relpath(root, display_root)).as_posix()

@@ -39,9 +39,6 @@ LINT_CODES: tuple[Code, ...] = (
          "only trailing whitespace changed in a static segment",
          "An editor that strips trailing spaces breaks the cache without a visible change.",
          "a line that ended in a space no longer does", "revert the change, or configure the editor for .prompt files"),
-    Code("E704", "static-segment-line-endings-changed", "error", "only line endings changed in a static segment",
-         "CRLF and LF are different bytes: a checkout with autocrlf, or an editor, breaks every cached prefix.",
-         "a file saved with CRLF line endings", "keep LF (e.g. `*.prompt text eol=lf` in .gitattributes)"),
     Code("E705", "append-only-rewritten", "error", "an append-only segment changed anywhere but at its end",
          "Tools, memory and history may only grow at their end; an entry inserted, removed, reordered or rewritten "
          "changes the prefix from that entry on.",
