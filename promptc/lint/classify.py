@@ -240,7 +240,8 @@ def classify_plan(old: PlanView, new: PlanView, old_snap: Snapshot | None, new_s
                 c = _content_change(o, s, old_snap, new_snap, i, new)
             if c is not None:
                 c.old_break = old_ids.index(s.id)
-        elif not o.cached and not s.cached and (o.template != s.template or o.kind != s.kind):
+        elif not o.cached and not s.cached and ((o.template is not None and o.template != s.template)
+                                                 or (o.kind is not None and o.kind != s.kind)):
             loc = locate.first_change(old_snap, o, new_snap, s) or locate.declaration(new_snap, s)
             c = Change("I713", new.name, f"{s.stability} segment `{s.id}` changed: no cached prefix is affected",
                        s.id, loc)

@@ -173,7 +173,7 @@ def test_stability_lowered(repo):
     assert sorted(codes(report)) == [("E707", ["frontend"]), ("E710", ["frontend"])]
     f = next(x for x in report.findings if x.code == "E710")
     assert "static → session" in f.message
-    assert (f.location.line, f.location.col) == (4, 17)
+    assert (f.location.line, f.location.col) == (4, 18)  # "@s|tatic" → "@s|ession"
 
 
 def test_target_model_change_invalidates_everything(repo):
