@@ -131,13 +131,21 @@ def _build_check(result, out_dir: Path, lock_path: Path, fmt: str, fail_on: str)
 def lint_cmd(paths, against, fmt, fail_on, output, markdown_summary):
     """Review every prompt change against a baseline for what it does to the cache, and what it costs."""
     from promptc.compiler.sources import find_sources
-    from promptc.lint import lint
     from promptc.lint.config import load_lint_config
     from promptc.lint.formats import render
+    from promptc.lint.gitref import unchanged_since
+    from promptc.lint.model import LintReport
 
     paths = list(paths) or ["."]
-    report = lint(paths, against)
-    fail_on = fail_on or load_lint_config(find_sources([Path(p) for p in paths])[0]).fail_on or "error"
+    root = find_sources([Path(p) for p in paths])[0]
+    label = unchanged_since(root, against)  # nothing changed: answer without building anything
+    if label is not None:
+        report = LintReport.empty(label, "git", __version__)
+    else:
+        from promptc.lint.run import lint
+
+        report = lint(paths, against)
+    fail_on = fail_on or load_lint_config(root).fail_on or "error"
     if fail_on not in ("error", "warning", "never"):
         raise click.UsageError(f"[tool.promptc.lint] fail_on must be error, warning or never, not {fail_on!r}")
     text = render(report, fmt)

@@ -124,6 +124,12 @@ class LintReport(_Model):
     findings: list[Finding]
     summary: Summary
 
+    @classmethod
+    def empty(cls, baseline: str, kind: str, tool_version: str) -> "LintReport":
+        """A report with no findings (nothing changed)."""
+        return cls(tool_version=tool_version, baseline=baseline, baseline_kind=kind, findings=[],
+                   summary=Summary(errors=0, warnings=0, infos=0, suppressed=0, plans=[], cost_per_request=0.0))
+
     def failing(self, fail_on: str) -> list[Finding]:
         """Unsuppressed findings at or above ``fail_on`` (``error``, ``warning`` or ``never``)."""
         levels = {"error": ("error",), "warning": ("error", "warning"), "never": ()}[fail_on]

@@ -135,8 +135,7 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
 
 
 def _empty(label: str, kind: str) -> LintReport:
-    return LintReport(tool_version=__version__, baseline=label, baseline_kind=kind, findings=[],
-                      summary=Summary(errors=0, warnings=0, infos=0, suppressed=0, plans=[], cost_per_request=0.0))
+    return LintReport.empty(label, kind, __version__)
 
 
 def _compile_errors(result: BuildResult, label: str, kind: str, new: Snapshot, prefix: str) -> LintReport:
@@ -161,8 +160,7 @@ def lint(paths=(".",), against: str | None = None, *, cache_dir: Path | None = N
     baseline = load_baseline(against, root, cache_dir)
     try:
         if baseline.identical:
-            label = against or "merge-base"
-            return _empty(label, "git")
+            return _empty(baseline.label, "git")
         old = baseline.snapshot
         result = compile_project([Path(p) for p in paths], cache_dir=cache_dir)
         new = Snapshot("new", str(root), view_plans(result.plans), root=root,
