@@ -123,6 +123,7 @@ class LintReport(_Model):
     baseline_kind: Literal["git", "lock", "dir"]
     findings: list[Finding]
     summary: Summary
+    notes: list[str] = Field(default_factory=list, description="about the comparison itself (e.g. a fallback)")
 
     @classmethod
     def empty(cls, baseline: str, kind: str, tool_version: str) -> "LintReport":

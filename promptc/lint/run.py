@@ -97,7 +97,7 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
             code=first.code, name=entry.name if entry else "", severity=entry.severity if entry else "error",
             message=first.message, location=_rel(first.location, prefix), segment=first.segment,
             plans=sorted({c.plan for c in cs}), impact=sorted(impacts, key=lambda p: p.plan),
-            notes=list(first.notes + notes[:0]), hint=first.hint, suppressed=sup))
+            notes=list(first.notes), hint=first.hint, suppressed=sup))
         for c, imp in zip([c for c in cs if c.break_at is not None], impacts):
             per_plan.setdefault(c.plan, []).append((c.break_at, imp, sup is not None))
     # static warnings of the new build, where they sit on a changed line
@@ -131,7 +131,7 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
         plans=plans, cost_per_request=round(sum(p.cost_per_request for p in plans), 6),
         cost_daily=round(sum(daily_all), 6) if daily_all else None)
     return LintReport(tool_version=__version__, baseline=old.label, baseline_kind=old.kind if old.kind != "new" else "dir",
-                      findings=findings, summary=summary)
+                      findings=findings, summary=summary, notes=list(notes))
 
 
 def _empty(label: str, kind: str) -> LintReport:

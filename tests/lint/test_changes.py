@@ -248,3 +248,37 @@ def test_locations_are_relative_to_the_repository_root(tmp_path, template_repo):
     report = lint([outer / "prompts"], "main")
     assert report.findings[0].location.path == "prompts/shared.prompt"
     assert git(outer, "status", "--porcelain").rstrip("\n").split("\n") == [" M prompts/shared.prompt"]
+
+
+def test_a_new_tree_that_does_not_compile_reports_its_errors(repo):
+    edit(repo / "backend.prompt", "plan backend = rules,", "plan backend = rulez,")
+    report = run(repo)
+    assert [(f.code, f.severity, f.location.path, f.location.line) for f in report.findings] == [
+        ("E103", "error", "backend.prompt", 11)]
+    assert report.failing("error") == report.findings
+
+
+def test_a_baseline_that_does_not_compile_falls_back_to_its_committed_lock(repo):
+    import pytest
+
+    from promptc.compiler.emit import write_outputs
+    from promptc.lint import BaselineError
+
+    write_outputs(compile_project([repo]).raise_on_error(), repo / ".promptc" / "plans", repo / "promptc.lock")
+    git(repo, "add", "promptc.lock")
+    git(repo, "commit", "-qm", "lock")
+    edit(repo / "backend.prompt", "plan backend = rules,", "plan backend = rulez,")
+    git(repo, "commit", "-qam", "broken")
+    edit(repo / "backend.prompt", "plan backend = rulez,", "plan backend = rules,")
+    edit(repo / "docs.prompt", "Write a test for every change.", "Write a test for each change.")
+    report = run(repo, "HEAD")
+    assert len(report.notes) == 1 and "does not compile; compared with its committed promptc.lock" in report.notes[0]
+    assert codes(report) == [("E701", ["docs"])]
+
+    git(repo, "rm", "-q", "promptc.lock")
+    edit(repo / "backend.prompt", "plan backend = rules,", "plan backend = rulez,")
+    git(repo, "commit", "-qam", "broken, no lock")
+    edit(repo / "backend.prompt", "plan backend = rulez,", "plan backend = rules,")
+    with pytest.raises(BaselineError) as exc:
+        run(repo, "HEAD")
+    assert exc.value.code == "E722"

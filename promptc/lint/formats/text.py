@@ -37,6 +37,7 @@ def render(report: LintReport) -> str:
             if k == 0:
                 out.append("  ".join("-" * w for w in widths))
         out.append("")
+    out += [f"note: {n}" for n in report.notes]
     cost = f"; estimated extra cost {money(s.cost_per_request)} on the next request of each plan" if s.plans else ""
     daily = f" ({money(s.cost_daily)}/day with the traffic model)" if s.cost_daily is not None else ""
     out.append(f"promptc lint against {report.baseline}: {counts(report)}{cost}{daily}")
