@@ -17,6 +17,7 @@ from pathlib import Path
 from promptc.compiler.build import compile_project
 from promptc.lint.config import load_lint_config
 from promptc.lint.gitref import BaselineError, _fail, changed_paths, default_ref, label_for, repo_root, resolve_commit
+from promptc.lint.incremental import affected
 from promptc.lint.snapshot import Snapshot, view_lock, view_plans
 from promptc.lock import LOCK_NAME, read_lock
 
@@ -53,19 +54,47 @@ def _compiled(root: Path, kind: str, label: str, cache_dir: Path | None, stop: P
                     config=load_lint_config(root, stop).__dict__)
 
 
-def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None) -> Baseline:
-    """Build the baseline of ``project_root`` at ``ref`` from git objects."""
+def _partial(root: Path, label: str, cache_dir: Path | None, tree: Path, changed: list[str],
+             new: Snapshot) -> Snapshot | None:
+    """The baseline built only where it can differ from ``new`` (see :mod:`.incremental`)."""
+    found = affected(changed, new)
+    if found is None:
+        return None
+    plans, loose = found
+    entries = {new.plans[p].span.path for p in plans} | loose
+    entries = sorted(e for e in entries if (root / e).is_file())
+    views = {name: v for name, v in new.plans.items() if name not in plans}
+    if entries:
+        result = compile_project([root / e for e in entries], cache_dir=cache_dir)
+        if result.errors or result.root != root.resolve():
+            return None
+        built = view_plans(result.plans)
+        if set(built) & set(views):
+            views = {n: v for n, v in views.items() if n not in built}
+        views.update(built)
+    return Snapshot("git", label, dict(sorted(views.items())), root=root, config=load_lint_config(root, tree).__dict__)
+
+
+def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None, new: Snapshot | None = None) -> Baseline:
+    """Build the baseline of ``project_root`` at ``ref`` from git objects. With ``new`` (the new
+    build), only the plans whose files changed are built again."""
     commit = resolve_commit(repo, ref)
     rel = project_root.resolve().relative_to(repo).as_posix()
     rel = "" if rel == "." else rel
     label = label_for(ref, commit)
-    if not changed_paths(repo, commit, rel):
+    changed = changed_paths(repo, commit, rel)
+    if not changed:
         return Baseline(None, identical=True, label=label)
     work = tempfile.TemporaryDirectory(prefix="promptc-lint-")
     tree = Path(work.name)
     _extract(repo, commit, tree)
     root = tree / rel if rel else tree
-    snap = _compiled(root, "git", label, cache_dir, tree) if root.is_dir() else Snapshot("git", label, {}, root=root)
+    snap = None
+    if new is not None and root.is_dir():
+        local = [p[len(rel) + 1:] if rel else p for p in changed]
+        snap = _partial(root, label, cache_dir, tree, local, new)
+    if snap is None:
+        snap = _compiled(root, "git", label, cache_dir, tree) if root.is_dir() else Snapshot("git", label, {}, root=root)
     if snap is not None:
         return Baseline(snap, workdir=work)
     lock = root / LOCK_NAME
@@ -93,7 +122,8 @@ def from_dir(path: Path, cache_dir: Path | None) -> Baseline:
     return Baseline(snap)
 
 
-def load_baseline(against: str | None, project_root: Path, cache_dir: Path | None = None) -> Baseline:
+def load_baseline(against: str | None, project_root: Path, cache_dir: Path | None = None,
+                  new: Snapshot | None = None) -> Baseline:
     """Resolve ``--against``: a lockfile, a directory, or a git ref (default: the merge-base with the
     default branch)."""
     if against is not None:
@@ -107,7 +137,7 @@ def load_baseline(against: str | None, project_root: Path, cache_dir: Path | Non
         raise _fail("E721", f"`{against}` is not a file or directory, and {project_root} is not in a git repository"
                     if against else f"{project_root} is not in a git repository",
                     "pass --against with a lockfile or a directory")
-    return from_git(repo, against or default_ref(repo), project_root, cache_dir)
+    return from_git(repo, against or default_ref(repo), project_root, cache_dir, new)
 
 
 __all__ = ["Baseline", "BaselineError", "load_baseline", "repo_root"]

@@ -20,6 +20,7 @@ from promptc.core.errors import Diagnostic
 from promptc.core.version import __version__
 from promptc.lint import suppress
 from promptc.lint.baseline import load_baseline, repo_root
+from promptc.lint.gitref import unchanged_since
 from promptc.lint.classify import Change, classify
 from promptc.lint.config import LintConfig, load_lint_config
 from promptc.lint.impact import plan_impact
@@ -157,14 +158,16 @@ def lint(paths=(".",), against: str | None = None, *, cache_dir: Path | None = N
     display_root = (display_root or repo_root(root) or Path.cwd()).resolve()
     prefix = Path(os.path.relpath(root, display_root)).as_posix()
     prefix = "" if prefix == "." else prefix
-    baseline = load_baseline(against, root, cache_dir)
+    label = unchanged_since(root, against)
+    if label is not None:  # nothing under the project changed since the ref: nothing to build
+        return _empty(label, "git")
+    result = compile_project([Path(p) for p in paths], cache_dir=cache_dir)
+    new = Snapshot("new", str(root), view_plans(result.plans), root=root, config=load_lint_config(root).__dict__)
+    baseline = load_baseline(against, root, cache_dir, None if result.errors else new)
     try:
         if baseline.identical:
             return _empty(baseline.label, "git")
         old = baseline.snapshot
-        result = compile_project([Path(p) for p in paths], cache_dir=cache_dir)
-        new = Snapshot("new", str(root), view_plans(result.plans), root=root,
-                       config=load_lint_config(root).__dict__)
         if result.errors:
             return _compile_errors(result, old.label, old.kind, new, prefix)
         return compare(old, new, diagnostics=result.diagnostics, config=load_lint_config(root), prefix=prefix,

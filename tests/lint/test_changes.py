@@ -282,3 +282,34 @@ def test_a_baseline_that_does_not_compile_falls_back_to_its_committed_lock(repo)
     with pytest.raises(BaselineError) as exc:
         run(repo, "HEAD")
     assert exc.value.code == "E722"
+
+
+def test_the_partial_baseline_gives_the_same_report_as_a_full_one(repo):
+    """Only plans whose files changed are rebuilt in the baseline (lint/incremental.py): the report
+    must be exactly the one a full baseline build gives."""
+    from pathlib import Path
+
+    from promptc.lint.baseline import from_git
+    from promptc.lint.run import compare
+    from promptc.lint.snapshot import Snapshot, view_plans
+
+    (repo / "memory" / "docs.md").write_text("The CI runs on four cores.\n\nReleases happen on Fridays.\n")
+    (repo / "frontend.prompt").unlink()
+    (repo / "ops.prompt").write_text((repo / "backend.prompt").read_text().replace("backend", "ops"))
+    (repo / "memory" / "ops.md").write_text("On call rotates weekly.\n")
+    result = compile_project([repo]).raise_on_error()
+    new = Snapshot("new", str(repo), view_plans(result.plans), root=Path(repo))
+    reports, olds = [], []
+    for given in (new, None):
+        base = from_git(Path(repo), "main", Path(repo), Path(repo) / ".promptc" / "cache", given)
+        try:
+            reports.append(compare(base.snapshot, new, diagnostics=result.diagnostics))
+            olds.append(base.snapshot.plans)
+        finally:
+            base.close()
+    partial, full = reports
+    assert olds[0]["backend"] is new.plans["backend"]  # unaffected: taken from the new build, not rebuilt
+    assert olds[1]["backend"] is not new.plans["backend"] and olds[1]["backend"] == new.plans["backend"]
+    assert partial.findings == full.findings and partial.summary == full.summary
+    assert [(f.code, f.plans) for f in partial.findings] == [
+        ("I716", ["frontend"]), ("E705", ["docs"]), ("I715", ["ops"])]
