@@ -5,7 +5,7 @@ Run:  python bench/lint.py [--tokens 1000000] [--plans 120] [--out bench/results
 
 The project is bench/compile.py's (G global blocks shared by many plans, one agent block per plan).
 It is committed to a git repository; a second commit rewords one sentence of one global block, so
-the lint finds one E701 across every plan sharing that block. Timed, each as a fresh process (what
+the lint finds one E901 across every plan sharing that block. Timed, each as a fresh process (what
 a user or CI waits for: interpreter, imports, work), median of --repeats:
 
 * build (cold): `promptc build` with no token cache (a fresh CI checkout);

@@ -43,7 +43,7 @@ def _extract(repo: Path, commit: str, dest: Path) -> None:
         tar.extractall(dest, filter="data")
     err = proc.stderr.read().decode(errors="replace")
     if proc.wait() != 0:
-        raise _fail("E721", f"git archive {commit[:12]} failed: {err.strip()}", "check the repository")
+        raise _fail("E921", f"git archive {commit[:12]} failed: {err.strip()}", "check the repository")
 
 
 def _compiled(root: Path, kind: str, label: str, cache_dir: Path | None, stop: Path | None) -> Snapshot | None:
@@ -101,7 +101,7 @@ def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None, n
     data = read_lock(lock)
     if data is None or data.get("version", -1) < 0:
         work.cleanup()
-        raise _fail("E722", f"the project at {label} does not compile and has no readable {LOCK_NAME}",
+        raise _fail("E922", f"the project at {label} does not compile and has no readable {LOCK_NAME}",
                     "lint against another ref, or a lockfile (--against path/to/promptc.lock)")
     return Baseline(Snapshot("git", label, view_lock(data), root=root,
                              config=load_lint_config(root, tree).__dict__), workdir=work,
@@ -111,14 +111,14 @@ def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None, n
 def from_lock(path: Path) -> Baseline:
     data = read_lock(path)
     if data is None or data.get("version", -1) < 0:
-        raise _fail("E721", f"{path} is not a readable promptc.lock", "name a lockfile written by `promptc build`")
+        raise _fail("E921", f"{path} is not a readable promptc.lock", "name a lockfile written by `promptc build`")
     return Baseline(Snapshot("lock", str(path), view_lock(data)))
 
 
 def from_dir(path: Path, cache_dir: Path | None) -> Baseline:
     snap = _compiled(path, "dir", str(path), cache_dir, None)
     if snap is None:
-        raise _fail("E722", f"the baseline directory {path} does not compile", "lint against a directory that builds")
+        raise _fail("E922", f"the baseline directory {path} does not compile", "lint against a directory that builds")
     return Baseline(snap)
 
 
@@ -134,7 +134,7 @@ def load_baseline(against: str | None, project_root: Path, cache_dir: Path | Non
             return from_dir(p, cache_dir)
     repo = repo_root(project_root)
     if repo is None:
-        raise _fail("E721", f"`{against}` is not a file or directory, and {project_root} is not in a git repository"
+        raise _fail("E921", f"`{against}` is not a file or directory, and {project_root} is not in a git repository"
                     if against else f"{project_root} is not in a git repository",
                     "pass --against with a lockfile or a directory")
     return from_git(repo, against or default_ref(repo), project_root, cache_dir, new)

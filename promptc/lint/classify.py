@@ -6,15 +6,15 @@ groups the same cause across plans into one finding.
 
 Rules (one code each, see :mod:`promptc.core.codes.lint`):
 
-* a cached segment's bytes changed: E701, or only whitespace E702 / only trailing whitespace E703,
-  or E714 when the declaration is unchanged and an included file changed (line endings are
+* a cached segment's bytes changed: E901, or only whitespace E902 / only trailing whitespace E903,
+  or E914 when the declaration is unchanged and an included file changed (line endings are
   normalized to LF by the compiler, so a line-ending-only change changes no byte: no finding);
-* an append-only segment: grown at its end I706 (only the suffix is new), otherwise E705 naming the
+* an append-only segment: grown at its end I906 (only the suffix is new), otherwise E905 naming the
   entry and whether it was inserted, removed, reordered or rewritten — never both;
-* a segment moved E707, added E708 or removed E709 in the cached prefix; a stability changed E710;
-* a target's model or tokenizer changed E711; targets added or removed I712;
-* anything outside the cached prefix (session/turn templates, turn segments) I713;
-* plans added I715 or removed I716.
+* a segment moved E907, added E908 or removed E909 in the cached prefix; a stability changed E910;
+* a target's model or tokenizer changed E911; targets added or removed I912;
+* anything outside the cached prefix (session/turn templates, turn segments) I913;
+* plans added I915 or removed I916.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ class Change:
 
 def _ws_class(old: str, new: str) -> tuple[str, str] | None:
     if [x.rstrip() for x in old.split("\n")] == [x.rstrip() for x in new.split("\n")]:
-        return "E703", "only trailing whitespace changed"
+        return "E903", "only trailing whitespace changed"
     if "".join(old.split()) == "".join(new.split()):
-        return "E702", "only whitespace changed"
+        return "E902", "only whitespace changed"
     return None
 
 
@@ -77,7 +77,7 @@ def _entries_change(old: SegView, new: SegView, new_snap: Snapshot, old_snap: Sn
             return None
         added = len(n) - len(o)
         keep = {t: old.tokens.get(t, 0) for t in old.tokens}
-        return Change("I706", plan.name, f"append-only segment `{new.id}` grew by {added} entr{'y' if added == 1 else 'ies'}"
+        return Change("I906", plan.name, f"append-only segment `{new.id}` grew by {added} entr{'y' if added == 1 else 'ies'}"
                                          f" at its end ({_label(new, len(o))}{' …' if added > 1 else ''}): the cached "
                                          "prefix through the existing entries stays valid, only the suffix is new",
                       new.id, locate.entry_location(new_snap, new, len(o), "new"), i_new, None, keep)
@@ -95,7 +95,7 @@ def _entries_change(old: SegView, new: SegView, new_snap: Snapshot, old_snap: Sn
         how = f"{_label(new, i)} was rewritten" if same_name or not old.labels else \
             f"{_label(old, i)} was replaced by {_label(new, i)}"
         loc = locate.entry_location(new_snap, new, i, "new")
-    return Change("E705", plan.name, f"append-only segment `{new.id}` changed before its end: {how}", new.id, loc,
+    return Change("E905", plan.name, f"append-only segment `{new.id}` changed before its end: {how}", new.id, loc,
                   i_new, hint="only append new entries at the end; the cached prefix from this segment on is lost")
 
 
@@ -114,18 +114,18 @@ def _content_change(old: SegView, new: SegView, old_snap: Snapshot | None, new_s
                 notes.append(f"{rel} changed at line {where.line}")
             if ws:
                 notes.append(ws[1])
-            return Change("E714", plan.name, f"static segment `{new.id}` changed through its include `{rel}`",
+            return Change("E914", plan.name, f"static segment `{new.id}` changed through its include `{rel}`",
                           new.id, loc, i_new, notes=tuple(notes),
                           hint="included files are part of the static bytes; if the reset is intended, say so "
-                               "with `# promptc: allow E714 — reason` above the segment")
+                               "with `# promptc: allow E914 — reason` above the segment")
         notes.append("the declaration is unchanged: an input default or an imported value changed")
     loc = locate.first_change(old_snap, old, new_snap, new) or locate.declaration(new_snap, new)
     if ws:
         code, what = ws
         return Change(code, plan.name, f"static segment `{new.id}` changed: {what} (still a cache break)", new.id,
                       loc, i_new, notes=tuple(notes), hint="revert the whitespace change")
-    return Change("E701", plan.name, f"static segment `{new.id}` changed", new.id, loc, i_new, notes=tuple(notes),
-                  hint="if the cache reset is intended, acknowledge it: `# promptc: allow E701 — reason` above the "
+    return Change("E901", plan.name, f"static segment `{new.id}` changed", new.id, loc, i_new, notes=tuple(notes),
+                  hint="if the cache reset is intended, acknowledge it: `# promptc: allow E901 — reason` above the "
                        "segment, or bump `cache_epoch` in [tool.promptc]")
 
 
@@ -163,14 +163,14 @@ def _targets(old: PlanView, new: PlanView) -> tuple[list[Change], tuple[str, ...
     if fresh and (gone or retok):
         parts = [f"`{g}` → `{f}`" for g, f in zip(gone, [x for x in fresh if x not in retok])]
         parts += [f"`{r}` tokenizer {o[r].tokenizer} → {n[r].tokenizer}" for r in retok]
-        out.append(Change("E711", new.name, f"plan `{new.name}`: target changed ({', '.join(parts)}): every cached "
+        out.append(Change("E911", new.name, f"plan `{new.name}`: target changed ({', '.join(parts)}): every cached "
                                             "prefix of the old target is invalidated", None, loc, 0, 0,
-                          targets=tuple(fresh), group=("E711", new.name),
+                          targets=tuple(fresh), group=("E911", new.name),
                           hint="a model or tokenizer change always re-writes the whole static prefix"))
     elif fresh or gone:
         what = ", ".join([f"added `{f}`" for f in fresh] + [f"removed `{g}`" for g in gone])
-        out.append(Change("I712", new.name, f"plan `{new.name}`: targets changed ({what}); the other targets keep "
-                                            "their caches", None, loc, group=("I712", new.name)))
+        out.append(Change("I912", new.name, f"plan `{new.name}`: targets changed ({what}); the other targets keep "
+                                            "their caches", None, loc, group=("I912", new.name)))
     return out, carried
 
 
@@ -196,14 +196,14 @@ def classify_plan(old: PlanView, new: PlanView, old_snap: Snapshot | None, new_s
         first = next(i for i, (a, b) in enumerate(zip(old_ids, new_ids)) if a != b)
         cached = first < max(o_end, n_end)
         names = ", ".join(f"`{m}`" for m in sorted(moved, key=new_ids.index))
-        plan_change("E707" if cached else "I713",
+        plan_change("E907" if cached else "I913",
                     f"plan `{new.name}`: {names} moved ([{', '.join(old_ids)}] → [{', '.join(new_ids)}])",
                     first if cached else None, first if cached else None, sorted(moved, key=new_ids.index)[0],
                     hint="keep the order of cached segments" if cached else None)
     for i, sid in enumerate(new_ids):
         if sid not in o_by:
             cached = n_by[sid].cached and i < n_end
-            c = Change("E708" if cached else "I713", new.name,
+            c = Change("E908" if cached else "I913", new.name,
                        f"plan `{new.name}`: segment `{sid}` was added" + (" inside the cached prefix" if cached else
                                                                           " after the cached prefix"),
                        sid, locate.declaration(new_snap, n_by[sid]) or plan_loc, i if cached else None,
@@ -216,7 +216,7 @@ def classify_plan(old: PlanView, new: PlanView, old_snap: Snapshot | None, new_s
             cached = o_by[sid].cached and j < o_end
             brk = min(j, n_end)
             loc = locate.declaration(old_snap, o_by[sid], "baseline") if old_snap is not None else None
-            plan_change("E709" if cached else "I713", f"plan `{new.name}`: segment `{sid}` was removed"
+            plan_change("E909" if cached else "I913", f"plan `{new.name}`: segment `{sid}` was removed"
                         + (" from the cached prefix" if cached else ""), brk if cached else None,
                         j if cached else None, sid)
             if loc is not None:
@@ -228,7 +228,7 @@ def classify_plan(old: PlanView, new: PlanView, old_snap: Snapshot | None, new_s
         c: Change | None = None
         if o.stability != s.stability:
             cached = o.cached or s.cached
-            c = Change("E710" if cached else "I713", new.name,
+            c = Change("E910" if cached else "I913", new.name,
                        f"segment `{s.id}`: stability {o.stability} → {s.stability}"
                        + ("" if cached else " (outside the cached prefix)"), s.id,
                        locate.first_change(old_snap, o, new_snap, s) or locate.declaration(new_snap, s),
@@ -243,7 +243,7 @@ def classify_plan(old: PlanView, new: PlanView, old_snap: Snapshot | None, new_s
         elif not o.cached and not s.cached and ((o.template is not None and o.template != s.template)
                                                  or (o.kind is not None and o.kind != s.kind)):
             loc = locate.first_change(old_snap, o, new_snap, s) or locate.declaration(new_snap, s)
-            c = Change("I713", new.name, f"{s.stability} segment `{s.id}` changed: no cached prefix is affected",
+            c = Change("I913", new.name, f"{s.stability} segment `{s.id}` changed: no cached prefix is affected",
                        s.id, loc)
         if c is not None:
             c.targets = carried if c.targets is None else c.targets
@@ -261,14 +261,14 @@ def classify(old: dict[str, PlanView], new: dict[str, PlanView], old_snap: Snaps
         if name not in old:
             p = new[name]
             loc = locate.at(new_snap, p.span.path, p.span.line, p.span.col) if p.span else None
-            out.append(Change("I715", name, f"plan `{name}` was added", None, loc, group=("I715", name),
+            out.append(Change("I915", name, f"plan `{name}` was added", None, loc, group=("I915", name),
                               suppress_at=p))
         elif name not in new:
             p = old[name]
             loc = None
             if p.span is not None and old_snap is not None and old_snap.root is not None:
                 loc = locate.at(old_snap, p.span.path, p.span.line, p.span.col, side="baseline")
-            out.append(Change("I716", name, f"plan `{name}` was removed", None, loc, group=("I716", name)))
+            out.append(Change("I916", name, f"plan `{name}` was removed", None, loc, group=("I916", name)))
         else:
             out.extend(classify_plan(old[name], new[name], old_snap, new_snap))
     return out

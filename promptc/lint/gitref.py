@@ -26,9 +26,9 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     try:
         proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
     except FileNotFoundError:
-        raise _fail("E721", "`git` is not installed", "install git, or lint against a lockfile or directory") from None
+        raise _fail("E921", "`git` is not installed", "install git, or lint against a lockfile or directory") from None
     if check and proc.returncode != 0:
-        raise _fail("E721", f"git {' '.join(args)} failed: {proc.stderr.strip()}", "check the ref and the repository")
+        raise _fail("E921", f"git {' '.join(args)} failed: {proc.stderr.strip()}", "check the ref and the repository")
     return proc
 
 
@@ -53,21 +53,21 @@ def default_ref(repo: Path) -> str:
             base = _git(repo, "merge-base", "HEAD", c, check=False)
             if base.returncode == 0:
                 return base.stdout.strip()
-    raise _fail("E720", "no default branch to lint against (tried origin/HEAD, origin/main, origin/master, main, "
+    raise _fail("E920", "no default branch to lint against (tried origin/HEAD, origin/main, origin/master, main, "
                         "master)", "name one with --against REF; in CI fetch it (`fetch-depth: 0`)")
 
 
 def resolve_commit(repo: Path, ref: str) -> str:
-    """The commit ``ref`` names; E720 naming ``fetch-depth`` when a shallow clone lacks it."""
+    """The commit ``ref`` names; E920 naming ``fetch-depth`` when a shallow clone lacks it."""
     proc = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
     if proc.returncode == 0:
         return proc.stdout.strip()
     shallow = _git(repo, "rev-parse", "--is-shallow-repository", check=False).stdout.strip() == "true"
     if shallow:
-        raise _fail("E720", f"`{ref}` is not in this shallow clone",
+        raise _fail("E920", f"`{ref}` is not in this shallow clone",
                     "fetch more history: `fetch-depth: 0` in actions/checkout (or `git fetch --unshallow`, "
                     f"`git fetch origin {ref.removeprefix('origin/')}`)")
-    raise _fail("E720", f"`{ref}` is not a commit in this repository",
+    raise _fail("E920", f"`{ref}` is not a commit in this repository",
                 "name a branch, tag or commit; in CI make sure it is fetched (`fetch-depth: 0`)")
 
 

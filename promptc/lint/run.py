@@ -86,10 +86,10 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
                 k = (a.location.path, a.location.line)
                 if k not in seen_allows:
                     seen_allows.add(k)
-                    findings.append(Finding(code="W717", name="suppression-without-reason", severity="warning",
+                    findings.append(Finding(code="W917", name="suppression-without-reason", severity="warning",
                                             message=f"`# promptc: allow {', '.join(a.codes)}` gives no reason, so it "
                                                     "suppresses nothing", location=_rel(a.location, prefix),
-                                            hint="write the reason after a dash: # promptc: allow E701 — why"))
+                                            hint="write the reason after a dash: # promptc: allow E901 — why"))
             elif first.code in a.codes and sup is None:
                 sup = Suppression(by="comment", reason=a.reason, location=_rel(a.location, prefix))
         if sup is None and epoch and entry is not None and entry.severity == "error":

@@ -2,11 +2,11 @@
 
 * A comment directly above a segment (or plan) declaration acknowledges findings on it::
 
-      # promptc: allow E701 — the new refund policy; one cache rewrite is expected
+      # promptc: allow E901 — the new refund policy; one cache rewrite is expected
       global rules @static role system "..."
 
   Codes are comma-separated; the reason (after ``—``, ``--``, ``-`` or ``:``) is required, and a
-  comment without one is itself a finding (W717) and suppresses nothing.
+  comment without one is itself a finding (W917) and suppresses nothing.
 * Bumping ``cache_epoch`` in ``[tool.promptc]`` acknowledges a global reset: every cache-breaking
   finding against a baseline with a lower epoch is suppressed (git and directory baselines; a
   lockfile does not record the epoch).

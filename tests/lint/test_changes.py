@@ -31,7 +31,7 @@ def static_from(plan, seg_id, target):
 def test_static_segment_change_in_the_shared_block_is_one_finding_across_three_plans(repo, base_build):
     edit(repo / "shared.prompt", "Keep changes small", "Keep every change small")
     report = run(repo)
-    assert codes(report) == [("E701", list(PLANS))]
+    assert codes(report) == [("E901", list(PLANS))]
     f = report.findings[0]
     assert f.severity == "error" and f.segment == "rules"
     assert (f.location.path, f.location.line, f.location.col) == ("shared.prompt", 4, 6)
@@ -55,7 +55,7 @@ def test_static_segment_change_in_the_shared_block_is_one_finding_across_three_p
 def test_agent_block_change_reaches_one_plan_from_that_segment_on(repo):
     edit(repo / "docs.prompt", "Write a test for every change.", "Write a test for each change.")
     report = run(repo)
-    assert codes(report) == [("E701", ["docs"])]
+    assert codes(report) == [("E901", ["docs"])]
     f = report.findings[0]
     assert (f.location.path, f.location.line) == ("docs.prompt", line_of(repo / "docs.prompt", "each change"))
     plan = new_plans(repo)["docs"]
@@ -67,10 +67,10 @@ def test_agent_block_change_reaches_one_plan_from_that_segment_on(repo):
 
 def test_whitespace_only_changes_are_breaks_that_say_so(repo):
     edit(repo / "shared.prompt", "Keep changes small and reviewable.", "Keep changes small and reviewable.  ")
-    assert codes(run(repo)) == [("E703", list(PLANS))]
+    assert codes(run(repo)) == [("E903", list(PLANS))]
     edit(repo / "shared.prompt", "Keep changes small and reviewable.  ", "Keep  changes small\nand reviewable.")
     report = run(repo)
-    assert codes(report) == [("E702", list(PLANS))]
+    assert codes(report) == [("E902", list(PLANS))]
     assert "only whitespace changed" in report.findings[0].message
     assert report.findings[0].severity == "error"
 
@@ -88,7 +88,7 @@ def test_appending_a_tool_at_the_end_is_info_only_never_both_ways(repo, base_bui
          '    run_tests(selector: string? "A pytest selector") "Run the tests."\n'
          '    open_pr(title: string "Title") "Open a pull request."\n')
     report = run(repo)
-    assert codes(report) == [("I706", list(PLANS))]
+    assert codes(report) == [("I906", list(PLANS))]
     f = report.findings[0]
     assert f.severity == "info" and "`open_pr`" in f.message and report.failing("error") == []
     assert (f.location.path, f.location.line, f.location.col) == ("shared.prompt", 12, 5)
@@ -104,13 +104,13 @@ def test_inserting_removing_reordering_and_rewriting_tools(repo):
     original = shared.read_text()
     edit(shared, "    search_code(", '    open_pr(title: string "Title") "Open a pull request."\n    search_code(')
     f = run(repo).findings
-    assert [(x.code, x.location.line) for x in f] == [("E705", 10)]
+    assert [(x.code, x.location.line) for x in f] == [("E905", 10)]
     assert "tool `open_pr` was inserted" in f[0].message
 
     shared.write_text(original)
     edit(shared, '    search_code(pattern: string "A regular expression") "Search the code."\n', "")
     f = run(repo).findings
-    assert [x.code for x in f] == ["E705"] and "tool `search_code` was removed" in f[0].message
+    assert [x.code for x in f] == ["E905"] and "tool `search_code` was removed" in f[0].message
     assert (f[0].location.side, f[0].location.line) == ("baseline", 10)
 
     shared.write_text(original)
@@ -118,12 +118,12 @@ def test_inserting_removing_reordering_and_rewriting_tools(repo):
     lines[8], lines[9] = lines[9], lines[8]
     shared.write_text("\n".join(lines))
     f = run(repo).findings
-    assert [x.code for x in f] == ["E705"] and "reordered" in f[0].message and "`search_code`" in f[0].message
+    assert [x.code for x in f] == ["E905"] and "reordered" in f[0].message and "`search_code`" in f[0].message
 
     shared.write_text(original)
     edit(shared, '"Search the code."', '"Search the whole repository."')
     f = run(repo).findings
-    assert [x.code for x in f] == ["E705"] and "tool `search_code` was rewritten" in f[0].message
+    assert [x.code for x in f] == ["E905"] and "tool `search_code` was rewritten" in f[0].message
     assert f[0].location.line == 10
 
 
@@ -131,12 +131,12 @@ def test_memory_file_append_and_rewrite_point_into_the_memory_file(repo):
     mem = repo / "memory" / "backend.md"
     mem.write_text(mem.read_text() + "\nDeploys need two approvals.\n")
     report = run(repo)
-    assert codes(report) == [("I706", ["backend"])]
+    assert codes(report) == [("I906", ["backend"])]
     loc = report.findings[0].location
     assert (loc.path, loc.line) == ("memory/backend.md", 5)
     mem.write_text("The CI runs on four cores.\n\nReleases happen on Fridays.\n")
     report = run(repo)
-    assert codes(report) == [("E705", ["backend"])]
+    assert codes(report) == [("E905", ["backend"])]
     assert (report.findings[0].location.path, report.findings[0].location.line) == ("memory/backend.md", 1)
 
 
@@ -144,7 +144,7 @@ def test_segment_moved_added_removed_in_one_plan(repo):
     agent = repo / "backend.prompt"
     edit(agent, "plan backend = rules, tools, backend,", "plan backend = tools, rules, backend,")
     report = run(repo)
-    assert codes(report) == [("E707", ["backend"])]
+    assert codes(report) == [("E907", ["backend"])]
     assert report.findings[0].impact[0].from_segment == "tools"
     assert report.findings[0].location.line == line_of(agent, "plan backend")
 
@@ -152,7 +152,7 @@ def test_segment_moved_added_removed_in_one_plan(repo):
     edit(agent, "plan backend = rules, tools, backend,", "plan backend = rules, tools, extra, backend,")
     edit(agent, "agent backend_memory", 'agent extra @static role system """Be extra careful."""\n\nagent backend_memory')
     report = run(repo)
-    assert codes(report) == [("E708", ["backend"])]
+    assert codes(report) == [("E908", ["backend"])]
     f = report.findings[0]
     assert f.location.line == line_of(agent, "agent extra")
     plan = new_plans(repo)["backend"]
@@ -161,7 +161,7 @@ def test_segment_moved_added_removed_in_one_plan(repo):
     git(repo, "checkout", "--", "backend.prompt")
     edit(agent, "plan backend = rules, tools, backend, backend_memory,", "plan backend = rules, tools, backend_memory,")
     report = run(repo)
-    assert ("E709", ["backend"]) in codes(report)
+    assert ("E909", ["backend"]) in codes(report)
     assert report.findings[0].impact[0].from_segment == "backend_memory"
 
 
@@ -170,8 +170,8 @@ def test_stability_lowered(repo):
     edit(agent, "agent frontend @static role system", "agent frontend @session role system")
     edit(agent, "frontend, frontend_memory, turn", "frontend_memory, frontend, turn")
     report = run(repo)
-    assert sorted(codes(report)) == [("E707", ["frontend"]), ("E710", ["frontend"])]
-    f = next(x for x in report.findings if x.code == "E710")
+    assert sorted(codes(report)) == [("E907", ["frontend"]), ("E910", ["frontend"])]
+    f = next(x for x in report.findings if x.code == "E910")
     assert "static → session" in f.message
     assert (f.location.line, f.location.col) == (4, 18)  # "@s|tatic" → "@s|ession"
 
@@ -179,7 +179,7 @@ def test_stability_lowered(repo):
 def test_target_model_change_invalidates_everything(repo):
     edit(repo / "backend.prompt", '"anthropic/claude-opus-4-8"', '"anthropic/claude-sonnet-5"')
     report = run(repo)
-    assert codes(report) == [("E711", ["backend"])]
+    assert codes(report) == [("E911", ["backend"])]
     (imp,) = report.findings[0].impact
     assert imp.from_segment == "rules"
     (t,) = imp.targets
@@ -189,13 +189,13 @@ def test_target_model_change_invalidates_everything(repo):
 
 def test_adding_a_target_is_info(repo):
     edit(repo / "backend.prompt", '"anthropic/claude-opus-4-8"', '"anthropic/claude-opus-4-8", "openai/gpt-5.6"')
-    assert codes(run(repo)) == [("I712", ["backend"])]
+    assert codes(run(repo)) == [("I912", ["backend"])]
 
 
 def test_turn_template_change_has_no_cache_impact(repo):
     edit(repo / "turn.prompt", "Question: {{ query }}", "Q: {{ query }}")
     report = run(repo)
-    assert codes(report) == [("I713", list(PLANS))]
+    assert codes(report) == [("I913", list(PLANS))]
     f = report.findings[0]
     assert f.impact == [] and report.summary.plans == [] and report.failing("error") == []
     assert (f.location.path, f.location.line, f.location.col) == ("turn.prompt", 3, 9)
@@ -204,7 +204,7 @@ def test_turn_template_change_has_no_cache_impact(repo):
 def test_include_change_is_located_at_the_include(repo):
     (repo / "style.md").write_text("Answer briefly, precisely and politely.\n")
     report = run(repo)
-    assert codes(report) == [("E714", list(PLANS))]
+    assert codes(report) == [("E914", list(PLANS))]
     f = report.findings[0]
     assert (f.location.path, f.location.line, f.location.col) == ("shared.prompt", 5, 13)
     assert f.notes == ["style.md changed at line 1"]
@@ -215,7 +215,7 @@ def test_plans_added_and_removed(repo):
     (repo / "ops.prompt").write_text((repo / "backend.prompt").read_text().replace("backend", "ops"))
     (repo / "memory" / "ops.md").write_text("On call rotates weekly.\n")
     report = run(repo)
-    assert codes(report) == [("I716", ["docs"]), ("I715", ["ops"])]
+    assert codes(report) == [("I916", ["docs"]), ("I915", ["ops"])]
     removed = report.findings[0]
     assert (removed.location.side, removed.location.path, removed.location.line) == ("baseline", "docs.prompt", 11)
 
@@ -230,7 +230,7 @@ def test_new_static_warning_on_a_changed_line_is_shown(repo):
     (repo / "scratch.prompt").write_text('import "./turn.prompt"\nplan scratch = turn\n')
     report = run(repo)
     assert [(f.code, f.location.path, f.location.line) for f in report.findings] == [
-        ("I715", "scratch.prompt", 2), ("W310", "scratch.prompt", 2)]
+        ("I915", "scratch.prompt", 2), ("W310", "scratch.prompt", 2)]
 
 
 def test_locations_are_relative_to_the_repository_root(tmp_path, template_repo):
@@ -273,7 +273,7 @@ def test_a_baseline_that_does_not_compile_falls_back_to_its_committed_lock(repo)
     edit(repo / "docs.prompt", "Write a test for every change.", "Write a test for each change.")
     report = run(repo, "HEAD")
     assert len(report.notes) == 1 and "does not compile; compared with its committed promptc.lock" in report.notes[0]
-    assert codes(report) == [("E701", ["docs"])]
+    assert codes(report) == [("E901", ["docs"])]
 
     git(repo, "rm", "-q", "promptc.lock")
     edit(repo / "backend.prompt", "plan backend = rules,", "plan backend = rulez,")
@@ -281,7 +281,7 @@ def test_a_baseline_that_does_not_compile_falls_back_to_its_committed_lock(repo)
     edit(repo / "backend.prompt", "plan backend = rulez,", "plan backend = rules,")
     with pytest.raises(BaselineError) as exc:
         run(repo, "HEAD")
-    assert exc.value.code == "E722"
+    assert exc.value.code == "E922"
 
 
 def test_the_partial_baseline_gives_the_same_report_as_a_full_one(repo):
@@ -312,4 +312,4 @@ def test_the_partial_baseline_gives_the_same_report_as_a_full_one(repo):
     assert olds[1]["backend"] is not new.plans["backend"] and olds[1]["backend"] == new.plans["backend"]
     assert partial.findings == full.findings and partial.summary == full.summary
     assert [(f.code, f.plans) for f in partial.findings] == [
-        ("I716", ["frontend"]), ("E705", ["docs"]), ("I715", ["ops"])]
+        ("I916", ["frontend"]), ("E905", ["docs"]), ("I915", ["ops"])]

@@ -23,7 +23,7 @@ def mixed_report(repo):
     """A report with an error, a suppressed error, an info and a baseline-side location."""
     edit(repo / "shared.prompt", "Keep changes small", "Keep every change small, 100% of the time")
     edit(repo / "docs.prompt", "Write a test for every change.", "Write a test for each change.")
-    edit(repo / "docs.prompt", "agent docs @static", "# promptc: allow E701 — docs wording, reviewed\nagent docs @static")
+    edit(repo / "docs.prompt", "agent docs @static", "# promptc: allow E901 — docs wording, reviewed\nagent docs @static")
     edit(repo / "turn.prompt", "Question:", "Q:")
     (repo / "frontend.prompt").unlink()
     return lint([repo], "main", display_root=repo)
@@ -62,7 +62,7 @@ def test_github_annotations_follow_the_workflow_command_syntax(mixed_report):
         assert "\n" not in m.group(3) and "\r" not in m.group(3)
     first = next(x for x in lines if "shared.prompt" in x)
     assert first.startswith("::error file=shared.prompt,line=4,col=6,endLine=4,endColumn=")
-    assert ",title=E701 static-segment-changed::" in first
+    assert ",title=E901 static-segment-changed::" in first
     assert "%0Aimpact: backend from `rules`" in first
     suppressed = next(x for x in lines if "docs.prompt" in x)
     assert suppressed.startswith("::notice ") and "%0Asuppressed (comment): docs wording, reviewed" in suppressed
@@ -83,7 +83,7 @@ def test_markdown_and_text_carry_the_summary_table(mixed_report):
     assert "| plan | from segment | tokens invalidated | cost / request |" in md
     assert "| backend | `rules` |" in md and "| docs (suppressed) |" not in md
     text = render(mixed_report, "text")
-    assert "\nshared.prompt:4:6: E701 [error] static segment `rules` changed [backend, docs]\n" in text
+    assert "\nshared.prompt:4:6: E901 [error] static segment `rules` changed [backend, docs]\n" in text
     assert re.search(r"^plan +from segment +tokens invalidated +cost/request$", text, flags=re.M)
     assert text.rstrip().split("\n")[-1].startswith("promptc lint against main (")
 
@@ -108,10 +108,10 @@ def test_exit_codes_and_fail_on(repo, monkeypatch, capsys):
     assert cli(monkeypatch, capsys, "lint", "--against", "main")[0] == 0
     edit(repo / "shared.prompt", "Keep changes small", "Keep every change small")
     code, out, _ = cli(monkeypatch, capsys, "lint", "--against", "main", "--format", "json")
-    assert code == 1 and [f["code"] for f in json.loads(out)["findings"]] == ["E701", "I713"]
+    assert code == 1 and [f["code"] for f in json.loads(out)["findings"]] == ["E901", "I913"]
     assert cli(monkeypatch, capsys, "lint", "--against", "main", "--fail-on", "never")[0] == 0
     code, _, err = cli(monkeypatch, capsys, "lint", "--against", "nope")
-    assert code == 2 and "error[E720]" in err
+    assert code == 2 and "error[E920]" in err
     code, _, err = cli(monkeypatch, capsys, "lint", "--format", "xml")
     assert code == 2
 
@@ -149,5 +149,5 @@ def test_build_check_is_coded_and_tells_stale_from_breaking(repo, monkeypatch, c
     data = json.loads(out)
     assert code == 1 and data["breaking"] is True
     assert [(f["code"], f["plans"], f["location"]["line"]) for f in data["findings"]] == [
-        ("E701", ["backend", "docs", "frontend"], 2)]  # a lockfile has no old text: the declaration
+        ("E901", ["backend", "docs", "frontend"], 2)]  # a lockfile has no old text: the declaration
     assert cli(monkeypatch, capsys, "build", "--check", "--fail-on", "error")[0] == 1

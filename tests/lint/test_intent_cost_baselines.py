@@ -23,10 +23,10 @@ def run(repo, against="main"):
 def test_allow_comment_suppresses_but_keeps_the_finding(repo):
     edit(repo / "shared.prompt", "Keep changes small", "Keep every change small")
     edit(repo / "shared.prompt", "# Shared by every agent.\n",
-         "# Shared by every agent.\n# promptc: allow E701 — new wording agreed with the team\n")
+         "# Shared by every agent.\n# promptc: allow E901 — new wording agreed with the team\n")
     report = run(repo)
     (f,) = report.findings
-    assert f.code == "E701" and f.suppressed is not None
+    assert f.code == "E901" and f.suppressed is not None
     assert (f.suppressed.by, f.suppressed.reason) == ("comment", "new wording agreed with the team")
     assert f.suppressed.location.line == 2
     assert report.failing("error") == [] and report.summary.suppressed == 1 and report.summary.errors == 0
@@ -35,16 +35,16 @@ def test_allow_comment_suppresses_but_keeps_the_finding(repo):
 
 def test_allow_comment_without_reason_is_a_finding_and_suppresses_nothing(repo):
     edit(repo / "shared.prompt", "Keep changes small", "Keep every change small")
-    edit(repo / "shared.prompt", "# Shared by every agent.\n", "# Shared by every agent.\n# promptc: allow E701\n")
+    edit(repo / "shared.prompt", "# Shared by every agent.\n", "# Shared by every agent.\n# promptc: allow E901\n")
     report = run(repo)
-    assert [(f.code, f.location.line, f.suppressed) for f in report.findings] == [("W717", 2, None), ("E701", 5, None)]
-    assert [f.code for f in report.failing("error")] == ["E701"]
-    assert [f.code for f in report.failing("warning")] == ["W717", "E701"]
+    assert [(f.code, f.location.line, f.suppressed) for f in report.findings] == [("W917", 2, None), ("E901", 5, None)]
+    assert [f.code for f in report.failing("error")] == ["E901"]
+    assert [f.code for f in report.failing("warning")] == ["W917", "E901"]
 
 
 def test_allow_comment_for_another_code_does_not_apply(repo):
     edit(repo / "shared.prompt", "Keep changes small", "Keep every change small")
-    edit(repo / "shared.prompt", "# Shared by every agent.\n", "# Shared by every agent.\n# promptc: allow E705 — tools\n")
+    edit(repo / "shared.prompt", "# Shared by every agent.\n", "# Shared by every agent.\n# promptc: allow E905 — tools\n")
     assert run(repo).findings[0].suppressed is None
 
 
@@ -92,7 +92,7 @@ def test_lockfile_baseline(repo, tmp_path):
     edit(repo / "docs.prompt", "Write a test for every change.", "Write a test for each change.")
     report = lint([repo], str(lock), display_root=repo)
     assert report.baseline_kind == "lock"
-    assert [(f.code, f.plans) for f in report.findings] == [("E701", ["docs"])]
+    assert [(f.code, f.plans) for f in report.findings] == [("E901", ["docs"])]
     f = report.findings[0]
     assert (f.location.path, f.location.line) == ("docs.prompt", 4)  # the declaration: a lock has no old text
     plan = compile_project([repo]).plans["docs"]
@@ -107,7 +107,7 @@ def test_directory_baseline(repo, tmp_path):
     edit(repo / "shared.prompt", "Keep changes small", "Keep every change small")
     report = lint([repo], str(old), display_root=repo)
     assert report.baseline_kind == "dir"
-    assert [(f.code, f.plans, f.location.line) for f in report.findings] == [("E701", list(PLANS), 4)]
+    assert [(f.code, f.plans, f.location.line) for f in report.findings] == [("E901", list(PLANS), 4)]
 
 
 def test_default_baseline_is_the_merge_base_with_main(repo):
@@ -115,7 +115,7 @@ def test_default_baseline_is_the_merge_base_with_main(repo):
     edit(repo / "docs.prompt", "Write a test for every change.", "Write a test for each change.")
     git(repo, "commit", "-qam", "feature work")
     report = lint([repo], None, display_root=repo)
-    assert [(f.code, f.plans) for f in report.findings] == [("E701", ["docs"])]
+    assert [(f.code, f.plans) for f in report.findings] == [("E901", ["docs"])]
     assert report.baseline == git(repo, "rev-parse", "main").strip()
 
 
@@ -126,7 +126,7 @@ def test_shallow_clone_missing_ref_names_fetch_depth(repo, tmp_path):
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)], check=True)
     with pytest.raises(BaselineError) as exc:
         lint([shallow], "HEAD~1")
-    assert exc.value.code == "E720"
+    assert exc.value.code == "E920"
     assert "fetch-depth" in str(exc.value) and "shallow clone" in str(exc.value)
 
 
@@ -134,7 +134,7 @@ def test_unknown_baseline_is_a_usage_error(tmp_path):
     (tmp_path / "a.prompt").write_text('global r @static role system """x"""\nplan p = r\n')
     with pytest.raises(BaselineError) as exc:
         lint([tmp_path], "no/such/thing")
-    assert exc.value.code == "E721"
+    assert exc.value.code == "E921"
 
 
 def test_lint_never_writes_into_the_working_tree_besides_the_build_cache(repo):

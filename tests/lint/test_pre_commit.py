@@ -45,6 +45,6 @@ def test_hooks_run_for_real(repo, env):
     git(repo, "add", "-A")
     proc = try_repo(repo, "promptc-lint", env)
     assert proc.returncode == 1 and "Failed" in proc.stdout
-    assert "shared.prompt:4:6: E701 [error] static segment `rules` changed" in proc.stdout
+    assert "shared.prompt:4:6: E901 [error] static segment `rules` changed" in proc.stdout
     proc = try_repo(repo, "promptc-build-check", env)
-    assert proc.returncode == 1 and "E701" in proc.stdout
+    assert proc.returncode == 1 and "E901" in proc.stdout
