@@ -67,32 +67,100 @@ def _paths(paths) -> list:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--allow-root", "allow_roots", multiple=True, type=click.Path(file_okay=False), metavar="DIR",
               help=_ALLOW_ROOT_HELP)
-def build(paths, out, lock, check, align, fmt, allow_roots):
+@click.option("--fail-on", "fail_on", type=click.Choice(["stale", "error"]), default="stale", show_default=True,
+              help="With --check: exit 1 on any stale output, or only on a cache-breaking change (error).")
+def build(paths, out, lock, check, align, fmt, allow_roots, fail_on):
     """Compile every plan under PATHS and write plans plus promptc.lock."""
     from promptc.compiler.project import build_project
 
     outcome = build_project(_paths(paths), out=out, lock=lock, check=check, align=align,
                             allow_roots=allow_roots)
+    if check and outcome.result is not None and not outcome.result.errors:
+        if fmt != "json" and outcome.diagnostics_text:
+            click.echo(outcome.diagnostics_text, err=True)
+        sys.exit(_build_check(outcome.result, outcome.lock_path, fmt, fail_on, outcome.changes))
     if fmt == "json":
         click.echo(json.dumps(outcome.diagnostics_json, indent=2, ensure_ascii=False))
     elif outcome.diagnostics_text:
         click.echo(outcome.diagnostics_text, err=True)
     if outcome.up_to_date:
         click.echo(outcome.summary + " (up to date: no input changed)")
-    elif outcome.result.errors:
-        pass
-    elif check:
-        for c in outcome.changes:
-            click.echo(f"{'✗' if c.breaking else '•'} {c.plan}: {c.message}")
-        if outcome.changes:
-            breaking = sum(c.breaking for c in outcome.changes)
-            click.echo(f"stale: {len(outcome.changes)} change(s), {breaking} cache-breaking; run `promptc build` "
-                       "and commit", err=True)
-        else:
-            click.echo(outcome.summary)
-    else:
+    elif not outcome.result.errors:
         click.echo(f"{outcome.summary} ({len(outcome.written)} file(s) changed)")
     sys.exit(outcome.exit_code)
+
+
+def _build_check(result, lock_path: Path, fmt: str, fail_on: str, stale: list) -> int:
+    """``build --check``: the lint engine's coded findings against the lockfile, plus ``stale`` files
+    (what :func:`~promptc.compiler.project.build_project` found out of date).
+
+    Exit 1 when a cache-breaking change is found; a stale-but-harmless change (a turn template, a
+    plan file) exits 1 with ``--fail-on stale`` (the default) and 0 with ``--fail-on error``."""
+    from promptc.lint import check_against_lock
+    from promptc.lint.formats import render
+
+    report = check_against_lock(result, lock_path)
+    breaking = report.failing("error")
+    if fmt == "json":
+        click.echo(json.dumps({"diagnostics": [d.to_json() for d in result.diagnostics],
+                               "findings": json.loads(report.model_dump_json())["findings"],
+                               "summary": report.summary.model_dump(mode="json"),
+                               "stale": [{"plan": c.plan, "message": c.message} for c in stale],
+                               "breaking": bool(breaking)}, indent=2, ensure_ascii=False))
+    else:
+        if report.findings:
+            click.echo(render(report, "text"))
+        for c in stale:
+            click.echo(f"• {c.plan}: {c.message}")
+        if stale or report.findings:
+            click.echo(f"stale: {len(breaking)} cache-breaking finding(s); run `promptc build` and commit", err=True)
+        else:
+            click.echo(f"up to date: {len(result.plans)} plan(s)")
+    if breaking:
+        return 1
+    return 1 if (stale or report.findings) and fail_on == "stale" else 0
+
+
+@cli.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--against", help="Git ref, promptc.lock file or project directory [default: merge-base with the "
+                                "default branch]")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif", "markdown"]), default="text",
+              show_default=True)
+@click.option("--fail-on", "fail_on", type=click.Choice(["error", "warning", "never"]),
+              help="Exit 1 on unsuppressed findings at this level [default: [tool.promptc.lint] fail_on, else error]")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to this file, not stdout")
+@click.option("--markdown-summary", type=click.Path(dir_okay=False),
+              help="Also append the markdown report to this file (e.g. $GITHUB_STEP_SUMMARY)")
+def lint_cmd(paths, against, fmt, fail_on, output, markdown_summary):
+    """Review every prompt change against a baseline for what it does to the cache, and what it costs."""
+    from promptc.compiler.sources import find_sources
+    from promptc.lint.config import load_lint_config
+    from promptc.lint.formats import render
+    from promptc.lint.gitref import unchanged_since
+    from promptc.lint.model import LintReport
+
+    paths = list(paths) or ["."]
+    root = find_sources([Path(p) for p in paths])[0]
+    label = unchanged_since(root, against)  # nothing changed: answer without building anything
+    if label is not None:
+        report = LintReport.empty(label, "git", __version__)
+    else:
+        from promptc.lint.run import lint
+
+        report = lint(paths, against)
+    fail_on = fail_on or load_lint_config(root).fail_on or "error"
+    if fail_on not in ("error", "warning", "never"):
+        raise click.UsageError(f"[tool.promptc.lint] fail_on must be error, warning or never, not {fail_on!r}")
+    text = render(report, fmt)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+    if markdown_summary:
+        with open(markdown_summary, "a", encoding="utf-8") as fh:
+            fh.write(render(report, "markdown") + "\n")
+    sys.exit(1 if report.failing(fail_on) else 0)
 
 
 @cli.command()
@@ -145,8 +213,14 @@ def explain(code):
 
 
 @cli.command()
-def schema():
-    """Print the JSON Schema of the plan file format."""
+@click.option("--lint", "lint_report", is_flag=True, help="The schema of `promptc lint --format json` instead")
+def schema(lint_report):
+    """Print the JSON Schema of the plan file format (or of the lint report)."""
+    if lint_report:
+        from promptc.lint import lint_json_schema
+
+        click.echo(json.dumps(lint_json_schema(), indent=2, sort_keys=True))
+        return
     from promptc.plan import plan_json_schema
 
     click.echo(json.dumps(plan_json_schema(), indent=2, sort_keys=True))

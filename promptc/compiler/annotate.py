@@ -63,7 +63,8 @@ def breakpoints(plan: Plan, target: Target, counts: list[int | None],
     if static_end is not None and limits.min_tokens and static_tokens < limits.min_tokens:
         how = "breakpoint" if limits.mode == "explicit" else "automatic prefix cache"
         diags.append(Diagnostic(
-            "W604", f"plan `{plan.name}`: the static prefix ({static_tokens} tokens through `{segs[static_end].id}`) is "
+            "W604", f"plan `{plan.name}`: the static prefix ({static_tokens} tokens"
+            f"{'' if target.tokenizer_exact else ' (estimated with ' + target.tokenizer + ')'} through `{segs[static_end].id}`) is "
             f"below {target.name}'s minimum of {limits.min_tokens} cacheable tokens; the {how} will silently not engage",
             _span(segs[static_end]), f"grow the shared static prefix, or accept that {target.name} will not cache it "
             f"(limits from {limits.source}; override in pyproject.toml [tool.promptc.cache_limits])", severity="warning"))

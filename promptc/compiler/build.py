@@ -25,6 +25,7 @@ from promptc.compiler.context import BuildContext
 from promptc.compiler.hashes import hash_plans
 from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, unknown_segment_hint
+from promptc.compiler.warnings import plan_warnings
 from promptc.core.content import memory_content, memory_entries, tools_content
 from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics, with_excerpts
 from promptc.core.hashing import entry_hash
@@ -320,6 +321,7 @@ def compile_project(paths, *, annotate_tokens: bool = True, cache_dir: Path | No
             result.diagnostics = sorted_diagnostics(result.diagnostics + late)
             if result.errors:
                 result.plans = {}
+        result.diagnostics = sorted_diagnostics(result.diagnostics + plan_warnings(result.plans, config.cache_limits))
     result.diagnostics = with_excerpts(result.diagnostics, project.sources)
     result.dependencies = read
     result.sources = list(project.entries)

@@ -32,7 +32,7 @@ def compile_case(case: Path, code: str, monkeypatch):
         monkeypatch.chdir(case)
         paths = (case / "PATHS").read_text(encoding="utf-8").split()
     align = "fix" if (case / "ALIGN_FIX").exists() else "check"
-    return compile_project(paths, annotate_tokens=code.startswith(("E6", "W6")), align=align)
+    return compile_project(paths, annotate_tokens=code.startswith(("E6", "W6", "W311")), align=align)
 
 
 @pytest.mark.parametrize(("code", "case"), CASES, ids=[f"{c}/{k}" for c, k in CASES])

@@ -12,7 +12,7 @@ class Code:
 
     code: str  #: e.g. ``E203``
     name: str  #: kebab-case, e.g. ``nondeterministic-static-template``
-    severity: Literal["error", "warning"]
+    severity: Literal["error", "warning", "info"]  #: info: reported, never fails a run
     summary: str  #: one line: what is wrong
     explanation: str  #: why it matters (what breaks, what it costs)
     example: str = ""  #: a minimal input that triggers it

@@ -1,0 +1,143 @@
+"""The baseline of a lint run: a git ref, a lockfile or a directory, as a :class:`Snapshot`.
+
+A git baseline is built from git objects: ``git archive REF`` is extracted into a temporary
+directory and compiled there, so the user's working tree is never checked out or written. The
+token cache of the working tree is shared, so tokens of unchanged segments are not counted twice.
+When nothing under the project changed since REF, no baseline is built at all (:attr:`identical`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptc.compiler.build import compile_project
+from promptc.lint.config import load_lint_config
+from promptc.lint.gitref import BaselineError, _fail, changed_paths, default_ref, label_for, repo_root, resolve_commit
+from promptc.lint.incremental import affected
+from promptc.lint.snapshot import Snapshot, view_lock, view_plans
+from promptc.lock import LOCK_NAME, read_lock
+
+
+
+@dataclass
+class Baseline:
+    snapshot: Snapshot | None  #: None when identical
+    identical: bool = False
+    label: str = ""
+    notes: tuple[str, ...] = ()
+    workdir: tempfile.TemporaryDirectory | None = None
+
+    def close(self) -> None:
+        if self.workdir is not None:
+            self.workdir.cleanup()
+
+
+def _extract(repo: Path, commit: str, dest: Path) -> None:
+    proc = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar", commit], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        tar.extractall(dest, filter="data")
+    err = proc.stderr.read().decode(errors="replace")
+    if proc.wait() != 0:
+        raise _fail("E921", f"git archive {commit[:12]} failed: {err.strip()}", "check the repository")
+
+
+def _compiled(root: Path, kind: str, label: str, cache_dir: Path | None, stop: Path | None) -> Snapshot | None:
+    result = compile_project([root], cache_dir=cache_dir)
+    if result.errors:
+        return None
+    return Snapshot(kind, label, view_plans(result.plans), root=root,
+                    config=load_lint_config(root, stop).__dict__)
+
+
+def _partial(root: Path, label: str, cache_dir: Path | None, tree: Path, changed: list[str],
+             new: Snapshot) -> Snapshot | None:
+    """The baseline built only where it can differ from ``new`` (see :mod:`.incremental`)."""
+    found = affected(changed, new)
+    if found is None:
+        return None
+    plans, loose = found
+    entries = {new.plans[p].span.path for p in plans} | loose
+    entries = sorted(e for e in entries if (root / e).is_file())
+    views = {name: v for name, v in new.plans.items() if name not in plans}
+    if entries:
+        result = compile_project([root / e for e in entries], cache_dir=cache_dir)
+        if result.errors or result.root != root.resolve():
+            return None
+        built = view_plans(result.plans)
+        if set(built) & set(views):
+            views = {n: v for n, v in views.items() if n not in built}
+        views.update(built)
+    return Snapshot("git", label, dict(sorted(views.items())), root=root, config=load_lint_config(root, tree).__dict__)
+
+
+def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None, new: Snapshot | None = None) -> Baseline:
+    """Build the baseline of ``project_root`` at ``ref`` from git objects. With ``new`` (the new
+    build), only the plans whose files changed are built again."""
+    commit = resolve_commit(repo, ref)
+    rel = project_root.resolve().relative_to(repo).as_posix()
+    rel = "" if rel == "." else rel
+    label = label_for(ref, commit)
+    changed = changed_paths(repo, commit, rel)
+    if not changed:
+        return Baseline(None, identical=True, label=label)
+    work = tempfile.TemporaryDirectory(prefix="promptc-lint-")
+    tree = Path(work.name)
+    _extract(repo, commit, tree)
+    root = tree / rel if rel else tree
+    snap = None
+    if new is not None and root.is_dir():
+        local = [p[len(rel) + 1:] if rel else p for p in changed]
+        snap = _partial(root, label, cache_dir, tree, local, new)
+    if snap is None:
+        snap = _compiled(root, "git", label, cache_dir, tree) if root.is_dir() else Snapshot("git", label, {}, root=root)
+    if snap is not None:
+        return Baseline(snap, workdir=work)
+    lock = root / LOCK_NAME
+    data = read_lock(lock)
+    if data is None or data.get("version", -1) < 0:
+        work.cleanup()
+        raise _fail("E922", f"the project at {label} does not compile and has no readable {LOCK_NAME}",
+                    "lint against another ref, or a lockfile (--against path/to/promptc.lock)")
+    return Baseline(Snapshot("git", label, view_lock(data), root=root,
+                             config=load_lint_config(root, tree).__dict__), workdir=work,
+                    notes=(f"the project at {label} does not compile; compared with its committed {LOCK_NAME}",))
+
+
+def from_lock(path: Path) -> Baseline:
+    data = read_lock(path)
+    if data is None or data.get("version", -1) < 0:
+        raise _fail("E921", f"{path} is not a readable promptc.lock", "name a lockfile written by `promptc build`")
+    return Baseline(Snapshot("lock", str(path), view_lock(data)))
+
+
+def from_dir(path: Path, cache_dir: Path | None) -> Baseline:
+    snap = _compiled(path, "dir", str(path), cache_dir, None)
+    if snap is None:
+        raise _fail("E922", f"the baseline directory {path} does not compile", "lint against a directory that builds")
+    return Baseline(snap)
+
+
+def load_baseline(against: str | None, project_root: Path, cache_dir: Path | None = None,
+                  new: Snapshot | None = None) -> Baseline:
+    """Resolve ``--against``: a lockfile, a directory, or a git ref (default: the merge-base with the
+    default branch)."""
+    if against is not None:
+        p = Path(against)
+        if p.is_file():
+            return from_lock(p)
+        if p.is_dir():
+            return from_dir(p, cache_dir)
+    repo = repo_root(project_root)
+    if repo is None:
+        raise _fail("E921", f"`{against}` is not a file or directory, and {project_root} is not in a git repository"
+                    if against else f"{project_root} is not in a git repository",
+                    "pass --against with a lockfile or a directory")
+    return from_git(repo, against or default_ref(repo), project_root, cache_dir, new)
+
+
+__all__ = ["Baseline", "BaselineError", "load_baseline", "repo_root"]
