@@ -86,8 +86,9 @@ class Session:
                 if rendered is None:
                     rendered = self._render_segment(seg, values)
                 parts = [(i, r, c, segment_hash(r, c)) for i, r, c in rendered]
-            for sid, role, content, h in parts:
+            for n, (sid, role, content, h) in enumerate(parts, 1):
                 parent = chain(parent, h)
                 out.append(RequestSegment(id=sid, role=role, kind=seg.kind, stability=seg.stability, content=content,
-                                          hash=h, prefix_hash=parent, tools=seg.tools))
+                                          hash=h, prefix_hash=parent, tools=seg.tools, level=seg.level,
+                                          tokens=seg.tokens, breakpoint=seg.breakpoint if n == len(parts) else None))
         return Request(plan=self.plan.name, targets=self.plan.targets, segments=out)
