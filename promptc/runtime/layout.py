@@ -64,6 +64,23 @@ def candidates(request: Request, target: str) -> list[Candidate]:
     return out
 
 
+def in_render_order(wanted: Sequence[Candidate], order: Sequence[int], segs: Sequence[RequestSegment],
+                    markable: Callable[[int], bool] = lambda i: True) -> list[Candidate]:
+    """Re-anchor the ``static`` and ``global`` candidates on the last such segment *as the provider
+    renders them* (Anthropic renders tools first, so the global prefix ends at the last global
+    system block, not at the tools segment); candidates on unmarkable segments are dropped."""
+    preds = {"static": lambda s: s.stability == "static",
+             "global": lambda s: s.stability == "static" and s.level == "global"}
+    out: list[Candidate] = []
+    for c in wanted:
+        idx: int | None = c.index
+        if c.reason in preds:
+            idx = next((i for i in reversed(order) if preds[c.reason](segs[i]) and markable(i)), None)
+        if idx is not None and markable(idx) and all(o.index != idx for o in out):
+            out.append(Candidate(idx, c.reason, c.stable))
+    return out
+
+
 def place(order: Sequence[int], counts: Sequence[int], wanted: Sequence[Candidate], *, min_tokens: int | None,
           max_breakpoints: int, long_ttl: bool, eligible: Callable[[int], bool] = lambda i: True) -> list[Mark]:
     """Marks in render order. ``order`` lists segment indices as the provider renders them and

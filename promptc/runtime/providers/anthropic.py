@@ -19,7 +19,7 @@ from typing import Any
 
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, StreamInterrupted
-from promptc.runtime.layout import candidates, place
+from promptc.runtime.layout import candidates, in_render_order, place
 from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, Completion, StreamEvent, StreamState,
                                             WireCall)
 from promptc.runtime.usage import from_anthropic
@@ -54,7 +54,8 @@ class AnthropicAdapter(Adapter):
         marks = []
         if opts.retention != "none":
             counts = [ctx.counter.count(segs[i], opts.target) for i in order]
-            marks = place(order, counts, candidates(request, opts.target), min_tokens=ctx.limits.min_tokens,
+            wanted = in_render_order(candidates(request, opts.target), order, segs)
+            marks = place(order, counts, wanted, min_tokens=ctx.limits.min_tokens,
                           max_breakpoints=min(4, ctx.limits.max_breakpoints or 4), long_ttl=opts.retention == "long")
         ttl = {m.index: ("1h" if m.long else "5m") for m in marks}
 
@@ -82,8 +83,7 @@ class AnthropicAdapter(Adapter):
             else:
                 messages.append({"role": role, "content": [block]})
         payload["messages"] = messages
-        if opts.temperature is not None:
-            payload["temperature"] = opts.temperature
+        # The current Messages API (SDK 2.x types) has no `temperature`; older models take it via `extra`.
         if opts.stream:
             payload["stream"] = True
         payload.update(opts.extra)

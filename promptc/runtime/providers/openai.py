@@ -22,7 +22,7 @@ from typing import Any
 
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, RetentionError, StreamInterrupted
-from promptc.runtime.layout import Mark, candidates, place
+from promptc.runtime.layout import Mark, candidates, in_render_order, place
 from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, Completion, StreamEvent, StreamState,
                                             WireCall, runs)
 from promptc.runtime.usage import from_openai_chat, from_openai_responses
@@ -88,8 +88,8 @@ class _OpenAIBase(Adapter):
             order = [i for i, s in enumerate(segs) if (s.kind == "tools" and s.tools) or (s.kind != "tools" and s.content)]
             counts = [ctx.counter.count(segs[i], opts.target) for i in order]
             # breakpoints cannot sit on tools, and the implicit breakpoint already covers the newest message
-            wanted = [c for c in candidates(request, opts.target) if segs[c.index].kind != "tools"
-                      and c.reason != "history"]
+            wanted = in_render_order([c for c in candidates(request, opts.target) if c.reason != "history"], order,
+                                     segs, markable=lambda i: segs[i].kind != "tools")
             marks = place(order, counts, wanted, min_tokens=ctx.limits.min_tokens,
                           max_breakpoints=ctx.limits.max_breakpoints, long_ttl=False)
             marks = [Mark(m.index, segs[m.index].id, m.reason, False, m.prefix_tokens) for m in marks]

@@ -81,7 +81,8 @@ class SimState:
 class SimApp:
     """The ASGI application (``.app``); :class:`Simulator` runs it on loopback."""
 
-    def __init__(self, clock: Any = None, anthropic_min_tokens: dict[str, int] | None = None):
+    def __init__(self, clock: Any = None, anthropic_min_tokens: dict[str, int] | None = None,
+                 openai_min_tokens: int = 1024):
         self.state = SimState(clock or FakeClock())
         from promptc.tokenizers import get_tokenizer
 
@@ -89,7 +90,7 @@ class SimApp:
         overrides = anthropic_min_tokens or {}
         self.anthropic = AnthropicCache(self.state.clock, lambda m: overrides.get(m) or
                                         limits_for(f"anthropic/{m}").min_tokens or 1024)
-        self.openai = OpenAICache(self.state.clock)
+        self.openai = OpenAICache(self.state.clock, minimum=openai_min_tokens)
         self.app = Starlette(routes=[
             Route("/v1/messages", self.messages, methods=["POST"]),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -125,8 +126,10 @@ class SimApp:
             self.state.requests.append({"path": req.url.path, "payload": payload,
                                         "headers": {k: v for k, v in req.headers.items()
                                                     if k.lower() not in ("authorization", "x-api-key")}})
-        auth = req.headers.get("x-api-key") if provider == "anthropic" else req.headers.get("authorization", "")
-        if not auth or (provider == "openai" and not auth.lower().startswith("bearer ")):
+        bearer = req.headers.get("authorization", "")
+        bearer = bearer[7:].strip() if bearer.lower().startswith("bearer ") else ""
+        auth = (req.headers.get("x-api-key") or bearer) if provider == "anthropic" else bearer
+        if not auth:
             return payload, fault, self._error(provider, 401, "authentication_error", "missing API key")
         if fault and fault.status:
             headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
@@ -367,14 +370,21 @@ class SimApp:
         rid = {"x-request-id": f"req_sim_{n}"}
         if not p.get("stream"):
             return JSONResponse(resp, headers=rid)
-        evs = [("response.created", _canon({"type": "response.created", "sequence_number": 0,
-                                            "response": {**resp, "status": "in_progress", "output": [], "usage": None}}))]
-        for piece in _pieces(text):
-            evs.append(("response.output_text.delta", _canon({
-                "type": "response.output_text.delta", "sequence_number": len(evs), "item_id": f"msg_sim_{n}",
-                "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []})))
-        evs.append(("response.completed", _canon({"type": "response.completed", "sequence_number": len(evs),
-                                                  "response": resp})))
+        item = resp["output"][0]
+        part = {"type": "output_text", "text": "", "annotations": []}
+        loc = {"item_id": item["id"], "output_index": 0}
+        raw: list[dict[str, Any]] = [
+            {"type": "response.created", "response": {**resp, "status": "in_progress", "output": [], "usage": None}},
+            {"type": "response.output_item.added", "output_index": 0,
+             "item": {**item, "status": "in_progress", "content": []}},
+            {"type": "response.content_part.added", **loc, "content_index": 0, "part": part}]
+        raw += [{"type": "response.output_text.delta", **loc, "content_index": 0, "delta": piece, "logprobs": []}
+                for piece in _pieces(text)]
+        raw += [{"type": "response.output_text.done", **loc, "content_index": 0, "text": text, "logprobs": []},
+                {"type": "response.content_part.done", **loc, "content_index": 0, "part": {**part, "text": text}},
+                {"type": "response.output_item.done", "output_index": 0, "item": item},
+                {"type": "response.completed", "response": resp}]
+        evs = [(e["type"], _canon({**e, "sequence_number": i})) for i, e in enumerate(raw)]
         return self._sse(evs, fault, rid)
 
     # -- control ------------------------------------------------------------------------------------
@@ -422,14 +432,15 @@ class Simulator:
     """Run :class:`SimApp` with uvicorn in a background thread on loopback (a context manager).
 
     ``clock`` defaults to a :class:`FakeClock` (advance it with :meth:`advance`); pass ``time.time``
-    for real time. ``anthropic_min_tokens`` overrides the minimum cacheable tokens per model.
+    for real time. ``anthropic_min_tokens`` (per model) and ``openai_min_tokens`` override the
+    minimum cacheable tokens, to exercise caching with small prompts.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, clock: Any = None,
-                 anthropic_min_tokens: dict[str, int] | None = None):
+                 anthropic_min_tokens: dict[str, int] | None = None, openai_min_tokens: int = 1024):
         import uvicorn
 
-        self.sim = SimApp(clock, anthropic_min_tokens)
+        self.sim = SimApp(clock, anthropic_min_tokens, openai_min_tokens)
         if port == 0:
             with socket.socket() as s:
                 s.bind((host, 0))
