@@ -9,9 +9,9 @@
      "invalidation": null | {"reason": "segment_changed" | "ttl_expired" | "below_minimum" |
                               "model_changed" | "unknown", "segment": "rules", "detail": "..."}}
 
-An invalidation is reported when the previous request of the same plan and target placed a
-breakpoint whose prefix this request repeats (so a hit was expected) and the provider read less
-than that prefix from its cache. Secrets (API keys) never reach the trace: it holds hashes, ids,
+An invalidation is reported when the previous request of the same plan placed a breakpoint whose
+prefix this request repeats (so a hit was expected) and the provider read more than 10% less than
+that prefix (expected counts are estimates where the provider's tokenizer is not public). Secrets (API keys) never reach the trace: it holds hashes, ids,
 counts and error messages that were already redacted. The tracer's memory of the previous request
 per plan is owned by the tracer (one per client), not global.
 """
@@ -29,6 +29,8 @@ from typing import Any, Callable
 #: Seconds after which a short (5m-class) entry has likely expired; long entries get an hour.
 SHORT_TTL_S = 300.0
 LONG_TTL_S = 3600.0
+#: Relative shortfall of a cache read against the expected prefix that counts as an invalidation.
+TOLERANCE = 0.1
 
 
 @dataclass
@@ -36,6 +38,7 @@ class _Last:
     hashes: list[tuple[str, str]]  # (segment id, hash)
     prefix_at: dict[str, tuple[str, int, bool]]  # segment id → (prefix hash, prefix tokens, long ttl)
     model: str | None
+    target: str
     ts: float
 
 
@@ -45,7 +48,7 @@ class Tracer:
 
     path: str | Path
     clock: Callable[[], float] = time.time
-    _last: dict[tuple[str, str], _Last] = field(default_factory=dict)
+    _last: dict[str, _Last] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, *, request, target: str, call, reply, error, latency_s: float, attempts: int,
@@ -64,7 +67,7 @@ class Tracer:
         if error is not None:
             rec["error"] = {"code": getattr(error, "code", None), "status": getattr(error, "status", None),
                             "message": str(error), "request_id": getattr(error, "request_id", None)}
-        key = (request.plan, target)
+        key = request.plan
         with self._lock:
             last = self._last.get(key)
             if reply is not None:
@@ -74,36 +77,41 @@ class Tracer:
                 if expected is not None:
                     rec["expected_hit_tokens"] = expected[1]
                     read = reply.usage.cache_read
-                    if read is not None and read < expected[1]:
-                        rec["invalidation"] = _reason(last, segs, reply.model, now, expected, limits)
+                    # expected counts are the client's estimates (a proxy tokenizer for some providers):
+                    # only a read short by more than the tolerance is an invalidation
+                    if read is not None and read < expected[1] * (1 - TOLERANCE):
+                        rec["invalidation"] = _reason(last, segs, reply.model or target, target, now, expected,
+                                                      limits)
                 self._last[key] = _Last([(s.id, s.hash) for s in segs],
                                         {m.segment: (segs[m.index].prefix_hash, m.prefix_tokens, m.long)
-                                         for m in call.marks}, reply.model, now)
+                                         for m in call.marks}, reply.model or target, target, now)
             line = json.dumps(rec, ensure_ascii=False, sort_keys=True)
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
         return rec
 
 
-def _expected(last: _Last | None, segs) -> tuple[str, int, bool] | None:
-    """(segment id, prefix tokens, long) of the furthest breakpoint of ``last`` this request repeats."""
-    if last is None:
+def _expected(last: _Last | None, segs) -> tuple[str, int, bool, bool] | None:
+    """The previous request's furthest breakpoint: (segment id, prefix tokens, long ttl, whether this
+    request repeats that prefix byte for byte)."""
+    if last is None or not last.prefix_at:
         return None
-    best = None
+    sid, (ph, tokens, long) = max(last.prefix_at.items(), key=lambda kv: kv[1][1])
     by_id = {s.id: s.prefix_hash for s in segs}
-    for sid, (ph, tokens, long) in last.prefix_at.items():
-        if by_id.get(sid) == ph and (best is None or tokens > best[1]):
-            best = (sid, tokens, long)
-    return best
+    return sid, tokens, long, by_id.get(sid) == ph
 
 
-def _reason(last: _Last, segs, model, now: float, expected, limits) -> dict[str, Any]:
-    if model and last.model and model != last.model:
+def _reason(last: _Last, segs, model, target: str, now: float, expected, limits) -> dict[str, Any]:
+    if (model and last.model and model != last.model) or target != last.target:
         return {"reason": "model_changed", "segment": None, "detail": f"{last.model} → {model}"}
-    before = dict(last.hashes)
-    for s in segs:
-        if s.id in before and before[s.id] != s.hash:
-            return {"reason": "segment_changed", "segment": s.id, "detail": f"`{s.id}` changed since the previous request"}
+    if not expected[3]:  # the prefix differs: name the first segment that changed (or went missing)
+        now_hashes = {s.id: s.hash for s in segs}
+        for sid, h in last.hashes:
+            if now_hashes.get(sid) != h:
+                return {"reason": "segment_changed", "segment": sid,
+                        "detail": f"`{sid}` changed since the previous request"}
+            if sid == expected[0]:
+                break
     ttl = LONG_TTL_S if expected[2] else SHORT_TTL_S
     if now - last.ts > ttl:
         return {"reason": "ttl_expired", "segment": expected[0],
