@@ -9,7 +9,8 @@ Codes:
   (:class:`RetentionError`);
 - ``E804`` a stream ended before its final event (:class:`StreamInterrupted`);
 - ``E805`` the request could not reach the provider, or its deadline passed (:class:`ProviderUnavailable`);
-- ``E806`` a target the runtime has no adapter for, or a bad runtime setting (:class:`RuntimeConfigError`).
+- ``E806`` a target the runtime has no adapter for, or a bad runtime setting (:class:`RuntimeConfigError`);
+- ``E807`` a cache trace file that cannot be read (:class:`TraceError`).
 """
 
 from __future__ import annotations
@@ -84,3 +85,9 @@ class RuntimeConfigError(PromptcError):
     """A target without an adapter, or a bad runtime setting (base URL, option)."""
 
     code = "E806"
+
+
+class TraceError(PromptcError):
+    """A cache trace file is missing or has a line that is not a trace record."""
+
+    code = "E807"

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from promptc.runtime.errors import TraceError
+
 #: Seconds after which a short (5m-class) entry has likely expired; long entries get an hour.
 SHORT_TTL_S = 300.0
 LONG_TTL_S = 3600.0
@@ -124,15 +126,11 @@ def _reason(last: _Last, segs, model, target: str, now: float, expected, limits)
 
 def read_trace(path: str | Path) -> list[dict[str, Any]]:
     """The records of a trace file (a malformed line is an E807 error with its line number)."""
-    from promptc.errors import PromptcError
-
     out = []
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        err = PromptcError(f"error[E807]: cannot read trace {path}: {exc.strerror or exc}")
-        err.code = "E807"
-        raise err from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"error[E807]: cannot read trace {path}: {getattr(exc, 'strerror', None) or exc}") from None
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -141,9 +139,7 @@ def read_trace(path: str | Path) -> list[dict[str, Any]]:
             if not isinstance(rec, dict):
                 raise ValueError("not an object")
         except ValueError as exc:
-            err = PromptcError(f"error[E807]: {path}:{n}: not a trace record ({exc})")
-            err.code = "E807"
-            raise err from None
+            raise TraceError(f"error[E807]: {path}:{n}: not a trace record ({exc})") from None
         out.append(rec)
     return out
 
