@@ -187,9 +187,9 @@ class Client:
         return self.adapter.build(request, opts, BuildContext(self.limits, self.counter))
 
     def _headers(self) -> dict[str, str]:
-        if not self._api_key:
+        if not self._api_key and self.adapter.key_required:
             raise MissingKeyError(self.target.provider, self.adapter.env_key)
-        return {"content-type": "application/json", **self.adapter.headers(self._api_key)}
+        return {"content-type": "application/json", **self.adapter.headers(self._api_key or "")}
 
     def _url(self, call: WireCall) -> str:
         return self.base_url + call.path

@@ -9,6 +9,7 @@ from __future__ import annotations
 from promptc.runtime.errors import RuntimeConfigError
 from promptc.runtime.providers.anthropic import AnthropicAdapter
 from promptc.runtime.providers.base import Adapter
+from promptc.runtime.providers.engine import EngineAdapter
 from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -16,6 +17,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "openai": OpenAIChatAdapter,
     "openai:chat": OpenAIChatAdapter,
     "openai:responses": OpenAIResponsesAdapter,
+    "engine": EngineAdapter,
 }
 
 

@@ -96,6 +96,7 @@ class Adapter(ABC):
     env_key: str  # the standard environment variable for the API key
     base_url_env: str  # the official SDK's variable for the base URL
     default_base_url: str
+    key_required: bool = True  # False where a local server may run without one
 
     @abstractmethod
     def headers(self, api_key: str) -> dict[str, str]:
