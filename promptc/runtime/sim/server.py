@@ -456,6 +456,11 @@ class Simulator:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def clock(self):
+        """The simulator's clock (a :class:`FakeClock` unless another was given)."""
+        return self.sim.state.clock
+
+    @property
     def requests(self) -> list[dict[str, Any]]:
         """Every request received: ``{"path", "payload", "headers"}`` (credentials removed)."""
         return self.sim.state.requests
