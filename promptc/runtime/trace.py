@@ -6,14 +6,19 @@
      "status": "ok" | "error", "error": {...}, "attempts": 1, "latency_s": 0.21,
      "segments": [{"id", "hash", "prefix_hash"}], "breakpoints": [{"segment", "ttl", "prefix_tokens"}],
      "cache_key": ..., "usage": {...}, "cost": {...}, "expected_hit_tokens": 1800,
-     "invalidation": null | {"reason": "segment_changed" | "ttl_expired" | "below_minimum" |
-                              "model_changed" | "unknown", "segment": "rules", "detail": "..."}}
+     "invalidation": null | {"reason": "segment_changed" | "ttl_expired" | "below_minimum"
+                                       | "model_changed" | "unknown",
+                             "segment": "rules", "detail": "..."}}
 
-An invalidation is reported when the previous request of the same plan placed a breakpoint whose
-prefix this request repeats (so a hit was expected) and the provider read more than 10% less than
-that prefix (expected counts are estimates where the provider's tokenizer is not public). Secrets (API keys) never reach the trace: it holds hashes, ids,
-counts and error messages that were already redacted. The tracer's memory of the previous request
-per plan is owned by the tracer (one per client), not global.
+An invalidation is reported when the previous request of the same plan placed a breakpoint (so a
+hit up to it was expected) and the provider read more than 10% less than that prefix (expected
+counts are estimates where the provider's tokenizer is not public). The reason is, in order: the
+model changed; the first segment up to that breakpoint whose hash changed; the TTL likely expired;
+the prefix is below the model's minimum; else unknown.
+
+Secrets (API keys) never reach the trace: it holds hashes, ids, counts and error messages that
+were already redacted. The tracer's memory of the previous request per plan is owned by the
+tracer (one per client), not global.
 """
 
 from __future__ import annotations
@@ -121,7 +126,8 @@ def _reason(last: _Last, segs, model, target: str, now: float, expected, limits)
     if limits is not None and limits.min_tokens and expected[1] < limits.min_tokens:
         return {"reason": "below_minimum", "segment": expected[0],
                 "detail": f"{expected[1]} tokens < minimum {limits.min_tokens}"}
-    return {"reason": "unknown", "segment": expected[0], "detail": "the prefix repeated but was not read from the cache"}
+    return {"reason": "unknown", "segment": expected[0],
+            "detail": "the prefix repeated but was not read from the cache"}
 
 
 def read_trace(path: str | Path) -> list[dict[str, Any]]:

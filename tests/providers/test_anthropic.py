@@ -14,7 +14,7 @@ import pytest
 from promptc.runtime.client import AsyncClient, Client
 from promptc.runtime.config import RuntimeConfig
 
-from .conftest import LOW_MIN, canon
+from .conftest import canon
 
 AGENTS = ("backend", "frontend", "docs")
 PRICE_IN, PRICE_OUT = 3.0, 15.0  # claude-sonnet-4-5, USD per MTok (promptc/prices.py)

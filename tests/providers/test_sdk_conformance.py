@@ -32,8 +32,8 @@ def problems(tp, value, path="$") -> list[str]:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp in (typing.Any, object):
         return []
-    if origin in (Required, NotRequired, typing.Annotated) or (origin is not None and
-                                                               getattr(origin, "__name__", "") in ("Required", "NotRequired", "Annotated")):
+    wrapper = getattr(origin, "__name__", "") in ("Required", "NotRequired", "Annotated")
+    if origin in (Required, NotRequired, typing.Annotated) or (origin is not None and wrapper):
         return problems(args[0], value, path)
     if is_typeddict(tp):
         if not isinstance(value, dict):

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from promptc import cli as cli_mod
 
-from .conftest import LOW_MIN  # noqa: F401
 
 REPO_TEAM = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "team")
 

@@ -3,7 +3,8 @@
 Every segment up to the last non-turn text goes as a hashed ``segments[]`` entry (the engine caches
 KV per segment hash and re-checks each hash); trailing turn text goes as plain ``messages``. The
 engine caches every segment, so no breakpoints are placed. The key is optional (a loopback server
-needs none; the engine's tenant is the API key's); ``PROMPTC_API_KEY`` and ``PROMPTC_ENGINE_URL`` configure a remote one.
+needs none; the engine's tenant is the API key's); ``PROMPTC_API_KEY`` and ``PROMPTC_ENGINE_URL``
+configure a remote one.
 """
 
 from __future__ import annotations

@@ -85,7 +85,8 @@ class _OpenAIBase(Adapter):
         msg_runs = [(role, idx) for role, idx in msg_runs if idx]
         marks: list[Mark] = []
         if explicit and opts.retention != "none":
-            order = [i for i, s in enumerate(segs) if (s.kind == "tools" and s.tools) or (s.kind != "tools" and s.content)]
+            order = [i for i, s in enumerate(segs)
+                     if (s.kind == "tools" and s.tools) or (s.kind != "tools" and s.content)]
             counts = [ctx.counter.count(segs[i], opts.target) for i in order]
             # breakpoints cannot sit on tools, and the implicit breakpoint already covers the newest message
             wanted = in_render_order([c for c in candidates(request, opts.target) if c.reason != "history"], order,

@@ -257,7 +257,8 @@ class SimApp:
             evs.append(("content_block_delta", _canon({"type": "content_block_delta", "index": 0,
                                                        "delta": {"type": "text_delta", "text": piece}})))
         evs += [("content_block_stop", _canon({"type": "content_block_stop", "index": 0})),
-                ("message_delta", _canon({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                ("message_delta", _canon({"type": "message_delta",
+                                          "delta": {"stop_reason": stop, "stop_sequence": None},
                                           "usage": {"output_tokens": out_tokens, "input_tokens": res.uncached,
                                                     "cache_creation_input_tokens": sum(res.write.values()),
                                                     "cache_read_input_tokens": res.read}})),
