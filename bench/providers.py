@@ -1,7 +1,10 @@
 """Provider runtime benchmark: start-up cost, per-request adapter overhead, and a multi-turn session's
 cache accounting on the provider simulator.
 
-Run:  python bench/providers.py [--out bench/results/providers.json]
+Run:  python bench/providers.py [--out bench/results/providers.json] [--peer-python PATH]
+
+LiteLLM pins ``openai<3`` (promptc's tests use openai 3.x), so keep it in its own virtual
+environment and pass that interpreter as ``--peer-python``; without LiteLLM the peer is skipped.
 
 * start-up: ``import promptc`` + ``promptc.Client(...)`` in a fresh interpreter, median of 5, against
   ``import litellm`` (the peer; skipped when it is not installed), median of 3. Goal ≤ 0.1×.
@@ -42,10 +45,10 @@ STARTUP = ("import time; t = time.perf_counter(); import promptc; "
 PEER = "import time; t = time.perf_counter(); import litellm; print(time.perf_counter() - t)"
 
 
-def fresh(code: str, n: int) -> float | None:
+def fresh(code: str, n: int, python: str = sys.executable) -> float | None:
     runs = []
     for _ in range(n):
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/tmp",
+        r = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd="/tmp",
                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": "/tmp"})
         if r.returncode != 0:
             return None
@@ -102,13 +105,14 @@ def session_run(sim: Simulator, target: str, support) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "providers.json"))
+    ap.add_argument("--peer-python", default=sys.executable, help="interpreter with litellm installed")
     args = ap.parse_args()
     team = promptc.compile(REPO / "examples" / "team")
     support = promptc.compile(REPO / "examples" / "support")["support"]
     req = team["backend"].bind().render(file="api/users.py", query="Why does GET /users return 500?")
 
     startup = fresh(STARTUP, 5)
-    peer = fresh(PEER, 3)
+    peer = fresh(PEER, 3, args.peer_python)
     result: dict = {"machine": platform.platform(), "python": platform.python_version(),
                     "startup_s": startup, "litellm_import_s": peer,
                     "startup_ratio": (startup / peer) if (startup and peer) else None}
