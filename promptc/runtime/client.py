@@ -74,9 +74,11 @@ class RetryPolicy:
                 try:
                     return max(0.0, float(ra))
                 except ValueError:
-                    parsed = email.utils.parsedate_to_datetime(ra) if ra else None
-                    if parsed is not None:
-                        return max(0.0, parsed.timestamp() - time.time())
+                    pass
+                try:  # an HTTP date
+                    return max(0.0, email.utils.parsedate_to_datetime(ra).timestamp() - time.time())
+                except (TypeError, ValueError, IndexError):
+                    pass  # unreadable: fall back to backoff
         base = min(self.backoff_max_s, self.backoff_s * (2 ** attempt))
         return base * (0.5 + random.random() / 2)
 

@@ -127,3 +127,18 @@ def test_trace_has_every_request_once_under_mixed_faults(team, sim, tmp_path):
     assert [r["status"] for r in recs] == outcomes == ["error", "error", "ok", "ok"]
     assert [r["attempts"] for r in recs] == [2, 3, 1, 1]
     assert KEY not in trace.read_text()
+
+
+def test_retry_after_forms():
+    import email.utils
+    import time
+
+    import httpx
+
+    policy = RetryPolicy(backoff_s=0.5)
+    assert policy.delay(0, httpx.Headers({"retry-after-ms": "250"})) == 0.25
+    assert policy.delay(0, httpx.Headers({"retry-after": "3"})) == 3.0
+    date = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 < policy.delay(0, httpx.Headers({"retry-after": date})) <= 30
+    assert 0.25 <= policy.delay(0, httpx.Headers({"retry-after": "soon"})) <= 0.5  # unreadable: backoff
+    assert 1.0 <= policy.delay(2, None) <= 2.0
