@@ -171,3 +171,21 @@ def test_ttl_expiry_and_refresh_on_hit(team, sim, low_min_config):
         sim.advance(301)
         expired = c.complete(req, max_tokens=8)
     assert expired.usage.cache_read == 0 and expired.usage.cache_write_total == first.usage.cache_write_total
+
+
+def test_simulator_automatic_mode_caches_up_to_the_last_block(sim, ntok):
+    import httpx
+
+    text = "All work and no play makes Jack a dull boy. " * 30
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 8, "cache_control": {"type": "ephemeral"},
+            "system": "You are terse.", "messages": [{"role": "user", "content": text}]}
+    first = httpx.post(sim.url + "/v1/messages", json=body, headers={"x-api-key": "k"}).json()["usage"]
+    second = httpx.post(sim.url + "/v1/messages", json=body, headers={"x-api-key": "k"}).json()["usage"]
+    total = ntok("You are terse.") + ntok(text)
+    assert (first["cache_creation_input_tokens"], first["input_tokens"]) == (total, 0)
+    assert (second["cache_read_input_tokens"], second["cache_creation_input_tokens"]) == (total, 0)
+    four = {**body, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": f"{i} {text}", "cache_control": {"type": "ephemeral"}} for i in range(4)]
+        + [{"type": "text", "text": "end"}]}]}
+    r = httpx.post(sim.url + "/v1/messages", json=four, headers={"x-api-key": "k"})
+    assert r.status_code == 400 and "Found 5" in r.json()["error"]["message"]

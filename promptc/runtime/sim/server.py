@@ -209,8 +209,7 @@ class SimApp:
         explicit = sum(1 for b in (p.get("tools") or []) + list(system or []) if b.get("cache_control")) + sum(
             1 for msg in p.get("messages") or [] if isinstance(msg.get("content"), list)
             for b in msg["content"] if b.get("cache_control"))
-        found = explicit + (1 if top and not (blocks and blocks[-1].marker and explicit and
-                                              _last_marked(p)) else 0)
+        found = explicit + (1 if top and not _last_marked(p) else 0)  # automatic mode takes a slot
         if found > 4:
             return blocks, f"A maximum of 4 blocks with cache_control may be provided. Found {found}."
         seen_5m = False
