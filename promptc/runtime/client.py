@@ -133,7 +133,7 @@ class Client:
         try:
             self.target = parse_target(target)
         except ValueError as exc:
-            raise RuntimeConfigError(f"error[E806]: {exc} (targets are provider/model, e.g. "
+            raise RuntimeConfigError(f"error[E507]: {exc} (targets are provider/model, e.g. "
                                      "anthropic/claude-sonnet-4-5 or openai/gpt-5.6)") from None
         self.adapter = adapter_for(self.target.provider, api)
         self.config = config if config is not None else RuntimeConfig.discover()
@@ -143,7 +143,7 @@ class Client:
         self.base_url = (base_url or os.environ.get(self.adapter.base_url_env) or
                          self.config.base_url(self.target.provider) or self.adapter.default_base_url).rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
-            raise RuntimeConfigError(f"error[E806]: base URL {self.base_url!r} for {self.target.provider} is not an "
+            raise RuntimeConfigError(f"error[E507]: base URL {self.base_url!r} for {self.target.provider} is not an "
                                      "http(s) URL")
         self._api_key = api_key or os.environ.get(self.adapter.env_key)
         self.limits = self._limits()

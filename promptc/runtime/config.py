@@ -46,13 +46,13 @@ class RuntimeConfig:
         def table(key: str) -> dict[str, dict[str, Any]]:
             value = data.get(key, {})
             if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-                raise RuntimeConfigError(f"error[E806]: {source or 'config'}: tool.promptc.{key} must be a table "
+                raise RuntimeConfigError(f"error[E507]: {source or 'config'}: tool.promptc.{key} must be a table "
                                          "of tables")
             return value
 
         retention = data.get("cacheRetention")
         if retention is not None and not isinstance(retention, str):
-            raise RuntimeConfigError(f"error[E806]: {source or 'config'}: tool.promptc.cacheRetention must be a "
+            raise RuntimeConfigError(f"error[E507]: {source or 'config'}: tool.promptc.cacheRetention must be a "
                                      "string (none, short or long)")
         return cls(retention=retention, plans=table("plans"), providers=table("providers"), prices=table("prices"),
                    cache_limits=table("cache_limits"), source=source)
@@ -67,7 +67,7 @@ class RuntimeConfig:
                 try:
                     data = tomllib.loads(f.read_text(encoding="utf-8"))
                 except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
-                    raise RuntimeConfigError(f"error[E806]: {f}: cannot read it: {exc}") from None
+                    raise RuntimeConfigError(f"error[E507]: {f}: cannot read it: {exc}") from None
                 return cls.from_dict(data.get("tool", {}).get("promptc", {}) or {}, source=str(f))
             d = d.parent if d.parent != d else None
         return cls()

@@ -2,15 +2,15 @@
 
 Codes:
 
-- ``E801`` the provider answered with an error (:class:`ProviderError`: provider, status, request id,
+- ``E502`` the provider answered with an error (:class:`ProviderError`: provider, status, request id,
   whether a retry could help);
-- ``E802`` no API key for the provider (:class:`MissingKeyError`);
-- ``E803`` a cache retention the model does not support, or an unknown retention value
+- ``E503`` no API key for the provider (:class:`MissingKeyError`);
+- ``E504`` a cache retention the model does not support, or an unknown retention value
   (:class:`RetentionError`);
-- ``E804`` a stream ended before its final event (:class:`StreamInterrupted`);
-- ``E805`` the request could not reach the provider, or its deadline passed (:class:`ProviderUnavailable`);
-- ``E806`` a target the runtime has no adapter for, or a bad runtime setting (:class:`RuntimeConfigError`);
-- ``E807`` a cache trace file that cannot be read (:class:`TraceError`).
+- ``E505`` a stream ended before its final event (:class:`StreamInterrupted`);
+- ``E506`` the request could not reach the provider, or its deadline passed (:class:`ProviderUnavailable`);
+- ``E507`` a target the runtime has no adapter for, or a bad runtime setting (:class:`RuntimeConfigError`);
+- ``E508`` a cache trace file that cannot be read (:class:`TraceError`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def redact(text: str, *secrets: str | None) -> str:
 class ProviderError(PromptcError):
     """A provider answered with an error status, or a request failed after every retry."""
 
-    code = "E801"
+    code = "E502"
 
     def __init__(self, provider: str, status: int | None, message: str, *, request_id: str | None = None,
                  retryable: bool = False, error_type: str | None = None, attempts: int = 1):
@@ -51,23 +51,23 @@ class ProviderError(PromptcError):
 class MissingKeyError(PromptcError):
     """No API key: the provider's standard environment variable is unset."""
 
-    code = "E802"
+    code = "E503"
 
     def __init__(self, provider: str, env: str):
         self.provider, self.env = provider, env
-        super().__init__(f"error[E802]: no API key for {provider}: set {env} (or pass api_key=...)")
+        super().__init__(f"error[E503]: no API key for {provider}: set {env} (or pass api_key=...)")
 
 
 class RetentionError(PromptcError):
     """A ``cacheRetention`` value that is unknown, or that the target model does not support."""
 
-    code = "E803"
+    code = "E504"
 
 
 class StreamInterrupted(ProviderError):
     """A streamed reply stopped before the provider's final event: the text so far is incomplete."""
 
-    code = "E804"
+    code = "E505"
 
     def __init__(self, provider: str, received_text: str, reason: str, request_id: str | None = None):
         self.received_text = received_text
@@ -78,16 +78,16 @@ class StreamInterrupted(ProviderError):
 class ProviderUnavailable(ProviderError):
     """Connection failures, timeouts and passed deadlines (after the retries the policy allows)."""
 
-    code = "E805"
+    code = "E506"
 
 
 class RuntimeConfigError(PromptcError):
     """A target without an adapter, or a bad runtime setting (base URL, option)."""
 
-    code = "E806"
+    code = "E507"
 
 
 class TraceError(PromptcError):
     """A cache trace file is missing or has a line that is not a trace record."""
 
-    code = "E807"
+    code = "E508"

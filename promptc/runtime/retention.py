@@ -10,7 +10,7 @@ short      ``ttl: "5m"``         ``in_memory``                 ``ttl: "30m"``
 long       ``ttl: "1h"``         ``24h``                       ``ttl: "30m"`` + ``24h`` retention
 ========== ===================== ============================= ==============================
 
-A value a model does not support is an error (E803), e.g. ``short`` on gpt-5.5, which keeps
+A value a model does not support is an error (E504), e.g. ``short`` on gpt-5.5, which keeps
 prompts for 24h only.
 """
 
@@ -23,12 +23,12 @@ _LEGACY = {"5m": "short", "1h": "long"}
 
 
 def normalize(value: str | None, where: str = "cacheRetention") -> str:
-    """``none``/``short``/``long`` for a configured value (None → ``short``); E803 for anything else."""
+    """``none``/``short``/``long`` for a configured value (None → ``short``); E504 for anything else."""
     if value is None:
         return "short"
     v = str(value).strip().lower()
     v = _LEGACY.get(v, v)
     if v not in RETENTIONS:
-        raise RetentionError(f"error[E803]: {where}: unknown cache retention {value!r}; use none, short or long "
+        raise RetentionError(f"error[E504]: {where}: unknown cache retention {value!r}; use none, short or long "
                              "(legacy 5m and 1h are accepted)")
     return v

@@ -131,12 +131,12 @@ def _reason(last: _Last, segs, model, target: str, now: float, expected, limits)
 
 
 def read_trace(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a trace file (a malformed line is an E807 error with its line number)."""
+    """The records of a trace file (a malformed line is an E508 error with its line number)."""
     out = []
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"error[E807]: cannot read trace {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise TraceError(f"error[E508]: cannot read trace {path}: {getattr(exc, 'strerror', None) or exc}") from None
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -145,7 +145,7 @@ def read_trace(path: str | Path) -> list[dict[str, Any]]:
             if not isinstance(rec, dict):
                 raise ValueError("not an object")
         except ValueError as exc:
-            raise TraceError(f"error[E807]: {path}:{n}: not a trace record ({exc})") from None
+            raise TraceError(f"error[E508]: {path}:{n}: not a trace record ({exc})") from None
         out.append(rec)
     return out
 

@@ -83,11 +83,11 @@ def test_cache_key_is_the_stable_prefix_plus_tenant(team):
 
 def test_retention_a_model_cannot_honour_is_an_error(team):
     req = team["backend"].bind().render(file="a", query="q")
-    with pytest.raises(RetentionError, match="E803.*24h only"):
+    with pytest.raises(RetentionError, match="E504.*24h only"):
         Client("openai/gpt-5.5", api_key="k", retention="short", config=RuntimeConfig()).build(req)
-    with pytest.raises(RetentionError, match="E803"):
+    with pytest.raises(RetentionError, match="E504"):
         Client("openai/gpt-4o", api_key="k", retention="long", config=RuntimeConfig()).build(req)
-    with pytest.raises(RetentionError, match="E803.*unknown cache retention"):
+    with pytest.raises(RetentionError, match="E504.*unknown cache retention"):
         Client("openai/gpt-5", api_key="k", retention="forever", config=RuntimeConfig())
 
 

@@ -52,13 +52,13 @@ def test_run_target_errors_are_coded_without_traceback(env, monkeypatch, capsys)
     with pytest.raises(SystemExit) as e:
         cli_mod.main()
     err = capsys.readouterr().err
-    assert e.value.code == 2 and "error[E801]: anthropic returned 401" in err
+    assert e.value.code == 2 and "error[E502]: anthropic returned 401" in err
     assert "Traceback" not in err and "sk-ant-cli-test-000000" not in err
     monkeypatch.setattr(sys, "argv", ["promptc", "run", REPO_TEAM, "--plan", "docs", "--target", "gemini/x",
                                       "-i", "file=a", "-i", "query=q"])
     with pytest.raises(SystemExit) as e:
         cli_mod.main()
-    assert e.value.code == 2 and "E806" in capsys.readouterr().err
+    assert e.value.code == 2 and "E507" in capsys.readouterr().err
 
 
 def test_target_and_engine_are_exclusive(env):

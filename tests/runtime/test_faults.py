@@ -40,7 +40,7 @@ def test_retries_exhausted_is_a_typed_error_with_request_id(team, sim):
     with client(sim, waits=[]) as c, pytest.raises(ProviderError) as e:
         c.complete(request(team))
     err = e.value
-    assert (err.code, err.status, err.provider, err.retryable, err.attempts) == ("E801", 500, "anthropic", True, 3)
+    assert (err.code, err.status, err.provider, err.retryable, err.attempts) == ("E502", 500, "anthropic", True, 3)
     assert err.request_id.startswith("req_sim_") and KEY not in str(err)
 
 
@@ -67,7 +67,7 @@ def test_timeout_is_retried_then_reported(team, sim):
     with client(sim, waits=[], retry=RetryPolicy(timeout_s=0.2, max_retries=1)) as c, \
             pytest.raises(ProviderUnavailable) as e:
         c.complete(request(team))
-    assert e.value.code == "E805" and e.value.attempts == 2
+    assert e.value.code == "E506" and e.value.attempts == 2
 
 
 def test_deadline_stops_retries(team, sim):
@@ -93,11 +93,11 @@ def test_a_dropped_stream_is_reported_not_truncated(team, sim, tmp_path):
             for ev in c.stream(request(team)):
                 got.append(ev)
         assert all(ev.type == "text" for ev in got)  # no "done" event for an incomplete reply
-        assert e.value.code == "E804" and e.value.received_text == "".join(ev.text for ev in got)
+        assert e.value.code == "E505" and e.value.received_text == "".join(ev.text for ev in got)
         ok = list(c.stream(request(team)))
     assert ok[-1].type == "done"
     recs = [json.loads(line) for line in trace.read_text().splitlines()]
-    assert [r["status"] for r in recs] == ["error", "ok"] and recs[0]["error"]["code"] == "E804"
+    assert [r["status"] for r in recs] == ["error", "ok"] and recs[0]["error"]["code"] == "E505"
 
 
 def test_openai_stream_without_done_is_interrupted(team, sim, low_min_config):

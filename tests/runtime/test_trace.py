@@ -79,7 +79,7 @@ def test_stats_per_plan_and_segment(team, sim, low_min_config, tmp_path):
 def test_a_bad_trace_line_is_a_located_error(tmp_path):
     p = tmp_path / "t.jsonl"
     p.write_text(json.dumps({"plan": "x"}) + "\nnot json\n")
-    with pytest.raises(PromptcError, match=r"E807.*t\.jsonl:2"):
+    with pytest.raises(PromptcError, match=r"E508.*t\.jsonl:2"):
         read_trace(p)
 
 

@@ -65,7 +65,7 @@ def test_retention_values_and_legacy_names():
         ["none", "short", "long", "short", "long", "short"]
     with pytest.raises(RetentionError) as e:
         normalize("7d", "tool.promptc.cacheRetention")
-    assert e.value.code == "E803" and "tool.promptc.cacheRetention" in str(e.value)
+    assert e.value.code == "E504" and "tool.promptc.cacheRetention" in str(e.value)
 
 
 def test_retention_merge_order():
@@ -84,7 +84,7 @@ def test_keys_and_base_urls_come_from_the_standard_places(monkeypatch, tmp_path,
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     c = Client("anthropic/claude-sonnet-4-5", config=cfg)
     assert c.base_url == "http://proxy.local:1"
-    with pytest.raises(MissingKeyError, match="E802.*ANTHROPIC_API_KEY"):
+    with pytest.raises(MissingKeyError, match="E503.*ANTHROPIC_API_KEY"):
         c.complete(team["backend"].bind().render(file="a", query="q"))
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://env.local:2/")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://env.local:3/v1")
@@ -94,10 +94,10 @@ def test_keys_and_base_urls_come_from_the_standard_places(monkeypatch, tmp_path,
 
 
 def test_bad_targets_and_config_are_coded_errors(tmp_path):
-    with pytest.raises(RuntimeConfigError, match="E806"):
+    with pytest.raises(RuntimeConfigError, match="E507"):
         Client("gemini/gemini-3-flash", api_key="k", config=RuntimeConfig())
-    with pytest.raises(RuntimeConfigError, match="E806"):
+    with pytest.raises(RuntimeConfigError, match="E507"):
         Client("nope", api_key="k", config=RuntimeConfig())
     (tmp_path / "pyproject.toml").write_text("[tool.promptc]\nproviders = 3\n")
-    with pytest.raises(RuntimeConfigError, match="E806.*providers"):
+    with pytest.raises(RuntimeConfigError, match="E507.*providers"):
         RuntimeConfig.discover(tmp_path)

@@ -22,12 +22,12 @@ ADAPTERS: dict[str, type[Adapter]] = {
 
 
 def adapter_for(provider: str, api: str | None = None) -> Adapter:
-    """The adapter for ``provider`` (and ``api`` where a provider has several); E806 when there is none."""
+    """The adapter for ``provider`` (and ``api`` where a provider has several); E507 when there is none."""
     key = f"{provider}:{api}" if api else provider
     cls = ADAPTERS.get(key)
     if cls is None:
         known = ", ".join(sorted(ADAPTERS))
-        raise RuntimeConfigError(f"error[E806]: no runtime adapter for `{key}` yet (available: {known}); "
+        raise RuntimeConfigError(f"error[E507]: no runtime adapter for `{key}` yet (available: {known}); "
                                  "the engine target runs with `promptc run --engine/--embedded`")
     return cls()
 

@@ -43,7 +43,7 @@ def cache_key(request: Request, tenant: str | None) -> str:
 
 
 def retention_fields(model: str, retention: str, explicit: bool) -> dict[str, Any]:
-    """The request fields for a retention on ``model``; E803 when the model cannot honour it."""
+    """The request fields for a retention on ``model``; E504 when the model cannot honour it."""
     m = model.lower()
     if explicit:  # gpt-5.6+: a 30m minimum TTL; "none" = explicit mode without breakpoints
         if retention == "none":
@@ -56,11 +56,11 @@ def retention_fields(model: str, retention: str, explicit: bool) -> dict[str, An
         return {}
     if retention == "short":
         if m.startswith(_ONLY_24H):
-            raise RetentionError(f"error[E803]: openai/{model} keeps prompt caches for 24h only; cacheRetention "
+            raise RetentionError(f"error[E504]: openai/{model} keeps prompt caches for 24h only; cacheRetention "
                                  "`short` is not available (use long or none)")
         return {"prompt_cache_retention": "in_memory"}
     if not m.startswith(_RETAIN_24H):
-        raise RetentionError(f"error[E803]: openai/{model} does not offer extended (24h) prompt-cache retention; "
+        raise RetentionError(f"error[E504]: openai/{model} does not offer extended (24h) prompt-cache retention; "
                              "cacheRetention `long` is not available (use short or none)")
     return {"prompt_cache_retention": "24h"}
 
