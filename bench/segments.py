@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from promptc.compiler.build import compile_project  # noqa: E402
-from promptc.tokenizers import get_tokenizer  # noqa: E402
+from promptc.tokenizers import load_tokenizer  # noqa: E402
 
 ROLES = ("system", "user", "assistant")
 
@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000])
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    get_tokenizer("gguf:smollm2")  # load once, outside the timings
+    load_tokenizer("gguf:smollm2")  # load once, outside the timings
     with tempfile.TemporaryDirectory() as d:  # warm-up: every target's tokenizer and the grammar
         generate(Path(d), 10)
         compile_project([Path(d)], cache_dir=Path(d) / "cache").raise_on_error()

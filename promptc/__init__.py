@@ -7,6 +7,8 @@ The Python API for agents::
     session = build["backend"].bind()                  # session inputs
     request = session.render(file="api.py", query="Why does /users 500?")
     request.to_messages()
+    client = promptc.Client("anthropic/claude-sonnet-4-5")          # key from ANTHROPIC_API_KEY
+    reply = client.complete(request, max_tokens=400)               # reply.text, reply.usage, reply.cost
 """
 
 from promptc.core.errors import AppendOnlyError, CompileError, InputError, PlanFormatError, PromptcError, RenderError
@@ -27,5 +29,14 @@ def load_plan(path, **kwargs):
     return _load(path, **kwargs)
 
 
-__all__ = ["compile", "load_plan", "AppendOnlyError", "CompileError", "InputError", "PlanFormatError", "PromptcError",
-           "RenderError", "__version__"]
+def __getattr__(name):
+    """``promptc.Client`` / ``promptc.AsyncClient``, imported on first use so ``import promptc`` stays light."""
+    if name in ("Client", "AsyncClient"):
+        from promptc.runtime import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'promptc' has no attribute {name!r}")
+
+
+__all__ = ["compile", "load_plan", "Client", "AsyncClient", "AppendOnlyError", "CompileError", "InputError",
+           "PlanFormatError", "PromptcError", "RenderError", "__version__"]

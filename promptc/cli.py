@@ -256,18 +256,22 @@ def _open_plan(path: str, plan_name: str | None):
               help='A JSON file of inputs: {"name": value, ...}; --input overrides it')
 @click.option("--engine", "engine_url", help="URL of a running `promptc serve`")
 @click.option("--embedded", is_flag=True, help="Run the embedded model in this process (the default without --engine)")
+@click.option("--target", "target", help="Run on a provider, e.g. anthropic/claude-sonnet-4-5 or openai/gpt-5.6 "
+              "(key from ANTHROPIC_API_KEY / OPENAI_API_KEY; base URL from ANTHROPIC_BASE_URL / OPENAI_BASE_URL)")
 @click.option("--api-key", envvar="PROMPTC_API_KEY", help="API key for --engine [env: PROMPTC_API_KEY]")
 @click.option("--max-tokens", type=int, default=256, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
-def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, api_key, max_tokens, temperature, as_json):
-    """Execute a plan once with the given inputs, on a server (--engine) or in process (--embedded).
+def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target, api_key, max_tokens, temperature,
+        as_json):
+    """Execute a plan once with the given inputs: on a provider (--target), on a server (--engine)
+    or in process (--embedded).
 
     PLAN_PATH is a compiled .plan.json, or a .prompt file / project directory compiled on the fly."""
     from promptc.runtime.engine_client import EmbeddedClient, EngineClient
 
-    if engine_url and embedded:
-        raise click.UsageError("use either --engine URL or --embedded")
+    if sum(map(bool, (engine_url, embedded, target))) > 1:
+        raise click.UsageError("use one of --target, --engine URL or --embedded")
     from promptc.runtime.inputs import parse_pairs, read_inputs_file, split_inputs
 
     plan = _open_plan(plan_path, plan_name)
@@ -275,6 +279,20 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, api_key
     values.update(parse_pairs(plan, inputs))
     session_inputs, turn_inputs = split_inputs(plan, values)
     request = plan.bind(**session_inputs).render(**turn_inputs)
+    if target:
+        from promptc.runtime.client import Client
+
+        with Client(target) as client:
+            reply = client.complete(request, max_tokens=max_tokens)
+        if as_json:
+            click.echo(json.dumps(reply.to_json(), indent=2, ensure_ascii=False))
+            return
+        click.echo(reply.text)
+        u = reply.usage
+        cost = "unknown" if reply.cost is None else f"${reply.cost:.6f}"
+        click.echo(f"[{u.uncached} uncached, {u.cache_read} cache read, {u.cache_write_total} cache write, "
+                   f"{u.output} output tokens; cost {cost}; finish: {reply.finish_reason}]", err=True)
+        return
     if engine_url:
         with EngineClient(engine_url, api_key=api_key) as client:
             result = client.run(request, max_tokens=max_tokens, temperature=temperature)
@@ -367,6 +385,17 @@ def demo(project, turns, max_tokens, budget, out, inputs_file, inputs):
     budget_bytes = parse_size(budget, "--budget")  # E701 before anything is built or loaded
     run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=budget_bytes,
              out=Path(out) if out else None, inputs_file=Path(inputs_file) if inputs_file else None, pairs=inputs)
+
+
+def _provider_commands() -> None:
+    """``promptc sim`` and ``promptc trace`` live with the provider runtime (promptc/runtime/commands.py)."""
+    from promptc.runtime.commands import sim, trace
+
+    cli.add_command(sim)
+    cli.add_command(trace)
+
+
+_provider_commands()
 
 
 def main() -> None:

@@ -137,6 +137,10 @@ class RequestSegment(_Frozen):
     hash: str
     prefix_hash: str
     tools: list[dict[str, Any]] | None = None
+    level: Level | None = Field(default=None, description="the plan segment's level (global/agent/task)")
+    tokens: dict[str, int] | None = Field(default=None, description="token count per plan target (static segments)")
+    breakpoint: list[str] | None = Field(default=None, description="plan targets that place a cache breakpoint "
+                                                                    "after this segment")
 
 
 class Request(_Frozen):
@@ -147,8 +151,22 @@ class Request(_Frozen):
     segments: list[RequestSegment]
 
     def to_messages(self) -> list[dict[str, str]]:
-        """OpenAI-style chat messages, one per segment, in order."""
-        return [{"role": s.role, "content": s.content} for s in self.segments]
+        """OpenAI-style chat messages: one per run of consecutive same-role segments, in order.
+
+        A run's contents are joined with nothing in between: the raw text join the compiler proves
+        token boundaries for, so no bytes are added or re-serialized. (One message per segment
+        gave several consecutive system messages, which Anthropic, Gemini and many chat templates
+        reject or render with a header per message.) Provider adapters in
+        :mod:`promptc.runtime.providers` keep each segment as its own content block instead, so
+        they can put cache breakpoints between them.
+        """
+        out: list[dict[str, str]] = []
+        for s in self.segments:
+            if out and out[-1]["role"] == s.role:
+                out[-1]["content"] += s.content
+            else:
+                out.append({"role": s.role, "content": s.content})
+        return out
 
     @property
     def prefix_hash(self) -> str:
@@ -278,10 +296,11 @@ class Session:
                 if rendered is None:
                     rendered = self._render_segment(seg, values, appended)
                 parts = [(i, r, c, segment_hash(r, c)) for i, r, c in rendered]
-            for sid, role, content, h in parts:
+            for n, (sid, role, content, h) in enumerate(parts, 1):
                 parent = chain(parent, h)
                 out.append(RequestSegment(id=sid, role=role, kind=seg.kind, stability=seg.stability, content=content,
-                                          hash=h, prefix_hash=parent, tools=seg.tools))
+                                          hash=h, prefix_hash=parent, tools=seg.tools, level=seg.level,
+                                          tokens=seg.tokens, breakpoint=seg.breakpoint if n == len(parts) else None))
         self._appended.update(appended)
         return Request(plan=self.plan.name, targets=self.plan.targets, segments=out)
 

@@ -30,7 +30,9 @@ def test_bind_render_gives_ordered_hashed_segments(support):
     assert "Ada (enterprise plan, 2 open tickets)" in req.segments[2].content
     msgs = req.to_messages()
     assert msgs[-1] == {"role": "user", "content": "Why was I charged twice?"}
-    assert [m["role"] for m in msgs] == ["system", "system", "system", "user", "assistant", "user"]
+    # consecutive same-role segments merge into one message, their texts joined as they are
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    assert msgs[0]["content"] == "".join(s.content for s in req.segments[:3])
 
 
 def test_session_prefix_is_stable_across_turns(support):

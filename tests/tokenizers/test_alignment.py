@@ -38,7 +38,8 @@ def test_engine_per_segment_ids_concatenate_to_the_full_templated_text(engine, e
 
         segs = [SegmentIn(s.id, s.hash, s.role, s.content) for s in req.segments]
         seg_ids, _, gen = engine.tokenize(segs)
-        full = engine.tokenizer.encode(engine.chat.render(req.to_messages(), add_generation_prompt=True))
+        full = engine.tokenizer.encode(engine.chat.render([{"role": s.role, "content": s.content} for s in req.segments],
+                                                         add_generation_prompt=True))
         assert [t for ids in seg_ids for t in ids] + list(gen) == full
         for seg, ids in zip(plan.segments, seg_ids):  # the plan's counts are the engine's counts
             if seg.tokens:

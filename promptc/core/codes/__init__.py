@@ -21,12 +21,13 @@ from promptc.core.codes.base import Code
 from promptc.core.codes.compiler import COMPILER_CODES
 from promptc.core.codes.engine import ENGINE_CODES
 from promptc.core.codes.lint import LINT_CODES
+from promptc.core.codes.runtime import RUNTIME_CODES
 
 
 def all_codes() -> dict[str, Code]:
     """Every registered code, by code, in code order. Raises if two tables claim one code."""
     out: dict[str, Code] = {}
-    for c in (*COMPILER_CODES, *LINT_CODES, *ENGINE_CODES):
+    for c in (*COMPILER_CODES, *RUNTIME_CODES, *LINT_CODES, *ENGINE_CODES):
         if c.code in out:
             raise ValueError(f"diagnostic code {c.code} is registered twice")
         out[c.code] = c

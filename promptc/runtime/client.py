@@ -1,0 +1,435 @@
+"""``promptc.Client`` / ``promptc.AsyncClient``: run a plan's :class:`~promptc.plan.Request` on a provider.
+
+::
+
+    client = promptc.Client("anthropic/claude-sonnet-4-5", retention="long")   # key from ANTHROPIC_API_KEY
+    reply = client.complete(session.render(file="api.py", query="..."), max_tokens=400)
+    reply.text, reply.usage.cache_read, reply.usage.cache_write, reply.usage.uncached, reply.cost
+
+The adapter for the target's provider builds the payload (cache controls at the plan's
+breakpoints); the client sends it over httpx with retries (429, 408, 409, 5xx, timeouts and
+connection resets; ``retry-after`` honoured; a per-request deadline), normalizes usage, prices it
+and, when asked, appends a line to a JSONL cache trace. Nothing here imports the compiler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, AsyncIterator, Callable, Iterator
+
+import httpx
+
+from promptc.core.providers import CacheLimits, limits_for
+from promptc.plan import Request
+from promptc.prices import Price, price_for
+from promptc.runtime import retention as _retention
+from promptc.runtime.config import RuntimeConfig
+from promptc.runtime.cost import Cost, cost_of
+from promptc.runtime.errors import (MissingKeyError, ProviderError, ProviderUnavailable, RuntimeConfigError,
+                                    StreamInterrupted, redact)
+from promptc.runtime.layout import Mark, TokenCounter
+from promptc.runtime.providers import adapter_for
+from promptc.runtime.providers.base import BuildContext, CallOptions, Completion, StreamEvent, WireCall
+from promptc.runtime.sse import aevents, events
+from promptc.runtime.usage import Usage
+from promptc.core.providers import parse_target
+
+_RETRY_STATUS = frozenset({408, 409, 429})
+_RETRY_EXC = (httpx.TimeoutException, httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
+              httpx.WriteError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries with exponential backoff and jitter; a server's ``retry-after`` wins when given.
+
+    ``deadline_s`` bounds the whole request, retries and waits included.
+    """
+
+    max_retries: int = 2
+    backoff_s: float = 0.5
+    backoff_max_s: float = 8.0
+    timeout_s: float = 120.0
+    deadline_s: float = 600.0
+
+    @staticmethod
+    def retryable_status(status: int) -> bool:
+        return status in _RETRY_STATUS or status >= 500
+
+    def delay(self, attempt: int, headers: httpx.Headers | None) -> float:
+        if headers is not None:
+            ms = headers.get("retry-after-ms")
+            if ms:
+                try:
+                    return max(0.0, float(ms) / 1000)
+                except ValueError:
+                    pass
+            ra = headers.get("retry-after")
+            if ra:
+                try:
+                    return max(0.0, float(ra))
+                except ValueError:
+                    pass
+                try:  # an HTTP date
+                    return max(0.0, email.utils.parsedate_to_datetime(ra).timestamp() - time.time())
+                except (TypeError, ValueError, IndexError):
+                    pass  # unreadable: fall back to backoff
+        base = min(self.backoff_max_s, self.backoff_s * (2 ** attempt))
+        return base * (0.5 + random.random() / 2)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One completed request: text, normalized usage, cost (USD, None when unknown) and where it cached."""
+
+    text: str
+    usage: Usage
+    cost: float | None
+    cost_detail: Cost | None
+    finish_reason: str | None
+    target: str
+    model: str | None
+    response_id: str | None
+    request_id: str | None
+    latency_s: float
+    attempts: int
+    breakpoints: list[Mark] = field(default_factory=list)
+    cache_key: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "usage": self.usage.to_json(), "cost": self.cost,
+                "cost_detail": self.cost_detail.to_json() if self.cost_detail else None,
+                "finish_reason": self.finish_reason, "target": self.target, "model": self.model,
+                "response_id": self.response_id, "request_id": self.request_id, "latency_s": self.latency_s,
+                "attempts": self.attempts, "cache_key": self.cache_key,
+                "breakpoints": [{"segment": m.segment, "reason": m.reason, "ttl": "long" if m.long else "short",
+                                 "prefix_tokens": m.prefix_tokens} for m in self.breakpoints]}
+
+
+class Client:
+    """A provider client for one target (``provider/model``). Sync methods: :meth:`complete`,
+    :meth:`stream`; async: :meth:`acomplete`, :meth:`astream`. Use as a context manager or call
+    :meth:`close`.
+
+    ``api_key`` defaults to the provider's standard variable (``ANTHROPIC_API_KEY``,
+    ``OPENAI_API_KEY``); ``base_url`` to the SDK's variable (``ANTHROPIC_BASE_URL``,
+    ``OPENAI_BASE_URL``), then ``[tool.promptc.providers.<provider>] base_url``, then the public
+    endpoint. ``retention`` (``none``/``short``/``long``) overrides the project configuration;
+    ``tenant`` scopes the cache key; ``trace`` is a path (or :class:`~promptc.runtime.trace.Tracer`)
+    for the JSONL cache trace.
+    """
+
+    def __init__(self, target: str, *, api_key: str | None = None, base_url: str | None = None,
+                 retention: str | None = None, tenant: str | None = None, api: str | None = None,
+                 retry: RetryPolicy | None = None, trace: Any = None, config: RuntimeConfig | None = None,
+                 http_client: httpx.Client | None = None, async_http_client: httpx.AsyncClient | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        try:
+            self.target = parse_target(target)
+        except ValueError as exc:
+            raise RuntimeConfigError(f"error[E507]: {exc} (targets are provider/model, e.g. "
+                                     "anthropic/claude-sonnet-4-5 or openai/gpt-5.6)") from None
+        self.adapter = adapter_for(self.target.provider, api)
+        self.config = config if config is not None else RuntimeConfig.discover()
+        self._retention_arg = None if retention is None else _retention.normalize(retention, "retention")
+        self.tenant = tenant
+        self.retry = retry or RetryPolicy()
+        self.base_url = (base_url or os.environ.get(self.adapter.base_url_env) or
+                         self.config.base_url(self.target.provider) or self.adapter.default_base_url).rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise RuntimeConfigError(f"error[E507]: base URL {self.base_url!r} for {self.target.provider} is not an "
+                                     "http(s) URL")
+        self._api_key = api_key or os.environ.get(self.adapter.env_key)
+        self.limits = self._limits()
+        self.price: Price | None = price_for(self.target.name, self.config.prices)
+        self.counter = TokenCounter(self.target.tokenizer if self.target.tokenizer in ("o200k_base", "cl100k_base")
+                                    else "o200k_base")
+        if trace is not None and not hasattr(trace, "record"):
+            from promptc.runtime.trace import Tracer
+
+            trace = Tracer(trace)
+        self.tracer = trace
+        self._http = http_client
+        self._ahttp = async_http_client
+        self._owns_http = http_client is None
+        self._owns_ahttp = async_http_client is None
+        self._sleep = sleep
+
+    # -- configuration -------------------------------------------------------------------------
+    def _limits(self) -> CacheLimits:
+        limits = limits_for(self.target.name)
+        over = self.config.cache_limits
+        match = max((k for k in over if self.target.name.startswith(k)), key=len, default=None)
+        if match is None:
+            return limits
+        o = over[match]
+        return replace(limits, key=match, min_tokens=o.get("min_tokens", limits.min_tokens),
+                       max_breakpoints=o.get("max_breakpoints", limits.max_breakpoints),
+                       mode=o.get("mode", limits.mode), source="pyproject.toml")
+
+    def retention_for(self, plan: str | None) -> str:
+        """The effective retention for a plan: argument > per-plan config > project config > short."""
+        if self._retention_arg is not None:
+            return self._retention_arg
+        value, where = self.config.retention_for(plan)
+        return _retention.normalize(value, where)
+
+    def build(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+              stream: bool = False, extra: dict[str, Any] | None = None) -> WireCall:
+        """The wire call for ``request`` without sending it (what :meth:`complete` would send)."""
+        opts = CallOptions(model=self.target.model, target=self.target.name, max_tokens=max_tokens,
+                           temperature=temperature, retention=self.retention_for(request.plan), tenant=self.tenant,
+                           stream=stream, extra=dict(extra or {}))
+        return self.adapter.build(request, opts, BuildContext(self.limits, self.counter))
+
+    def _headers(self) -> dict[str, str]:
+        if not self._api_key and self.adapter.key_required:
+            raise MissingKeyError(self.target.provider, self.adapter.env_key)
+        return {"content-type": "application/json", **self.adapter.headers(self._api_key or "")}
+
+    def _url(self, call: WireCall) -> str:
+        return self.base_url + call.path
+
+    # -- results -------------------------------------------------------------------------------
+    def _reply(self, done: Completion, call: WireCall, started: float, attempts: int,
+               request_id: str | None) -> Reply:
+        cost = cost_of(done.usage, self.price) if self.price else None
+        return Reply(done.text, done.usage, cost.total if cost else None, cost, done.finish_reason, self.target.name,
+                     done.model, done.response_id, request_id, time.monotonic() - started, attempts, call.marks,
+                     call.cache_key, done.raw)
+
+    def _error(self, resp: httpx.Response, attempts: int) -> ProviderError:
+        try:
+            body: Any = resp.json()
+        except ValueError:
+            body = resp.text
+        etype, msg = self.adapter.error_details(body)
+        return ProviderError(self.target.provider, resp.status_code, redact(msg, self._api_key),
+                             request_id=_request_id(resp), retryable=RetryPolicy.retryable_status(resp.status_code),
+                             error_type=etype, attempts=attempts)
+
+    def _unavailable(self, exc: Exception, attempts: int) -> ProviderUnavailable:
+        return ProviderUnavailable(self.target.provider, None, redact(f"{type(exc).__name__}: {exc}", self._api_key),
+                                   retryable=True, attempts=attempts)
+
+    def _trace(self, request: Request, call: WireCall, reply: Reply | None, error: Exception | None,
+               started: float, attempts: int) -> None:
+        if self.tracer is not None:
+            self.tracer.record(request=request, target=self.target.name, call=call, reply=reply, error=error,
+                               latency_s=time.monotonic() - started, attempts=attempts, limits=self.limits)
+
+    def _wait(self, attempt: int, headers: httpx.Headers | None, started: float, err: Exception) -> float:
+        """Seconds to wait before the next attempt; raises ``err`` when no retry is left or the deadline passes."""
+        if attempt >= self.retry.max_retries:
+            raise err
+        delay = self.retry.delay(attempt, headers)
+        if time.monotonic() - started + delay > self.retry.deadline_s:
+            raise err
+        return delay
+
+    # -- sync ------------------------------------------------------------------------------------
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.retry.timeout_s)
+        return self._http
+
+    def complete(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+                 extra: dict[str, Any] | None = None) -> Reply:
+        """Send ``request`` and return the :class:`Reply` (raises :class:`ProviderError` subclasses)."""
+        call = self.build(request, max_tokens=max_tokens, temperature=temperature, extra=extra)
+        headers = self._headers()
+        started, attempt = time.monotonic(), 0
+        try:
+            while True:
+                try:
+                    resp = self._client().post(self._url(call), json=call.payload, headers=headers,
+                                               timeout=self._timeout(started))
+                except _RETRY_EXC as exc:
+                    self._sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
+                    attempt += 1
+                    continue
+                if resp.status_code >= 400:
+                    err = self._error(resp, attempt + 1)
+                    if not err.retryable:
+                        raise err
+                    self._sleep(self._wait(attempt, resp.headers, started, err))
+                    attempt += 1
+                    continue
+                reply = self._reply(self.adapter.parse(resp.json(), call), call, started, attempt + 1,
+                                    _request_id(resp))
+                self._trace(request, call, reply, None, started, attempt + 1)
+                return reply
+        except ProviderError as exc:
+            self._trace(request, call, None, exc, started, attempt + 1)
+            raise
+
+    def stream(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+               extra: dict[str, Any] | None = None) -> Iterator[StreamEvent]:
+        """Yield ``text`` events as they arrive, then one ``done`` event whose ``reply`` is the :class:`Reply`.
+
+        Failures before the first byte are retried like :meth:`complete`; a stream cut mid-way raises
+        :class:`StreamInterrupted` (never a silently truncated reply).
+        """
+        call = self.build(request, max_tokens=max_tokens, temperature=temperature, stream=True, extra=extra)
+        headers = self._headers()
+        started, attempt = time.monotonic(), 0
+        try:
+            while True:
+                state = self.adapter.stream(call)
+                try:
+                    with self._client().stream("POST", self._url(call), json=call.payload, headers=headers,
+                                               timeout=self._timeout(started)) as resp:
+                        if resp.status_code >= 400:
+                            resp.read()
+                            err = self._error(resp, attempt + 1)
+                            if not err.retryable:
+                                raise err
+                            self._sleep(self._wait(attempt, resp.headers, started, err))
+                            attempt += 1
+                            continue
+                        rid = _request_id(resp)
+                        try:
+                            for ev, data in events(resp.iter_lines()):
+                                for out in state.feed(ev, data):
+                                    yield out
+                        except _RETRY_EXC as exc:
+                            raise StreamInterrupted(self.target.provider, "".join(getattr(state, "parts", [])),
+                                                    f"{type(exc).__name__}", request_id=rid) from None
+                        reply = self._reply(state.finish(), call, started, attempt + 1, rid)
+                except _RETRY_EXC as exc:
+                    self._sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
+                    attempt += 1
+                    continue
+                self._trace(request, call, reply, None, started, attempt + 1)
+                yield StreamEvent("done", reply=reply)
+                return
+        except ProviderError as exc:
+            self._trace(request, call, None, exc, started, attempt + 1)
+            raise
+
+    def _timeout(self, started: float) -> httpx.Timeout:
+        left = max(0.001, self.retry.deadline_s - (time.monotonic() - started))
+        return httpx.Timeout(min(self.retry.timeout_s, left))
+
+    # -- async -----------------------------------------------------------------------------------
+    def _aclient(self) -> httpx.AsyncClient:
+        if self._ahttp is None:
+            self._ahttp = httpx.AsyncClient(timeout=self.retry.timeout_s)
+        return self._ahttp
+
+    async def acomplete(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+                        extra: dict[str, Any] | None = None) -> Reply:
+        """Async :meth:`complete`."""
+        call = self.build(request, max_tokens=max_tokens, temperature=temperature, extra=extra)
+        headers = self._headers()
+        started, attempt = time.monotonic(), 0
+        try:
+            while True:
+                try:
+                    resp = await self._aclient().post(self._url(call), json=call.payload, headers=headers,
+                                                      timeout=self._timeout(started))
+                except _RETRY_EXC as exc:
+                    await asyncio.sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
+                    attempt += 1
+                    continue
+                if resp.status_code >= 400:
+                    err = self._error(resp, attempt + 1)
+                    if not err.retryable:
+                        raise err
+                    await asyncio.sleep(self._wait(attempt, resp.headers, started, err))
+                    attempt += 1
+                    continue
+                reply = self._reply(self.adapter.parse(resp.json(), call), call, started, attempt + 1,
+                                    _request_id(resp))
+                self._trace(request, call, reply, None, started, attempt + 1)
+                return reply
+        except ProviderError as exc:
+            self._trace(request, call, None, exc, started, attempt + 1)
+            raise
+
+    async def astream(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+                      extra: dict[str, Any] | None = None) -> AsyncIterator[StreamEvent]:
+        """Async :meth:`stream`."""
+        call = self.build(request, max_tokens=max_tokens, temperature=temperature, stream=True, extra=extra)
+        headers = self._headers()
+        started, attempt = time.monotonic(), 0
+        try:
+            while True:
+                state = self.adapter.stream(call)
+                try:
+                    async with self._aclient().stream("POST", self._url(call), json=call.payload, headers=headers,
+                                                      timeout=self._timeout(started)) as resp:
+                        if resp.status_code >= 400:
+                            await resp.aread()
+                            err = self._error(resp, attempt + 1)
+                            if not err.retryable:
+                                raise err
+                            await asyncio.sleep(self._wait(attempt, resp.headers, started, err))
+                            attempt += 1
+                            continue
+                        rid = _request_id(resp)
+                        try:
+                            async for ev, data in aevents(resp.aiter_lines()):
+                                for out in state.feed(ev, data):
+                                    yield out
+                        except _RETRY_EXC as exc:
+                            raise StreamInterrupted(self.target.provider, "".join(getattr(state, "parts", [])),
+                                                    f"{type(exc).__name__}", request_id=rid) from None
+                        reply = self._reply(state.finish(), call, started, attempt + 1, rid)
+                except _RETRY_EXC as exc:
+                    await asyncio.sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
+                    attempt += 1
+                    continue
+                self._trace(request, call, reply, None, started, attempt + 1)
+                yield StreamEvent("done", reply=reply)
+                return
+        except ProviderError as exc:
+            self._trace(request, call, None, exc, started, attempt + 1)
+            raise
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._http is not None and self._owns_http:
+            self._http.close()
+            self._http = None
+
+    async def aclose(self) -> None:
+        self.close()
+        if self._ahttp is not None and self._owns_ahttp:
+            await self._ahttp.aclose()
+            self._ahttp = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+
+class AsyncClient(Client):
+    """:class:`Client` whose :meth:`complete` and :meth:`stream` are the async ones."""
+
+    async def complete(self, request: Request, **kw: Any) -> Reply:  # type: ignore[override]
+        return await self.acomplete(request, **kw)
+
+    def stream(self, request: Request, **kw: Any) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+        return self.astream(request, **kw)
+
+
+def _request_id(resp: httpx.Response) -> str | None:
+    return resp.headers.get("request-id") or resp.headers.get("x-request-id")
+
+
+__all__ = ["AsyncClient", "Client", "Reply", "RetryPolicy", "StreamEvent"]

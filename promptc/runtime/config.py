@@ -1,0 +1,85 @@
+"""Project configuration the runtime reads: ``[tool.promptc]`` in the nearest ``pyproject.toml``.
+
+::
+
+    [tool.promptc]
+    cacheRetention = "short"                 # none | short | long  (legacy: "5m", "1h")
+
+    [tool.promptc.plans.backend]             # per-plan (per-agent) overrides, merged over the default
+    cacheRetention = "long"
+
+    [tool.promptc.providers.anthropic]       # point a provider at a proxy, a gateway or the simulator
+    base_url = "http://127.0.0.1:8700"
+
+    [tool.promptc.prices."anthropic/claude-sonnet-4-5"]
+    input = 3.0
+
+Precedence, highest first: arguments to :class:`promptc.Client`, then the provider's standard
+environment variable (``ANTHROPIC_BASE_URL``, ``OPENAI_BASE_URL``), then this file, then defaults.
+For retention: ``Client(retention=...)`` > ``plans.<plan>.cacheRetention`` > ``cacheRetention`` >
+``"short"``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptc.runtime.errors import RuntimeConfigError
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """The ``[tool.promptc]`` settings the runtime uses; ``source`` is the file they came from."""
+
+    retention: str | None = None
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> "RuntimeConfig":
+        def table(key: str) -> dict[str, dict[str, Any]]:
+            value = data.get(key, {})
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise RuntimeConfigError(f"error[E507]: {source or 'config'}: tool.promptc.{key} must be a table "
+                                         "of tables")
+            return value
+
+        retention = data.get("cacheRetention")
+        if retention is not None and not isinstance(retention, str):
+            raise RuntimeConfigError(f"error[E507]: {source or 'config'}: tool.promptc.cacheRetention must be a "
+                                     "string (none, short or long)")
+        return cls(retention=retention, plans=table("plans"), providers=table("providers"), prices=table("prices"),
+                   cache_limits=table("cache_limits"), source=source)
+
+    @classmethod
+    def discover(cls, start: str | Path | None = None) -> "RuntimeConfig":
+        """Read the nearest ``pyproject.toml`` at or above ``start`` (default: the working directory)."""
+        d: Path | None = Path(start or Path.cwd()).resolve()
+        while d is not None:
+            f = d / "pyproject.toml"
+            if f.is_file():
+                try:
+                    data = tomllib.loads(f.read_text(encoding="utf-8"))
+                except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+                    raise RuntimeConfigError(f"error[E507]: {f}: cannot read it: {exc}") from None
+                return cls.from_dict(data.get("tool", {}).get("promptc", {}) or {}, source=str(f))
+            d = d.parent if d.parent != d else None
+        return cls()
+
+    def retention_for(self, plan: str | None) -> tuple[str | None, str]:
+        """(configured retention or None, where it came from) for a plan, per-plan override first."""
+        if plan and "cacheRetention" in self.plans.get(plan, {}):
+            return self.plans[plan]["cacheRetention"], f"tool.promptc.plans.{plan}.cacheRetention"
+        if self.retention is not None:
+            return self.retention, "tool.promptc.cacheRetention"
+        return None, "default"
+
+    def base_url(self, provider: str) -> str | None:
+        value = self.providers.get(provider, {}).get("base_url")
+        return str(value) if value else None

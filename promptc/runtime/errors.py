@@ -1,0 +1,93 @@
+"""Typed errors of the provider runtime. Every one carries a stable code and never a secret.
+
+Codes:
+
+- ``E502`` the provider answered with an error (:class:`ProviderError`: provider, status, request id,
+  whether a retry could help);
+- ``E503`` no API key for the provider (:class:`MissingKeyError`);
+- ``E504`` a cache retention the model does not support, or an unknown retention value
+  (:class:`RetentionError`);
+- ``E505`` a stream ended before its final event (:class:`StreamInterrupted`);
+- ``E506`` the request could not reach the provider, or its deadline passed (:class:`ProviderUnavailable`);
+- ``E507`` a target the runtime has no adapter for, or a bad runtime setting (:class:`RuntimeConfigError`);
+- ``E508`` a cache trace file that cannot be read (:class:`TraceError`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from promptc.core.errors import PromptcError
+
+_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|(?i:bearer)\s+[A-Za-z0-9_\-.=]{6,}|x-api-key[\"':\s]+[A-Za-z0-9_\-]{6,})")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with the given secrets and anything shaped like an API key replaced by ``***``."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return _SECRET.sub("***", text)
+
+
+class ProviderError(PromptcError):
+    """A provider answered with an error status, or a request failed after every retry."""
+
+    code = "E502"
+
+    def __init__(self, provider: str, status: int | None, message: str, *, request_id: str | None = None,
+                 retryable: bool = False, error_type: str | None = None, attempts: int = 1):
+        self.provider, self.status, self.request_id = provider, status, request_id
+        self.retryable, self.error_type, self.attempts = retryable, error_type, attempts
+        self.message = message
+        where = f"{provider} returned {status}" if status is not None else f"{provider} request failed"
+        extra = [f"request id {request_id}"] if request_id else []
+        if attempts > 1:
+            extra.append(f"after {attempts} attempts")
+        tail = f" ({', '.join(extra)})" if extra else ""
+        super().__init__(f"error[{self.code}]: {where}{': ' + error_type if error_type else ''}: {message}{tail}")
+
+
+class MissingKeyError(PromptcError):
+    """No API key: the provider's standard environment variable is unset."""
+
+    code = "E503"
+
+    def __init__(self, provider: str, env: str):
+        self.provider, self.env = provider, env
+        super().__init__(f"error[E503]: no API key for {provider}: set {env} (or pass api_key=...)")
+
+
+class RetentionError(PromptcError):
+    """A ``cacheRetention`` value that is unknown, or that the target model does not support."""
+
+    code = "E504"
+
+
+class StreamInterrupted(ProviderError):
+    """A streamed reply stopped before the provider's final event: the text so far is incomplete."""
+
+    code = "E505"
+
+    def __init__(self, provider: str, received_text: str, reason: str, request_id: str | None = None):
+        self.received_text = received_text
+        super().__init__(provider, None, f"stream interrupted after {len(received_text)} characters: {reason}",
+                         request_id=request_id, retryable=False)
+
+
+class ProviderUnavailable(ProviderError):
+    """Connection failures, timeouts and passed deadlines (after the retries the policy allows)."""
+
+    code = "E506"
+
+
+class RuntimeConfigError(PromptcError):
+    """A target without an adapter, or a bad runtime setting (base URL, option)."""
+
+    code = "E507"
+
+
+class TraceError(PromptcError):
+    """A cache trace file is missing or has a line that is not a trace record."""
+
+    code = "E508"

@@ -1,0 +1,132 @@
+"""Where cache breakpoints go: provider-neutral candidates, then each provider's limits.
+
+A breakpoint marks the end of a stable run of segments. Candidates, in priority order:
+
+1. the plan's own breakpoints for this target (``RequestSegment.breakpoint``), when the plan was
+   compiled for it; otherwise the same rule the compiler applies: the end of the static prefix, the
+   end of the shared global prefix, the end of the session segments;
+2. the end of the growing history (a turn-level append-only segment) when a slot is left: the next
+   turn re-reads it.
+
+:func:`place` then walks the provider's render order and drops a candidate whose cumulative prefix
+is below the model's minimum (the provider would silently ignore it), keeps at most
+``max_breakpoints``, and gives marks on static/session segments the long TTL only while no
+short-TTL mark precedes them (providers require 1h before 5m).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from promptc.plan import Request, RequestSegment
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A wanted breakpoint after segment ``index``; ``stable`` marks get the configured retention."""
+
+    index: int
+    reason: str  # "plan", "static", "global", "session", "history"
+    stable: bool
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A placed breakpoint: after segment ``index`` (its id), with ``ttl`` class and prefix tokens."""
+
+    index: int
+    segment: str
+    reason: str
+    long: bool
+    prefix_tokens: int
+
+
+def candidates(request: Request, target: str) -> list[Candidate]:
+    """Wanted breakpoints for ``request`` on ``target``, highest priority first (see module doc)."""
+    segs = request.segments
+    planned = [i for i, s in enumerate(segs) if s.breakpoint and target in s.breakpoint]
+    out: list[Candidate] = []
+    if planned:
+        out = [Candidate(i, "plan", True) for i in planned]
+    else:
+        def last(pred) -> int | None:
+            return max((i for i, s in enumerate(segs) if pred(s)), default=None)
+
+        for idx, reason in ((last(lambda s: s.stability == "static"), "static"),
+                            (last(lambda s: s.stability == "static" and s.level == "global"), "global"),
+                            (last(lambda s: s.stability == "session"), "session")):
+            if idx is not None and all(c.index != idx for c in out):
+                out.append(Candidate(idx, reason, True))
+    hist = max((i for i, s in enumerate(segs) if s.kind == "history" and s.stability == "turn"), default=None)
+    if hist is not None and all(c.index < hist for c in out):
+        out.append(Candidate(hist, "history", False))
+    return out
+
+
+def in_render_order(wanted: Sequence[Candidate], order: Sequence[int], segs: Sequence[RequestSegment],
+                    markable: Callable[[int], bool] = lambda i: True) -> list[Candidate]:
+    """Re-anchor the ``static`` and ``global`` candidates on the last such segment *as the provider
+    renders them* (Anthropic renders tools first, so the global prefix ends at the last global
+    system block, not at the tools segment); candidates on unmarkable segments are dropped."""
+    preds = {"static": lambda s: s.stability == "static",
+             "global": lambda s: s.stability == "static" and s.level == "global"}
+    out: list[Candidate] = []
+    for c in wanted:
+        idx: int | None = c.index
+        if c.reason in preds:
+            idx = next((i for i in reversed(order) if preds[c.reason](segs[i]) and markable(i)), None)
+        if idx is not None and markable(idx) and all(o.index != idx for o in out):
+            out.append(Candidate(idx, c.reason, c.stable))
+    return out
+
+
+def place(order: Sequence[int], counts: Sequence[int], wanted: Sequence[Candidate], *, min_tokens: int | None,
+          max_breakpoints: int, long_ttl: bool, eligible: Callable[[int], bool] = lambda i: True) -> list[Mark]:
+    """Marks in render order. ``order`` lists segment indices as the provider renders them and
+    ``counts`` their token counts (same positions); ``eligible`` says whether a segment's last block
+    may carry a marker (never empty text)."""
+    if max_breakpoints <= 0:
+        return []
+    cum: dict[int, int] = {}
+    total = 0
+    for i, n in zip(order, counts):
+        total += n
+        cum[i] = total
+    keep = [c for c in wanted if c.index in cum and eligible(c.index) and cum[c.index] >= (min_tokens or 0)]
+    keep = keep[:max_breakpoints]
+    pos = {i: p for p, i in enumerate(order)}
+    keep.sort(key=lambda c: pos[c.index])
+    marks: list[Mark] = []
+    short_seen = False
+    for c in keep:
+        is_long = long_ttl and c.stable and not short_seen
+        short_seen = short_seen or not is_long
+        marks.append(Mark(c.index, "", c.reason, is_long, cum[c.index]))
+    return marks
+
+
+class TokenCounter:
+    """Counts a segment's tokens for a target: the plan's count when it has one, else the target's
+    tokenizer (a proxy for providers whose tokenizer is not public), cached by segment hash.
+
+    Owned by a client; the tokenizer loads on first use.
+    """
+
+    def __init__(self, tokenizer_id: str = "o200k_base"):
+        self.tokenizer_id = tokenizer_id
+        self._tok = None
+        self._counts: dict[str, int] = {}
+
+    def count(self, seg: RequestSegment, target: str) -> int:
+        if seg.tokens and target in seg.tokens:
+            return seg.tokens[target]
+        n = self._counts.get(seg.hash)
+        if n is None:
+            if self._tok is None:
+                from promptc.tokenizers import load_tokenizer
+
+                self._tok = load_tokenizer(self.tokenizer_id)
+            n = len(self._tok.encode(seg.content)) if seg.content else 0
+            self._counts[seg.hash] = n
+        return n

@@ -1,0 +1,35 @@
+"""Provider adapters: one module per provider behind :class:`~promptc.runtime.providers.base.Adapter`.
+
+:data:`ADAPTERS` maps ``provider`` (or ``provider:api``) to its adapter class; part 2 of the
+provider runtime adds Gemini, Kimi, DeepSeek, Bedrock, OpenRouter and vLLM/SGLang here.
+"""
+
+from __future__ import annotations
+
+from promptc.runtime.errors import RuntimeConfigError
+from promptc.runtime.providers.anthropic import AnthropicAdapter
+from promptc.runtime.providers.base import Adapter
+from promptc.runtime.providers.engine import EngineAdapter
+from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
+
+ADAPTERS: dict[str, type[Adapter]] = {
+    "anthropic": AnthropicAdapter,
+    "openai": OpenAIChatAdapter,
+    "openai:chat": OpenAIChatAdapter,
+    "openai:responses": OpenAIResponsesAdapter,
+    "engine": EngineAdapter,
+}
+
+
+def adapter_for(provider: str, api: str | None = None) -> Adapter:
+    """The adapter for ``provider`` (and ``api`` where a provider has several); E507 when there is none."""
+    key = f"{provider}:{api}" if api else provider
+    cls = ADAPTERS.get(key)
+    if cls is None:
+        known = ", ".join(sorted(ADAPTERS))
+        raise RuntimeConfigError(f"error[E507]: no runtime adapter for `{key}` yet (available: {known}); "
+                                 "the engine target runs with `promptc run --engine/--embedded`")
+    return cls()
+
+
+__all__ = ["ADAPTERS", "Adapter", "adapter_for"]

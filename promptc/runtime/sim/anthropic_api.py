@@ -1,0 +1,124 @@
+"""The simulator's Anthropic Messages route (``POST /v1/messages``): blocks in prefix order,
+the documented 400s, usage with the TTL split, and the SSE event sequence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request as HTTPRequest
+from starlette.responses import JSONResponse
+
+from promptc.runtime.sim.cache import Block
+from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
+
+
+class AnthropicRoutes:
+    """Mixed into :class:`~promptc.runtime.sim.server.SimApp` (which provides the helpers used here)."""
+
+    def _anthropic_blocks(self, p: dict[str, Any]) -> tuple[list[Block], str | None]:
+        """Blocks in prefix order (tools → system → messages), or an error message."""
+        blocks: list[Block] = []
+
+        def add(obj: dict[str, Any], text: str, where: str) -> str | None:
+            cc = obj.get("cache_control")
+            if cc is not None and obj.get("type") == "text" and not obj.get("text"):
+                return f"{where}: cache_control cannot be set for empty text blocks"
+            ident = _canon({k: v for k, v in obj.items() if k != "cache_control"})
+            blocks.append(Block(self.count(text), ident, (cc or {}).get("ttl", "5m") if cc else None))
+            return None
+
+        for i, t in enumerate(p.get("tools") or []):
+            err = add(t, _canon({k: v for k, v in t.items() if k != "cache_control"}), f"tools.{i}")
+            if err:
+                return blocks, err
+        system = p.get("system")
+        if isinstance(system, str):
+            system = [{"type": "text", "text": system}] if system else []
+        for i, b in enumerate(system or []):
+            if b.get("type") == "text" and not b.get("text"):
+                return blocks, f"system.{i}: text content blocks must be non-empty"
+            err = add(b, b.get("text", ""), f"system.{i}")
+            if err:
+                return blocks, err
+        for m, msg in enumerate(p.get("messages") or []):
+            content = msg.get("content")
+            if isinstance(content, str):
+                content = [{"type": "text", "text": content}]
+            for c, b in enumerate(content or []):
+                if b.get("type") == "text" and not b.get("text"):
+                    return blocks, f"messages.{m}.content.{c}: text content blocks must be non-empty"
+                err = add(b, b.get("text", "") if b.get("type") == "text" else _canon(b), f"messages.{m}.content.{c}")
+                if err:
+                    return blocks, err
+        top = p.get("cache_control")
+        if top and blocks:  # automatic mode: the last block
+            last = blocks[-1]
+            ttl = top.get("ttl", "5m")
+            if last.marker and last.marker != ttl:
+                return blocks, "cache_control: automatic caching conflicts with the last block's ttl"
+            blocks[-1] = Block(last.tokens, last.identity, ttl)
+        explicit = sum(1 for b in (p.get("tools") or []) + list(system or []) if b.get("cache_control")) + sum(
+            1 for msg in p.get("messages") or [] if isinstance(msg.get("content"), list)
+            for b in msg["content"] if b.get("cache_control"))
+        found = explicit + (1 if top and not _last_marked(p) else 0)  # automatic mode takes a slot
+        if found > 4:
+            return blocks, f"A maximum of 4 blocks with cache_control may be provided. Found {found}."
+        seen_5m = False
+        for b in blocks:
+            if b.marker == "5m":
+                seen_5m = True
+            elif b.marker == "1h" and seen_5m:
+                return blocks, ("cache_control.ttl: a ttl='1h' cache_control block must not come after a ttl='5m' "
+                                "cache_control block. Note that blocks are processed in the following order: "
+                                "tools, system, messages.")
+        return blocks, None
+
+    async def messages(self, req: HTTPRequest):
+        p, fault, err = await self._begin(req, "anthropic")
+        if err is not None:
+            return err
+        if not isinstance(p, dict) or not p.get("model") or not isinstance(p.get("messages"), list) or \
+                not isinstance(p.get("max_tokens"), int):
+            return self._error("anthropic", 400, "invalid_request_error", "model, max_tokens and messages are required")
+        blocks, problem = self._anthropic_blocks(p)
+        if problem:
+            return self._error("anthropic", 400, "invalid_request_error", problem)
+        res = self.anthropic.run(p["model"], blocks)
+        n = self._next_id()
+        text, out_tokens, truncated = self._reply_text("anthropic", res.total, p["max_tokens"])
+        usage = {"input_tokens": res.uncached, "cache_creation_input_tokens": sum(res.write.values()),
+                 "cache_read_input_tokens": res.read,
+                 "cache_creation": {"ephemeral_5m_input_tokens": res.write.get("5m", 0),
+                                    "ephemeral_1h_input_tokens": res.write.get("1h", 0)},
+                 "output_tokens": out_tokens, "service_tier": "standard"}
+        stop = "max_tokens" if truncated else "end_turn"
+        msg = {"id": f"msg_sim_{n}", "type": "message", "role": "assistant", "model": p["model"],
+               "content": [{"type": "text", "text": text}] if text else [], "stop_reason": stop,
+               "stop_sequence": None, "usage": usage}
+        rid = {"request-id": f"req_sim_{n}"}
+        if not p.get("stream"):
+            return JSONResponse(msg, headers=rid)
+        start = {**msg, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+        evs: list[tuple[str | None, str]] = [
+            ("message_start", _canon({"type": "message_start", "message": start})),
+            ("content_block_start", _canon({"type": "content_block_start", "index": 0,
+                                            "content_block": {"type": "text", "text": ""}}))]
+        for piece in _pieces(text):
+            evs.append(("content_block_delta", _canon({"type": "content_block_delta", "index": 0,
+                                                       "delta": {"type": "text_delta", "text": piece}})))
+        evs += [("content_block_stop", _canon({"type": "content_block_stop", "index": 0})),
+                ("message_delta", _canon({"type": "message_delta",
+                                          "delta": {"stop_reason": stop, "stop_sequence": None},
+                                          "usage": {"output_tokens": out_tokens, "input_tokens": res.uncached,
+                                                    "cache_creation_input_tokens": sum(res.write.values()),
+                                                    "cache_read_input_tokens": res.read}})),
+                ("message_stop", _canon({"type": "message_stop"}))]
+        return self._sse(evs, fault, rid)
+
+
+def _last_marked(p: dict[str, Any]) -> bool:
+    """Whether the request's last block carries its own explicit cache_control."""
+    msgs = p.get("messages") or []
+    if msgs and isinstance(msgs[-1].get("content"), list) and msgs[-1]["content"]:
+        return bool(msgs[-1]["content"][-1].get("cache_control"))
+    return False

@@ -1,0 +1,249 @@
+"""The provider simulator: a loopback HTTP server speaking Anthropic's and OpenAI's wire formats.
+
+::
+
+    from promptc.runtime.sim import Simulator
+    with Simulator() as sim:                      # starts on 127.0.0.1, a free port
+        client = promptc.Client("anthropic/claude-sonnet-4-5", base_url=sim.url, api_key="sim")
+        ...
+        sim.inject(status=429, retry_after=0)     # the next request gets a 429
+        sim.advance(301)                          # five minutes and a second later: 5m entries expire
+
+Routes: ``POST /v1/messages`` (Anthropic), ``POST /v1/chat/completions`` and ``POST /v1/responses``
+(OpenAI; point ``OPENAI_BASE_URL`` at ``<url>/v1``). Control routes for other processes:
+``POST /_sim/faults`` (a JSON list of faults), ``POST /_sim/advance`` (``{"seconds": N}``),
+``GET /_sim/requests`` (payloads received, without credentials). The cache semantics are in
+:mod:`promptc.runtime.sim.cache`, each provider's wire format in
+:mod:`~promptc.runtime.sim.anthropic_api` and :mod:`~promptc.runtime.sim.openai_api`; tokens are
+counted with ``o200k_base``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request as HTTPRequest
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from promptc.core.providers import limits_for
+from promptc.runtime.sim.anthropic_api import AnthropicRoutes
+from promptc.runtime.sim.cache import AnthropicCache, OpenAICache
+from promptc.runtime.sim.openai_api import OpenAIRoutes
+
+
+@dataclass
+class Fault:
+    """One injected fault for the next request: an error ``status`` (with ``retry_after`` seconds),
+    a ``delay_s`` before answering, or ``drop_after`` stream events then a cut connection."""
+
+    status: int | None = None
+    retry_after: float | None = None
+    delay_s: float = 0.0
+    drop_after: int | None = None
+    message: str = "simulated fault"
+
+
+class FakeClock:
+    """A clock that only moves when told to (:meth:`advance`); starts at a fixed epoch."""
+
+    def __init__(self, start: float = 1_800_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class SimState:
+    """Everything the simulator remembers; owned by one :class:`Simulator`."""
+
+    clock: Any
+    faults: list[Fault] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    counter: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class SimApp(AnthropicRoutes, OpenAIRoutes):
+    """The ASGI application (``.app``); :class:`Simulator` runs it on loopback."""
+
+    def __init__(self, clock: Any = None, anthropic_min_tokens: dict[str, int] | None = None,
+                 openai_min_tokens: int = 1024):
+        self.state = SimState(clock or FakeClock())
+        from promptc.tokenizers import load_tokenizer
+
+        self.tok = load_tokenizer("o200k_base")
+        overrides = anthropic_min_tokens or {}
+        self.anthropic = AnthropicCache(self.state.clock, lambda m: overrides.get(m) or
+                                        limits_for(f"anthropic/{m}").min_tokens or 1024)
+        self.openai = OpenAICache(self.state.clock, minimum=openai_min_tokens)
+        self.app = Starlette(routes=[
+            Route("/v1/messages", self.messages, methods=["POST"]),
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/responses", self.responses, methods=["POST"]),
+            Route("/_sim/faults", self.post_faults, methods=["POST"]),
+            Route("/_sim/advance", self.post_advance, methods=["POST"]),
+            Route("/_sim/requests", self.get_requests, methods=["GET"]),
+        ])
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def count(self, text: str) -> int:
+        return len(self.tok.encode(text)) if text else 0
+
+    def _next_id(self) -> int:
+        with self.state.lock:
+            self.state.counter += 1
+            return self.state.counter
+
+    def _fault(self) -> Fault | None:
+        with self.state.lock:
+            return self.state.faults.pop(0) if self.state.faults else None
+
+    async def _begin(self, req: HTTPRequest, provider: str):
+        """(payload, fault, error response): auth, JSON, recording and injected faults."""
+        fault = self._fault()
+        if fault and fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        try:
+            payload = await req.json()
+        except ValueError:
+            return None, fault, self._error(provider, 400, "invalid_request_error", "body is not JSON")
+        with self.state.lock:
+            self.state.requests.append({"path": req.url.path, "payload": payload,
+                                        "headers": {k: v for k, v in req.headers.items()
+                                                    if k.lower() not in ("authorization", "x-api-key")}})
+        bearer = req.headers.get("authorization", "")
+        bearer = bearer[7:].strip() if bearer.lower().startswith("bearer ") else ""
+        auth = (req.headers.get("x-api-key") or bearer) if provider == "anthropic" else bearer
+        if not auth:
+            return payload, fault, self._error(provider, 401, "authentication_error", "missing API key")
+        if fault and fault.status:
+            headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            etype = {429: "rate_limit_error", 529: "overloaded_error"}.get(fault.status, "api_error")
+            return payload, fault, self._error(provider, fault.status, etype, fault.message, headers)
+        return payload, fault, None
+
+    def _error(self, provider: str, status: int, etype: str, message: str,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+        rid = f"req_sim_{self._next_id()}"
+        h = {"request-id" if provider == "anthropic" else "x-request-id": rid, **(headers or {})}
+        if provider == "anthropic":
+            body = {"type": "error", "error": {"type": etype, "message": message}, "request_id": rid}
+        else:
+            body = {"error": {"message": message, "type": etype, "param": None, "code": None}}
+        return JSONResponse(body, status_code=status, headers=h)
+
+    def _reply_text(self, provider: str, prompt_tokens: int, max_tokens: int) -> tuple[str, int, bool]:
+        text = f"Simulated {provider} reply to a {prompt_tokens}-token prompt."
+        ids = self.tok.encode(text)
+        if max_tokens < len(ids):
+            return self.tok.decode(ids[:max_tokens]) if max_tokens > 0 else "", max(0, max_tokens), True
+        return text, len(ids), False
+
+    def _sse(self, events: list[tuple[str | None, str]], fault: Fault | None, rid_header: dict[str, str]):
+        async def gen():
+            for n, (ev, data) in enumerate(events):
+                if fault and fault.drop_after is not None and n >= fault.drop_after:
+                    raise ConnectionResetError("simulated dropped stream")
+                yield (f"event: {ev}\n" if ev else "") + f"data: {data}\n\n"
+
+        return StreamingResponse(gen(), media_type="text/event-stream", headers=rid_header)
+
+    # -- control ------------------------------------------------------------------------------------
+    async def post_faults(self, req: HTTPRequest):
+        body = await req.json()
+        faults = [Fault(**f) for f in (body if isinstance(body, list) else [body])]
+        with self.state.lock:
+            self.state.faults.extend(faults)
+        return JSONResponse({"queued": len(self.state.faults)})
+
+    async def post_advance(self, req: HTTPRequest):
+        body = await req.json()
+        clock = self.state.clock
+        if not hasattr(clock, "advance"):
+            return JSONResponse({"error": "the simulator runs on the real clock"}, status_code=409)
+        clock.advance(float(body.get("seconds", 0)))
+        return JSONResponse({"now": clock()})
+
+    async def get_requests(self, req: HTTPRequest):
+        with self.state.lock:
+            return JSONResponse(list(self.state.requests))
+
+
+class Simulator:
+    """Run :class:`SimApp` with uvicorn in a background thread on loopback (a context manager).
+
+    ``clock`` defaults to a :class:`FakeClock` (advance it with :meth:`advance`); pass ``time.time``
+    for real time. ``anthropic_min_tokens`` (per model) and ``openai_min_tokens`` override the
+    minimum cacheable tokens, to exercise caching with small prompts.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, clock: Any = None,
+                 anthropic_min_tokens: dict[str, int] | None = None, openai_min_tokens: int = 1024):
+        import uvicorn
+
+        self.sim = SimApp(clock, anthropic_min_tokens, openai_min_tokens)
+        if port == 0:
+            with socket.socket() as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+        self.host, self.port = host, port
+        self.server = uvicorn.Server(uvicorn.Config(self.sim.app, host=host, port=port, log_level="critical",
+                                                    lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The base URL for Anthropic clients; OpenAI clients use ``url + "/v1"``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def clock(self):
+        """The simulator's clock (a :class:`FakeClock` unless another was given)."""
+        return self.sim.state.clock
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request received: ``{"path", "payload", "headers"}`` (credentials removed)."""
+        return self.sim.state.requests
+
+    def inject(self, **fault: Any) -> None:
+        """Queue a :class:`Fault` for the next request (``status``, ``retry_after``, ``delay_s``, ``drop_after``)."""
+        with self.sim.state.lock:
+            self.sim.state.faults.append(Fault(**fault))
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulator's fake clock forward (cache entries expire)."""
+        self.sim.state.clock.advance(seconds)
+
+    def start(self) -> "Simulator":
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the provider simulator did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> "Simulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+__all__ = ["FakeClock", "Fault", "SimApp", "Simulator"]

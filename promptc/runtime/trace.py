@@ -1,0 +1,200 @@
+"""Opt-in JSONL cache trace, and ``promptc trace stats``.
+
+``Client(..., trace="cache-trace.jsonl")`` appends one line per request (successful or not)::
+
+    {"ts": ..., "plan": "backend", "target": "anthropic/claude-sonnet-4-5", "model": ...,
+     "status": "ok" | "error", "error": {...}, "attempts": 1, "latency_s": 0.21,
+     "segments": [{"id", "hash", "prefix_hash"}], "breakpoints": [{"segment", "ttl", "prefix_tokens"}],
+     "cache_key": ..., "usage": {...}, "cost": {...}, "expected_hit_tokens": 1800,
+     "invalidation": null | {"reason": "segment_changed" | "ttl_expired" | "below_minimum"
+                                       | "model_changed" | "unknown",
+                             "segment": "rules", "detail": "..."}}
+
+An invalidation is reported when the previous request of the same plan placed a breakpoint (so a
+hit up to it was expected) and the provider read more than 10% less than that prefix (expected
+counts are estimates where the provider's tokenizer is not public). The reason is, in order: the
+model changed; the first segment up to that breakpoint whose hash changed; the TTL likely expired;
+the prefix is below the model's minimum; else unknown.
+
+Secrets (API keys) never reach the trace: it holds hashes, ids, counts and error messages that
+were already redacted. The tracer's memory of the previous request per plan is owned by the
+tracer (one per client), not global.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from promptc.runtime.errors import TraceError
+
+#: Seconds after which a short (5m-class) entry has likely expired; long entries get an hour.
+SHORT_TTL_S = 300.0
+LONG_TTL_S = 3600.0
+#: Relative shortfall of a cache read against the expected prefix that counts as an invalidation.
+TOLERANCE = 0.1
+
+
+@dataclass
+class _Last:
+    hashes: list[tuple[str, str]]  # (segment id, hash)
+    prefix_at: dict[str, tuple[str, int, bool]]  # segment id → (prefix hash, prefix tokens, long ttl)
+    model: str | None
+    target: str
+    ts: float
+
+
+@dataclass
+class Tracer:
+    """Appends trace records to ``path``; ``clock`` is injectable for tests."""
+
+    path: str | Path
+    clock: Callable[[], float] = time.time
+    _last: dict[str, _Last] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, *, request, target: str, call, reply, error, latency_s: float, attempts: int,
+               limits=None) -> dict[str, Any]:
+        now = self.clock()
+        segs = request.segments
+        rec: dict[str, Any] = {
+            "ts": round(now, 3), "plan": request.plan, "target": target,
+            "model": getattr(reply, "model", None), "status": "ok" if error is None else "error",
+            "attempts": attempts, "latency_s": round(latency_s, 6),
+            "segments": [{"id": s.id, "hash": s.hash, "prefix_hash": s.prefix_hash} for s in segs],
+            "breakpoints": [{"segment": m.segment, "ttl": "long" if m.long else "short",
+                             "prefix_tokens": m.prefix_tokens, "reason": m.reason} for m in call.marks],
+            "cache_key": call.cache_key, "usage": None, "cost": None, "expected_hit_tokens": None,
+            "invalidation": None, "error": None}
+        if error is not None:
+            rec["error"] = {"code": getattr(error, "code", None), "status": getattr(error, "status", None),
+                            "message": str(error), "request_id": getattr(error, "request_id", None)}
+        key = request.plan
+        with self._lock:
+            last = self._last.get(key)
+            if reply is not None:
+                rec["usage"] = reply.usage.to_json()
+                rec["cost"] = reply.cost_detail.to_json() if reply.cost_detail else None
+                expected = _expected(last, segs)
+                if expected is not None:
+                    rec["expected_hit_tokens"] = expected[1]
+                    read = reply.usage.cache_read
+                    # expected counts are the client's estimates (a proxy tokenizer for some providers):
+                    # only a read short by more than the tolerance is an invalidation
+                    if read is not None and read < expected[1] * (1 - TOLERANCE):
+                        rec["invalidation"] = _reason(last, segs, reply.model or target, target, now, expected,
+                                                      limits)
+                self._last[key] = _Last([(s.id, s.hash) for s in segs],
+                                        {m.segment: (segs[m.index].prefix_hash, m.prefix_tokens, m.long)
+                                         for m in call.marks}, reply.model or target, target, now)
+            line = json.dumps(rec, ensure_ascii=False, sort_keys=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        return rec
+
+
+def _expected(last: _Last | None, segs) -> tuple[str, int, bool, bool] | None:
+    """The previous request's furthest breakpoint: (segment id, prefix tokens, long ttl, whether this
+    request repeats that prefix byte for byte)."""
+    if last is None or not last.prefix_at:
+        return None
+    sid, (ph, tokens, long) = max(last.prefix_at.items(), key=lambda kv: kv[1][1])
+    by_id = {s.id: s.prefix_hash for s in segs}
+    return sid, tokens, long, by_id.get(sid) == ph
+
+
+def _reason(last: _Last, segs, model, target: str, now: float, expected, limits) -> dict[str, Any]:
+    if (model and last.model and model != last.model) or target != last.target:
+        return {"reason": "model_changed", "segment": None, "detail": f"{last.model} → {model}"}
+    if not expected[3]:  # the prefix differs: name the first segment that changed (or went missing)
+        now_hashes = {s.id: s.hash for s in segs}
+        for sid, h in last.hashes:
+            if now_hashes.get(sid) != h:
+                return {"reason": "segment_changed", "segment": sid,
+                        "detail": f"`{sid}` changed since the previous request"}
+            if sid == expected[0]:
+                break
+    ttl = LONG_TTL_S if expected[2] else SHORT_TTL_S
+    if now - last.ts > ttl:
+        return {"reason": "ttl_expired", "segment": expected[0],
+                "detail": f"{now - last.ts:.0f}s since the previous request (> {ttl:.0f}s)"}
+    if limits is not None and limits.min_tokens and expected[1] < limits.min_tokens:
+        return {"reason": "below_minimum", "segment": expected[0],
+                "detail": f"{expected[1]} tokens < minimum {limits.min_tokens}"}
+    return {"reason": "unknown", "segment": expected[0],
+            "detail": "the prefix repeated but was not read from the cache"}
+
+
+def read_trace(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a trace file (a malformed line is an E508 error with its line number)."""
+    out = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"error[E508]: cannot read trace {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            raise TraceError(f"error[E508]: {path}:{n}: not a trace record ({exc})") from None
+        out.append(rec)
+    return out
+
+
+def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Hit rate, tokens and cost per plan, and per segment how often it invalidated the cache.
+
+    Hit rate = cache-read tokens / prompt tokens over successful requests with known counters.
+    """
+    plans: dict[str, dict[str, Any]] = defaultdict(lambda: {"requests": 0, "errors": 0, "uncached": 0,
+                                                            "cache_read": 0, "cache_write": 0, "output": 0,
+                                                            "cost": 0.0, "invalidations": 0})
+    segments: dict[str, dict[str, Any]] = defaultdict(lambda: {"requests": 0, "invalidations": 0})
+    for r in records:
+        p = plans[f"{r.get('plan')} @ {r.get('target')}"]
+        p["requests"] += 1
+        for s in r.get("segments") or []:
+            segments[f"{r.get('plan')}:{s.get('id')}"]["requests"] += 1
+        if r.get("status") != "ok":
+            p["errors"] += 1
+            continue
+        u = r.get("usage") or {}
+        for k, src in (("uncached", "uncached"), ("cache_read", "cache_read"), ("cache_write", "cache_write_total"),
+                       ("output", "output")):
+            p[k] += u.get(src) or 0
+        p["cost"] += ((r.get("cost") or {}).get("total") or 0.0)
+        inv = r.get("invalidation")
+        if inv:
+            p["invalidations"] += 1
+            if inv.get("segment"):
+                segments[f"{r.get('plan')}:{inv['segment']}"]["invalidations"] += 1
+    for p in plans.values():
+        prompt = p["uncached"] + p["cache_read"] + p["cache_write"]
+        p["hit_rate"] = round(p["cache_read"] / prompt, 4) if prompt else None
+        p["cost"] = round(p["cost"], 8)
+    return {"plans": dict(sorted(plans.items())), "segments": dict(sorted(segments.items()))}
+
+
+def format_stats(s: dict[str, Any]) -> str:
+    """A plain-text table of :func:`stats`."""
+    lines = [f"{'plan @ target':<48} {'req':>4} {'err':>4} {'hit rate':>8} {'read':>8} {'write':>8} "
+             f"{'uncached':>8} {'output':>7} {'cost $':>10} {'inval':>5}"]
+    for name, p in s["plans"].items():
+        hr = "-" if p["hit_rate"] is None else f"{p['hit_rate']:.1%}"
+        lines.append(f"{name:<48} {p['requests']:>4} {p['errors']:>4} {hr:>8} {p['cache_read']:>8} "
+                     f"{p['cache_write']:>8} {p['uncached']:>8} {p['output']:>7} {p['cost']:>10.6f} "
+                     f"{p['invalidations']:>5}")
+    lines.append("")
+    lines.append(f"{'segment':<48} {'req':>4} {'invalidated':>11}")
+    for name, seg in s["segments"].items():
+        lines.append(f"{name:<48} {seg['requests']:>4} {seg['invalidations']:>11}")
+    return "\n".join(lines)
