@@ -171,9 +171,9 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         depth = blocks = 0
         after_block_begin = False
         for lineno, token, value in self._tokenize_raw(source, name, filename):
-            if token == "operator" and value in "([{":
+            if token == "operator" and value in ("(", "[", "{"):
                 depth += 1
-            elif token == "operator" and value in ")]}":
+            elif token == "operator" and value in (")", "]", "}"):
                 depth = max(0, depth - 1)
             elif token == "name" and after_block_begin:
                 if value in _BLOCKS:
