@@ -169,12 +169,10 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, api_key
 
     if engine_url and embedded:
         raise click.UsageError("use either --engine URL or --embedded")
-    from promptc.runtime.inputs import parse_pairs, read_inputs_file, split_inputs
+    from promptc.runtime.inputs import gather_inputs
 
     plan = _open_plan(plan_path, plan_name)
-    values = read_inputs_file(plan, Path(inputs_file)) if inputs_file else {}
-    values.update(parse_pairs(plan, inputs))
-    session_inputs, turn_inputs = split_inputs(plan, values)
+    session_inputs, turn_inputs = gather_inputs(plan, inputs, Path(inputs_file) if inputs_file else None)
     request = plan.bind(**session_inputs).render(**turn_inputs)
     if engine_url:
         with EngineClient(engine_url, api_key=api_key) as client:
