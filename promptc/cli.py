@@ -272,12 +272,10 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
 
     if sum(map(bool, (engine_url, embedded, target))) > 1:
         raise click.UsageError("use one of --target, --engine URL or --embedded")
-    from promptc.runtime.inputs import parse_pairs, read_inputs_file, split_inputs
+    from promptc.runtime.inputs import gather_inputs
 
     plan = _open_plan(plan_path, plan_name)
-    values = read_inputs_file(plan, Path(inputs_file)) if inputs_file else {}
-    values.update(parse_pairs(plan, inputs))
-    session_inputs, turn_inputs = split_inputs(plan, values)
+    session_inputs, turn_inputs = gather_inputs(plan, inputs, Path(inputs_file) if inputs_file else None)
     request = plan.bind(**session_inputs).render(**turn_inputs)
     if target:
         from promptc.runtime.client import Client

@@ -84,4 +84,12 @@ def split_inputs(plan: Plan, values: dict[str, Any]) -> tuple[dict[str, Any], di
     return session, turn
 
 
-__all__ = ["parse_pairs", "read_inputs_file", "split_inputs"]
+def gather_inputs(plan: Plan, pairs: Iterable[str] = (), inputs_file: Path | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(session inputs, turn inputs)`` from an inputs file and ``KEY=VALUE`` pairs (the pairs win)."""
+    values = read_inputs_file(plan, inputs_file) if inputs_file is not None else {}
+    values.update(parse_pairs(plan, pairs))
+    return split_inputs(plan, values)
+
+
+__all__ = ["gather_inputs", "parse_pairs", "read_inputs_file", "split_inputs"]

@@ -12,7 +12,7 @@ import promptc
 from promptc.cli import cli
 from promptc.core.errors import InputError
 from promptc.runtime.engine_client import RunResult
-from promptc.runtime.inputs import parse_pairs, read_inputs_file, split_inputs
+from promptc.runtime.inputs import gather_inputs, parse_pairs, read_inputs_file, split_inputs
 from promptc.runtime.plans import PlanChoiceError, open_plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +64,10 @@ def test_an_inputs_file(support, tmp_path):
         read_inputs_file(support, tmp_path / "nope.json")
     with pytest.raises(InputError, match="unknown input"):
         split_inputs(support, {"nope": 1})
+    f.write_text(json.dumps({"question": "from the file", "customer": {"name": "A", "plan": "free", "open_tickets": 0}}))
+    session, turn = gather_inputs(support, ["question=from a flag"], f)
+    assert session == {"customer": {"name": "A", "plan": "free", "open_tickets": 0}}
+    assert turn == {"question": "from a flag"}
 
 
 def _compile(path):

@@ -235,7 +235,7 @@ def test_cli_run_against_a_server_and_embedded(server, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["text"] == served["text"]
     r = subprocess.run(args[:5] + ["--input", "nope=1", "--embedded"], capture_output=True, text=True)
-    assert r.returncode == 2 and "has no input `nope`" in r.stderr
+    assert r.returncode == 2 and "error[E401]" in r.stderr and "nope: unknown input" in r.stderr
 
 
 def test_promptc_serve_process_with_keys_and_run_on_a_prompt_file(tmp_path):
