@@ -207,7 +207,9 @@ class Transformer:
             x = x + L["o"](a[0].transpose(0, 1).reshape(T, -1))
             x = x + self._mlp(L, x)
         if positions is not None:
-            x = x[torch.tensor(positions, device=self.device)]
+            if not positions:  # a middle chunk of a long prompt: no logits needed
+                return torch.empty(0, self.cfg.vocab_size, device=self.device)
+            x = x[torch.tensor(positions, dtype=torch.long, device=self.device)]
         elif not all_logits:
             x = x[-1:]
         logits = self._logits(x)

@@ -242,14 +242,36 @@ class EngineServer:
                                      media_type="text/event-stream",
                                      headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
         try:
-            completion = await asyncio.to_thread(self.engine.complete, tenant, segments, messages, params)
+            completion = await self._complete(request, tenant, segments, messages, params)
         except ValueError as exc:
             raise ApiError(400, str(exc), code="invalid_prompt") from None
+        if completion is None:  # the client disconnected: generation was cancelled, nobody reads this
+            return Response(status_code=499)
         return JSONResponse({
             "id": completion_id, "object": "chat.completion", "created": created, "model": self.config.model_id,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
                          "finish_reason": completion.finish_reason, "logprobs": None}],
             "usage": self._usage(completion), "promptc": self._extension(completion, segments)})
+
+    async def _complete(self, request: Request, tenant, segments, messages, params):
+        """Run a request to completion in the engine's scheduler; a client that disconnects first
+        cancels it (its tree references are released and its batch slot freed). None when cancelled."""
+        gen = await asyncio.to_thread(self.engine.submit, tenant, segments, messages, params)
+
+        async def disconnected() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+
+        result = asyncio.ensure_future(asyncio.to_thread(gen.result))
+        watch = asyncio.ensure_future(disconnected())
+        try:
+            await asyncio.wait({result, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if not result.done():
+                gen.cancel()
+            return await result
+        finally:
+            watch.cancel()
+            gen.cancel()
 
     @staticmethod
     def _usage(c) -> dict:
