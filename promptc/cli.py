@@ -174,6 +174,11 @@ def _load_runnable(path: str, plan_name: str | None):
     return result.plans[names[0]]
 
 
+_DTYPE_HELP = ("Weights: float32 is the exact reference; bfloat16, int8 and int4 (weight-only, CPU kernels) "
+               "decode faster with small logit differences (docs/engine.md)")
+_DTYPES = ["float32", "fp32", "bfloat16", "bf16", "int8", "int4"]
+
+
 @cli.command()
 @click.argument("plan_path", type=click.Path(exists=True))
 @click.option("--plan", "plan_name", help="Which plan, when PLAN_PATH is a .prompt file or project declaring several")
@@ -184,7 +189,8 @@ def _load_runnable(path: str, plan_name: str | None):
 @click.option("--max-tokens", type=int, default=256, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
-def run(plan_path, plan_name, inputs, engine_url, embedded, api_key, max_tokens, temperature, as_json):
+@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help=_DTYPE_HELP)
+def run(plan_path, plan_name, inputs, engine_url, embedded, api_key, max_tokens, temperature, as_json, dtype):
     """Execute a plan once with the given inputs, on a server (--engine) or in process (--embedded).
 
     PLAN_PATH is a compiled .plan.json, or a .prompt file / project directory compiled on the fly."""
@@ -201,7 +207,7 @@ def run(plan_path, plan_name, inputs, engine_url, embedded, api_key, max_tokens,
     else:
         from promptc.engine import Engine
 
-        result = EmbeddedClient(Engine()).run(request, max_tokens=max_tokens, temperature=temperature)
+        result = EmbeddedClient(Engine(dtype=dtype)).run(request, max_tokens=max_tokens, temperature=temperature)
     if as_json:
         click.echo(json.dumps({"text": result.text, "usage": result.usage, "segments": result.segments,
                                "finish_reason": result.finish_reason}, indent=2, ensure_ascii=False))
@@ -218,7 +224,7 @@ def run(plan_path, plan_name, inputs, engine_url, embedded, api_key, max_tokens,
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--budget", default="2GiB", show_default=True, help="KV-tree memory budget")
 @click.option("--ttl", type=float, default=None, help="Seconds an unused cached segment lives")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
+@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help=_DTYPE_HELP)
 @click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False),
               help='JSON {"keys": {"KEY": "tenant"}}; also PROMPTC_API_KEYS="KEY=tenant,..."')
 def serve(model_path, host, port, budget, ttl, dtype, keys_file):
@@ -249,12 +255,13 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file):
 @click.option("--turns", default=3, show_default=True, help="Interleaved turns per agent")
 @click.option("--max-tokens", default=48, show_default=True)
 @click.option("--budget", default="1GiB", show_default=True)
-def demo(project, turns, max_tokens, budget):
+@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help=_DTYPE_HELP)
+def demo(project, turns, max_tokens, budget, dtype):
     """Build PROJECT, start the engine, and run its agents through interleaved turns."""
     from promptc.demo import run_demo
     from promptc.engine.server import parse_size
 
-    run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=parse_size(budget))
+    run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=parse_size(budget), dtype=dtype)
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ def _preview(text: str, n: int = 60) -> str:
 
 
 def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_bytes: int = 1 << 30,
-             console: Console | None = None) -> dict:
+             console: Console | None = None, dtype: str = "float32") -> dict:
     """Run the demo and return its summary numbers."""
     import promptc
     from promptc.compiler.emit import write_outputs
@@ -81,7 +81,7 @@ def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_byte
     console.print(f"built {len(plans)} plans into {out}: {', '.join(plans)}; shared prefix: "
                   f"{', '.join(sorted(shared)) or 'none'}")
     with loading("loading SmolLM2-135M-Instruct and starting the engine", console):
-        engine = Engine(budget_bytes=budget_bytes)
+        engine = Engine(budget_bytes=budget_bytes, dtype=dtype)
     rows = []
     table = Table(title="requests (interleaved agents)")
     for col, just in (("#", "right"), ("agent", "left"), ("prompt", "right"), ("cached", "right"),
