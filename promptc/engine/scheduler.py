@@ -129,7 +129,10 @@ class Scheduler:
         with self._cond:
             if self._thread is None or not self._thread.is_alive():
                 self._stop = False
-                self._thread = threading.Thread(target=self._run, name="promptc-scheduler", daemon=True)
+                # not a daemon: a daemon thread that has run torch ops aborts the process at interpreter
+                # exit ("terminate called without an active exception"); this one leaves once the main
+                # thread has finished (see _run)
+                self._thread = threading.Thread(target=self._run, name="promptc-scheduler", daemon=False)
                 self._thread.start()
             self._q.waiting.append(gen)
             self._cond.notify_all()
@@ -172,7 +175,9 @@ class Scheduler:
         while True:
             with self._cond:
                 while not self._stop and not self._has_work():
-                    self._cond.wait()
+                    self._cond.wait(timeout=0.1)
+                    if not threading.main_thread().is_alive():
+                        self._stop = True
                 if self._stop:
                     for g in self._q.waiting + self._q.prefilling + self._q.decoding:
                         self._fail(g, RuntimeError("the engine was closed"))
