@@ -247,6 +247,11 @@ def _open_plan(path: str, plan_name: str | None):
         raise click.UsageError(str(exc)) from None
 
 
+_DTYPE_HELP = ("Weights: float32 is the exact reference; bfloat16, int8 and int4 (weight-only, CPU kernels) "
+               "decode faster with small logit differences (docs/engine.md)")
+_DTYPES = ["float32", "fp32", "bfloat16", "bf16", "int8", "int4"]
+
+
 @cli.command()
 @click.argument("plan_path", type=click.Path(exists=True))
 @click.option("--plan", "plan_name", help="Which plan, when PLAN_PATH is a .prompt file or project declaring several")
@@ -262,8 +267,9 @@ def _open_plan(path: str, plan_name: str | None):
 @click.option("--max-tokens", type=int, default=256, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
+@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help=_DTYPE_HELP)
 def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target, api_key, max_tokens, temperature,
-        as_json):
+        as_json, dtype):
     """Execute a plan once with the given inputs: on a provider (--target), on a server (--engine)
     or in process (--embedded).
 
@@ -299,7 +305,7 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
         from promptc.engine import Engine
 
         with loading("loading the embedded model (SmolLM2-135M-Instruct)"):
-            engine = Engine()
+            engine = Engine(dtype=dtype)
         result = EmbeddedClient(engine).run(request, max_tokens=max_tokens, temperature=temperature)
     if as_json:
         click.echo(json.dumps({"text": result.text, "usage": result.usage, "segments": result.segments,
@@ -317,7 +323,7 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--budget", default="2GiB", show_default=True, help="KV-tree memory budget")
 @click.option("--ttl", default=None, help="Seconds an unused cached segment lives [default: no expiry]")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
+@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help=_DTYPE_HELP)
 @click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False),
               help='JSON {"keys": {"KEY": "tenant"}}; also PROMPTC_API_KEYS="KEY=tenant,..."')
 @click.option("--max-body", default="4MiB", show_default=True, help="Largest request body")
@@ -372,7 +378,8 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
 @click.option("--inputs", "inputs_file", type=click.Path(exists=True, dir_okay=False),
               help='A JSON file of inputs, {"name": value, ...}, for every plan that declares them')
 @click.option("--input", "-i", "inputs", multiple=True, help="KEY=VALUE (repeatable); overrides --inputs")
-def demo(project, turns, max_tokens, budget, out, inputs_file, inputs):
+@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help=_DTYPE_HELP)
+def demo(project, turns, max_tokens, budget, out, inputs_file, inputs, dtype):
     """Build PROJECT, start the engine, and run its agents through interleaved turns.
 
     Writes nothing into PROJECT or the current directory (plans go to --out only when given). Required
@@ -382,7 +389,8 @@ def demo(project, turns, max_tokens, budget, out, inputs_file, inputs):
 
     budget_bytes = parse_size(budget, "--budget")  # E701 before anything is built or loaded
     run_demo(Path(project), turns=turns, max_tokens=max_tokens, budget_bytes=budget_bytes,
-             out=Path(out) if out else None, inputs_file=Path(inputs_file) if inputs_file else None, pairs=inputs)
+             out=Path(out) if out else None, inputs_file=Path(inputs_file) if inputs_file else None, pairs=inputs,
+             dtype=dtype)
 
 
 def _provider_commands() -> None:

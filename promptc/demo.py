@@ -127,13 +127,14 @@ def _preview(text: str, n: int = 60) -> str:
 
 def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_bytes: int = 1 << 30,
              console: Console | None = None, out: Path | None = None, inputs_file: Path | None = None,
-             pairs: tuple[str, ...] = (), engine=None) -> dict:
+             pairs: tuple[str, ...] = (), engine=None, dtype: str = "float32") -> dict:
     """Run the demo and return its summary numbers.
 
     The demo writes nothing into ``project`` (no lock, no plans) and nothing into the current directory:
     plans are written only to ``out`` when given. Inputs come from ``inputs_file`` and ``pairs`` (see
     :func:`demo_inputs`); a required session input that is missing gets a sample value, and the demo says
-    which. ``engine`` is an already loaded :class:`~promptc.engine.Engine` (default: load the embedded model).
+    which. ``engine`` is an already loaded :class:`~promptc.engine.Engine` (default: load the embedded model with
+    ``dtype`` weights).
     """
     import promptc
     from promptc.engine.server import EngineServer, ServerThread
@@ -162,7 +163,7 @@ def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_byte
         from promptc.engine import Engine
 
         with loading("loading SmolLM2-135M-Instruct and starting the engine", console):
-            engine = Engine(budget_bytes=budget_bytes)
+            engine = Engine(budget_bytes=budget_bytes, dtype=dtype)
     rows = []
     table = Table(title="requests (interleaved agents)")
     for col, just in (("#", "right"), ("agent", "left"), ("prompt", "right"), ("cached", "right"),

@@ -11,111 +11,43 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import torch
 
-from promptc.core.hashing import segment_hash
-from promptc.engine.kvtree import KVTree, Node
+from promptc.engine.kvtree import KVTree
 from promptc.engine.model import KVCache, KVPool, Transformer
+from promptc.engine.prefill import PrefillJob
+from promptc.engine.request import (Completion, GenerationParams, Prefill, SegmentIn, SegmentStatus,  # noqa: F401
+                                    TokenEvent, openai_usage)
+from promptc.engine.scheduler import Generation, Scheduler
 from promptc.engine.tokenize import RequestTokenizer, TokenCache, disable_shared_word_cache
 from promptc.engine.weights import LoadedWeights, load_weights
 from promptc.tokenizers.chat import ChatTemplate
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
-
-
-@dataclass(frozen=True)
-class SegmentIn:
-    """A cacheable segment of a request: its id, hash, role and content."""
-
-    id: str
-    hash: str
-    role: str
-    content: str
-
-    @classmethod
-    def of(cls, id_: str, role: str, content: str) -> "SegmentIn":
-        return cls(id_, segment_hash(role, content), role, content)
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    max_tokens: int = 128
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-
-
-@dataclass
-class SegmentStatus:
-    id: str
-    hash: str
-    tokens: int
-    status: str  # "hit" | "computed"
-    cached_after: bool  # stored in the tree after this request
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "hash": self.hash, "tokens": self.tokens, "status": self.status,
-                "cached": self.cached_after}
-
-
-@dataclass
-class Prefill:
-    """The state after the prompt: a KV buffer, the next-token logits and what the tree supplied."""
-
-    cache: KVCache | None
-    length: int
-    logits: torch.Tensor
-    statuses: list[SegmentStatus]
-    cached_tokens: int
-    computed_tokens: int
-    prompt_tokens: int
-    held: list[Node] = field(default_factory=list)
-
-
-@dataclass
-class Completion:
-    text: str
-    token_ids: list[int]
-    finish_reason: str
-    prompt_tokens: int
-    cached_tokens: int
-    computed_tokens: int
-    statuses: list[SegmentStatus]
-
-
-def openai_usage(c: "Completion") -> dict:
-    """OpenAI-shaped usage with promptc's cache fields (server responses and embedded runs alike)."""
-    return {"prompt_tokens": c.prompt_tokens, "completion_tokens": len(c.token_ids),
-            "total_tokens": c.prompt_tokens + len(c.token_ids), "cached_prefix_tokens": c.cached_tokens,
-            "prompt_tokens_details": {"cached_tokens": c.cached_tokens}}
-
-
-@dataclass
-class TokenEvent:
-    """One streamed step: ``text`` is the new text since the previous event."""
-
-    text: str
-    token_id: int | None
-    finish_reason: str | None = None
-    completion: Completion | None = None
+# accepted spellings → weight mode (promptc.engine.model.MODES); fp32 is the exact reference
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16", "int8": "int8", "int4": "int4"}
 
 
 class Engine:
-    """A model plus a KV tree. Thread-safe: model calls are serialized, tree operations are locked."""
+    """A model, a KV tree and the scheduler thread that batches concurrent requests.
+
+    Thread-safe. ``stream``/``complete``/``submit`` go through the scheduler (continuous batching);
+    ``prefill``/``cold_logits`` compute synchronously in the caller's thread (tests, benchmarks).
+    Model calls are serialized by one lock; tree operations are locked by the tree.
+    """
 
     def __init__(self, model_path: str | None = None, *, dtype: str = "float32", device: str | None = None,
                  budget_bytes: int = 2 << 30, ttl_s: float | None = None, weights: LoadedWeights | None = None,
-                 token_cache_bytes: int = 64 << 20):
+                 token_cache_bytes: int = 64 << 20, max_batch: int = 16, chunk_tokens: int = 256):
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype `{dtype}` (one of {', '.join(DTYPES)})")
         self.weights = weights or load_weights(model_path)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.dtype_name = {v: k for k, v in DTYPES.items() if len(k) > 4}[DTYPES[dtype]]
-        self.model = Transformer(self.weights, DTYPES[dtype], device)
+        self.dtype_name = DTYPES[dtype]
+        self.model = Transformer(self.weights, self.dtype_name, device)
         self.tokenizer = self.weights.tokenizer
         self.chat = ChatTemplate(self.weights.chat_template)
         self.tree = KVTree(budget_bytes, ttl_s)
@@ -133,6 +65,13 @@ class Engine:
         disable_shared_word_cache(self.tokenizer)
         self.token_cache = TokenCache(token_cache_bytes, max_entry_tokens=self.weights.config.max_seq_len)
         self.request_tokenizer = RequestTokenizer(self.tokenizer, self.chat, self.token_cache)
+        self._inflight: dict[tuple, PrefillJob] = {}
+        self._inflight_lock = threading.Lock()
+        self.scheduler = Scheduler(self, max_batch=max_batch, chunk_tokens=chunk_tokens)
+
+    def close(self) -> None:
+        """Stop the scheduler thread (requests in flight fail)."""
+        self.scheduler.close()
 
     # -- tokenization ---------------------------------------------------------------------------
     def _ids(self, piece: str, tenant: str | None = None) -> tuple[int, ...]:
@@ -150,76 +89,47 @@ class Engine:
         return self.request_tokenizer.tokenize(segments, messages, add_generation_prompt, tenant)
 
     # -- prefill ---------------------------------------------------------------------------------
+    def _job(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict], extra_capacity: int,
+             use_cache: bool, add_generation_prompt: bool) -> PrefillJob:
+        seg_ids, msg_ids, gen_ids = self.tokenize(segments, messages, add_generation_prompt, tenant=tenant)
+        suffix = [t for ids in msg_ids for t in ids] + list(gen_ids)
+        return PrefillJob(self, tenant, segments, seg_ids, suffix, extra_capacity, use_cache)
+
     def prefill(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict] = (), *,
                 extra_capacity: int = 0, use_cache: bool = True, add_generation_prompt: bool = True) -> Prefill:
-        """Reuse the deepest cached path, compute and cache the remaining segments, then the suffix.
+        """Reuse the deepest cached path, compute and cache the remaining segments, then the suffix,
+        synchronously in the caller's thread.
 
         The caller owns ``prefill.held`` references and must :meth:`release` them.
         """
-        seg_ids, msg_ids, gen_ids = self.tokenize(segments, messages, add_generation_prompt, tenant=tenant)
-        suffix = [t for ids in msg_ids for t in ids] + list(gen_ids)
-        prompt_tokens = sum(len(i) for i in seg_ids) + len(suffix)
-        capacity = prompt_tokens + extra_capacity
-        if capacity > self.weights.config.max_seq_len:
-            raise ValueError(f"prompt of {prompt_tokens} tokens plus {extra_capacity} new tokens exceeds the "
-                             f"context length {self.weights.config.max_seq_len}")
-        keys = [(s.hash, ids) for s, ids in zip(segments, seg_ids)]
-        path = self.tree.lookup(tenant, self.fingerprint, keys) if use_cache else []
-        held = list(path)
+        job = self._job(tenant, segments, messages, extra_capacity, use_cache, add_generation_prompt)
         try:
-            cache = self.pool.acquire(max(capacity, 1))
-            pos = 0
-            logits = None
-            statuses: list[SegmentStatus] = []
-            for node, seg in zip(path, segments):
-                T = len(node.token_ids)
-                cache.k[:, :, pos:pos + T] = node.k
-                cache.v[:, :, pos:pos + T] = node.v
-                pos += T
-                logits = node.last_logits
-                statuses.append(SegmentStatus(seg.id, seg.hash, T, "hit", True))
-            cached_tokens = pos
-            # Everything not cached is computed in ONE forward pass (fewer passes over the weights);
-            # logits are taken only where a segment ends (for its node) and at the very end.
-            todo = list(zip(segments, seg_ids))[len(path):]
-            chunk = [t for _, ids in todo for t in ids] + suffix
-            if chunk:
-                ends, off = [], 0
-                for _, ids in todo:
-                    off += len(ids)
-                    ends.append(off - 1)
-                with self._compute:
-                    out = self.model.forward(torch.tensor(chunk), cache, pos, positions=ends + [len(chunk) - 1])
-                logits = out[-1]
-            parent = path[-1] if path else self.tree.root(tenant, self.fingerprint)
-            inserting = use_cache
-            for i, (seg, ids) in enumerate(todo):
-                T = len(ids)
-                stored = False
-                if inserting and T > 0:
-                    node = self.tree.insert(parent, seg.hash, ids, cache.k[:, :, pos:pos + T].clone(),
-                                            cache.v[:, :, pos:pos + T].clone(), out[i].clone())
-                    if node is None:
-                        inserting = False  # a child cannot live without its parent in the tree
-                    else:
-                        held.append(node)
-                        parent = node
-                        stored = True
-                elif T == 0:
-                    inserting = False  # an empty segment has no last position to key logits on
-                pos += T
-                statuses.append(SegmentStatus(seg.id, seg.hash, T, "computed", stored))
-            pos += len(suffix)
-            if logits is None:
-                raise ValueError("empty prompt")
-            computed = prompt_tokens - cached_tokens
-            self.tree.record(tenant, len(path), len(segments) - len(path), cached_tokens, computed)
-            return Prefill(cache, pos, logits, statuses, cached_tokens, computed, prompt_tokens, held)
+            job.begin()
+            job.step(None)
         except BaseException:
-            self.tree.release(held)
-            if "cache" in locals():
-                self.pool.release(cache)
+            job.abort()
             raise
+        assert job.prefill is not None
+        return job.prefill
+
+    # -- in-flight segments (two requests never compute the same missing segment) -----------------
+    def inflight_register(self, job: PrefillJob, keys: Sequence[tuple]) -> None:
+        with self._inflight_lock:
+            for k in keys:
+                self._inflight.setdefault(k, job)
+
+    def inflight_unregister(self, job: PrefillJob, keys: Sequence[tuple]) -> None:
+        with self._inflight_lock:
+            for k in keys:
+                if self._inflight.get(k) is job:
+                    del self._inflight[k]
+
+    def inflight_blocks(self, job: PrefillJob) -> bool:
+        """True while another job computes a segment path that ``job`` needs (it should wait for it)."""
+        if not job.use_cache:
+            return False
+        with self._inflight_lock:
+            return any(self._inflight.get(k, job) is not job for k in job.path_keys)
 
     def release(self, prefill: Prefill) -> None:
         """Release the request's tree references and return its KV buffer to the pool (once)."""
@@ -231,13 +141,16 @@ class Engine:
             prefill.cache = None
 
     def warm(self, tenant: str, segments: Sequence[SegmentIn]) -> list[SegmentStatus]:
-        """Compute and cache a segment path without generating (``POST /v1/cache/warm``)."""
-        p = self.prefill(tenant, segments, (), add_generation_prompt=False)
-        self.release(p)
-        return p.statuses
+        """Compute and cache a segment path without generating (``POST /v1/cache/warm``); scheduled
+        between decode steps like any prefill."""
+        gen = self.submit(tenant, segments, (), GenerationParams(max_tokens=1), prefill_only=True,
+                          add_generation_prompt=False)
+        gen.result()
+        return gen.job.statuses
 
     # -- generation --------------------------------------------------------------------------------
-    def _sample(self, logits: torch.Tensor, params: GenerationParams, gen: torch.Generator | None) -> int:
+    def sample(self, logits: torch.Tensor, params: GenerationParams, gen: torch.Generator | None) -> int:
+        """The next token: argmax at temperature 0, else top-p sampling from ``gen``."""
         if params.temperature <= 0:
             return int(torch.argmax(logits))
         probs = torch.softmax(logits.float() / params.temperature, dim=-1)
@@ -249,58 +162,34 @@ class Engine:
             probs = probs / probs.sum()
         return int(torch.multinomial(probs.cpu(), 1, generator=gen))
 
+    def submit(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict] = (),
+               params: GenerationParams = GenerationParams(), use_cache: bool = True, *, prefill_only: bool = False,
+               add_generation_prompt: bool = True) -> Generation:
+        """Queue a request for the scheduler and return its handle at once.
+
+        Tokenization and the context-length check run here, in the caller's thread, so a bad prompt
+        raises ``ValueError`` before anything is queued.
+        """
+        extra = 0 if prefill_only else params.max_tokens
+        job = self._job(tenant, segments, messages, extra, use_cache, add_generation_prompt)
+        return self.scheduler.submit(Generation(self, job, params, prefill_only))
+
     def stream(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict] = (),
                params: GenerationParams = GenerationParams(), use_cache: bool = True) -> Iterator[TokenEvent]:
-        """Generate token by token. Closing the iterator early releases the tree references."""
-        prefill = self.prefill(tenant, segments, messages, extra_capacity=params.max_tokens, use_cache=use_cache)
+        """Generate token by token. Closing the iterator early cancels the request and releases its
+        tree references before ``close()`` returns."""
+        gen = self.submit(tenant, segments, messages, params, use_cache)
         try:
-            gen = None
-            if params.temperature > 0:
-                gen = torch.Generator().manual_seed(params.seed if params.seed is not None else 0)
-            eos = set(self.weights.eos_token_ids)
-            out_ids: list[int] = []
-            text, emitted = "", 0
-            hold = max((len(s) for s in params.stop), default=1) - 1
-            logits, pos = prefill.logits, prefill.length
-            finish = "length"
-            for _ in range(params.max_tokens):
-                tok = self._sample(logits, params, gen)
-                if tok in eos:
-                    finish = "stop"
-                    break
-                out_ids.append(tok)
-                text = self.tokenizer.decode(out_ids)
-                cut = min((text.find(s) for s in params.stop if s and s in text), default=-1)
-                if cut >= 0:
-                    text = text[:cut]
-                    finish = "stop"
-                    break
-                safe = len(text) - hold
-                if text.endswith("\ufffd"):
-                    safe = min(safe, len(text) - 1)
-                if safe > emitted:
-                    yield TokenEvent(text[emitted:safe], tok)
-                    emitted = safe
-                if len(out_ids) == params.max_tokens:
-                    break
-                with self._compute:
-                    logits = self.model.forward(torch.tensor([tok]), prefill.cache, pos)
-                pos += 1
-            if len(text) > emitted:
-                yield TokenEvent(text[emitted:], None)
-            completion = Completion(text, out_ids, finish, prefill.prompt_tokens, prefill.cached_tokens,
-                                    prefill.computed_tokens, prefill.statuses)
-            yield TokenEvent("", None, finish, completion)
+            yield from gen
         finally:
-            self.release(prefill)
+            gen.cancel()
+            gen.done.wait()
 
     def complete(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict] = (),
                  params: GenerationParams = GenerationParams(), use_cache: bool = True) -> Completion:
-        last = None
-        for ev in self.stream(tenant, segments, messages, params, use_cache):
-            last = ev
-        assert last is not None and last.completion is not None
-        return last.completion
+        completion = self.submit(tenant, segments, messages, params, use_cache).result()
+        assert completion is not None  # only a cancelled request has none
+        return completion
 
     # -- reference paths (tests, benchmarks) -----------------------------------------------------
     def cold_logits(self, segments: Sequence[SegmentIn], messages: Sequence[dict] = ()) -> torch.Tensor:

@@ -268,10 +268,10 @@ class EngineServer:
                                      media_type="text/event-stream",
                                      headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
         try:
-            completion = await self._complete_or_cancel(request, tenant, segments, messages, params)
+            completion = await self._complete(request, tenant, segments, messages, params)
         except ValueError as exc:
             raise ApiError(400, str(exc), code="invalid_prompt") from None
-        if completion is None:  # the client went away: nobody to answer
+        if completion is None:  # the client disconnected: generation was cancelled, nobody reads this
             return Response(status_code=499)
         return JSONResponse({
             "id": completion_id, "object": "chat.completion", "created": created, "model": self.config.model_id,
@@ -279,36 +279,25 @@ class EngineServer:
                          "finish_reason": completion.finish_reason, "logprobs": None}],
             "usage": self._usage(completion), "promptc": self._extension(completion, segments)})
 
-    async def _complete_or_cancel(self, request: Request, tenant, segments, messages, params):
-        """Generate in a worker thread; stop at the next token when the client disconnects (returns None)."""
-        cancel = threading.Event()
+    async def _complete(self, request: Request, tenant, segments, messages, params):
+        """Run a request to completion in the engine's scheduler; a client that disconnects first
+        cancels it (its tree references are released and its batch slot freed). None when cancelled."""
+        gen = await asyncio.to_thread(self.engine.submit, tenant, segments, messages, params)
 
-        def work():
-            it = self.engine.stream(tenant, segments, messages, params)
-            try:
-                for ev in it:
-                    if cancel.is_set():
-                        return None
-                    if ev.completion is not None:
-                        return ev.completion
-                return None
-            finally:
-                it.close()  # releases the request's tree references either way
-
-        async def disconnected():
+        async def disconnected() -> None:
             while (await request.receive())["type"] != "http.disconnect":
                 pass
 
-        future = asyncio.ensure_future(asyncio.to_thread(work))
+        result = asyncio.ensure_future(asyncio.to_thread(gen.result))
         watch = asyncio.ensure_future(disconnected())
         try:
-            await asyncio.wait({future, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if not future.done():  # the client disconnected first
-                cancel.set()
-            return await future
+            await asyncio.wait({result, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if not result.done():
+                gen.cancel()
+            return await result
         finally:
-            cancel.set()  # also when this handler itself is cancelled
             watch.cancel()
+            gen.cancel()
 
     @staticmethod
     def _usage(c) -> dict:

@@ -1,0 +1,292 @@
+"""Serving benchmark: decode speed per weight mode against the memory-bandwidth limit, accuracy of
+the quantized modes against fp32, batched decode throughput, and the 3-agent workload sent
+concurrently vs serially through the continuous-batching scheduler.
+
+Run:  python bench/serving.py [--quick] [--modes float32,bfloat16,int8,int4] [--out bench/results/serving.json]
+
+Prints Markdown tables and writes JSON. Every cell is a median of repeats measured in this run.
+
+* **Limit**: decode is memory-bandwidth bound, so the physical limit of a mode is
+  ``measured read bandwidth / weight bytes read per token`` (every matrix once, one embedding row).
+  The bandwidth is measured here, with the same thread count, by summing a 1 GiB fp32 tensor.
+* **Accuracy** (quantized modes vs the fp32 reference): on a fixed prompt set, fp32 generates a
+  greedy continuation; each mode then scores prompt + that continuation in one pass (teacher
+  forcing). Reported: max |Δ logit| and the share of positions whose argmax equals fp32's.
+* **Decode**: single stream and B concurrent streams in one batched step (``Transformer.decode``).
+* **3 agents**: the agents of examples/team (shared global segments, own agent segments), each
+  sending its turns one after another; all three at once (one thread each) vs every request
+  serially. Same tokens out (fp32 greedy), wall time, and prompt tokens computed vs the theoretical
+  minimum (every distinct segment path computed once).
+* **llama.cpp peer** (``pip install llama-cpp-python``, optional): single-stream decode of the same
+  GGUF with the same thread count; the row is skipped with a note when the package is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import promptc  # noqa: E402
+from promptc.engine import Engine, GenerationParams, SegmentIn  # noqa: E402
+from promptc.engine.model import KVCache  # noqa: E402
+from promptc.engine.weights import load_weights  # noqa: E402
+
+PROMPTS = [
+    "What is the capital of France? Answer in one sentence.",
+    "Write a Python function that returns the square of a number.",
+    "List three colours, comma separated.",
+    "Explain in two sentences why the sky is blue.",
+    "Translate 'good morning' into Spanish and German.",
+    "Give one tip for writing readable code.",
+    "What is 12 plus 30? Show the sum.",
+    "Summarize: the KV tree caches attention state per prompt segment, so agents sharing a prefix compute it once.",
+]
+FILLER = ("The cache keys state by segment hash so agents that share a global block compute it once while a single "
+          "slot keeps only the last prompt. ")
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def read_bandwidth(threads: int, repeats: int) -> float:
+    """Bytes/s of a streaming read (sum of a 1 GiB fp32 tensor)."""
+    x = torch.ones(1 << 28)
+    x.sum()
+    dt = median_time(lambda: x.sum(), repeats)
+    return x.numel() * 4 / dt
+
+
+def prompt_ids(engine: Engine, text: str) -> list[int]:
+    seg_ids, _, gen = engine.tokenize([SegmentIn.of("p", "user", text)])
+    return [t for s in seg_ids for t in s] + list(gen)
+
+
+def greedy_reference(engine: Engine, n_new: int) -> list[list[int]]:
+    """fp32 prompt + greedy continuation ids, per prompt."""
+    out = []
+    for text in PROMPTS:
+        ids = prompt_ids(engine, text)
+        c = engine.complete("accuracy-ref", [SegmentIn.of("p", "user", text)], params=GenerationParams(max_tokens=n_new),
+                            use_cache=False)
+        out.append((ids, list(c.token_ids)))
+    return out
+
+
+def teacher_forced_logits(engine: Engine, ids: list[int], n_prompt: int) -> torch.Tensor:
+    cache = KVCache.allocate(engine.weights.config, len(ids), engine.model.dtype, engine.model.device)
+    positions = list(range(n_prompt - 1, len(ids)))
+    return engine.model.forward(torch.tensor(ids), cache, 0, positions=positions)
+
+
+def accuracy(engine: Engine, ref_engine: Engine, reference) -> dict:
+    max_delta, agree, total = 0.0, 0, 0
+    for prompt, cont in reference:
+        ids = prompt + cont
+        ref = teacher_forced_logits(ref_engine, ids, len(prompt))
+        got = teacher_forced_logits(engine, ids, len(prompt))
+        max_delta = max(max_delta, (got - ref).abs().max().item())
+        agree += int((got.argmax(-1) == ref.argmax(-1)).sum())
+        total += ref.shape[0]
+    return {"max_abs_logit_delta": max_delta, "greedy_agreement": agree / total, "positions": total}
+
+
+def decode_speed(engine: Engine, batch: int, context: int, n_tokens: int, repeats: int) -> float:
+    """Aggregate decode tokens/s of ``batch`` streams at ``context`` tokens (one batched step per token)."""
+    text = FILLER * (context // 20 + 1)
+    ids = engine.tokenizer.encode(text)[:context]
+    model = engine.model
+    caches = []
+    for b in range(batch):
+        c = KVCache.allocate(engine.weights.config, context + n_tokens + 1, model.dtype, model.device)
+        model.forward(torch.tensor(ids), c, 0)
+        caches.append(c)
+
+    def run():
+        toks = [int(i) for i in ids[-batch:]] if batch <= len(ids) else [5] * batch
+        for s in range(n_tokens):
+            toks = model.decode(toks, caches, [context + s] * batch).argmax(-1).tolist()
+
+    model.decode([5] * batch, caches, [context] * batch)  # warm-up
+    return batch * n_tokens / median_time(run, repeats)
+
+
+def workload(turns: int) -> list[tuple[str, list[SegmentIn]]]:
+    build = promptc.compile(REPO / "examples" / "team")
+    sessions = {name: build[name].bind() for name in ("backend", "frontend", "docs")}
+    files = ["api/users.py", "web/src/App.tsx", "docs/index.md", "api/orders.py", "web/src/ui/Button.tsx"]
+    out = []
+    for t in range(turns):
+        for name, session in sessions.items():
+            req = session.render(file=files[(t + len(name)) % len(files)],
+                                 query=f"Turn {t}: explain what this file is for and one risk in it.")
+            out.append((name, [SegmentIn(s.id, s.hash, s.role, s.content) for s in req.segments]))
+    return out
+
+
+def minimum_tokens(engine: Engine, reqs) -> int:
+    seen, minimum = set(), 0
+    for _, segs in reqs:
+        seg_ids, _, gen = engine.tokenize(segs)
+        path = ()
+        for s, ids in zip(segs, seg_ids):
+            path = path + (s.hash,)
+            if path not in seen:
+                seen.add(path)
+                minimum += len(ids)
+        minimum += len(gen)
+    return minimum
+
+
+def three_agents(engine: Engine, turns: int, max_tokens: int) -> dict:
+    reqs = workload(turns)
+    params = GenerationParams(max_tokens=max_tokens)
+    res = {"requests": len(reqs), "max_tokens": max_tokens, "minimum_tokens": minimum_tokens(engine, reqs)}
+
+    def computed(tenant):
+        return engine.tree.tenant_stats(tenant).computed_tokens
+
+    t0 = time.perf_counter()
+    serial = [engine.complete("agents-serial", segs, params=params) for _, segs in reqs]
+    res["serial"] = {"wall_s": time.perf_counter() - t0, "computed_tokens": computed("agents-serial"),
+                     "completion_tokens": sum(len(c.token_ids) for c in serial)}
+
+    results: dict[int, object] = {}
+
+    def agent(name):
+        for i, (n, segs) in enumerate(reqs):
+            if n == name:
+                results[i] = engine.complete("agents-concurrent", segs, params=params)
+
+    max_batch_before = engine.scheduler.stats.max_batch
+    threads = [threading.Thread(target=agent, args=(n,)) for n in ("backend", "frontend", "docs")]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    res["concurrent"] = {"wall_s": time.perf_counter() - t0, "computed_tokens": computed("agents-concurrent"),
+                         "completion_tokens": sum(len(results[i].token_ids) for i in range(len(reqs))),
+                         "max_batch": engine.scheduler.stats.max_batch, "max_batch_before": max_batch_before}
+    res["same_outputs"] = all(results[i].token_ids == serial[i].token_ids for i in range(len(reqs)))
+    res["speedup"] = res["serial"]["wall_s"] / res["concurrent"]["wall_s"]
+    return res
+
+
+def llama_cpp_decode(path: str, threads: int, context: int, n_tokens: int, repeats: int) -> dict | None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=threads, n_batch=512, verbose=False)
+    ids = llm.tokenize((FILLER * (context // 20 + 1)).encode(), add_bos=False)[:context]
+
+    def run():
+        llm.reset()
+        llm.eval(ids)
+        t = time.perf_counter()
+        for _ in range(n_tokens):  # a fixed next token: the decode cost alone, as in decode_speed
+            llm.eval([ids[-1]])
+        return time.perf_counter() - t
+
+    times = [run() for _ in range(repeats)]
+    return {"tok_per_s": n_tokens / statistics.median(times), "version": llama_cpp.__version__}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and tokens, for a smoke run")
+    ap.add_argument("--modes", default="float32,bfloat16,int8,int4")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "serving.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    modes = args.modes.split(",")
+    repeats = 3 if args.quick else 5
+    n_tokens = 16 if args.quick else 32
+    context = 256
+    weights = load_weights()
+    bw = read_bandwidth(args.threads, repeats)
+    print(f"read bandwidth: {bw / 1e9:.1f} GB/s ({args.threads} threads)", flush=True)
+    out = {"machine": {"platform": platform.platform(), "threads": args.threads, "torch": torch.__version__},
+           "model": weights.name, "read_bandwidth_Bps": bw, "context": context, "modes": {}}
+    ref = Engine(weights=weights, budget_bytes=1 << 30)
+    reference = greedy_reference(ref, 16 if args.quick else 32)
+    fastest = None
+    for mode in modes:
+        engine = ref if mode == "float32" else Engine(weights=weights, dtype=mode, budget_bytes=1 << 30)
+        row = {"weight_bytes_per_token": engine.model.weight_bytes_per_token()}
+        row["limit_tok_per_s"] = bw / row["weight_bytes_per_token"]
+        row["single_tok_per_s"] = decode_speed(engine, 1, context, n_tokens, repeats)
+        row["batch3_tok_per_s"] = decode_speed(engine, 3, context, n_tokens, repeats)
+        row["batch8_tok_per_s"] = decode_speed(engine, 8, context, n_tokens, repeats)
+        row["batch8_over_single"] = row["batch8_tok_per_s"] / row["single_tok_per_s"]
+        row["single_over_limit"] = row["single_tok_per_s"] / row["limit_tok_per_s"]
+        row.update(accuracy(engine, ref, reference) if mode != "float32" else
+                   {"max_abs_logit_delta": 0.0, "greedy_agreement": 1.0, "positions": None})
+        out["modes"][mode] = row
+        print(f"  {mode}: {row['single_tok_per_s']:.1f} tok/s single, {row['batch8_tok_per_s']:.1f} aggregate x8, "
+              f"limit {row['limit_tok_per_s']:.1f}; max|Δ| {row['max_abs_logit_delta']:.3f}, "
+              f"agreement {row['greedy_agreement']:.1%}", flush=True)
+        if fastest is None or row["single_tok_per_s"] > out["modes"][fastest]["single_tok_per_s"]:
+            fastest = mode
+        if engine is not ref:
+            engine.close()
+            del engine
+    out["fastest_mode"] = fastest
+    print("3 agents, concurrent vs serial (fp32):", flush=True)
+    out["three_agents"] = three_agents(ref, 2 if args.quick else 4, 16 if args.quick else 32)
+    peer = llama_cpp_decode(weights.source, args.threads, context, n_tokens, repeats)
+    out["llama_cpp"] = peer or {"skipped": "llama-cpp-python is not installed (pip install llama-cpp-python)"}
+    ref.close()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+
+    print(f"\nDecode at {context} tokens of context, {args.threads} threads; limit = {bw / 1e9:.1f} GB/s measured read "
+          "bandwidth / weight bytes per token.\n")
+    print("| mode | MB/token | limit tok/s | 1 stream tok/s | vs limit | 3 streams (agg.) | 8 streams (agg.) "
+          "| 8 vs 1 | max abs Δ logit vs fp32 | greedy agreement |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for mode, r in out["modes"].items():
+        print(f"| {mode} | {r['weight_bytes_per_token'] / 1e6:.0f} | {r['limit_tok_per_s']:.1f} | "
+              f"{r['single_tok_per_s']:.1f} | {r['single_over_limit']:.2f} | {r['batch3_tok_per_s']:.1f} | "
+              f"{r['batch8_tok_per_s']:.1f} | {r['batch8_over_single']:.1f}× | {r['max_abs_logit_delta']:.3f} | "
+              f"{r['greedy_agreement']:.1%} |")
+    if peer:
+        f = out["modes"][fastest]["single_tok_per_s"]
+        print(f"\nllama.cpp {peer['version']}: {peer['tok_per_s']:.1f} tok/s single stream; fastest promptc mode "
+              f"({fastest}) {f:.1f} tok/s = {f / peer['tok_per_s']:.2f}× llama.cpp")
+    else:
+        print(f"\nllama.cpp peer skipped: {out['llama_cpp']['skipped']}")
+    a = out["three_agents"]
+    print(f"\n3 agents × {a['requests'] // 3} turns, {a['max_tokens']} new tokens each (fp32):\n")
+    print("| sent | wall time | prompt tokens computed | minimum | completion tokens |")
+    print("|---|---:|---:|---:|---:|")
+    for key in ("serial", "concurrent"):
+        r = a[key]
+        print(f"| {key} | {r['wall_s']:.2f} s | {r['computed_tokens']} | {a['minimum_tokens']} | "
+              f"{r['completion_tokens']} |")
+    print(f"\nconcurrent speedup {a['speedup']:.2f}×, identical outputs: {a['same_outputs']}, "
+          f"max batch {a['concurrent']['max_batch']}")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

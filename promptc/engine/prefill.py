@@ -1,0 +1,155 @@
+"""One request's prompt as a resumable job: tree lookup, cached-prefix copy, chunked compute, inserts.
+
+``begin()`` takes references on the deepest cached path and copies its KV into a pooled buffer;
+``step(n)`` computes up to ``n`` more prompt tokens in one forward pass (logits only where a segment
+ends and at the very end) and inserts every segment that became complete into the tree, so another
+request waiting for that segment can hit it at once. The scheduler interleaves these chunks with
+decode steps; :meth:`promptc.engine.runner.Engine.prefill` runs a job to completion in one call.
+
+While a job will insert a segment, that segment's path is registered with the engine as *in
+flight*; a request that needs the same path waits for the node instead of computing a copy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import torch
+
+from promptc.engine.kvtree import Node
+from promptc.engine.model import KVCache
+from promptc.engine.request import Prefill, SegmentIn, SegmentStatus
+
+if TYPE_CHECKING:  # annotations only: the runner creates jobs
+    from promptc.engine.runner import Engine
+
+
+class PrefillJob:
+    """The prefill of one request. Not thread-safe: one thread (the scheduler's or the caller's) steps it."""
+
+    def __init__(self, engine: "Engine", tenant: str, segments: Sequence[SegmentIn], seg_ids: list[tuple[int, ...]],
+                 suffix: list[int], extra_capacity: int, use_cache: bool):
+        self.engine, self.tenant, self.use_cache = engine, tenant, use_cache
+        self.segments, self.seg_ids, self.suffix = list(segments), seg_ids, suffix
+        self.prompt_tokens = sum(len(i) for i in seg_ids) + len(suffix)
+        self.capacity = self.prompt_tokens + extra_capacity
+        max_len = engine.weights.config.max_seq_len
+        if self.capacity > max_len:
+            raise ValueError(f"prompt of {self.prompt_tokens} tokens plus {extra_capacity} new tokens exceeds the "
+                             f"context length {max_len}")
+        path: tuple[str, ...] = ()
+        self.path_keys: list[tuple] = []
+        for s in self.segments:
+            path = path + (s.hash,)
+            self.path_keys.append((tenant, engine.fingerprint, path))
+        self.prefill: Prefill | None = None
+        self.computed = 0  # prompt tokens computed so far by this job
+        self.held: list[Node] = []
+        self.cache: KVCache | None = None
+        self._begun = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Look up the cached path (taking references) and copy its KV into a request buffer."""
+        eng = self.engine
+        keys = [(s.hash, ids) for s, ids in zip(self.segments, self.seg_ids)]
+        path = eng.tree.lookup(self.tenant, eng.fingerprint, keys) if self.use_cache else []
+        self.held = list(path)
+        self._begun = True
+        self.cache = cache = eng.pool.acquire(max(self.capacity, 1))
+        pos, logits = 0, None
+        self.statuses: list[SegmentStatus] = []
+        for node, seg in zip(path, self.segments):
+            T = len(node.token_ids)
+            cache.k[:, :, pos:pos + T] = node.k
+            cache.v[:, :, pos:pos + T] = node.v
+            pos += T
+            logits = node.last_logits
+            self.statuses.append(SegmentStatus(seg.id, seg.hash, T, "hit", True))
+        self.hits = len(path)
+        self.cached_tokens = self.start = pos
+        self.logits = logits
+        todo = list(zip(self.segments, self.seg_ids))[len(path):]
+        self.todo = todo
+        self.tokens = [t for _, ids in todo for t in ids] + self.suffix
+        self.ends, off = [], 0
+        for _, ids in todo:
+            off += len(ids)
+            self.ends.append(off)
+        self.parent = path[-1] if path else eng.tree.root(self.tenant, eng.fingerprint)
+        self.inserting = self.use_cache
+        self.next_seg = 0
+        if self.use_cache:
+            eng.inflight_register(self, self.path_keys[len(path):])
+        self._finalize({})  # leading empty segments
+
+    def step(self, budget: int | None = None) -> bool:
+        """Compute up to ``budget`` more prompt tokens (all when None); True when the prompt is done."""
+        if self.prefill is not None:
+            return True
+        done = self.computed
+        n = len(self.tokens) - done if budget is None else min(budget, len(self.tokens) - done)
+        if n > 0:
+            last = done + n == len(self.tokens)
+            seg_rows = [i for i, e in enumerate(self.ends) if done < e <= done + n and len(self.todo[i][1]) > 0]
+            positions = [self.ends[i] - 1 - done for i in seg_rows] + ([n - 1] if last else [])
+            eng = self.engine
+            with eng._compute:
+                out = eng.model.forward(torch.tensor(self.tokens[done:done + n]), self.cache, self.start + done,
+                                        positions=positions)
+            self.computed += n
+            self._finalize({i: out[r] for r, i in enumerate(seg_rows)})
+            if last:
+                self.logits = out[-1]
+        if self.computed < len(self.tokens):
+            return False
+        if self.logits is None:
+            raise ValueError("empty prompt")
+        self.engine.tree.record(self.tenant, self.hits, len(self.segments) - self.hits, self.cached_tokens,
+                                self.prompt_tokens - self.cached_tokens)
+        self.prefill = Prefill(self.cache, self.start + len(self.tokens), self.logits, self.statuses,
+                               self.cached_tokens, self.prompt_tokens - self.cached_tokens, self.prompt_tokens,
+                               self.held)
+        return True
+
+    def _finalize(self, rows: dict[int, torch.Tensor]) -> None:
+        """Insert every segment whose tokens are all computed now (in order), and report its status."""
+        eng = self.engine
+        while self.next_seg < len(self.todo) and self.ends[self.next_seg] <= self.computed:
+            i = self.next_seg
+            seg, ids = self.todo[i]
+            T = len(ids)
+            stored = False
+            if self.inserting and T > 0:
+                a = self.start + self.ends[i] - T
+                node = eng.tree.insert(self.parent, seg.hash, ids, self.cache.k[:, :, a:a + T].clone(),
+                                       self.cache.v[:, :, a:a + T].clone(), rows[i].clone())
+                if node is None:
+                    self.inserting = False  # a child cannot live without its parent in the tree
+                else:
+                    self.held.append(node)
+                    self.parent = node
+                    stored = True
+            elif T == 0:
+                self.inserting = False  # an empty segment has no last position to key logits on
+            self.statuses.append(SegmentStatus(seg.id, seg.hash, T, "computed", stored))
+            self.next_seg += 1
+            if self.inserting:
+                eng.inflight_unregister(self, self.path_keys[self.hits + i: self.hits + i + 1])
+            else:  # nothing further will be inserted: nobody should wait for it
+                eng.inflight_unregister(self, self.path_keys[self.hits + i:])
+
+    def abort(self) -> None:
+        """Release references, the KV buffer and in-flight registrations (idempotent)."""
+        eng = self.engine
+        eng.inflight_unregister(self, self.path_keys)
+        if self.prefill is not None:
+            eng.release(self.prefill)
+            self.held, self.cache = [], None
+            return
+        if self.held:
+            eng.tree.release(self.held)
+            self.held = []
+        if self.cache is not None:
+            eng.pool.release(self.cache)
+            self.cache = None
