@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 
 import promptc  # noqa: E402
-from promptc.prices import price_for  # noqa: E402
+from promptc.core.prices import price_for  # noqa: E402
 from promptc.runtime.client import Client  # noqa: E402
 from promptc.runtime.config import RuntimeConfig  # noqa: E402
 from promptc.runtime.sim import Simulator  # noqa: E402

@@ -26,7 +26,7 @@ import httpx
 
 from promptc.core.providers import CacheLimits, limits_for
 from promptc.plan import Request
-from promptc.prices import Price, price_for
+from promptc.core.prices import Price, price_for
 from promptc.runtime import retention as _retention
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.cost import Cost, cost_of

@@ -1,4 +1,4 @@
-"""Cost of a reply from its normalized usage and the price table (:mod:`promptc.prices`).
+"""Cost of a reply from its normalized usage and the price table (:mod:`promptc.core.prices`).
 
 ``cost = uncached × in + read × in × r + Σ_ttl write_ttl × in × w_ttl + output × out`` (USD; prices
 per million tokens). Unknown counters make the cost unknown (``None``) rather than low.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from promptc.prices import Price
+from promptc.core.prices import Price
 from promptc.runtime.usage import Usage
 
 

@@ -17,7 +17,7 @@ from promptc.runtime.config import RuntimeConfig
 from .conftest import canon
 
 AGENTS = ("backend", "frontend", "docs")
-PRICE_IN, PRICE_OUT = 3.0, 15.0  # claude-sonnet-4-5, USD per MTok (promptc/prices.py)
+PRICE_IN, PRICE_OUT = 3.0, 15.0  # claude-sonnet-4-5, USD per MTok (promptc/core/prices.py)
 
 
 def tool_defs(plan):

@@ -21,7 +21,7 @@ def fn_tools(plan):
 
 def test_gpt56_team_payload_breakpoints_usage_and_cost(team, sim, low_min_config, ntok):
     """gpt-5.6: one explicit breakpoint at the end of the static system run, the implicit one on
-    the newest message; writes 1.25x, reads 0.1x of the $5 input price (promptc/prices.py)."""
+    the newest message; writes 1.25x, reads 0.1x of the $5 input price (promptc/core/prices.py)."""
     client = Client("openai/gpt-5.6", base_url=sim.url + "/v1", api_key="sk-test-abcdef", retention="short",
                     config=low_min_config)
     sessions = {a: team[a].bind() for a in AGENTS}

@@ -17,7 +17,7 @@ import httpx
 from click.testing import CliRunner
 
 from promptc import cli as cli_mod
-from promptc.prices import price_for
+from promptc.core.prices import price_for
 from promptc.runtime.config import RuntimeConfig
 
 REPO = Path(__file__).resolve().parents[2]

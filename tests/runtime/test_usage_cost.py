@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptc.prices import price_for
+from promptc.core.prices import price_for
 from promptc.runtime.client import Client
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.cost import cost_of
