@@ -6,7 +6,7 @@ import json
 import socket
 import time
 
-from promptc.compiler.hashing import segment_hash
+from promptc.core.hashing import segment_hash
 from promptc.engine import Engine
 from promptc.engine.server import EngineServer, ServerConfig, ServerThread
 
