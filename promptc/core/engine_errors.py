@@ -14,6 +14,7 @@ E706    the model file exists but cannot be loaded (not GGUF/safetensors, unsupp
 E707    the server's port is in use or the address cannot be bound
 E708    the engine server cannot be reached (connection refused, timeout)
 E709    the engine URL is malformed
+E710    a weight mode (``--dtype``) that the device cannot run (int4 is a CPU kernel)
 ======  ==========================================================================
 
 E708 and E709 are raised by the client (:mod:`promptc.runtime.engine_client`), which defines them
@@ -69,3 +70,7 @@ class UnsupportedModel(EngineUserError, ValueError):
 
 class PortUnavailable(EngineUserError, OSError):
     code = "E707"
+
+
+class DtypeUnsupported(EngineUserError, ValueError):
+    code = "E710"

@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from promptc.core.engine_errors import DtypeUnsupported
+
 PACKED_MAX_ROWS = 16
 INT4_GROUP = 32  # the GGUF Q4_1 block size: quantizing its dequantized weights recovers its own grid
 
@@ -103,6 +105,7 @@ def make_linear(mode: str, w: torch.Tensor, b: torch.Tensor | None, dtype: torch
         return Int8Linear(w.to(device), b)
     if mode == "int4":
         if device.type != "cpu":
-            raise ValueError("int4 weights use torch's CPU kernel; use int8 or bfloat16 on a GPU")
+            raise DtypeUnsupported("--dtype", "int4 weights use torch's CPU kernel and cannot run on "
+                                   f"{device.type}", "use int8 or bfloat16 on a GPU, or run int4 on the CPU")
         return Int4Linear(w, b)
     return DenseLinear(w.to(device=device, dtype=dtype), None if b is None else b.to(device=device, dtype=dtype))

@@ -1,5 +1,5 @@
 """Diagnostic codes of the engine family (see :mod:`promptc.core.codes`): configuration of
-``promptc serve``/``demo``, model files, and reaching an engine server (E701–E709).
+``promptc serve``/``demo``, model files, weight modes, and reaching an engine server (E701–E710).
 
 The exception classes carrying these codes are in :mod:`promptc.core.engine_errors` (E708/E709 in
 :mod:`promptc.runtime.engine_client`); docs/security.md lists them under "Configuration errors".
@@ -37,4 +37,8 @@ ENGINE_CODES: tuple[Code, ...] = (
     Code("E709", "engine-url-malformed", "error", "the engine URL is malformed",
          "The URL must be http(s)://HOST[:PORT]; anything else is refused before a request is made.",
          "promptc run plan.json --engine localhost", "write http://127.0.0.1:8000"),
+    Code("E710", "dtype-unsupported-on-device", "error", "a weight mode the device cannot run",
+         "int4 weights use torch's packed CPU kernel; on a GPU the engine refuses the mode rather than "
+         "falling back silently to another precision.", "promptc serve --dtype int4  (with a CUDA GPU)",
+         "use int8 or bfloat16 on a GPU, or run int4 on the CPU"),
 )
