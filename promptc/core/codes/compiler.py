@@ -342,7 +342,7 @@ COMPILER_CODES: tuple[Code, ...] = (
 # Kept in their own block so the table of today's codes can be filled alongside without conflicts.
 COMPILER_CODES += (
     Code(
-        "E130", "static-input-without-default", "error",
+        "E130", "static-segment-input-without-default", "error",
         "an input of a static segment has no default",
         "A static segment renders once, at build time, when no input can be bound. An input declared in "
         "its block inherits @static; without a default it would render as the literal text `None` and "
