@@ -13,8 +13,8 @@ models per project in ``pyproject.toml``::
     read = 0.1
     write = { "5m" = 1.25, "1h" = 2.0 }
 
-This module is dependency-free so the runtime (cost of a reply) and lint (cost of a finding) read
-the same table.
+``write`` may also be one number for every TTL. This module is dependency-free so the runtime (cost
+of a reply) and ``promptc lint`` (cost of a finding, :mod:`promptc.lint.pricing`) read the same table.
 """
 
 from __future__ import annotations
@@ -63,8 +63,18 @@ _TABLE: list[tuple[str, float, float, float, dict[str, float], bool]] = [
     ("openai/gpt-5.7", 5.0, 30.0, 0.1, {"30m": 1.25}, False),
     ("openai/gpt-4.1", 2.0, 8.0, 0.25, {}, True),
     ("openai/gpt-4o", 2.5, 10.0, 0.5, {}, True),
-    ("engine/", 0.0, 0.0, 0.0, {}, True),
+    ("engine/", 0.0, 0.0, 0.0, {}, True),  # local: recompute time, no bill
+    ("raw/", 0.0, 0.0, 0.0, {}, True),
+    ("vllm/", 0.0, 0.0, 0.0, {}, True),
+    ("sglang/", 0.0, 0.0, 0.0, {}, True),
 ]
+
+
+def _write_override(value: Any) -> dict[str, float]:
+    """``write = 1.25`` (every TTL) or ``write = { "5m" = 1.25, "1h" = 2.0 }``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"*": float(value)}
+    return {str(k): float(v) for k, v in dict(value).items()}
 
 
 def price_for(target: str, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Price | None:
@@ -80,6 +90,6 @@ def price_for(target: str, overrides: Mapping[str, Mapping[str, Any]] | None = N
         base = best or Price(match, 0.0, 0.0, 1.0)
         best = replace(base, key=match, input=float(o.get("input", base.input)),
                        output=float(o.get("output", base.output)), read=float(o.get("read", base.read)),
-                       write={str(k): float(v) for k, v in dict(o.get("write", base.write)).items()},
+                       write=_write_override(o.get("write", base.write)),
                        storage=float(o.get("storage", base.storage)), source="pyproject.toml", verified=True)
     return best

@@ -1,4 +1,4 @@
-"""The lint settings of a project: ``cache_epoch``, ``[tool.promptc.pricing]`` and ``[tool.promptc.lint]``.
+"""The lint settings of a project: ``cache_epoch``, ``[tool.promptc.prices]`` and ``[tool.promptc.lint]``.
 
 Read from the ``[tool.promptc]`` table of the nearest ``pyproject.toml`` at or above the project
 root (``stop`` bounds the walk: a baseline extracted into a temporary directory never reads the
@@ -12,7 +12,7 @@ temporary directory's parents)::
     sessions = 50                         # distinct caches (tenants, cache keys) that re-warm
     fail_on = "error"                     # default for --fail-on
 
-    [tool.promptc.pricing."anthropic/claude-opus-4-8"]
+    [tool.promptc.prices."anthropic/claude-opus-4-8"]
     input = 5.0                           # USD per million input tokens
     write = 1.25                          # cache-write multiplier
     read = 0.1                            # cache-read multiplier
@@ -60,6 +60,6 @@ def load_lint_config(root: Path, stop: Path | None = None) -> LintConfig:
     lint = table.get("lint", {}) if isinstance(table.get("lint"), dict) else {}
     epoch = table.get("cache_epoch")
     return LintConfig(cache_epoch=epoch if isinstance(epoch, int) else None,
-                      pricing=dict(table.get("pricing", {})) if isinstance(table.get("pricing"), dict) else {},
+                      pricing=dict(table.get("prices", {})) if isinstance(table.get("prices"), dict) else {},
                       requests_per_day=lint.get("requests_per_day"), sessions=lint.get("sessions"),
                       fail_on=lint.get("fail_on"), path=path)

@@ -1,17 +1,16 @@
-"""Cache pricing: one dated table of input prices and cache multipliers, overridable per project.
+"""What a cache break costs, from the project's one dated price table (:mod:`promptc.core.prices`).
 
 A changed prefix makes the next request of each plan pay a cache *write* where it would have paid a
-cache *read*; the extra cost is ``tokens × input price × (write − read)``. Multipliers are × the
-base input price, from the providers' documentation summarised in the project's reference notes
-(dated :data:`SOURCE_DATE`; they change between doc versions). Prices are only listed where the
-documentation states one; for any other model set it in ``pyproject.toml``::
+cache *read*; the extra cost is ``tokens × input price × (write − read)``. The runtime bills replies
+from the same table, so lint's estimate and the runtime's cost agree. Override or add models in
+``pyproject.toml``::
 
-    [tool.promptc.pricing."anthropic/claude-sonnet-5"]
+    [tool.promptc.prices."anthropic/claude-sonnet-5"]
     input = 3.0       # USD per million input tokens
-    write = 1.25      # optional: the cache-write multiplier
-    read = 0.1        # optional: the cache-read multiplier
+    write = 1.25      # the cache-write multiplier (or { "5m" = 1.25, "1h" = 2.0 })
+    read = 0.1        # the cache-read multiplier
 
-Keys are ``provider/model-prefix``; the longest matching prefix wins (as for cache limits).
+A provider without a row (and without an override) has no price: findings show tokens and no cost.
 """
 
 from __future__ import annotations
@@ -19,51 +18,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-SOURCE_DATE = "2026-10"
+from promptc.core.prices import price_for as table_price
 
 
 @dataclass(frozen=True)
 class Price:
-    """One row: ``input`` is USD per million input tokens (None: unknown; 0: a local engine)."""
+    """What lint needs of a row: ``input`` USD per million input tokens, the write and read multipliers."""
 
     key: str
-    input: float | None
+    input: float
     write: float
     read: float
-    source: str = SOURCE_DATE
-
-
-# (provider/model-prefix, input USD/MTok or None, write ×, read ×)
-_TABLE: list[tuple[str, float | None, float, float]] = [
-    ("engine/", 0.0, 1.0, 1.0),  # the local KV-tree engine: recompute time, no bill
-    ("raw/", 0.0, 1.0, 1.0),
-    ("vllm/", 0.0, 1.0, 1.0),
-    ("sglang/", 0.0, 1.0, 1.0),
-    ("anthropic/", None, 1.25, 0.1),  # 5-minute writes; 1-hour writes are 2.0
-    ("anthropic/claude-opus-4-8", 5.0, 1.25, 0.1),  # $5 base, $6.25 write, $0.50 read per MTok
-    ("bedrock/", None, 1.25, 0.1),
-    ("openai/", None, 1.0, 0.1),  # before gpt-5.6: writes cost the base input price, reads ≈0.1 on gpt-5.x
-    ("openai/gpt-5.6", 5.0, 1.25, 0.1),  # gpt-5.6-sol: $5.00 / $6.25 / $0.50 (unverified in the notes)
-    ("openai/gpt-5.7", None, 1.25, 0.1),
-    ("gemini/", None, 1.0, 0.1),  # implicit caching: no write fee
-    ("moonshot/", None, 1.0, 0.1),
-    ("deepseek/", None, 1.0, 0.02),
-    ("openrouter/", None, 1.25, 0.1),
-]
+    source: str
+    verified: bool = True
 
 
 def price_for(target: str, overrides: Mapping[str, Mapping] | None = None) -> Price | None:
-    """The pricing row for ``provider/model``: ``overrides`` (``[tool.promptc.pricing]``) first,
-    then the built-in table; None when no row matches."""
-    best: Price | None = None
-    for key, inp, w, r in _TABLE:
-        if target.startswith(key) and (best is None or len(key) > len(best.key)):
-            best = Price(key, inp, w, r)
-    over = overrides or {}
-    match = max((k for k in over if target.startswith(k)), key=len, default=None)
-    if match:
-        o = over[match]
-        base = best or Price(match, None, 1.0, 1.0)
-        best = Price(match, float(o["input"]) if "input" in o else base.input, float(o.get("write", base.write)),
-                     float(o.get("read", base.read)), "pyproject.toml")
-    return best
+    """The price of a cache break on ``provider/model``; None when the table and the overrides know none.
+
+    The write multiplier is the 5-minute one where a provider has several (a break re-writes the
+    prefix at the default TTL); a provider with no write fee pays the base input price (×1)."""
+    row = table_price(target, overrides)
+    if row is None:
+        return None
+    write = row.write_multiplier("5m") if row.write else 1.0
+    return Price(row.key, row.input, write, row.read, row.source, row.verified)

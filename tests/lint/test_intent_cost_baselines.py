@@ -81,8 +81,14 @@ def test_pricing_overridable_in_pyproject():
     over = {"anthropic/": {"input": 3.0, "write": 2.0}}
     p = price_for("anthropic/claude-sonnet-5", over)
     assert (p.input, p.write, p.read, p.source) == (3.0, 2.0, 0.1, "pyproject.toml")
-    assert price_for("anthropic/claude-sonnet-5").input is None  # no documented price: no invented one
+    assert price_for("deepseek/deepseek-chat") is None  # no row and no override: no invented price
     assert price_for("engine/smollm2").input == 0.0
+    # the runtime bills replies from the same table (promptc.core.prices)
+    from promptc.core.prices import price_for as table_price
+
+    row = table_price("anthropic/claude-opus-4-8")
+    lint_row = price_for("anthropic/claude-opus-4-8")
+    assert (lint_row.input, lint_row.write, lint_row.read) == (row.input, row.write_multiplier("5m"), row.read)
 
 
 def test_lockfile_baseline(repo, tmp_path):
