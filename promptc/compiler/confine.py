@@ -127,5 +127,8 @@ class FileGuard:
         return data
 
     def read_text(self, path: Path, name: str | None = None) -> str:
-        """:meth:`read_bytes` decoded as UTF-8 (``UnicodeDecodeError`` is the caller's to report)."""
-        return self.read_bytes(path, name).decode("utf-8")
+        """:meth:`read_bytes` decoded as UTF-8 with universal newlines, as ``Path.read_text`` reads:
+        a CRLF checkout compiles to the same bytes as an LF one (``UnicodeDecodeError`` is the
+        caller's to report)."""
+        text = self.read_bytes(path, name).decode("utf-8")
+        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text

@@ -199,7 +199,7 @@ def test_two_imported_inputs_of_one_name_collide(tmp_path):
         "main.prompt": 'import "./a.prompt"\nimport "./b.prompt"\nagent who @session """{{ team }}"""\n'
                        "plan p = who\n"})
     result = compile_project([src], annotate_tokens=False)
-    assert "E101" in codes(result) and "collides" in next(d for d in result.errors if d.code == "E101").message
+    assert "E121" in codes(result) and "collides" in next(d for d in result.errors if d.code == "E121").message
 
 
 # -- 7: unknown filters and tests are coded, located errors at check time ------------------------------------

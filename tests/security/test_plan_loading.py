@@ -251,12 +251,15 @@ def test_template_failures_at_run_time_are_e419(plans, template, values):
     assert e.value.code == "E419"
 
 
-def test_an_include_cycle_at_run_time_is_e419(plans):
+def test_an_include_cycle_at_run_time_is_e806(plans):
+    """A computed include that recurses hits the template nesting limit (E806, as at build time),
+    a coded error, never a RecursionError."""
     data = json.loads(_plan_with_template(plans, '{% include q %}', {"q": {"type": "string"}}).to_json())
     data["includes"] = {"loop.md": '{% include "loop.md" %}'}
     plan = Plan.model_validate(data)
-    with pytest.raises(RenderError, match="E419"):
+    with pytest.raises(PromptcError) as exc:
         plan.bind(customer=CUSTOMER).render(q="loop.md")
+    assert exc.value.code == "E806"
 
 
 @pytest.mark.parametrize("where", ["session", "turn", "nested"])
