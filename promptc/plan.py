@@ -125,6 +125,13 @@ class Plan(_Frozen):
         """Validate session inputs and render session segments; returns a :class:`Session`."""
         return Session(self, session_inputs)
 
+    def segment(self, id_: str) -> PlanSegment:
+        """The segment with id ``id_`` (KeyError when the plan has none)."""
+        for seg in self.segments:
+            if seg.id == id_:
+                return seg
+        raise KeyError(id_)
+
 
 class RequestSegment(_Frozen):
     """A rendered segment: exactly what adapters and the engine send, never re-serialized."""

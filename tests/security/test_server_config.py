@@ -217,7 +217,7 @@ def test_malformed_engine_urls_are_e709(url):
 def test_no_embedded_model_is_e705(monkeypatch):
     import importlib.metadata
 
-    from promptc.engine import locate
+    from promptc.core import locate
 
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
