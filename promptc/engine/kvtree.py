@@ -238,7 +238,9 @@ class KVTree:
             if self._expired(lru):
                 self._remove(lru, "expired")
                 continue
-            victim_tenant = max({n.tenant for n in oldest},
+            # ties go to the inserting tenant, then to the smaller name: never to set iteration order,
+            # which changes with PYTHONHASHSEED (eviction must be the same on every run)
+            victim_tenant = max(sorted({n.tenant for n in oldest}),
                                 key=lambda t: (self.tenant_stats(t).bytes + (nbytes if t == tenant else 0),
                                                t == tenant))
             self._remove(next(n for n in oldest if n.tenant == victim_tenant), "evicted")

@@ -88,7 +88,9 @@ def _reference_victim(tree: KVTree, tenant: str, nbytes: int):
     if expired:
         return min(expired, key=lambda n: n.last_used)
     tenants = {n.tenant for n in leaves}
-    t = max(tenants, key=lambda t: (tree.tenant_stats(t).bytes + (nbytes if t == tenant else 0), t == tenant))
+    # ties: the inserting tenant, then the smaller name (max keeps the first of equal keys)
+    t = max(sorted(tenants),
+            key=lambda t: (tree.tenant_stats(t).bytes + (nbytes if t == tenant else 0), t == tenant))
     return min((n for n in leaves if n.tenant == t), key=lambda n: n.last_used)
 
 
