@@ -144,7 +144,7 @@ def _from_table(table: dict, path: Path, text: str, display: str) -> ProjectConf
     raw = table.get("allow_roots", [])
     if not isinstance(raw, list) or not all(isinstance(r, str) and r for r in raw):
         bad("allow_roots", "`[tool.promptc] allow_roots` must be a list of directory paths",
-            'write `allow_roots = ["../shared-prompts"]` (paths relative to pyproject.toml)')
+            'write `allow_roots = ["../common-prompts"]` (paths relative to pyproject.toml)')
         raw = []
     for r in raw:
         p = Path(r)

@@ -96,7 +96,7 @@ def cache_root() -> Path:
 
 
 def load_gguf_tokenizer(path: str | Path, id_: str | None = None) -> HFBackedTokenizer:
-    """The byte-level BPE tokenizer embedded in a GGUF file (see reference/smollm2.md §3).
+    """The byte-level BPE tokenizer embedded in a GGUF file (its ``tokenizer.ggml.*`` metadata).
 
     Reading ~100k strings out of a GGUF takes seconds, so the built tokenizer is cached as
     ``tokenizer.json`` keyed by the file's path, size and mtime (a cache miss rebuilds it).

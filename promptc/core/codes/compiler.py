@@ -459,7 +459,7 @@ SECURITY_CODES: tuple[Code, ...] = (
          "file is never read, so its content is never shown.",
          'import "/etc/passwd"',
          "keep shared files inside the project, or allow the directory explicitly: `[tool.promptc] allow_roots = "
-         '["../shared"]` in pyproject.toml, or `promptc build --allow-root ../shared`'),
+         '["../common-prompts"]` in pyproject.toml, or `promptc build --allow-root ../common-prompts`'),
     Code("E802", "not-a-regular-file", "error",
          "an import, include or `memory from` names a directory, device, FIFO or socket",
          "Reading a FIFO or a device can block a build forever or never end; only regular files are read.",
