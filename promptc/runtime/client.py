@@ -34,7 +34,7 @@ from promptc.runtime.errors import (MissingKeyError, ProviderError, ProviderUnav
                                     StreamInterrupted, redact)
 from promptc.runtime.layout import Mark, TokenCounter
 from promptc.runtime.providers import adapter_for
-from promptc.runtime.providers.base import BuildContext, CallOptions, Completion, StreamEvent, WireCall
+from promptc.runtime.providers.base import Adapter, BuildContext, CallOptions, Completion, StreamEvent, WireCall
 from promptc.runtime.sse import aevents, events
 from promptc.runtime.usage import Usage
 from promptc.core.providers import parse_target
@@ -129,7 +129,8 @@ class Client:
                  retention: str | None = None, tenant: str | None = None, api: str | None = None,
                  retry: RetryPolicy | None = None, trace: Any = None, config: RuntimeConfig | None = None,
                  http_client: httpx.Client | None = None, async_http_client: httpx.AsyncClient | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, registry: Any = None,
+                 cache_objects: dict[str, Any] | None = None, clock: Callable[[], float] = time.time):
         try:
             self.target = parse_target(target)
         except ValueError as exc:
@@ -160,6 +161,11 @@ class Client:
         self._owns_http = http_client is None
         self._owns_ahttp = async_http_client is None
         self._sleep = sleep
+        self.clock = clock
+        self._registry = registry
+        self._cache_objects = dict(cache_objects or {})
+        self._resources: Any = None
+        self._resources_ready = False
 
     # -- configuration -------------------------------------------------------------------------
     def _limits(self) -> CacheLimits:
@@ -180,13 +186,58 @@ class Client:
         value, where = self.config.retention_for(plan)
         return _retention.normalize(value, where)
 
-    def build(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
-              stream: bool = False, extra: dict[str, Any] | None = None) -> WireCall:
-        """The wire call for ``request`` without sending it (what :meth:`complete` would send)."""
-        opts = CallOptions(model=self.target.model, target=self.target.name, max_tokens=max_tokens,
+    def _options(self, request: Request, max_tokens: int, temperature: float | None, stream: bool,
+                 extra: dict[str, Any] | None) -> CallOptions:
+        return CallOptions(model=self.target.model, target=self.target.name, max_tokens=max_tokens,
                            temperature=temperature, retention=self.retention_for(request.plan), tenant=self.tenant,
                            stream=stream, extra=dict(extra or {}))
-        return self.adapter.build(request, opts, BuildContext(self.limits, self.counter))
+
+    def _context(self) -> BuildContext:
+        return BuildContext(self.limits, self.counter)
+
+    def build(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+              stream: bool = False, extra: dict[str, Any] | None = None) -> WireCall:
+        """The wire call for ``request`` without sending it or touching cache objects (what
+        :meth:`complete` would send when the provider needs none)."""
+        opts = self._options(request, max_tokens, temperature, stream, extra)
+        return self.adapter.build(request, opts, self._context())
+
+    # -- cache objects (promptc.runtime.resources) ---------------------------------------------------
+    @property
+    def registry(self) -> Any:
+        """The :class:`~promptc.runtime.registry.CacheRegistry` this client records cache objects in."""
+        if self._registry is None:
+            from promptc.runtime.registry import CacheRegistry
+
+            self._registry = CacheRegistry(clock=self.clock)
+        return self._registry
+
+    def resources(self) -> Any:
+        """The adapter's :class:`~promptc.runtime.resources.ResourceManager` for this client, or None."""
+        if not self._resources_ready:
+            from promptc.runtime.resources import ResourceContext, Transport
+
+            transport = Transport(self._client(), self.base_url, self._headers(), self.retry.timeout_s)
+            ctx = ResourceContext(transport, self.registry, self.tenant or "default", self.target.name,
+                                  self.target.model, self.clock, self._emit, dict(self._cache_objects))
+            self._resources = self.adapter.resources(ctx)
+            self._resources_ready = True
+        return self._resources
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.tracer is not None and hasattr(self.tracer, "event"):
+            self.tracer.event(target=self.target.name, **event)
+
+    def _prepared(self, request: Request, opts: CallOptions) -> WireCall:
+        call = self.adapter.build(request, opts, self._context())
+        rm = self.resources()
+        return rm.prepare(call, request, opts, self._context()) if rm is not None else call
+
+    def _recovered(self, call: WireCall, request: Request, opts: CallOptions, err: ProviderError,
+                   tried: bool) -> WireCall | None:
+        """A call to retry once after ``err`` (a recreated cache object), or None."""
+        rm = None if tried else self.resources()
+        return rm.recover(call, request, opts, self._context(), err) if rm is not None else None
 
     def _headers(self) -> dict[str, str]:
         if not self._api_key and self.adapter.key_required:
@@ -242,14 +293,15 @@ class Client:
     def complete(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
                  extra: dict[str, Any] | None = None) -> Reply:
         """Send ``request`` and return the :class:`Reply` (raises :class:`ProviderError` subclasses)."""
-        call = self.build(request, max_tokens=max_tokens, temperature=temperature, extra=extra)
+        opts = self._options(request, max_tokens, temperature, False, extra)
         headers = self._headers()
-        started, attempt = time.monotonic(), 0
+        call = self._prepared(request, opts)
+        started, attempt, recovered = time.monotonic(), 0, False
         try:
             while True:
                 try:
-                    resp = self._client().post(self._url(call), json=call.payload, headers=headers,
-                                               timeout=self._timeout(started))
+                    resp = self._client().post(self._url(call), json=call.payload,
+                                               headers={**headers, **call.headers}, timeout=self._timeout(started))
                 except _RETRY_EXC as exc:
                     self._sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
                     attempt += 1
@@ -257,7 +309,12 @@ class Client:
                 if resp.status_code >= 400:
                     err = self._error(resp, attempt + 1)
                     if not err.retryable:
-                        raise err
+                        again = self._recovered(call, request, opts, err, recovered)
+                        if again is None:
+                            raise err
+                        call, recovered = again, True
+                        attempt += 1
+                        continue
                     self._sleep(self._wait(attempt, resp.headers, started, err))
                     attempt += 1
                     continue
@@ -276,20 +333,27 @@ class Client:
         Failures before the first byte are retried like :meth:`complete`; a stream cut mid-way raises
         :class:`StreamInterrupted` (never a silently truncated reply).
         """
-        call = self.build(request, max_tokens=max_tokens, temperature=temperature, stream=True, extra=extra)
+        opts = self._options(request, max_tokens, temperature, True, extra)
         headers = self._headers()
-        started, attempt = time.monotonic(), 0
+        call = self._prepared(request, opts)
+        started, attempt, recovered = time.monotonic(), 0, False
         try:
             while True:
                 state = self.adapter.stream(call)
                 try:
-                    with self._client().stream("POST", self._url(call), json=call.payload, headers=headers,
+                    with self._client().stream("POST", self._url(call), json=call.payload,
+                                               headers={**headers, **call.headers},
                                                timeout=self._timeout(started)) as resp:
                         if resp.status_code >= 400:
                             resp.read()
                             err = self._error(resp, attempt + 1)
                             if not err.retryable:
-                                raise err
+                                again = self._recovered(call, request, opts, err, recovered)
+                                if again is None:
+                                    raise err
+                                call, recovered = again, True
+                                attempt += 1
+                                continue
                             self._sleep(self._wait(attempt, resp.headers, started, err))
                             attempt += 1
                             continue
@@ -325,14 +389,16 @@ class Client:
 
     async def acomplete(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
                         extra: dict[str, Any] | None = None) -> Reply:
-        """Async :meth:`complete`."""
-        call = self.build(request, max_tokens=max_tokens, temperature=temperature, extra=extra)
+        """Async :meth:`complete` (cache-object work, where the provider needs it, runs in a worker thread)."""
+        opts = self._options(request, max_tokens, temperature, False, extra)
         headers = self._headers()
-        started, attempt = time.monotonic(), 0
+        call = await self._aprepared(request, opts)
+        started, attempt, recovered = time.monotonic(), 0, False
         try:
             while True:
                 try:
-                    resp = await self._aclient().post(self._url(call), json=call.payload, headers=headers,
+                    resp = await self._aclient().post(self._url(call), json=call.payload,
+                                                      headers={**headers, **call.headers},
                                                       timeout=self._timeout(started))
                 except _RETRY_EXC as exc:
                     await asyncio.sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
@@ -341,7 +407,12 @@ class Client:
                 if resp.status_code >= 400:
                     err = self._error(resp, attempt + 1)
                     if not err.retryable:
-                        raise err
+                        again = await self._arecovered(call, request, opts, err, recovered)
+                        if again is None:
+                            raise err
+                        call, recovered = again, True
+                        attempt += 1
+                        continue
                     await asyncio.sleep(self._wait(attempt, resp.headers, started, err))
                     attempt += 1
                     continue
@@ -356,20 +427,27 @@ class Client:
     async def astream(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
                       extra: dict[str, Any] | None = None) -> AsyncIterator[StreamEvent]:
         """Async :meth:`stream`."""
-        call = self.build(request, max_tokens=max_tokens, temperature=temperature, stream=True, extra=extra)
+        opts = self._options(request, max_tokens, temperature, True, extra)
         headers = self._headers()
-        started, attempt = time.monotonic(), 0
+        call = await self._aprepared(request, opts)
+        started, attempt, recovered = time.monotonic(), 0, False
         try:
             while True:
                 state = self.adapter.stream(call)
                 try:
-                    async with self._aclient().stream("POST", self._url(call), json=call.payload, headers=headers,
+                    async with self._aclient().stream("POST", self._url(call), json=call.payload,
+                                                      headers={**headers, **call.headers},
                                                       timeout=self._timeout(started)) as resp:
                         if resp.status_code >= 400:
                             await resp.aread()
                             err = self._error(resp, attempt + 1)
                             if not err.retryable:
-                                raise err
+                                again = await self._arecovered(call, request, opts, err, recovered)
+                                if again is None:
+                                    raise err
+                                call, recovered = again, True
+                                attempt += 1
+                                continue
                             await asyncio.sleep(self._wait(attempt, resp.headers, started, err))
                             attempt += 1
                             continue
@@ -393,8 +471,21 @@ class Client:
             self._trace(request, call, None, exc, started, attempt + 1)
             raise
 
+    async def _aprepared(self, request: Request, opts: CallOptions) -> WireCall:
+        if self.adapter.resources.__func__ is _no_resources:  # type: ignore[attr-defined]
+            return self.adapter.build(request, opts, self._context())
+        return await asyncio.to_thread(self._prepared, request, opts)
+
+    async def _arecovered(self, call: WireCall, request: Request, opts: CallOptions, err: ProviderError,
+                          tried: bool) -> WireCall | None:
+        if tried or self.adapter.resources.__func__ is _no_resources:  # type: ignore[attr-defined]
+            return None
+        return await asyncio.to_thread(self._recovered, call, request, opts, err, tried)
+
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
+        if self._resources is not None:
+            self._resources.close()
         if self._http is not None and self._owns_http:
             self._http.close()
             self._http = None
@@ -426,6 +517,9 @@ class AsyncClient(Client):
 
     def stream(self, request: Request, **kw: Any) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         return self.astream(request, **kw)
+
+
+_no_resources = Adapter.resources
 
 
 def _request_id(resp: httpx.Response) -> str | None:

@@ -98,6 +98,17 @@ class Tracer:
         return rec
 
 
+    def event(self, *, event: str, **fields: Any) -> dict[str, Any]:
+        """Append a cache-object event (``create``, ``refresh``, ``delete``, ``recreate``, ``fallback``,
+        ``coalesced``, ``keepwarm`` ...): ``{"ts", "event", ...fields}``; request statistics skip these."""
+        rec = {"ts": round(self.clock(), 3), "event": event, **fields}
+        line = json.dumps(rec, ensure_ascii=False, sort_keys=True, default=str)
+        with self._lock:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        return rec
+
+
 def _expected(last: _Last | None, segs) -> tuple[str, int, bool, bool] | None:
     """The previous request's furthest breakpoint: (segment id, prefix tokens, long ttl, whether this
     request repeats that prefix byte for byte)."""
@@ -160,6 +171,8 @@ def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
                                                             "cost": 0.0, "invalidations": 0})
     segments: dict[str, dict[str, Any]] = defaultdict(lambda: {"requests": 0, "invalidations": 0})
     for r in records:
+        if "event" in r:  # cache-object events, not requests
+            continue
         p = plans[f"{r.get('plan')} @ {r.get('target')}"]
         p["requests"] += 1
         for s in r.get("segments") or []:

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptc.core.providers import CacheLimits
 from promptc.plan import Request
 from promptc.runtime.layout import Mark, TokenCounter
 from promptc.runtime.usage import Usage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from promptc.runtime.resources import ResourceContext, ResourceManager
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,11 @@ class Adapter(ABC):
     @abstractmethod
     def stream(self, call: WireCall) -> StreamState:
         """A fresh state for one streamed response."""
+
+    def resources(self, ctx: "ResourceContext") -> "ResourceManager | None":
+        """A manager of the provider's cache objects (Gemini ``cachedContents``, Moonshot ``/v1/caching``)
+        for one client, or None where caching needs no objects (see :mod:`promptc.runtime.resources`)."""
+        return None
 
     def error_details(self, body: Any) -> tuple[str | None, str]:
         """(error type, message) from an error body."""

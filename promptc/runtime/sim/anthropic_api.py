@@ -15,6 +15,11 @@ from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
 class AnthropicRoutes:
     """Mixed into :class:`~promptc.runtime.sim.server.SimApp` (which provides the helpers used here)."""
 
+    def sim_routes(self) -> list:
+        from starlette.routing import Route
+
+        return [Route("/v1/messages", self.messages, methods=["POST"])]
+
     def _anthropic_blocks(self, p: dict[str, Any]) -> tuple[list[Block], str | None]:
         """Blocks in prefix order (tools → system → messages), or an error message."""
         blocks: list[Block] = []

@@ -18,6 +18,12 @@ ONLY_24H = ("gpt-5.5",)
 class OpenAIRoutes:
     """Mixed into :class:`~promptc.runtime.sim.server.SimApp` (which provides the helpers used here)."""
 
+    def sim_routes(self) -> list:
+        from starlette.routing import Route
+
+        return [Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/responses", self.responses, methods=["POST"])]
+
     def _openai_common(self, p: dict[str, Any], items: list[dict[str, Any]], part_types: tuple[str, ...]):
         """(cache result, error response) for chat messages or responses input items."""
         model = str(p.get("model") or "")

@@ -87,10 +87,12 @@ class SimApp(AnthropicRoutes, OpenAIRoutes):
         self.anthropic = AnthropicCache(self.state.clock, lambda m: overrides.get(m) or
                                         limits_for(f"anthropic/{m}").min_tokens or 1024)
         self.openai = OpenAICache(self.state.clock, minimum=openai_min_tokens)
+        routes: list[Route] = []
+        for cls in type(self).__mro__:  # each provider's mixin contributes its routes (sim_routes)
+            if "sim_routes" in vars(cls):
+                routes.extend(vars(cls)["sim_routes"](self))
         self.app = Starlette(routes=[
-            Route("/v1/messages", self.messages, methods=["POST"]),
-            Route("/v1/chat/completions", self.chat, methods=["POST"]),
-            Route("/v1/responses", self.responses, methods=["POST"]),
+            *routes,
             Route("/_sim/faults", self.post_faults, methods=["POST"]),
             Route("/_sim/advance", self.post_advance, methods=["POST"]),
             Route("/_sim/requests", self.get_requests, methods=["GET"]),
