@@ -133,8 +133,22 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(*args, **kwargs)
         self.limits = limits
         self.globals.pop("lipsum", None)  # random text: keep the surface small and deterministic
+        self.globals["range"] = self._range
         for name in ("center", "indent", "format", "replace", "join", "slice", "wordwrap", "truncate"):
             self.filters[name] = self._guard_filter(name, self.filters[name])
+
+    def _range(self, *args: Any) -> range:
+        """``range`` bounded by the step budget: a range longer than ``max_steps`` is too much work
+        (E808), however large its bounds (the sandbox's own check overflows on huge ints)."""
+        self._budget().step()
+        rng = range(*args)
+        try:
+            n = len(rng)
+        except OverflowError:
+            n = self.limits.max_steps + 1
+        if n > self.limits.max_steps:
+            raise _too_much_work(self.limits)
+        return rng
 
     # -- budget ---------------------------------------------------------------------------------
     def _budget(self) -> _Budget:

@@ -39,8 +39,9 @@ def test_rejected_bodies_do_not_grow_the_process(tiny_server, http_a):
         for size in sizes:
             reject(size)
     growth = rss_mb() - rss_before
-    # 12 more rejected bodies: before the fix each kept its piece and token ids (+33 MB per 3.9 MB body)
-    assert growth < 40, f"RSS grew by {growth:.0f} MB"
+    # 12 more rejected bodies: before the fix each kept its piece and token ids (+33 MB per 3.9 MB body,
+    # ~200 MB for the six large ones); allocator noise under load reaches ~40 MB, so the bound is 100 MB
+    assert growth < 100, f"RSS grew by {growth:.0f} MB"
     assert engine.token_cache.bytes_used == cache_before  # nothing of a rejected prompt was cached
 
 
