@@ -212,7 +212,9 @@ def fix_boundary(aligner: Aligner, left: PlanSegment,
                 right = _set_text(right, r_head.text, moved + r_head.text, "head")
                 done.append(f"moved {len(moved)} trailing space(s) of `{left.id}` to the start of `{right.id}`")
         elif (step == "end_newline" and not l_tail.dynamic and not l_tail.text.endswith("\n")
-              and at_whitespace(l_tail, r_head)):
+              and at_whitespace(l_tail, r_head) and not r_head.text.startswith(("\n", "\r"))):
+            # a right side that starts with a newline gets it moved instead (step 3): adding one
+            # here and moving that one too would insert a blank line
             left = _set_text(left, l_tail.text, l_tail.text + "\n", "tail")
             done.append(f"ended `{left.id}` with a newline")
         elif step == "move_newlines":
