@@ -110,8 +110,10 @@ def _build_check(result, lock_path: Path, fmt: str, fail_on: str, stale: list) -
     else:
         if report.findings:
             click.echo(render(report, "text"))
-        for c in stale:
-            click.echo(f"• {c.plan}: {c.message}")
+        covered = {p for f in report.findings for p in f.plans}
+        for c in stale:  # out-of-date outputs the findings above do not already explain
+            if c.plan not in covered:
+                click.echo(f"• {c.plan}: {c.message}")
         if stale or report.findings:
             click.echo(f"stale: {len(breaking)} cache-breaking finding(s); run `promptc build` and commit", err=True)
         else:

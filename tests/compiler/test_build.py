@@ -98,8 +98,11 @@ def test_task_edit_keeps_static_hashes_and_rules_edit_changes_every_prefix(team,
         assert statics[1][0].hash == statics[1][1].hash  # the tools segment itself did not change
     r = promptc_cli("build", str(team), "--out", str(out), "--check")
     assert r.returncode == 1
-    assert "segment `rules` changed" in r.stdout
-    assert "prefix hashes change from segment `rules` on" in r.stdout
+    assert "E901 [error] static segment `rules` changed" in r.stdout
+    # every plan loses its cached prefix from `rules` on (the impact table: plan, from segment, tokens)
+    for name in after_rules:
+        assert any(line.split()[:2] == [name, "rules"] for line in r.stdout.splitlines())
+    assert "•" not in r.stdout  # the findings explain it; no uncoded repetition of the same change
 
 
 def test_lock_tells_appending_from_rewriting_an_append_only_segment(team, tmp_path):
@@ -111,7 +114,7 @@ def test_lock_tells_appending_from_rewriting_an_append_only_segment(team, tmp_pa
     assert r.returncode == 1 and "`backend_memory` grew by 1 entry at its end" in r.stdout
     mem.write_text("Rewritten first lesson.\n\n" + mem.read_text())
     r = promptc_cli("build", str(team), "--out", str(out), "--check")
-    assert "`backend_memory` changed at entry 0, not at its end (cache-breaking)" in r.stdout
+    assert "E905 [error] append-only segment `backend_memory` changed before its end" in r.stdout
 
 
 def test_check_reports_all_findings_at_once(tmp_path):
