@@ -184,15 +184,16 @@ def _verify_inputs(plan, path: str) -> dict[str, Any]:
 
 
 def _template_names(env: jinja2.Environment, source: str, includes: dict, where: str, path: str,
-                    seen: tuple[str, ...] = ()) -> tuple[set[str], set[str]]:
-    """(names a template reads, templates it includes that the plan lacks), following includes."""
+                    seen: tuple[str, ...] = ()) -> tuple[dict[str, str], set[str]]:
+    """(names a template reads → where each is first read, templates it includes that the plan
+    lacks), following includes: a name read inside an include is located at ``includes.<name>``."""
     try:
         tree = env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         _fail("E411", f"template does not parse: {exc.message} (template line {exc.lineno})", where, path=path)
     except RecursionError:
         _fail("E411", "template nests too deeply to parse", where, path=path)
-    names = set(meta.find_undeclared_variables(tree)) - set(env.globals)
+    names = {n: where for n in sorted(set(meta.find_undeclared_variables(tree)) - set(env.globals))}
     missing: set[str] = set()
     for ref in meta.find_referenced_templates(tree):
         if ref is None or ref in seen:  # a computed include is found at render time; a cycle is E419 there
@@ -201,7 +202,8 @@ def _template_names(env: jinja2.Environment, source: str, includes: dict, where:
             missing.add(ref)
             continue
         sub_names, sub_missing = _template_names(env, includes[ref], includes, f"includes.{ref}", path, seen + (ref,))
-        names |= sub_names
+        for n, at in sub_names.items():
+            names.setdefault(n, at)
         missing |= sub_missing
     return names, missing
 
@@ -251,10 +253,12 @@ def verify_plan(plan, path: str = "") -> None:
             if missing:
                 _fail("E413", f"{label} includes {', '.join(f'`{m}`' for m in sorted(missing))}, which the plan does "
                       "not carry in `includes`", f"{at}.template", path=path)
-            undeclared = sorted(names - set(seg.inputs))
+            undeclared = sorted(set(names) - set(seg.inputs))
             if undeclared:
-                _fail("E412", f"{label}'s template uses {', '.join(f'`{n}`' for n in undeclared)}, not among its "
-                      f"inputs ({', '.join(seg.inputs) or 'none'})", f"{at}.template", path=path)
+                where = names[undeclared[0]]
+                via = f" (through {where})" if where != f"{at}.template" else ""
+                _fail("E412", f"{label}'s template uses {', '.join(f'`{n}`' for n in undeclared)}{via}, not among "
+                      f"its inputs ({', '.join(seg.inputs) or 'none'})", where, path=path)
         else:
             entry_type = HISTORY_ENTRY_TYPE if seg.kind == "history" else MEMORY_ENTRY_TYPE
             if seg.template is not None:
