@@ -56,6 +56,13 @@ def test_registered_with_their_environment():
     assert SGLangAdapter.base_url_env == "SGLANG_BASE_URL" and not VLLMAdapter.key_required
 
 
+def test_error_bodies_of_both_shapes_are_read():
+    flat = {"object": "error", "message": "max_tokens is too large", "type": "BadRequestError", "code": 400}
+    assert VLLMAdapter().error_details(flat) == ("BadRequestError", "max_tokens is too large")
+    nested = {"error": {"message": "bad salt", "type": "BadRequestError"}}
+    assert SGLangAdapter().error_details(nested) == ("BadRequestError", "bad salt")
+
+
 def test_cache_salt_is_stable_43_chars_per_tenant():
     s = cache_salt("acme")
     assert len(s) == 43 and s == cache_salt("acme") != cache_salt("globex")
@@ -154,6 +161,12 @@ def test_without_a_tenant_no_salt_unless_configured(team, monkeypatch):
     monkeypatch.setenv("SALT_SECRET", "s3cret")
     assert Client("vllm/m", tenant="acme", config=keyed).build(req).payload["cache_salt"] == \
         cache_salt("acme", b"s3cret")
+
+
+def test_retention_changes_nothing_on_self_hosted_servers(team):
+    req = team["docs"].bind().render(file="a", query="q")
+    calls = [Client("vllm/m", tenant="t", retention=r, config=RuntimeConfig()).build(req) for r in ("none", "long")]
+    assert calls[0].payload == calls[1].payload and "prompt_cache_key" not in calls[0].payload
 
 
 def test_production_stack_session_header_and_body_routing_key(team):

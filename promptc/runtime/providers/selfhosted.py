@@ -23,7 +23,8 @@ same-role run (the segments' texts concatenated byte for byte: vLLM would join t
 length. Usage: ``prompt_tokens_details.cached_tokens`` only exists when the server runs with
 ``--enable-prompt-tokens-details`` (vLLM) or ``--enable-cache-report`` (SGLang), and some vLLM
 versions omit it when it is 0 — a missing field is *unknown* (``None``), never 0. There are no cache
-writes (0). Prices are 0 (local), so cost is 0 whenever the split is known.
+writes (0). Prices are 0 (local), so cost is 0 whenever the split is known. Retention settings
+have no effect: the servers keep blocks until memory runs out.
 """
 
 from __future__ import annotations
@@ -191,6 +192,12 @@ class _SelfHostedAdapter(OpenAIChatAdapter):
 
     def _usage(self, u: dict[str, Any], call: WireCall):
         return from_openai_chat(u, writes_exist=False)
+
+    def error_details(self, body: Any) -> tuple[str | None, str]:
+        """OpenAI's ``{"error": {...}}``, or the flat ``{"object": "error", "message", "type"}`` of older vLLM."""
+        if isinstance(body, dict) and body.get("object") == "error" and "message" in body:
+            return body.get("type") or body.get("code"), str(body["message"])
+        return super().error_details(body)
 
 
 class VLLMAdapter(_SelfHostedAdapter):
