@@ -250,6 +250,9 @@ class EngineServer:
         if len(req.messages) > self.config.max_messages:
             raise ApiError(400, f"at most {self.config.max_messages} messages per request", param="messages")
         messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        if not segments:  # a plain OpenAI request: cache its messages by prefix, as vLLM and SGLang do
+            segments, messages = [SegmentIn.of(f"message.{i}", m["role"], m["content"])
+                                  for i, m in enumerate(messages)], []
         if not segments and not messages:
             raise ApiError(400, "a request needs at least one segment or message", param="messages")
         max_tokens = req.max_completion_tokens or req.max_tokens or self.config.default_max_tokens

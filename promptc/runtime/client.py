@@ -138,6 +138,7 @@ class Client:
                                      "anthropic/claude-sonnet-4-5 or openai/gpt-5.6)") from None
         self.adapter = adapter_for(self.target.provider, api)
         self.config = config if config is not None else RuntimeConfig.discover()
+        self.adapter = self.adapter.configured(self.config.providers.get(self.target.provider, {}))
         self._retention_arg = None if retention is None else _retention.normalize(retention, "retention")
         self.tenant = tenant
         self.retry = retry or RetryPolicy()

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from promptc import cli as cli_mod
 from promptc.core.prices import price_for
+from promptc.runtime.client import Client
 from promptc.runtime.config import RuntimeConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,10 +42,12 @@ def test_python_examples_run(monkeypatch, capsys):
 
 def test_toml_examples_are_valid_configuration():
     tables = blocks("toml")
-    assert len(tables) == 3
+    assert len(tables) == 4
     for src in tables:
         data = tomllib.loads(src)["tool"]["promptc"]
         cfg = RuntimeConfig.from_dict(data)
+        for provider in sorted({"vllm", "sglang"} & set(cfg.providers)):  # the client checks their settings (E507)
+            Client(f"{provider}/m", config=cfg)
         for name, over in cfg.prices.items():
             assert price_for(name, cfg.prices).input == over["input"]
         for provider in cfg.providers:

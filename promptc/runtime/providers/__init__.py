@@ -11,6 +11,7 @@ from promptc.runtime.providers.anthropic import AnthropicAdapter
 from promptc.runtime.providers.base import Adapter
 from promptc.runtime.providers.engine import EngineAdapter
 from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
+from promptc.runtime.providers.selfhosted import SGLangAdapter, VLLMAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     "anthropic": AnthropicAdapter,
@@ -18,6 +19,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "openai:chat": OpenAIChatAdapter,
     "openai:responses": OpenAIResponsesAdapter,
     "engine": EngineAdapter,
+    "vllm": VLLMAdapter,
+    "sglang": SGLangAdapter,
 }
 
 

@@ -117,6 +117,11 @@ class Adapter(ABC):
     def stream(self, call: WireCall) -> StreamState:
         """A fresh state for one streamed response."""
 
+    def configured(self, settings: dict[str, Any]) -> "Adapter":
+        """This adapter with the project's ``[tool.promptc.providers.<provider>]`` table applied
+        (the client calls it once); adapters without settings of their own return themselves."""
+        return self
+
     def resources(self, ctx: "ResourceContext") -> "ResourceManager | None":
         """A manager of the provider's cache objects (Gemini ``cachedContents``, Moonshot ``/v1/caching``)
         for one client, or None where caching needs no objects (see :mod:`promptc.runtime.resources`)."""
