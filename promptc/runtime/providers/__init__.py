@@ -10,6 +10,7 @@ from promptc.runtime.errors import RuntimeConfigError
 from promptc.runtime.providers.anthropic import AnthropicAdapter
 from promptc.runtime.providers.base import Adapter
 from promptc.runtime.providers.engine import EngineAdapter
+from promptc.runtime.providers.gemini import GeminiAdapter
 from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -18,6 +19,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "openai:chat": OpenAIChatAdapter,
     "openai:responses": OpenAIResponsesAdapter,
     "engine": EngineAdapter,
+    "gemini": GeminiAdapter,
 }
 
 
