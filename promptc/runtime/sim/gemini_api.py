@@ -1,6 +1,6 @@
 """The simulator's Gemini API: ``generateContent``, ``streamGenerateContent`` (SSE) and ``cachedContents``.
 
-Routes (under ``/v1beta``): ``POST models/{model}:generateContent``,
+Routes (under ``/v1beta``, and the same under ``/v1``): ``POST models/{model}:generateContent``,
 ``POST models/{model}:streamGenerateContent?alt=sse``, ``POST cachedContents``, ``GET cachedContents``
 (``pageSize``, ``pageToken``), ``GET|PATCH|DELETE cachedContents/{id}``. The key is read from
 ``x-goog-api-key`` (or ``?key=``); each key is an account: caches are private to it.
@@ -61,6 +61,25 @@ def _camel(key: str) -> str:
     return head + "".join(w[:1].upper() + w[1:] for w in rest)
 
 
+#: Fields whose values are free-form JSON (schemas, function arguments): their keys are data.
+_OPAQUE = frozenset({"parametersJsonSchema", "responseJsonSchema", "args", "response"})
+
+
+def proto_json(value: Any) -> Any:
+    """``value`` with every message field name in lowerCamelCase, as a proto JSON parser reads it
+    (``system_instruction`` and ``systemInstruction`` are the same field; the google-genai SDK
+    sends ``parameters_json_schema``); the contents of free-form fields are left alone."""
+    if isinstance(value, list):
+        return [proto_json(v) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            key = _camel(k)
+            out[key] = v if key in _OPAQUE else proto_json(v)
+        return out
+    return value
+
+
 def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -113,10 +132,13 @@ class GeminiRoutes:
     def sim_routes(self) -> list:
         from starlette.routing import Route
 
-        return [Route("/v1beta/models/{rest:path}", self.gemini_generate, methods=["POST"]),
-                Route("/v1beta/cachedContents", self.gemini_cache_create, methods=["POST"]),
-                Route("/v1beta/cachedContents", self.gemini_cache_list, methods=["GET"]),
-                Route("/v1beta/cachedContents/{cid}", self.gemini_cache_one, methods=["GET", "PATCH", "DELETE"])]
+        out = []
+        for v in ("/v1beta", "/v1"):  # promptc sends v1beta; google-genai 2.x+ defaults to v1
+            out += [Route(f"{v}/models/{{rest:path}}", self.gemini_generate, methods=["POST"]),
+                    Route(f"{v}/cachedContents", self.gemini_cache_create, methods=["POST"]),
+                    Route(f"{v}/cachedContents", self.gemini_cache_list, methods=["GET"]),
+                    Route(f"{v}/cachedContents/{{cid}}", self.gemini_cache_one, methods=["GET", "PATCH", "DELETE"])]
+        return out
 
     # -- configuration ------------------------------------------------------------------------------
     @property
@@ -220,7 +242,7 @@ class GeminiRoutes:
         model, _, method = rest.rpartition(":")
         if method not in ("generateContent", "streamGenerateContent") or not model:
             return self._gerror(404, f"Method not found: {rest}")
-        p = {_camel(k): v for k, v in p.items()}
+        p = proto_json(p)
         unknown = sorted(set(p) - _GENERATE_FIELDS)
         if unknown:
             return self._gerror(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.')
@@ -305,7 +327,7 @@ class GeminiRoutes:
         account, p, _, err = await self._gbegin(req)
         if err is not None:
             return err
-        p = {_camel(k): v for k, v in p.items()}
+        p = proto_json(p)
         unknown = sorted(set(p) - _CACHE_FIELDS)
         if unknown:
             return self._gerror(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.')
@@ -385,7 +407,7 @@ class GeminiRoutes:
                 del st.objects[name]
                 st.deleted.add(name)
                 return JSONResponse({})
-            p = {_camel(k): v for k, v in p.items()}
+            p = proto_json(p)
             other = sorted(set(p) - {"ttl", "expireTime"})
             if other:
                 return self._gerror(400, f"Only the expiration (ttl or expire_time) of a CachedContent can be "
