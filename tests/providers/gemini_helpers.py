@@ -17,11 +17,31 @@ PRICE_IN, PRICE_OUT, READ = 0.30, 2.50, 0.1  # gemini-2.5-flash, USD per MTok (p
 STORAGE = 1.0  # USD per MTok-hour
 
 
-@pytest.fixture()
-def gsim():
+@pytest.fixture(scope="module")
+def _gsim_server():
     with Simulator() as s:
-        s.sim.gemini_config(min_tokens={MODEL: LOW_MIN})
         yield s
+
+
+@pytest.fixture()
+def gsim(_gsim_server):
+    """One simulator per module (loading its tokenizer takes seconds), reset for every test: no
+    requests, faults, implicit entries or cache objects carry over."""
+    s = _gsim_server
+    with s.sim.state.lock:
+        s.sim.state.requests.clear()
+        s.sim.state.faults.clear()
+        s.sim.__dict__.pop("_gemini_state", None)
+    s.sim.gemini_config(min_tokens={MODEL: LOW_MIN})
+    return s
+
+
+@pytest.fixture(scope="session")
+def gcounter():
+    """One token counter for the clients of these tests (each client would load o200k_base again)."""
+    from promptc.runtime.layout import TokenCounter
+
+    return TokenCounter("o200k_base")
 
 
 @pytest.fixture()

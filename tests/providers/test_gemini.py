@@ -19,8 +19,8 @@ from promptc.runtime.providers.base import WireCall
 from promptc.runtime.providers.gemini import usage_from_gemini
 
 from .conftest import LOW_MIN
-from .gemini_helpers import (AGENTS, MODEL, TARGET, block_tokens, cost, expected_payload, gconfig, gsim,  # noqa: F401
-                             reply_tokens)
+from .gemini_helpers import (AGENTS, MODEL, TARGET, _gsim_server, block_tokens, cost, expected_payload,  # noqa: F401
+                             gconfig, gsim, reply_tokens)
 
 
 def test_team_three_agents_several_turns_payload_usage_and_cost(team, gsim, gconfig, ntok):
