@@ -132,7 +132,6 @@ _TABLE: list[tuple[str, int | None, int, str]] = [
     ("gemini/gemini-3-flash", 1024, 1, "explicit"),
     ("gemini/gemini-3.1-pro", 4096, 1, "explicit"),
     ("gemini/gemini-3.5-flash", 4096, 1, "explicit"),
-    ("gemini/gemini-3-pro", 4096, 1, "explicit"),  # 2026-02 docs list 3.1 Pro at 4096; 3 Pro assumed alike (unverified)
     ("moonshot/", None, 0, "automatic"),
     ("deepseek/", 64, 0, "automatic"),
     ("openrouter/", 1024, 4, "explicit"),
