@@ -187,3 +187,17 @@ def test_implicit_entries_expire_after_the_documented_ttl(team, gsim, gconfig):
     # accounts are separate caches
     with Client(TARGET, base_url=gsim.url, api_key="other-account", config=gconfig) as c:
         assert c.complete(req, max_tokens=8).usage.cache_read == 0
+
+
+def test_sim_serve_prints_the_gemini_variables(monkeypatch):
+    import uvicorn
+    from click.testing import CliRunner
+
+    from promptc.cli import cli
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(kw["port"]))
+    r = CliRunner().invoke(cli, ["sim", "serve", "--provider", "gemini", "--port", "8711"])
+    assert r.exit_code == 0 and served == [8711]
+    assert "export GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:8711 GEMINI_API_KEY=sim" in r.output
+    assert "ANTHROPIC_BASE_URL" not in r.output
