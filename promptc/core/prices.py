@@ -67,7 +67,33 @@ _TABLE: list[tuple[str, float, float, float, dict[str, float], bool]] = [
     ("raw/", 0.0, 0.0, 0.0, {}, True),
     ("vllm/", 0.0, 0.0, 0.0, {}, True),
     ("sglang/", 0.0, 0.0, 0.0, {}, True),
+    # Gemini (Developer API, prompts <= 200k tokens): implicit caching has no write fee; explicit
+    # cachedContents are billed at creation (input price, unverified) plus storage (_STORAGE).
+    # Read 0.1x on 2.5+ and 0.25x on 2.0 (unverified) per the reference notes; the $/MTok prices
+    # come from secondary sources (unverified).
+    ("gemini/", 0.30, 2.50, 0.1, {}, False),
+    ("gemini/gemini-2.5-flash", 0.30, 2.50, 0.1, {}, False),
+    ("gemini/gemini-2.5-flash-lite", 0.10, 0.40, 0.1, {}, False),
+    ("gemini/gemini-2.5-pro", 1.25, 10.0, 0.1, {}, False),
+    ("gemini/gemini-2.0-flash", 0.10, 0.40, 0.25, {}, False),
+    ("gemini/gemini-3-flash", 0.50, 3.00, 0.1, {}, False),
+    ("gemini/gemini-3-pro", 2.00, 12.0, 0.1, {}, False),
+    ("gemini/gemini-3.1-pro", 2.00, 12.0, 0.1, {}, False),
 ]
+
+#: Explicit-cache storage, USD per million tokens per hour (the longest matching key wins).
+#: Gemini: $1.00 (Flash models) to $4.50 (Pro models) per MTok-hour; unverified (secondary sources).
+_STORAGE: list[tuple[str, float]] = [
+    ("gemini/", 1.0),
+    ("gemini/gemini-2.5-pro", 4.5),
+    ("gemini/gemini-3-pro", 4.5),
+    ("gemini/gemini-3.1-pro", 4.5),
+]
+
+
+def _storage(target: str) -> float:
+    return max(((k, v) for k, v in _STORAGE if target.startswith(k)), key=lambda kv: len(kv[0]),
+               default=("", 0.0))[1]
 
 
 def _write_override(value: Any) -> dict[str, float]:
@@ -82,7 +108,7 @@ def price_for(target: str, overrides: Mapping[str, Mapping[str, Any]] | None = N
     best: Price | None = None
     for key, inp, out, read, write, verified in _TABLE:
         if target.startswith(key) and (best is None or len(key) > len(best.key)):
-            best = Price(key, inp, out, read, dict(write), verified=verified)
+            best = Price(key, inp, out, read, dict(write), storage=_storage(target), verified=verified)
     over = overrides or {}
     match = max((k for k in over if target.startswith(k)), key=len, default=None)
     if match is not None:

@@ -18,6 +18,7 @@ import asyncio
 import email.utils
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Callable, Iterator
@@ -147,7 +148,8 @@ class Client:
         if not self.base_url.startswith(("http://", "https://")):
             raise RuntimeConfigError(f"error[E507]: base URL {self.base_url!r} for {self.target.provider} is not an "
                                      "http(s) URL")
-        self._api_key = api_key or os.environ.get(self.adapter.env_key)
+        self._api_key = api_key or next((os.environ[k] for k in (self.adapter.env_key, *self.adapter.env_key_fallbacks)
+                                         if os.environ.get(k)), None)
         self.limits = self._limits()
         self.price: Price | None = price_for(self.target.name, self.config.prices)
         self.counter = TokenCounter(self.target.tokenizer if self.target.tokenizer in ("o200k_base", "cl100k_base")
@@ -167,6 +169,7 @@ class Client:
         self._cache_objects = dict(cache_objects or {})
         self._resources: Any = None
         self._resources_ready = False
+        self._resources_lock = threading.Lock()  # threads sharing a client share one registry and manager
 
     # -- configuration -------------------------------------------------------------------------
     def _limits(self) -> CacheLimits:
@@ -207,23 +210,26 @@ class Client:
     @property
     def registry(self) -> Any:
         """The :class:`~promptc.runtime.registry.CacheRegistry` this client records cache objects in."""
-        if self._registry is None:
-            from promptc.runtime.registry import CacheRegistry
+        with self._resources_lock:
+            if self._registry is None:
+                from promptc.runtime.registry import CacheRegistry
 
-            self._registry = CacheRegistry(clock=self.clock)
-        return self._registry
+                self._registry = CacheRegistry(clock=self.clock)
+            return self._registry
 
     def resources(self) -> Any:
         """The adapter's :class:`~promptc.runtime.resources.ResourceManager` for this client, or None."""
-        if not self._resources_ready:
-            from promptc.runtime.resources import ResourceContext, Transport
+        registry = self.registry
+        with self._resources_lock:
+            if not self._resources_ready:
+                from promptc.runtime.resources import ResourceContext, Transport
 
-            transport = Transport(self._client(), self.base_url, self._headers(), self.retry.timeout_s)
-            ctx = ResourceContext(transport, self.registry, self.tenant or "default", self.target.name,
-                                  self.target.model, self.clock, self._emit, dict(self._cache_objects))
-            self._resources = self.adapter.resources(ctx)
-            self._resources_ready = True
-        return self._resources
+                transport = Transport(self._client(), self.base_url, self._headers(), self.retry.timeout_s)
+                ctx = ResourceContext(transport, registry, self.tenant or "default", self.target.name,
+                                      self.target.model, self.clock, self._emit, dict(self._cache_objects))
+                self._resources = self.adapter.resources(ctx)
+                self._resources_ready = True
+            return self._resources
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.tracer is not None and hasattr(self.tracer, "event"):

@@ -14,8 +14,8 @@ def sim() -> None:
 
 
 @sim.command("serve")
-@click.option("--provider", type=click.Choice(["anthropic", "openai", "all"]), default="all", show_default=True,
-              help="Which provider's instructions to print (the server speaks both)")
+@click.option("--provider", type=click.Choice(["anthropic", "openai", "gemini", "all"]), default="all", show_default=True,
+              help="Which provider's instructions to print (the server speaks all of them)")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)
 @click.option("--real-clock", is_flag=True, help="Expire cache entries in real time (default: a fake clock "
@@ -34,6 +34,8 @@ def sim_serve(provider, host, port, real_clock):
         click.echo(f"export ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY=sim", err=True)
     if provider in ("openai", "all"):
         click.echo(f"export OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY=sim", err=True)
+    if provider in ("gemini", "all"):
+        click.echo(f"export GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY=sim", err=True)
     uvicorn.run(app.app, host=host, port=port, log_level="warning")
 
 

@@ -16,6 +16,7 @@ short-TTL mark precedes them (providers require 1h before 5m).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -117,16 +118,18 @@ class TokenCounter:
         self.tokenizer_id = tokenizer_id
         self._tok = None
         self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()  # threads sharing a client load the tokenizer once
 
     def count(self, seg: RequestSegment, target: str) -> int:
         if seg.tokens and target in seg.tokens:
             return seg.tokens[target]
         n = self._counts.get(seg.hash)
         if n is None:
-            if self._tok is None:
-                from promptc.tokenizers import load_tokenizer
+            with self._lock:
+                if self._tok is None:
+                    from promptc.tokenizers import load_tokenizer
 
-                self._tok = load_tokenizer(self.tokenizer_id)
+                    self._tok = load_tokenizer(self.tokenizer_id)
             n = len(self._tok.encode(seg.content)) if seg.content else 0
             self._counts[seg.hash] = n
         return n

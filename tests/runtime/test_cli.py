@@ -54,7 +54,7 @@ def test_run_target_errors_are_coded_without_traceback(env, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert e.value.code == 2 and "error[E502]: anthropic returned 401" in err
     assert "Traceback" not in err and "sk-ant-cli-test-000000" not in err
-    monkeypatch.setattr(sys, "argv", ["promptc", "run", REPO_TEAM, "--plan", "docs", "--target", "gemini/x",
+    monkeypatch.setattr(sys, "argv", ["promptc", "run", REPO_TEAM, "--plan", "docs", "--target", "raw/smollm2",
                                       "-i", "file=a", "-i", "query=q"])
     with pytest.raises(SystemExit) as e:
         cli_mod.main()

@@ -57,7 +57,7 @@ def test_cost_formula_and_price_overrides():
     assert c.total == pytest.approx((1000 * 5 + 10_000 * 0.5 + 2000 * 6.25 + 1000 * 10 + 500 * 25) / 1e6)
     over = price_for("anthropic/claude-opus-4-8", {"anthropic/claude-opus": {"input": 1.0, "write": {"5m": 1.0}}})
     assert over.input == 1.0 and over.output == 25.0 and over.source == "pyproject.toml"
-    assert price_for("gemini/gemini-3-flash") is None  # unknown: no made-up price
+    assert price_for("nosuch/model-1") is None  # unknown: no made-up price
 
 
 def test_retention_values_and_legacy_names():
@@ -95,7 +95,7 @@ def test_keys_and_base_urls_come_from_the_standard_places(monkeypatch, tmp_path,
 
 def test_bad_targets_and_config_are_coded_errors(tmp_path):
     with pytest.raises(RuntimeConfigError, match="E507"):
-        Client("gemini/gemini-3-flash", api_key="k", config=RuntimeConfig())
+        Client("raw/smollm2", api_key="k", config=RuntimeConfig())  # a target without a runtime adapter
     with pytest.raises(RuntimeConfigError, match="E507"):
         Client("nope", api_key="k", config=RuntimeConfig())
     (tmp_path / "pyproject.toml").write_text("[tool.promptc]\nproviders = 3\n")

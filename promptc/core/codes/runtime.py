@@ -1,4 +1,4 @@
-"""Diagnostic codes of the provider runtime (see :mod:`promptc.core.codes`): E502–E508.
+"""Diagnostic codes of the provider runtime (see :mod:`promptc.core.codes`): E502–E508, E510–E512.
 
 The exception classes carrying them are in :mod:`promptc.runtime.errors`; docs/providers.md
 describes when each is raised. E501 (the engine client) is in the compiler family's table.
@@ -33,4 +33,19 @@ RUNTIME_CODES: tuple[Code, ...] = (
     Code("E508", "trace-unreadable", "error", "a cache trace file cannot be read",
          "`promptc trace stats` reads JSON lines written by the runtime's trace; another file is refused.",
          "promptc trace stats README.md", "pass a trace file written with trace=..."),
+    Code("E510", "gemini-cache-option", "error", "a bad Gemini cache-object option",
+         "`cache_objects={\"gemini\": ...}` takes 'implicit', 'explicit' or a table with mode, ttl_s (seconds, "
+         "> 0) and min_tokens (>= 0); anything else is refused before a request is sent.",
+         'promptc.Client("gemini/gemini-2.5-flash", cache_objects={"gemini": "always"})',
+         "use cache_objects={\"gemini\": \"explicit\"} or {\"gemini\": {\"mode\": \"explicit\", \"ttl_s\": 600}}"),
+    Code("E511", "cache-object-request-failed", "error", "the provider refused an on-demand cache-object operation",
+         "Refreshing, deleting or listing Gemini cachedContents on demand failed with the provider's status and "
+         "message. (Creation on the request path never fails a request: it falls back to implicit caching.)",
+         "manager.refresh(key, ttl_s=3600)  # 400 from the provider",
+         "read the provider's message; check the key's permissions and the object's name"),
+    Code("E512", "cache-object-unknown", "error", "no live cache object for the prefix named",
+         "Refresh works on an object the registry knows and the provider still has; an expired or deleted one "
+         "is recreated by the next request that needs it instead.",
+         "manager.refresh(key)  # the object expired an hour ago",
+         "send a request (it recreates the object), then refresh"),
 )

@@ -10,6 +10,7 @@ from promptc.runtime.errors import RuntimeConfigError
 from promptc.runtime.providers.anthropic import AnthropicAdapter
 from promptc.runtime.providers.base import Adapter
 from promptc.runtime.providers.engine import EngineAdapter
+from promptc.runtime.providers.gemini import GeminiAdapter
 from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
 from promptc.runtime.providers.selfhosted import SGLangAdapter, VLLMAdapter
 
@@ -21,6 +22,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "engine": EngineAdapter,
     "vllm": VLLMAdapter,
     "sglang": SGLangAdapter,
+    "gemini": GeminiAdapter,
 }
 
 

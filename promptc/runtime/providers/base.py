@@ -97,6 +97,7 @@ class Adapter(ABC):
 
     provider: str
     env_key: str  # the standard environment variable for the API key
+    env_key_fallbacks: tuple[str, ...] = ()  # variables read, in order, when env_key is unset
     base_url_env: str  # the official SDK's variable for the base URL
     default_base_url: str
     key_required: bool = True  # False where a local server may run without one
