@@ -297,7 +297,17 @@ class KeepWarmClient:
 
     def __init__(self, client: Any, keepwarm: KeepWarm | None = None, policy: KeepWarmPolicy | None = None):
         self.client = client
-        self.keepwarm = keepwarm or KeepWarm(clock=client.clock, policy=policy, emit=client._emit)
+        # the client's emit adds its own target to every event
+        self.keepwarm = keepwarm or KeepWarm(clock=client.clock, policy=policy, emit=lambda e: client._emit(
+            {k: v for k, v in e.items() if k != "target"}))
+        self._cached_until: dict[str, float] = {}
+
+    def expires_at(self, plan: str) -> float | None:
+        """When the furthest cached prefix of ``plan`` (history breakpoints included) expires: the last
+        request that placed a breakpoint + TTL, or a later keep-warm refresh (None when unknown)."""
+        times = [t for t in (self._cached_until.get(plan), self.keepwarm.expires_at(self.client.target.name, plan))
+                 if t is not None]
+        return max(times, default=None)
 
     def complete(self, request: Any, **kw: Any) -> Any:
         """``client.complete`` then :meth:`observe`."""
@@ -312,6 +322,8 @@ class KeepWarmClient:
         c = self.client
         retention = c.retention_for(request.plan)
         ttl_s = ttl_seconds(c.target.name, retention)
+        if ttl_s is not None and reply.breakpoints:
+            self._cached_until[request.plan] = c.clock() + ttl_s
         stable = [m for m in reply.breakpoints if request.segments[m.index].stability != "turn"]
         if ttl_s is None or not stable or c.price is None:
             return False
