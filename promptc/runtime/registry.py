@@ -517,6 +517,7 @@ class CacheRegistry:
         self._lease_clock = lease_clock
         self._lock = threading.Lock()
         self._inflight: dict[CacheKey, threading.Event] = {}
+        self._reconciled: set[tuple[str, str | None]] = set()
 
     def set_deleter(self, provider: str, deleter: Deleter) -> None:
         """Register how to delete ``provider``'s remote objects (evictions, superseded entries, lost races)."""
@@ -636,6 +637,15 @@ class CacheRegistry:
         for e in gone:
             self.backend.delete(e.key)
         return gone
+
+    def reconcile_once(self, provider: str, manager: Any, *, account: str | None = None) -> ReconcileReport | None:
+        """:meth:`reconcile` the first time this registry sees ``provider`` (and ``account``): what a
+        manager calls when it starts; None when it already ran or the manager cannot list its objects."""
+        with self._lock:
+            if (provider, account) in self._reconciled or not hasattr(manager, "list_remote"):
+                return None
+            self._reconciled.add((provider, account))
+        return self.reconcile(provider, manager, account=account)
 
     def reconcile(self, provider: str, manager: Any, *, account: str | None = None) -> ReconcileReport:
         """Make the registry and ``provider``'s remote objects agree (run it at start-up).

@@ -131,9 +131,10 @@ def _warm_one(client: Any, plan: Plan, req: Request, warm: set[str]) -> WarmResu
     call = client.build(ping, max_tokens=ping_max_tokens(provider))
     points = [ping.segments[m.index].prefix_hash for m in call.marks]
     if not points:
-        # automatic caching (OpenAI before gpt-5.6) places no marks: the whole static prefix is the point
+        # automatic caching (OpenAI before gpt-5.6, Kimi, DeepSeek) places no marks: the whole static
+        # prefix is the cache point, when it reaches the minimum
         total = sum(client.counter.count(s, target) for s in req.segments)
-        if client.adapter.provider == "openai" and total >= (client.limits.min_tokens or 0):
+        if client.limits.mode == "automatic" and total >= (client.limits.min_tokens or 0):
             points = [req.segments[-1].prefix_hash]
         else:
             return WarmResult(target, [plan.name], "skipped", reason=f"below the minimum ({total} tokens < "
@@ -154,6 +155,7 @@ def _warm_object(client: Any, rm: Any, plan: Plan, req: Request, warm: set[str])
     point = req.segments[-1].prefix_hash
     if point in warm:
         return WarmResult(target, [plan.name], "skipped", prefixes=[point], reason="already warm")
+    client.registry.reconcile_once(client.target.provider, rm)  # leftovers of a crashed run go first
     before = {e.remote_id for e in client.registry.entries()}
     opts = client._options(ping, ping_max_tokens(client.target.provider), None, False, None)
     ctx = client._context()

@@ -255,3 +255,14 @@ def test_entry_round_trips_through_sqlite(tmp_path):
     b.put(e)
     assert b.get(KEY) == e and b.entries() == [e]
     assert b.delete(KEY) == e and b.get(KEY) is None
+
+
+def test_reconcile_once_runs_once_per_provider(tmp_path):
+    reg, provider, _ = make(MemoryBackend(), tmp_path)
+    provider.create(key(5).prefix_hash, reg.owner)  # a leftover
+    first = reg.reconcile_once("fake", provider)
+    assert first is not None and len(first.deleted) == 1
+    provider.create(key(6).prefix_hash, reg.owner)
+    assert reg.reconcile_once("fake", provider) is None  # already done: a live object is left alone
+    assert len(provider.list_remote()) == 1
+    assert reg.reconcile_once("other", object()) is None  # a manager that cannot list

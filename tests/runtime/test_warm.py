@@ -118,3 +118,52 @@ def test_engine_warm_computes_each_shared_segment_once(team, smollm_weights):
     assert len(created) == len(set(created))
     assert shared <= set(results[0].created) and not shared & set(results[1].created + results[2].created)
     assert results[1].tokens_read == results[2].tokens_read > 0
+
+
+class _ObjectManager:
+    """A cache-object manager like Gemini's: prepare() creates one object per static prefix through
+    the registry; list_remote/delete_remote for reconciliation (backed by the fake file provider)."""
+
+    def __init__(self, registry, provider):
+        self.registry, self.provider, self.prepared = registry, provider, 0
+
+    def prepare(self, call, request, opts, ctx):
+        from promptc.runtime.registry import CacheEntry, CacheKey
+
+        self.prepared += 1
+        prefix = [s for s in request.segments if s.stability == "static"][-1].prefix_hash
+        key = CacheKey("anthropic", "default", opts.model, prefix)
+
+        def create():
+            rid = self.provider.create(prefix, self.registry.owner, tokens=500)
+            now = self.registry.clock()
+            return CacheEntry(key, rid, now + 3600, 500, now, now)
+
+        self.registry.acquire(key, create, slot=request.plan)
+        return call
+
+    def list_remote(self):
+        return self.provider.list_remote()
+
+    def delete_remote(self, rid):
+        self.provider.delete_remote(rid)
+
+
+def test_cache_object_targets_create_through_the_registry_after_reconciling(team, tmp_path):
+    from promptc.runtime.registry import CacheRegistry, SQLiteBackend
+    from tests.runtime.fake_cache_provider import FileProvider
+
+    registry = CacheRegistry(SQLiteBackend(tmp_path / "r.sqlite3"))
+    provider = FileProvider(tmp_path / "remote")
+    orphan = provider.create("sha256:" + "9" * 64, registry.owner)  # left by a crashed run
+    client = promptc.Client(ANTHROPIC, api_key="k", registry=registry)
+    manager = _ObjectManager(registry, provider)
+    client.resources = lambda: manager
+    results = warm_plans(plans(team), [client])
+    assert [r.action for r in results] == ["object"] * 3 and manager.prepared == 3
+    assert provider.log("deletes.log") == [orphan]
+    created = [rid for r in results for rid in r.created]
+    assert sorted(created) == sorted(provider.log("creates.log")[1:]) and len(created) == 3
+    assert all(r.tokens_written == 500 and r.cost == pytest.approx(500 * 3.0e-6) for r in results)
+    again = warm_plans(plans(team), [client])  # live objects: nothing new
+    assert [r.created for r in again] == [[], [], []] and len(provider.log("creates.log")) == 4
