@@ -16,6 +16,12 @@ counts are estimates where the provider's tokenizer is not public). The reason i
 model changed; the first segment up to that breakpoint whose hash changed; the TTL likely expired;
 the prefix is below the model's minimum; else unknown.
 
+Cache-object events (:meth:`Tracer.event`) share the file: ``{"ts", "event", "target", ...}`` with
+``event`` one of ``create``, ``refresh``, ``recreate``, ``delete``, ``forget``, ``coalesced``,
+``fallback`` or ``keepwarm`` (``action``: ``refresh``/``stop``), and where known ``remote_id``,
+``prefix_hash``, ``tokens``, ``expires_at``, ``reason`` and ``cost`` (USD). :func:`stats` counts them
+per target in ``cache_objects`` (:func:`cache_object_stats`, with storage fees).
+
 Secrets (API keys) never reach the trace: it holds hashes, ids, counts and error messages that
 were already redacted. The tracer's memory of the previous request per plan is owned by the
 tracer (one per client), not global.
