@@ -401,6 +401,9 @@ def _provider_commands() -> None:
 
     cli.add_command(sim)
     cli.add_command(trace)
+    from promptc.runtime.cache_commands import warm_command
+
+    cli.add_command(warm_command(_compile_sources))
 
 
 _provider_commands()

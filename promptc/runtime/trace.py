@@ -16,6 +16,12 @@ counts are estimates where the provider's tokenizer is not public). The reason i
 model changed; the first segment up to that breakpoint whose hash changed; the TTL likely expired;
 the prefix is below the model's minimum; else unknown.
 
+Cache-object events (:meth:`Tracer.event`) share the file: ``{"ts", "event", "target", ...}`` with
+``event`` one of ``create``, ``refresh``, ``recreate``, ``delete``, ``forget``, ``coalesced``,
+``fallback`` or ``keepwarm`` (``action``: ``refresh``/``stop``), and where known ``remote_id``,
+``prefix_hash``, ``tokens``, ``expires_at``, ``reason`` and ``cost`` (USD). :func:`stats` counts them
+per target in ``cache_objects`` (:func:`cache_object_stats`, with storage fees).
+
 Secrets (API keys) never reach the trace: it holds hashes, ids, counts and error messages that
 were already redacted. The tracer's memory of the previous request per plan is owned by the
 tracer (one per client), not global.
@@ -194,7 +200,78 @@ def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
         prompt = p["uncached"] + p["cache_read"] + p["cache_write"]
         p["hit_rate"] = round(p["cache_read"] / prompt, 4) if prompt else None
         p["cost"] = round(p["cost"], 8)
-    return {"plans": dict(sorted(plans.items())), "segments": dict(sorted(segments.items()))}
+    return {"plans": dict(sorted(plans.items())), "segments": dict(sorted(segments.items())),
+            "cache_objects": cache_object_stats(records)}
+
+
+#: Cache-object event kinds :func:`cache_object_stats` counts (``keepwarm`` is split by ``action``).
+OBJECT_EVENTS = ("create", "refresh", "recreate", "delete", "forget", "coalesced", "fallback")
+
+
+def cache_object_stats(records: list[dict[str, Any]], prices: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per target: counts of cache-object events (creates, refreshes, recreations, deletes, coalesced
+    waits, fallbacks), keep-warm pings and their cost, the cost of creates/refreshes, and storage fees.
+
+    Storage fee of an object = ``tokens / 10⁶ × hours alive × storage`` ($/MTok·h from the price
+    table, 0 where the provider bills no storage); it lives from its ``create`` event until its
+    ``delete`` event, else until the last ``expires_at`` a create/refresh event gave it, else until the
+    trace's last record.
+    """
+    from promptc.core.prices import price_for
+
+    out: dict[str, dict[str, Any]] = {}
+    objects: dict[str, dict[str, Any]] = {}
+    last_ts = max((r.get("ts") or 0.0 for r in records), default=0.0)
+
+    def bucket(target: str) -> dict[str, Any]:
+        return out.setdefault(target, {**{k: 0 for k in OBJECT_EVENTS}, "keepwarm_pings": 0, "keepwarm_stops": 0,
+                                       "keepwarm_cost": 0.0, "object_cost": 0.0, "storage_token_hours": 0.0,
+                                       "storage_cost": 0.0})
+
+    for r in records:
+        kind = r.get("event")
+        if not kind:
+            continue
+        target = r.get("target") or (f"{r.get('provider')}/{r.get('model')}" if r.get("provider") else "unknown")
+        b = bucket(target)
+        cost = r.get("cost")
+        cost = cost.get("total") if isinstance(cost, dict) else cost
+        if kind == "keepwarm":
+            if r.get("action") == "refresh":
+                b["keepwarm_pings"] += 1
+                b["keepwarm_cost"] += float(cost or 0.0)
+            else:
+                b["keepwarm_stops"] += 1
+            continue
+        if kind in b:
+            b[kind] += 1
+        if kind in ("create", "refresh", "recreate"):
+            b["object_cost"] += float(cost or 0.0)
+        rid = r.get("remote_id")
+        if not rid:
+            continue
+        if kind in ("create", "recreate"):
+            objects[rid] = {"target": target, "tokens": int(r.get("tokens") or 0), "born": r.get("ts") or 0.0,
+                            "end": r.get("expires_at"), "deleted": None}
+        elif kind == "refresh" and rid in objects and r.get("expires_at") is not None:
+            objects[rid]["end"] = r["expires_at"]
+        elif kind in ("delete", "forget") and rid in objects:
+            objects[rid]["deleted"] = r.get("ts")
+    for o in objects.values():
+        end = o["deleted"] if o["deleted"] is not None else (o["end"] if o["end"] is not None else last_ts)
+        if o["deleted"] is not None and o["end"] is not None:
+            end = min(end, o["end"])
+        hours = max(0.0, float(end) - float(o["born"])) / 3600.0
+        b = bucket(o["target"])
+        token_hours = o["tokens"] * hours
+        b["storage_token_hours"] += token_hours
+        price = price_for(o["target"], prices)
+        b["storage_cost"] += token_hours * 1e-6 * (price.storage if price else 0.0)
+    for b in out.values():
+        for k in ("keepwarm_cost", "object_cost", "storage_token_hours", "storage_cost"):
+            b[k] = round(b[k], 8)
+        b["total_cost"] = round(b["keepwarm_cost"] + b["object_cost"] + b["storage_cost"], 8)
+    return dict(sorted(out.items()))
 
 
 def format_stats(s: dict[str, Any]) -> str:
@@ -210,4 +287,14 @@ def format_stats(s: dict[str, Any]) -> str:
     lines.append(f"{'segment':<48} {'req':>4} {'invalidated':>11}")
     for name, seg in s["segments"].items():
         lines.append(f"{name:<48} {seg['requests']:>4} {seg['invalidations']:>11}")
+    objs = s.get("cache_objects") or {}
+    if objs:
+        lines.append("")
+        lines.append(f"{'cache objects @ target':<36} {'create':>6} {'refr':>5} {'recr':>5} {'del':>4} {'coal':>5} "
+                     f"{'pings':>5} {'ping $':>10} {'objects $':>10} {'MTok·h':>9} {'storage $':>10} {'total $':>10}")
+        for name, b in objs.items():
+            lines.append(f"{name:<36} {b['create']:>6} {b['refresh']:>5} {b['recreate']:>5} {b['delete']:>4} "
+                         f"{b['coalesced']:>5} {b['keepwarm_pings']:>5} {b['keepwarm_cost']:>10.6f} "
+                         f"{b['object_cost']:>10.6f} {b['storage_token_hours'] / 1e6:>9.4f} {b['storage_cost']:>10.6f} "
+                         f"{b['total_cost']:>10.6f}")
     return "\n".join(lines)

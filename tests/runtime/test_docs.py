@@ -85,3 +85,39 @@ def test_shell_example_runs_against_sim_serve(monkeypatch):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _section(title: str) -> str:
+    return DOC.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_cache_objects_console_example_runs_against_the_simulator(monkeypatch, tmp_path):
+    """`promptc warm` as the cache-objects section shows it (the real 1,024-token minimum: the team
+    example's prefixes are below it, so every plan is reported and nothing is sent)."""
+    from promptc.runtime.sim import Simulator
+
+    (console,) = re.findall(r"```console\n(.*?)```", _section("Cache objects, pre-warm and keep-warm"), flags=re.S)
+    argv = shlex.split(console.strip().lstrip("$ "))
+    assert argv[:2] == ["promptc", "warm"]
+    monkeypatch.chdir(REPO)
+    with Simulator() as s:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", s.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sim")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the default registry file goes here
+        r = CliRunner().invoke(cli_mod.cli, argv[1:])
+        assert s.requests == []
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert sorted(p for x in out for p in x["plans"]) == ["backend", "docs", "frontend"]
+    assert all(x["reason"].startswith("below the minimum") for x in out)
+
+
+def test_redis_sketch_names_every_backend_method():
+    """The Redis sketch (not shipped) covers the whole RegistryBackend interface."""
+    from promptc.runtime.registry import RegistryBackend
+
+    (sketch,) = re.findall(r"```text\n(class RedisBackend.*?)```", DOC, flags=re.S)
+    named = set(re.findall(r"def (\w+)\(", sketch))
+    required = {"get", "put", "delete", "entries", "claim", "release", "commit"}
+    assert required <= named
+    assert required <= {n for n in dir(RegistryBackend) if not n.startswith("_")}

@@ -48,4 +48,22 @@ RUNTIME_CODES: tuple[Code, ...] = (
          "is recreated by the next request that needs it instead.",
          "manager.refresh(key)  # the object expired an hour ago",
          "send a request (it recreates the object), then refresh"),
+    Code("E530", "cache-registry-unusable", "error", "the cache registry cannot be opened, or a registry setting is invalid",
+         "The registry of remote cache objects is an SQLite file shared by the processes of a machine; a file that is "
+         "not a registry (or was written by a newer promptc) is refused rather than overwritten.",
+         "CacheRegistry(SQLiteBackend(\"README.md\"))",
+         "pass another file, or delete the broken one (the next start reconciles with the provider)"),
+    Code("E531", "cache-creation-wait", "error", "another process held the creation of a cache object for too long",
+         "Only one process creates a given cache object; the others wait for it, at most `wait_s` seconds, and a "
+         "crashed creator's lease expires after `lease_s`.",
+         "registry.acquire(key, create)  # another process still holds the lease",
+         "check the process creating the object, or raise lease_s / wait_s"),
+    Code("E532", "nothing-to-warm", "error", "none of the plans given to `promptc warm` starts with a static segment",
+         "Only a static prefix (content known at build time) can be cached before the first request.",
+         "promptc warm turn_only.plan.json --target anthropic/claude-sonnet-4-5  # starts with a session segment",
+         "warm plans that start with static segments"),
+    Code("E533", "keepwarm-policy", "error", "a keep-warm setting is out of range",
+         "Keep-warm refreshes a prefix only when its expected saving beats the refresh cost; its knobs (lead, window, "
+         "min_samples, margin, ttl_s) must be positive.",
+         "KeepWarmPolicy(margin=0)", "use values in range (docs/providers.md, Cache objects, pre-warm and keep-warm)"),
 )
