@@ -9,7 +9,9 @@ from __future__ import annotations
 from promptc.runtime.errors import RuntimeConfigError
 from promptc.runtime.providers.anthropic import AnthropicAdapter
 from promptc.runtime.providers.base import Adapter
+from promptc.runtime.providers.deepseek import DeepSeekAdapter
 from promptc.runtime.providers.engine import EngineAdapter
+from promptc.runtime.providers.moonshot import MoonshotAdapter
 from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -18,6 +20,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "openai:chat": OpenAIChatAdapter,
     "openai:responses": OpenAIResponsesAdapter,
     "engine": EngineAdapter,
+    "moonshot": MoonshotAdapter,
+    "deepseek": DeepSeekAdapter,
 }
 
 

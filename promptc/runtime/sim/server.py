@@ -35,6 +35,8 @@ from starlette.routing import Route
 from promptc.core.providers import limits_for
 from promptc.runtime.sim.anthropic_api import AnthropicRoutes
 from promptc.runtime.sim.cache import AnthropicCache, OpenAICache
+from promptc.runtime.sim.deepseek_api import DeepSeekRoutes
+from promptc.runtime.sim.moonshot_api import MoonshotRoutes
 from promptc.runtime.sim.openai_api import OpenAIRoutes
 
 
@@ -74,7 +76,7 @@ class SimState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class SimApp(AnthropicRoutes, OpenAIRoutes):
+class SimApp(AnthropicRoutes, OpenAIRoutes, MoonshotRoutes, DeepSeekRoutes):
     """The ASGI application (``.app``); :class:`Simulator` runs it on loopback."""
 
     def __init__(self, clock: Any = None, anthropic_min_tokens: dict[str, int] | None = None,
