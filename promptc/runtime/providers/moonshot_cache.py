@@ -35,7 +35,6 @@ raises the coded errors E515–E518 instead of falling back.
 
 from __future__ import annotations
 
-import json
 import queue
 import re
 import threading
@@ -47,9 +46,9 @@ import httpx
 from promptc.core.errors import PromptcError
 from promptc.core.prices import object_fees
 from promptc.plan import Request
+from promptc.runtime.layout import TokenCounter
 from promptc.runtime.registry import CacheEntry, CacheKey
 from promptc.runtime.resources import ResourceContext, ResourceManager
-from promptc.tokenizers import load_tokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
     from promptc.runtime.errors import ProviderError
@@ -165,7 +164,7 @@ class ContextCacheManager(ResourceManager):
         self.adapter, self.ctx, self.options = adapter, ctx, options
         self.family = model_family(ctx.model)
         self.fees = object_fees(f"{PROVIDER}/{self.family}")
-        self._tok: Any = None
+        self._counter: TokenCounter | None = None
         self._failed: dict[CacheKey, tuple[float, str, str]] = {}  # key → (retry after, kind, why)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -194,7 +193,7 @@ class ContextCacheManager(ResourceManager):
                 failed = self._failed.get(key)
             if failed is not None and now < failed[0]:
                 return call  # said once when it failed; retried after retry_s
-            self._schedule(key, prefix)
+            self._schedule(key, prefix, self._estimate(request, prefix, ctx.counter))
             return call
         if entry.status == "pending":
             self._watch(key, prefix.plan)
@@ -226,7 +225,7 @@ class ContextCacheManager(ResourceManager):
             self.ctx.registry.invalidate(key)
         self._event("recreate", prefix, cache_id, old.tokens if old else None, how="create", reason="not_found",
                     cost=0.0)
-        self._schedule(key, prefix)
+        self._schedule(key, prefix, self._estimate(request, prefix, ctx.counter))
         return self.adapter.build(request, opts, ctx)
 
     def close(self) -> None:
@@ -240,7 +239,7 @@ class ContextCacheManager(ResourceManager):
         """The registry key of ``prefix`` for this client's account and model family."""
         return CacheKey(PROVIDER, self.ctx.account, self.family, prefix.prefix_hash)
 
-    def ensure(self, request: Request) -> CacheEntry:
+    def ensure(self, request: Request, counter: TokenCounter | None = None) -> CacheEntry:
         """Create (or find) the context cache of ``request``'s static prefix now, in this thread, and return
         its registry entry (possibly still ``pending``: see :meth:`refresh`). Raises E517/E518 instead of
         falling back."""
@@ -249,8 +248,13 @@ class ContextCacheManager(ResourceManager):
             raise ContextCacheError("E517", f"plan `{request.plan}` has no static prefix a context cache can hold",
                                     "a context cache holds the leading static messages and every (static) tool")
         key = self.key(prefix)
+        if counter is None:
+            if self._counter is None:
+                self._counter = TokenCounter("o200k_base")
+            counter = self._counter
+        tokens = self._estimate(request, prefix, counter)
         try:
-            entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix))
+            entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix, tokens))
         except _CreateFailed as exc:
             if exc.kind == "limit":
                 raise ContextCacheError("E518", f"no context cache for plan `{request.plan}`: {exc.why}",
@@ -327,7 +331,7 @@ class ContextCacheManager(ResourceManager):
         payload["tools"] = None  # the cache holds the tools
         return replace(call, payload=payload)
 
-    def _schedule(self, key: CacheKey, prefix: StaticPrefix) -> None:
+    def _schedule(self, key: CacheKey, prefix: StaticPrefix, tokens: int) -> None:
         with self._lock:
             if key in self._queued:
                 return
@@ -335,7 +339,7 @@ class ContextCacheManager(ResourceManager):
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="promptc-moonshot-cache", daemon=True)
                 self._thread.start()
-        self._jobs.put((key, prefix))
+        self._jobs.put((key, prefix, tokens))
 
     def _watch(self, key: CacheKey, plan: str) -> None:
         with self._lock:
@@ -354,12 +358,12 @@ class ContextCacheManager(ResourceManager):
             if self._stop.is_set():
                 return
             if job is not None:
-                key, prefix = job
+                key, prefix, tokens = job
                 with self._lock:
                     self._busy += 1
                     self._queued.discard(key)
                 try:
-                    entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix))
+                    entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix, tokens))
                     if entry.status == "pending":
                         self._watch(key, prefix.plan)
                 except _CreateFailed:
@@ -376,11 +380,10 @@ class ContextCacheManager(ResourceManager):
             except httpx.HTTPError:
                 pass  # the next round polls again
 
-    def _create(self, key: CacheKey, prefix: StaticPrefix) -> CacheEntry:
+    def _create(self, key: CacheKey, prefix: StaticPrefix, tokens: int) -> CacheEntry:
         """POST /caching (within :meth:`CacheRegistry.acquire`: one creator per key). Failures return an
         ``error`` entry that keeps requests uncached for ``retry_s``."""
         now = self.ctx.clock()
-        tokens = self._estimate(prefix)
         if tokens > self.options.max_cache_tokens:
             raise self._failure(key, prefix, "limit", f"the static prefix has ~{tokens} tokens, over the "
                                 f"{self.options.max_cache_tokens}-token limit per cache", tokens)
@@ -470,13 +473,10 @@ class ContextCacheManager(ResourceManager):
         self.ctx.registry.backend.put(new)
         return new
 
-    def _estimate(self, prefix: StaticPrefix) -> int:
-        """Tokens of the cache (o200k_base as a proxy; the create response's ``tokens`` replaces it)."""
-        text = "".join(m["content"] for m in prefix.messages)
-        text += "".join(json.dumps(t, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for t in prefix.tools)
-        if self._tok is None:
-            self._tok = load_tokenizer("o200k_base")
-        return len(self._tok.encode(text)) if text else 0
+    def _estimate(self, request: Request, prefix: StaticPrefix, counter: TokenCounter) -> int:
+        """Tokens the cache will hold, estimated from its segments' counts (the plan's, or the client's
+        proxy tokenizer); the create response's ``tokens`` replaces it."""
+        return sum(counter.count(request.segments[i], self.ctx.target) for i in prefix.segments)
 
     def _costs(self, tokens: int, *, storage_s: float = 0.0, create: bool = False, call: bool = False) -> dict:
         """``cost`` and its parts (USD) for an event; unknown (None) without a fee table entry."""
