@@ -339,3 +339,27 @@ def test_streaming_and_async_use_the_cache(team, sim):
     first, streamed = asyncio.run(go())
     assert first.usage.cache_read == done.usage.cache_read == streamed.usage.cache_read
     assert sim.sim.moonshot.created == 1  # the async client found the cache in the shared registry
+
+
+def test_ensure_reports_refusals_and_plans_without_a_cacheable_prefix(team, sim, tmp_path):
+    req = team["backend"].bind().render(file="f", query="q")
+    c = client(sim)
+    sim.inject(status=403, message="context caching is not enabled for this account")
+    with pytest.raises(ContextCacheError, match="E517.*403.*not enabled"):
+        c.resources().ensure(req)
+    sim.sim.moonshot.user_limit = 100
+    with pytest.raises(ContextCacheError, match="E518.*per user"):
+        client(sim).resources().ensure(req)
+    session_tools = req.model_copy(update={"segments": [
+        s.model_copy(update={"stability": "session"}) if s.kind == "tools" else s for s in req.segments]})
+    with pytest.raises(ContextCacheError, match="E519"):
+        c.resources().ensure(session_tools)
+    trace = tmp_path / "t.jsonl"
+    traced = client(sim, trace=Tracer(trace, clock=sim.clock))
+    reply = traced.complete(session_tools, max_tokens=8)  # during requests: uncached, and said once
+    traced.complete(session_tools, max_tokens=8)
+    assert reply.usage.cache_read == 0 and chats(sim)[-1]["payload"]["tools"]
+    assert [e["reason"] for e in events(trace, "fallback")] == ["tools_not_static"]
+    assert sim.sim.moonshot.created == 0
+    c.close()
+    traced.close()

@@ -53,4 +53,9 @@ RUNTIME_CODES: tuple[Code, ...] = (
          "creates beyond them (it evicts its own oldest caches first, or falls back to uncached requests).",
          "manager.ensure(request)  # 1M tokens of caches already live",
          "delete unused caches, shorten the static prefix, or set on_limit to evict"),
+    Code("E519", "context-cache-no-prefix", "error", "a plan has no static prefix a Moonshot context cache can hold",
+         "A context cache holds the plan's leading static messages and all of its tools (requests that use it send "
+         "no tools); a plan that starts with a session or turn segment, or has a non-static tools segment, has none.",
+         "manager.ensure(request)  # the plan's tools segment is @session",
+         "put the static segments and the tools first, or warm this plan without a context cache"),
 )

@@ -30,7 +30,8 @@ the window each event commits or releases, the per-call fee).
 :meth:`ContextCacheManager.list_remote` and :meth:`ContextCacheManager.delete_remote` let a
 reconciler find and remove caches promptc created (``metadata.promptc = "1"``) that no registry
 knows; :meth:`ContextCacheManager.ensure` creates a prefix's cache synchronously (pre-warm) and
-raises the coded errors E515–E518 instead of falling back.
+raises the coded errors E517–E519 instead of falling back (E515: a model without a cache family;
+E516: a bad option).
 """
 
 from __future__ import annotations
@@ -46,12 +47,12 @@ import httpx
 from promptc.core.errors import PromptcError
 from promptc.core.prices import object_fees
 from promptc.plan import Request
+from promptc.runtime.errors import ProviderError
 from promptc.runtime.layout import TokenCounter
 from promptc.runtime.registry import CacheEntry, CacheKey
 from promptc.runtime.resources import ResourceContext, ResourceManager
 
 if TYPE_CHECKING:  # pragma: no cover
-    from promptc.runtime.errors import ProviderError
     from promptc.runtime.providers.base import BuildContext, CallOptions, WireCall
 
 PROVIDER = "moonshot"
@@ -69,7 +70,7 @@ class _CreateFailed(Exception):
 
 
 class ContextCacheError(PromptcError):
-    """A Moonshot context cache that cannot be used or created (codes E515–E518)."""
+    """A Moonshot context cache that cannot be used or created (codes E515–E519)."""
 
     def __init__(self, code: str, message: str, hint: str):
         self.code, self.hint = code, hint
@@ -245,8 +246,9 @@ class ContextCacheManager(ResourceManager):
         falling back."""
         prefix = self.adapter.static_prefix(request)
         if not prefix.messages or not prefix.tools_static:
-            raise ContextCacheError("E517", f"plan `{request.plan}` has no static prefix a context cache can hold",
-                                    "a context cache holds the leading static messages and every (static) tool")
+            raise ContextCacheError("E519", f"plan `{request.plan}` has no static prefix a context cache can hold",
+                                    "a context cache holds the plan's leading static messages and all of its tools, "
+                                    "so those must be static")
         key = self.key(prefix)
         if counter is None:
             if self._counter is None:
@@ -292,8 +294,7 @@ class ContextCacheManager(ResourceManager):
                 params["after"] = after
             r = self.ctx.transport.request("GET", "/caching", params=params)
             if r.status_code >= 400:
-                raise ContextCacheError("E517", f"listing context caches failed: {r.status_code} {_message(r)}",
-                                        "check the key and the base URL")
+                raise ProviderError(PROVIDER, r.status_code, f"listing context caches failed: {_message(r)}")
             body = r.json()
             data = body.get("data") or []
             out.extend(data)
@@ -306,8 +307,7 @@ class ContextCacheManager(ResourceManager):
         entry = next((e for e in self.ctx.registry.entries(PROVIDER) if e.remote_id == cache_id), None)
         r = self.ctx.transport.request("DELETE", f"/caching/{cache_id}")
         if r.status_code >= 400 and r.status_code != 404:
-            raise ContextCacheError("E517", f"deleting context cache {cache_id} failed: {r.status_code} {_message(r)}",
-                                    "check the key and the base URL")
+            raise ProviderError(PROVIDER, r.status_code, f"deleting context cache {cache_id} failed: {_message(r)}")
         now = self.ctx.clock()
         tokens = entry.tokens if entry else None
         if entry is not None:
