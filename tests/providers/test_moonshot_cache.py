@@ -363,3 +363,18 @@ def test_ensure_reports_refusals_and_plans_without_a_cacheable_prefix(team, sim,
     assert sim.sim.moonshot.created == 0
     c.close()
     traced.close()
+
+
+def test_sixteen_threads_asking_for_the_same_new_prefix_create_it_once(team, sim):
+    from concurrent.futures import ThreadPoolExecutor
+
+    registry = CacheRegistry(clock=sim.clock)
+    clients = [client(sim, registry) for _ in range(4)]
+    req = team["frontend"].bind().render(file="a.tsx", query="q")
+    with ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda i: clients[i % 4].complete(req, max_tokens=8), range(16)))
+    settle(*clients)
+    assert all(r.usage.cache_read == 0 and r.text for r in replies)
+    assert len(posts(sim)) == 1 and sim.sim.moonshot.created == 1
+    for c in clients:
+        c.close()

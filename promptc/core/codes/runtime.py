@@ -33,7 +33,7 @@ RUNTIME_CODES: tuple[Code, ...] = (
     Code("E508", "trace-unreadable", "error", "a cache trace file cannot be read",
          "`promptc trace stats` reads JSON lines written by the runtime's trace; another file is refused.",
          "promptc trace stats README.md", "pass a trace file written with trace=..."),
-    Code("E515", "context-cache-family", "error", "a Moonshot context cache was asked for on a model with no cache family",
+    Code("E515", "context-cache-family", "error", "a Moonshot context cache was asked for a model with no cache family",
          "Moonshot's legacy context caches (POST /v1/caching) are created for a model family: moonshot-v1-8k, -32k "
          "and -128k map to moonshot-v1; Kimi K2/K3 and vision models have none (they cache automatically).",
          'promptc.Client("moonshot/kimi-k3", cache_objects={"context_cache": True})',

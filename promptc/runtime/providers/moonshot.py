@@ -26,7 +26,7 @@ from typing import Any
 
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, StreamInterrupted
-from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, Completion, StreamEvent, StreamState,
+from promptc.runtime.providers.base import (BuildContext, CallOptions, Completion, StreamEvent, StreamState,
                                             WireCall)
 from promptc.runtime.providers.moonshot_cache import ContextCacheManager, StaticPrefix, parse_options
 from promptc.runtime.providers.openai import OpenAIChatAdapter, cache_key

@@ -39,6 +39,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -242,7 +243,7 @@ class ContextCacheManager(ResourceManager):
 
     def ensure(self, request: Request, counter: TokenCounter | None = None) -> CacheEntry:
         """Create (or find) the context cache of ``request``'s static prefix now, in this thread, and return
-        its registry entry (possibly still ``pending``: see :meth:`refresh`). Raises E517/E518 instead of
+        its registry entry (possibly still ``pending``: see :meth:`refresh`). Raises E517–E519 instead of
         falling back."""
         prefix = self.adapter.static_prefix(request)
         if not prefix.messages or not prefix.tools_static:
@@ -349,36 +350,42 @@ class ContextCacheManager(ResourceManager):
                 self._thread.start()
 
     def _run(self) -> None:
-        """The background thread: creations as they are queued, status polls every ``poll_s``."""
+        """The background thread: creations as they are queued, and a status poll every ``poll_s``
+        (also under a steady stream of creations)."""
+        last_poll = time.monotonic()
         while not self._stop.is_set():
+            wait = max(0.0, self.options.poll_s - (time.monotonic() - last_poll))
             try:
-                job = self._jobs.get(timeout=self.options.poll_s)
+                job = self._jobs.get(timeout=wait)
             except queue.Empty:
                 job = None
             if self._stop.is_set():
                 return
             if job is not None:
-                key, prefix, tokens = job
-                with self._lock:
-                    self._busy += 1
-                    self._queued.discard(key)
+                self._run_create(*job)
+            if time.monotonic() - last_poll >= self.options.poll_s:
+                last_poll = time.monotonic()
                 try:
-                    entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix, tokens))
-                    if entry.status == "pending":
-                        self._watch(key, prefix.plan)
-                except _CreateFailed:
-                    pass  # recorded and reported by _failure
-                except Exception as exc:  # a failed create must never reach a user request; say so
-                    self._failure(key, prefix, "create", f"{type(exc).__name__}: {exc}")
-                finally:
-                    with self._idle:
-                        self._busy -= 1
-                        self._idle.notify_all()
-                continue
-            try:
-                self.refresh()
-            except httpx.HTTPError:
-                pass  # the next round polls again
+                    self.refresh()
+                except Exception:  # noqa: BLE001 - the thread must outlive a bad answer; the next round polls again
+                    pass
+
+    def _run_create(self, key: CacheKey, prefix: StaticPrefix, tokens: int) -> None:
+        with self._lock:
+            self._busy += 1
+            self._queued.discard(key)
+        try:
+            entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix, tokens))
+            if entry.status == "pending":
+                self._watch(key, prefix.plan)
+        except _CreateFailed:
+            pass  # recorded and reported by _failure
+        except Exception as exc:  # noqa: BLE001 - a failed create must never reach a user request; say so
+            self._failure(key, prefix, "create", f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
 
     def _create(self, key: CacheKey, prefix: StaticPrefix, tokens: int) -> CacheEntry:
         """POST /caching (within :meth:`CacheRegistry.acquire`: one creator per key). Failures return an
