@@ -15,8 +15,8 @@ from openai.types.chat import ChatCompletion
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 from promptc.runtime.client import AsyncClient, Client
-from promptc.runtime.providers.moonshot import from_moonshot
-from promptc.runtime.providers.openai import cache_key
+from promptc.runtime.providers.moonshot import from_moonshot, prompt_cache_key
+from promptc.tokenizers import load_tokenizer
 
 from .conftest import canon
 from .test_sdk_conformance import problems
@@ -41,36 +41,62 @@ def url(sim):
     return sim.url + "/moonshot/v1"
 
 
+def common(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
 def test_team_three_agents_several_turns_payload_usage_and_cost(team, sim, ntok):
+    """One key for the team (their shared global prefix): each request reads the whole blocks of its
+    longest prefix sent before (the global part from another agent, the static part from its own)."""
+    tok = load_tokenizer("o200k_base")
     client = Client("moonshot/kimi-k2.5", base_url=url(sim), api_key="sk-moon-123456", retention="long",
                     tenant="acme")
     sessions = {a: team[a].bind() for a in AGENTS}
-    tools = sum(ntok(canon(t)) for t in fn_tools(team["backend"]))
+    seen: list[list[int]] = []
+    keys = set()
     for turn in range(3):
         for agent in AGENTS:
             plan = team[agent]
             req = sessions[agent].render(file="api/users.py", query=f"turn {turn}: what should {agent} check?")
             reply = client.complete(req, max_tokens=64)
             turn_text = req.segments[-1].content
+            key = prompt_cache_key(req, "acme")
+            keys.add(key)
             assert sim.requests[-1]["path"] == "/moonshot/v1/chat/completions"
             assert sim.requests[-1]["payload"] == {
                 "model": "kimi-k2.5", "max_tokens": 64, "tools": fn_tools(plan),
                 "messages": [{"role": "system", "content": system_text(plan, agent)},
                              {"role": "user", "content": turn_text}],
-                "prompt_cache_key": cache_key(req, "acme"), "prompt_cache_options": {"mode": "implicit", "ttl": "1h"}}
-            static = tools + ntok(system_text(plan, agent))
-            total = static + ntok(turn_text)
+                "prompt_cache_key": key, "prompt_cache_options": {"mode": "implicit", "ttl": "1h"}}
+            ids = [t for d in fn_tools(plan) for t in tok.encode(canon(d))] + \
+                tok.encode(system_text(plan, agent)) + tok.encode(turn_text)
+            read = max((common(ids, old) for old in seen), default=0) // BLOCK * BLOCK
+            seen.append(ids)
+            total = len(ids)
+            if turn > 0:  # at least the agent's own static prefix, in whole blocks
+                static = len(ids) - ntok(turn_text)
+                assert read >= static // BLOCK * BLOCK > 0
             u = reply.usage
-            # each agent's key is its own prefix: its first turn misses, later turns read the whole blocks
-            # of the static prefix (the turn text differs, so the block that contains it never matches)
-            read = 0 if turn == 0 else static // BLOCK * BLOCK
             assert (u.cache_read, u.cache_write, u.uncached) == (read, {}, total - read)
             out = ntok(f"Simulated moonshot reply to a {total}-token prompt.")
             assert u.output == out and u.prompt == total and u.raw["prompt_tokens_details"] == {"cached_tokens": read}
             assert reply.cost == pytest.approx((u.uncached * K2_IN + read * K2_IN * K2_READ + out * K2_OUT) / 1e6,
                                                rel=1e-12)
-            assert reply.cache_key == cache_key(req, "acme")
+            assert reply.cache_key == key
+    assert len(keys) == 1  # the three agents share the global prefix, so one key
     client.close()
+
+
+def test_the_key_is_the_shared_global_prefix_plus_tenant(team, support):
+    a = team["backend"].bind().render(file="a", query="one")
+    b = team["docs"].bind().render(file="b", query="two")
+    assert prompt_cache_key(a, "t1") == prompt_cache_key(b, "t1") != prompt_cache_key(a, "t2")
+    assert len(prompt_cache_key(a, "x" * 100)) <= 64
+    s = support.bind(customer={"name": "Ada", "plan": "pro", "open_tickets": 0}).render(question="q", history=[])
+    assert prompt_cache_key(s, None) != prompt_cache_key(a, None)
 
 
 def test_retention_short_is_5m_and_none_sends_no_cache_fields(team, sim):

@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 
+from promptc.core.prices import object_fees
 from promptc.runtime.client import AsyncClient, Client
 from promptc.runtime.providers.moonshot_cache import ContextCacheError, model_family, parse_options
 from promptc.runtime.registry import CacheRegistry
@@ -39,7 +40,9 @@ def system_text(plan, agent):
 
 def client(sim, registry=None, trace=None, **opts):
     return Client(MODEL, base_url=sim.url + "/moonshot/v1", api_key="sk-moon-123456", clock=sim.clock,
-                  registry=registry, trace=trace, cache_objects={"context_cache": True, "poll_s": 30, **opts})
+                  registry=registry, trace=trace,
+                  # the team's prefixes (~460 tokens) are below moonshot-v1-32k's break-even (1,500): cache anyway
+                  cache_objects={"context_cache": True, "poll_s": 30, "min_tokens": 0, **opts})
 
 
 def posts(sim, path="/moonshot/v1/caching"):
@@ -331,7 +334,7 @@ def test_streaming_and_async_use_the_cache(team, sim):
 
     async def go():
         async with AsyncClient(MODEL, base_url=sim.url + "/moonshot/v1", api_key="sk-moon-123456", clock=sim.clock,
-                               registry=c.registry, cache_objects={"context_cache": True}) as a:
+                               registry=c.registry, cache_objects={"context_cache": True, "min_tokens": 0}) as a:
             first = await a.complete(req, max_tokens=16)
             streamed = [e async for e in a.stream(req, max_tokens=16)]
             return first, streamed[-1].reply
@@ -378,3 +381,19 @@ def test_sixteen_threads_asking_for_the_same_new_prefix_create_it_once(team, sim
     assert len(posts(sim)) == 1 and sim.sim.moonshot.created == 1
     for c in clients:
         c.close()
+
+
+def test_prefixes_below_break_even_get_no_cache(team, sim, tmp_path):
+    from promptc.runtime.providers.moonshot_cache import break_even
+
+    assert break_even("moonshot/moonshot-v1-32k", object_fees("moonshot/moonshot-v1")) == 1500  # $0.0015 / ($1/M)
+    assert break_even("moonshot/moonshot-v1-8k", object_fees("moonshot/moonshot-v1")) == 7500  # at $0.20/M
+    trace = tmp_path / "t.jsonl"
+    c = Client(MODEL, base_url=sim.url + "/moonshot/v1", api_key="k", clock=sim.clock,
+               trace=Tracer(trace, clock=sim.clock), cache_objects={"context_cache": True})
+    req = team["backend"].bind().render(file="f", query="q")
+    c.complete(req, max_tokens=8)
+    c.complete(req, max_tokens=8)
+    settle(c)
+    assert posts(sim) == [] and [e["reason"] for e in events(trace, "fallback")] == ["below_break_even"]
+    c.close()

@@ -5,8 +5,9 @@
   segments' texts joined with nothing in between (the server would concatenate parts anyway), and a
   run is also split where the static prefix ends, so the static prefix is always whole messages —
   what a legacy context cache holds (:mod:`~promptc.runtime.providers.moonshot_cache`).
-- Caching is automatic. ``prompt_cache_key`` is the plan's stable prefix hash plus the tenant (the
-  same key as OpenAI's); ``prompt_cache_options: {"mode": "implicit", "ttl": "5m"|"1h"}`` carries the
+- Caching is automatic. ``prompt_cache_key`` is the hash of the plan's shared global prefix plus
+  the tenant (:func:`prompt_cache_key`: agents sharing the global prefix share the key and its
+  cached blocks); ``prompt_cache_options: {"mode": "implicit", "ttl": "5m"|"1h"}`` carries the
   retention (``short`` → ``5m``, ``long`` → ``1h``); retention ``none`` sends neither.
 - Usage is inclusive. Cached tokens come as ``usage.cached_tokens`` (API reference) or
   ``usage.prompt_tokens_details.cached_tokens`` (guide): both are read. Kimi K3 bills cache writes
@@ -73,6 +74,24 @@ def tool_defs(request: Request) -> list[dict[str, Any]]:
             for s in request.segments if s.kind == "tools" and s.tools for t in s.tools]
 
 
+def prompt_cache_key(request: Request, tenant: str | None) -> str:
+    """Kimi's ``prompt_cache_key``: the hash of the plan's shared global prefix (its leading static
+    global segments) plus the tenant, ≤ 64 characters; a plan without one uses its static prefix
+    (:func:`promptc.runtime.providers.openai.cache_key`). Kimi's cache is per organization and the
+    key routes requests together, so plans that share the global prefix share one key and read
+    each other's cached global blocks (OpenAI's per-key rate limit, the reason for its finer key,
+    is not documented for Kimi)."""
+    anchor = None
+    for s in request.segments:
+        if s.stability != "static" or s.level != "global":
+            break
+        anchor = s
+    if anchor is None:
+        return cache_key(request, tenant)
+    digest = hashlib.sha256(f"{tenant or ''}\n{anchor.prefix_hash}".encode()).hexdigest()[:32]
+    return f"{(tenant or 'promptc')[:24]}:{digest}"
+
+
 def from_moonshot(u: dict[str, Any], writes_exist: bool, write_ttl: str = "unknown") -> Usage:
     """Kimi/Moonshot ``usage`` (inclusive). ``writes_exist`` is False for models without cache writes;
     ``write_ttl`` labels a reported write (the TTL the request asked for)."""
@@ -114,7 +133,7 @@ class MoonshotAdapter(OpenAIChatAdapter):
             payload["tools"] = tools
         key = None
         if opts.retention != "none":
-            key = cache_key(request, opts.tenant)
+            key = prompt_cache_key(request, opts.tenant)
             payload["prompt_cache_key"] = key
             payload["prompt_cache_options"] = {"mode": "implicit", "ttl": _TTL[opts.retention]}
         if opts.temperature is not None:
@@ -207,4 +226,4 @@ class ChatStream(StreamState):
                           self.model, body)
 
 
-__all__ = ["ChatStream", "MoonshotAdapter", "from_moonshot", "groups", "tool_defs"]
+__all__ = ["ChatStream", "MoonshotAdapter", "prompt_cache_key", "from_moonshot", "groups", "tool_defs"]

@@ -17,7 +17,9 @@ Opt in per client: ``Client("moonshot/moonshot-v1-32k", cache_objects={"context_
    uncached and its ``reset_ttl`` revives the cache. A 404 for the cache id: the registry entry is
    dropped, a new cache is created in the background and the request is retried once, uncached.
    ``error``: requests go uncached until ``retry_s`` has passed, then creation is tried again.
-5. **Limits**: at most ``max_cache_tokens`` (128k) per cache and ``user_limit_tokens`` (1M) of live
+5. **Worth it**: a prefix below ``min_tokens`` gets no cache: by default the break-even size where one
+   use saves as many input tokens as its per-call fee costs (1,500 tokens on moonshot-v1-32k).
+6. **Limits**: at most ``max_cache_tokens`` (128k) per cache and ``user_limit_tokens`` (1M) of live
    caches per account. Beyond them nothing is created: with ``on_limit="evict"`` (default) the
    manager deletes its own least recently used caches until the new one fits, otherwise (or when
    eviction cannot make room) requests go uncached. Every such decision is a trace event.
@@ -36,6 +38,7 @@ E516: a bad option).
 
 from __future__ import annotations
 
+import math
 import queue
 import re
 import threading
@@ -46,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from promptc.core.errors import PromptcError
-from promptc.core.prices import object_fees
+from promptc.core.prices import ObjectFees, object_fees, price_for
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError
 from promptc.runtime.layout import TokenCounter
@@ -109,7 +112,8 @@ class ContextCacheOptions:
     ``X-Msh-Context-Cache`` headers), ``False`` (off, the default). ``ttl`` seconds a cache lives after
     creation (1–3600), ``reset_ttl`` the TTL each use sets (default ``ttl``), ``on_limit`` ``evict`` or
     ``fallback``, ``poll_s`` seconds between status polls, ``retry_s`` how long a failed creation is
-    not retried.
+    not retried, ``min_tokens`` the smallest prefix worth a cache (default: the break-even size where
+    the tokens one use saves cost as much as the per-call fee; 0 caches every prefix).
     """
 
     enabled: bool = False
@@ -121,10 +125,11 @@ class ContextCacheOptions:
     on_limit: str = "evict"
     poll_s: float = 5.0
     retry_s: float = 300.0
+    min_tokens: int | None = None
 
 
 _KEYS = ("context_cache", "ttl", "reset_ttl", "user_limit_tokens", "max_cache_tokens", "on_limit", "poll_s",
-         "retry_s")
+         "retry_s", "min_tokens")
 
 
 def parse_options(raw: dict[str, Any] | None) -> ContextCacheOptions:
@@ -156,7 +161,8 @@ def parse_options(raw: dict[str, Any] | None) -> ContextCacheOptions:
                                reset_ttl=int(number("reset_ttl", ttl, 1, 3600)),
                                user_limit_tokens=int(number("user_limit_tokens", 1_000_000, 1)),
                                max_cache_tokens=int(number("max_cache_tokens", 128_000, 1)), on_limit=on_limit,
-                               poll_s=float(number("poll_s", 5.0, 0.001)), retry_s=float(number("retry_s", 300.0, 0)))
+                               poll_s=float(number("poll_s", 5.0, 0.001)), retry_s=float(number("retry_s", 300.0, 0)),
+                               min_tokens=None if raw.get("min_tokens") is None else int(number("min_tokens", 0, 0)))
 
 
 class ContextCacheManager(ResourceManager):
@@ -166,6 +172,7 @@ class ContextCacheManager(ResourceManager):
         self.adapter, self.ctx, self.options = adapter, ctx, options
         self.family = model_family(ctx.model)
         self.fees = object_fees(f"{PROVIDER}/{self.family}")
+        self.min_tokens = options.min_tokens if options.min_tokens is not None else break_even(ctx.target, self.fees)
         self._counter: TokenCounter | None = None
         self._failed: dict[CacheKey, tuple[float, str, str]] = {}  # key → (retry after, kind, why)
         self._lock = threading.Lock()
@@ -195,7 +202,13 @@ class ContextCacheManager(ResourceManager):
                 failed = self._failed.get(key)
             if failed is not None and now < failed[0]:
                 return call  # said once when it failed; retried after retry_s
-            self._schedule(key, prefix, self._estimate(request, prefix, ctx.counter))
+            tokens = self._estimate(request, prefix, ctx.counter)
+            if tokens < self.min_tokens:
+                self._fallback_once(key, prefix, "below_break_even",
+                                    f"~{tokens} tokens: a use would save less than its call fee (min_tokens "
+                                    f"{self.min_tokens})")
+                return call
+            self._schedule(key, prefix, tokens)
             return call
         if entry.status == "pending":
             self._watch(key, prefix.plan)
@@ -510,6 +523,15 @@ class ContextCacheManager(ResourceManager):
         self.ctx.emit(rec)
 
 
+def break_even(target: str, fees: ObjectFees | None) -> int:
+    """The smallest cache (tokens) whose use saves at least the per-call fee at ``target``'s input price
+    (cached tokens are not billed per token); 0 when either price is unknown."""
+    price = price_for(target)
+    if fees is None or price is None or price.input <= 0:
+        return 0
+    return math.ceil(round(fees.per_call / (price.input * (1 - price.read) / 1e6), 6))  # no float noise
+
+
 def used_cache(call: "WireCall") -> str | None:
     """The context cache id a built call uses (by message or header), or None."""
     if CACHE_HEADER in call.headers:
@@ -532,5 +554,5 @@ def _message(r: httpx.Response) -> str:
     return str(err.get("message", "")) if isinstance(err, dict) else str(body)[:300]
 
 
-__all__ = ["ContextCacheError", "ContextCacheManager", "ContextCacheOptions", "StaticPrefix", "model_family",
+__all__ = ["ContextCacheError", "break_even", "ContextCacheManager", "ContextCacheOptions", "StaticPrefix", "model_family",
            "parse_options", "used_cache"]
