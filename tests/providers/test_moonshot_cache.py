@@ -397,3 +397,43 @@ def test_prefixes_below_break_even_get_no_cache(team, sim, tmp_path):
     settle(c)
     assert posts(sim) == [] and [e["reason"] for e in events(trace, "fallback")] == ["below_break_even"]
     c.close()
+
+
+def test_the_simulators_caching_api(sim):
+    """The documented /v1/caching semantics the manager relies on, straight over HTTP."""
+    base, auth = sim.url + "/moonshot/v1", {"authorization": "Bearer sk-a"}
+    msgs = [{"role": "system", "content": "You are a careful reviewer. " * 20}]
+    r = httpx.post(base + "/caching", headers=auth, json={"model": "moonshot-v1-8k", "messages": msgs})
+    assert r.status_code == 400 and "model family is invalid" in r.json()["error"]["message"]
+    r = httpx.post(base + "/caching", headers=auth, json={"model": "moonshot-v1", "messages": msgs,
+                                                          "metadata": {f"k{i}": "v" for i in range(17)}})
+    assert r.status_code == 400
+    obj = httpx.post(base + "/caching", headers=auth, json={"model": "moonshot-v1", "messages": msgs, "ttl": 600,
+                                                            "metadata": {"team": "a"}}).json()
+    assert (obj["status"], obj["object"], obj["expired_at"] - obj["created_at"]) == ("pending", "context-cache", 600)
+    get = lambda: httpx.get(f"{base}/caching/{obj['id']}", headers=auth).json()["status"]  # noqa: E731
+    sim.advance(LATENCY)
+    assert get() == "ready"
+    chat = {"model": "moonshot-v1-8k", "messages": [{"role": "cache", "content": f"cache_id={obj['id']}"},
+                                                     {"role": "user", "content": "hi"}]}
+    used = httpx.post(base + "/chat/completions", headers=auth, json=chat)
+    assert used.json()["usage"]["cached_tokens"] == obj["tokens"]
+    assert used.headers["msh-context-cache-token-saved"] == str(obj["tokens"])
+    bad = httpx.post(base + "/chat/completions", headers=auth, json={**chat, "tools": [{"type": "function"}]})
+    assert bad.status_code == 400 and "tools must be null" in bad.json()["error"]["message"]
+    mismatch = httpx.post(base + "/chat/completions", headers={**auth, "x-msh-context-cache": obj["id"]},
+                          json={"model": "moonshot-v1-8k", "messages": [{"role": "user", "content": "hi"}]})
+    assert mismatch.status_code == 400
+    other_user = httpx.get(f"{base}/caching/{obj['id']}", headers={"authorization": "Bearer sk-b"})
+    assert other_user.status_code == 404
+    sim.advance(601)
+    assert get() == "inactive"
+    put = httpx.put(f"{base}/caching/{obj['id']}", headers=auth, json={"ttl": 300}).json()
+    assert put["status"] == "pending"  # an update resets the cache to pending
+    listed = httpx.get(base + "/caching", headers=auth, params={"metadata[team]": "a"}).json()
+    assert [x["id"] for x in listed["data"]] == [obj["id"]]
+    assert httpx.get(base + "/caching", headers=auth, params={"metadata[team]": "b"}).json()["data"] == []
+    gone = httpx.delete(f"{base}/caching/{obj['id']}", headers=auth).json()
+    assert gone == {"deleted": True, "id": obj["id"], "object": "context_cache_object.deleted"}
+    assert httpx.get(f"{base}/caching/{obj['id']}", headers=auth).status_code == 404
+    assert httpx.post(base + "/chat/completions", headers=auth, json=chat).status_code == 404
