@@ -79,6 +79,26 @@ _TABLE: list[tuple[str, float, float, float, dict[str, float], bool]] = [
     ("gemini/gemini-3-flash", 0.50, 3.00, 0.1, {}, False),
     ("gemini/gemini-3-pro", 2.00, 12.0, 0.1, {}, False),
     ("gemini/gemini-3.1-pro", 2.00, 12.0, 0.1, {}, False),
+    # Kimi / Moonshot (reference §4, §11). kimi-k3: ¥20/M miss, ¥2/M hit, writes ¥20/M (5m) and ¥40/M (1h)
+    # = 1.0x / 2.0x / 0.1x; the USD input is ¥20 at ≈7.1 ¥/$ and the output price is not in the reference
+    # (unverified). K2 models bill no cache write; their hit price ($0.15 vs $0.60 miss) is unverified.
+    ("moonshot/", 0.6, 2.5, 0.25, {}, False),
+    ("moonshot/kimi-k2", 0.6, 2.5, 0.25, {}, False),
+    ("moonshot/kimi-k3", 2.8, 11.2, 0.1, {"5m": 1.0, "1h": 2.0}, False),
+    # moonshot-v1 (legacy; context caches only): cached tokens cost nothing per token, the cache object
+    # is billed by CONTEXT_CACHE_FEES below (unverified)
+    ("moonshot/moonshot-v1-8k", 0.2, 2.0, 0.0, {}, False),
+    ("moonshot/moonshot-v1-32k", 1.0, 3.0, 0.0, {}, False),
+    ("moonshot/moonshot-v1-128k", 2.0, 5.0, 0.0, {}, False),
+    ("moonshot/moonshot-v1-auto", 2.0, 5.0, 0.0, {}, False),
+    # DeepSeek (api-docs.deepseek.com pricing, 2026-08 list prices): no write or storage fee. These values
+    # change between doc versions: hits were 0.1x in 2025, are 0.02x (V4-Flash) and ~0.0083x (V4-Pro)
+    # since 2026-04-26, and peak/off-peak billing (off-peak half) started 2026-08-16; `deepseek-chat`,
+    # `deepseek-reasoner` and `deepseek-flash` are served by the Flash model.
+    ("deepseek/", 0.14, 0.28, 0.02, {}, False),
+    ("deepseek/deepseek-v4-flash", 0.14, 0.28, 0.02, {}, False),
+    ("deepseek/deepseek-flash", 0.14, 0.28, 0.02, {}, False),
+    ("deepseek/deepseek-v4-pro", 0.435, 0.87, 0.003625 / 0.435, {}, False),
 ]
 
 #: Explicit-cache storage, USD per million tokens per hour (the longest matching key wins).
@@ -119,3 +139,26 @@ def price_for(target: str, overrides: Mapping[str, Mapping[str, Any]] | None = N
                        write=_write_override(o.get("write", base.write)),
                        storage=float(o.get("storage", base.storage)), source="pyproject.toml", verified=True)
     return best
+
+
+@dataclass(frozen=True)
+class ObjectFees:
+    """Fees of a provider's cache *objects* (USD): ``create`` per million tokens cached, ``storage`` per
+    million tokens per minute alive, ``per_call`` for each request that uses one."""
+
+    key: str
+    create: float
+    storage_per_minute: float
+    per_call: float
+    verified: bool = False
+
+
+#: Moonshot's legacy context caches (``/v1/caching``, moonshot-v1 only): $1/M to create, $0.15/M per
+#: minute stored, $0.0015 per call (reference §4; unverified — the 2024 launch prices were ¥24/M,
+#: ¥5–10/M·min and ¥0.02 per call).
+CONTEXT_CACHE_FEES: tuple[ObjectFees, ...] = (ObjectFees("moonshot/moonshot-v1", 1.0, 0.15, 0.0015),)
+
+
+def object_fees(target: str) -> ObjectFees | None:
+    """The cache-object fees for ``provider/model`` (longest matching key), or None."""
+    return max((f for f in CONTEXT_CACHE_FEES if target.startswith(f.key)), key=lambda f: len(f.key), default=None)

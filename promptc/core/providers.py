@@ -135,6 +135,12 @@ _TABLE: list[tuple[str, int | None, int, str]] = [
     ("moonshot/", None, 0, "automatic"),
     ("deepseek/", 64, 0, "automatic"),
     ("openrouter/", 1024, 4, "explicit"),
+    # Kimi: automatic prefix caching in blocks (size unpublished; 256 on Kimi Code, unverified); the
+    # legacy moonshot-v1 models cache through context-cache objects (≤ 128k tokens each, 1M per user)
+    ("moonshot/kimi-k3", None, 0, "automatic"),
+    ("moonshot/moonshot-v1", None, 0, "automatic"),
+    # DeepSeek: 64-token units (2024 rule); V4 matches whole "cache prefix units" (changes between doc versions)
+    ("deepseek/deepseek-v4", None, 0, "automatic"),
 ]
 
 

@@ -81,7 +81,7 @@ def test_pricing_overridable_in_pyproject():
     over = {"anthropic/": {"input": 3.0, "write": 2.0}}
     p = price_for("anthropic/claude-sonnet-5", over)
     assert (p.input, p.write, p.read, p.source) == (3.0, 2.0, 0.1, "pyproject.toml")
-    assert price_for("deepseek/deepseek-chat") is None  # no row and no override: no invented price
+    assert price_for("nosuch/model") is None  # no row and no override: no invented price
     assert price_for("engine/smollm2").input == 0.0
     # the runtime bills replies from the same table (promptc.core.prices)
     from promptc.core.prices import price_for as table_price

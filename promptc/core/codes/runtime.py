@@ -66,4 +66,29 @@ RUNTIME_CODES: tuple[Code, ...] = (
          "Keep-warm refreshes a prefix only when its expected saving beats the refresh cost; its knobs (lead, window, "
          "min_samples, margin, ttl_s) must be positive.",
          "KeepWarmPolicy(margin=0)", "use values in range (docs/providers.md, Cache objects, pre-warm and keep-warm)"),
+    Code("E515", "context-cache-family", "error", "a Moonshot context cache was asked for a model with no cache family",
+         "Moonshot's legacy context caches (POST /v1/caching) are created for a model family: moonshot-v1-8k, -32k "
+         "and -128k map to moonshot-v1; Kimi K2/K3 and vision models have none (they cache automatically).",
+         'promptc.Client("moonshot/kimi-k3", cache_objects={"context_cache": True})',
+         "use a moonshot-v1-* model, or drop the context_cache option (Kimi models cache automatically)"),
+    Code("E516", "context-cache-option", "error", "an invalid Moonshot context-cache option",
+         "The cache_objects options of a moonshot client are checked before anything is sent: known keys only, "
+         "a ttl of 1 to 3600 seconds, a use mode of message or header.",
+         'promptc.Client("moonshot/moonshot-v1-32k", cache_objects={"context_cache": True, "ttl": 7200})',
+         "see docs/providers.md, \"Kimi / Moonshot\", for the options and their ranges"),
+    Code("E517", "context-cache-create-failed", "error", "Moonshot refused to create a context cache",
+         "An explicit create (warming a prefix) reports the provider's answer; during requests the same failure "
+         "only sends the prompt uncached and records a fallback event in the cache trace.",
+         "manager.ensure(request)  # POST /v1/caching answered 400, or the cache ended in status error",
+         "read the provider's message; check the account's access to context caching"),
+    Code("E518", "context-cache-limit", "error", "a Moonshot context cache would exceed a token limit",
+         "A context cache holds at most 128k tokens and one user at most 1M tokens of live caches; promptc never "
+         "creates beyond them (it evicts its own oldest caches first, or falls back to uncached requests).",
+         "manager.ensure(request)  # 1M tokens of caches already live",
+         "delete unused caches, shorten the static prefix, or set on_limit to evict"),
+    Code("E519", "context-cache-no-prefix", "error", "a plan has no static prefix a Moonshot context cache can hold",
+         "A context cache holds the plan's leading static messages and all of its tools (requests that use it send "
+         "no tools); a plan that starts with a session or turn segment, or has a non-static tools segment, has none.",
+         "manager.ensure(request)  # the plan's tools segment is @session",
+         "put the static segments and the tools first, or warm this plan without a context cache"),
 )

@@ -9,8 +9,10 @@ from __future__ import annotations
 from promptc.runtime.errors import RuntimeConfigError
 from promptc.runtime.providers.anthropic import AnthropicAdapter
 from promptc.runtime.providers.base import Adapter
+from promptc.runtime.providers.deepseek import DeepSeekAdapter
 from promptc.runtime.providers.engine import EngineAdapter
 from promptc.runtime.providers.gemini import GeminiAdapter
+from promptc.runtime.providers.moonshot import MoonshotAdapter
 from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
 from promptc.runtime.providers.selfhosted import SGLangAdapter, VLLMAdapter
 
@@ -23,6 +25,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "vllm": VLLMAdapter,
     "sglang": SGLangAdapter,
     "gemini": GeminiAdapter,
+    "moonshot": MoonshotAdapter,
+    "deepseek": DeepSeekAdapter,
 }
 
 

@@ -36,6 +36,8 @@ from promptc.core.providers import limits_for
 from promptc.runtime.sim.anthropic_api import AnthropicRoutes
 from promptc.runtime.sim.cache import AnthropicCache, OpenAICache
 from promptc.runtime.sim.gemini_api import GeminiRoutes
+from promptc.runtime.sim.deepseek_api import DeepSeekRoutes
+from promptc.runtime.sim.moonshot_api import MoonshotRoutes
 from promptc.runtime.sim.openai_api import OpenAIRoutes
 from promptc.runtime.sim.selfhosted_api import SelfHostedRoutes
 
@@ -76,7 +78,7 @@ class SimState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes):
+class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, MoonshotRoutes, DeepSeekRoutes):
     """The ASGI application (``.app``); :class:`Simulator` runs it on loopback."""
 
     def __init__(self, clock: Any = None, anthropic_min_tokens: dict[str, int] | None = None,
