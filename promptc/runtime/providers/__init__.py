@@ -9,8 +9,10 @@ from __future__ import annotations
 from promptc.runtime.errors import RuntimeConfigError
 from promptc.runtime.providers.anthropic import AnthropicAdapter
 from promptc.runtime.providers.base import Adapter
+from promptc.runtime.providers.bedrock import BedrockAdapter
 from promptc.runtime.providers.engine import EngineAdapter
 from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
+from promptc.runtime.providers.openrouter import OpenRouterAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     "anthropic": AnthropicAdapter,
@@ -18,6 +20,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "openai:chat": OpenAIChatAdapter,
     "openai:responses": OpenAIResponsesAdapter,
     "engine": EngineAdapter,
+    "bedrock": BedrockAdapter,
+    "openrouter": OpenRouterAdapter,
 }
 
 
