@@ -164,7 +164,13 @@ class BedrockAdapter(Adapter):
         SigV4Auth, AWSRequest, Session = _botocore()
         if self._session is None:
             self._session = Session()
-        creds = self._session.get_credentials()
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            creds = self._session.get_credentials()
+        except BotoCoreError as exc:  # a configured source (profile, container role, SSO) that failed
+            raise AwsCredentialsMissing(f"error[E521]: no AWS credentials for bedrock: {exc}; set "
+                                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or fix the profile") from None
         if creds is None:
             raise AwsCredentialsMissing("error[E521]: no AWS credentials for bedrock: set AWS_ACCESS_KEY_ID and "
                                         "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or run where a role is available)")
