@@ -274,3 +274,13 @@ def test_official_openai_client_against_the_simulator(team, osim, config):
     assert isinstance(again, ChatCompletion) and again.usage.prompt_tokens_details.cached_tokens > 0
     chunks = list(sdk.chat.completions.create(**fields, stream=True, extra_body={"session_id": payload["session_id"]}))
     assert chunks[-1].usage is not None and chunks[-1].choices == []
+
+
+def test_a_dropped_stream_names_openrouter(team, osim, config):
+    from promptc.runtime.errors import StreamInterrupted
+
+    osim.inject(drop_after=2)
+    with pytest.raises(StreamInterrupted) as err:
+        list(client(osim, "anthropic/claude-sonnet-4.5", config).stream(team["docs"].bind().render(file="a", query="q"),
+                                                                        max_tokens=64))
+    assert err.value.code == "E505" and err.value.provider == "openrouter"

@@ -28,9 +28,10 @@ from __future__ import annotations
 from typing import Any
 
 from promptc.plan import Request
-from promptc.runtime.errors import RuntimeConfigError
+from promptc.runtime.errors import ProviderError, RuntimeConfigError, StreamInterrupted
 from promptc.runtime.layout import Mark, candidates, in_render_order, place
-from promptc.runtime.providers.base import Adapter, BuildContext, CallOptions, Completion, StreamState, WireCall, runs
+from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, Completion, StreamEvent, StreamState,
+                                            WireCall, runs)
 from promptc.runtime.providers.openai import _ChatStream, cache_key, retention_fields
 from promptc.runtime.usage import Usage, from_openai_chat
 
@@ -143,4 +144,20 @@ class OpenRouterAdapter(Adapter):
                           choice.get("finish_reason"), body.get("id"), body.get("model"), body)
 
     def stream(self, call: WireCall) -> StreamState:
-        return _ChatStream(self, call)  # type: ignore[arg-type]  # same chunks; uses self._usage
+        return _OpenRouterStream(self, call)  # type: ignore[arg-type]  # same chunks; uses self._usage
+
+
+class _OpenRouterStream(_ChatStream):
+    """OpenAI's chunk format; errors name OpenRouter (an ``error`` chunk ends a failed upstream)."""
+
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        try:
+            return super().feed(event, data)
+        except ProviderError as exc:
+            raise ProviderError("openrouter", None, exc.message, error_type=exc.error_type) from None
+
+    def finish(self) -> Completion:
+        try:
+            return super().finish()
+        except StreamInterrupted:
+            raise StreamInterrupted("openrouter", "".join(self.parts), "no [DONE] event", request_id=self.id) from None
