@@ -332,11 +332,12 @@ def test_lookback_is_20_blocks(bsim, ntok):
 def test_simulator_enforces_the_documented_limits(bsim):
     point = {"cachePoint": {"type": "default"}}
     user = {"role": "user", "content": [{"text": "q"}]}
+    mixed = [{"text": "a"}, {"cachePoint": {"type": "default", "ttl": "5m"}}, {"text": "b"},
+             {"cachePoint": {"type": "default", "ttl": "1h"}}]
     cases = [({"system": [point], "messages": [user]}, "must follow"),
-              ({"system": [{"text": "a"}, {"cachePoint": {"type": "default", "ttl": "5m"}}, {"text": "b"},
-                           {"cachePoint": {"type": "default", "ttl": "1h"}}], "messages": [user]}, "must not come after"),
-              ({"messages": [{"role": "assistant", "content": [{"text": "a"}]}]}, "start with a user message"),
-              ({"messages": [user, user]}, "alternate")]
+             ({"system": mixed, "messages": [user]}, "must not come after"),
+             ({"messages": [{"role": "assistant", "content": [{"text": "a"}]}]}, "start with a user message"),
+             ({"messages": [user, user]}, "alternate")]
     for body, phrase in cases:
         r = signed_post(bsim, body)
         assert r.status_code == 400 and r.headers["x-amzn-errortype"].startswith("ValidationException"), body

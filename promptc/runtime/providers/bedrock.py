@@ -57,7 +57,7 @@ class AwsCredentialsMissing(RuntimeConfigError):
 
 
 def family(model_id: str) -> str:
-    """The Claude family of a Bedrock model id: ``us.anthropic.claude-haiku-4-5-2025...`` → ``claude-haiku-4-5-2025...``."""
+    """The Claude family of a Bedrock model id (``us.anthropic.claude-haiku-4-5-...`` → ``claude-haiku-4-5-...``)."""
     m = _REGION_PREFIX.sub("", model_id)
     return m[len("anthropic."):] if m.startswith("anthropic.") else m
 
@@ -152,9 +152,12 @@ class BedrockAdapter(Adapter):
         env = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if env:
             return env
-        if self._session is not None:
-            return self._session.get_config_variable("region") or "us-east-1"
-        return "us-east-1"
+        if self._session is None:
+            try:
+                self._session = _botocore()[2]()
+            except BedrockExtraMissing:  # building without botocore: the default region
+                return "us-east-1"
+        return self._session.get_config_variable("region") or "us-east-1"
 
     def headers(self, api_key: str) -> dict[str, str]:
         return {"accept": "application/json"}

@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -89,6 +91,8 @@ class BedrockRoutes:
     """Mixed into :class:`~promptc.runtime.sim.server.SimApp` (which provides the helpers used here)."""
 
     def sim_routes(self) -> list:
+        """The Converse routes; also sets up this app's Bedrock cache (``self.bedrock``) and the
+        accepted credentials (``self.aws_credentials``, a copy of :data:`SIM_AWS_CREDENTIALS`)."""
         from starlette.routing import Route
 
         overrides = dict(getattr(self, "anthropic_min_tokens", None) or {})
@@ -122,7 +126,7 @@ class BedrockRoutes:
         m = _AUTH.match(auth)
         if not m:
             return self._aws_error(403, "IncompleteSignatureException",
-                                   f"Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.")
+                                   "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.")
         key, date, region, service, signed, signature = m.groups()
         secret = self.aws_credentials.get(key)
         if secret is None:
@@ -130,7 +134,7 @@ class BedrockRoutes:
                                    "The security token included in the request is invalid.")
         if service != "bedrock":
             return self._aws_error(403, "InvalidSignatureException",
-                                   f"Credential should be scoped to correct service: 'bedrock'.")
+                                   "Credential should be scoped to correct service: 'bedrock'.")
         amz_date = req.headers.get("x-amz-date", "")
         names = signed.split(";")
         if "host" not in names or "x-amz-date" not in names or not amz_date.startswith(date) or \
@@ -152,9 +156,6 @@ class BedrockRoutes:
 
     async def _bedrock_begin(self, req: HTTPRequest):
         """(payload, fault, error response): signature, JSON, recording and injected faults."""
-        import asyncio
-        import json
-
         fault = self._fault()
         if fault and fault.delay_s:
             await asyncio.sleep(fault.delay_s)

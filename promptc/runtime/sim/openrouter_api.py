@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 
 from promptc.core.prices import price_for
 from promptc.core.providers import limits_for
-from promptc.runtime.sim.cache import TTL_S, AnthropicCache, Block, CacheResult, OpenAICache
+from promptc.runtime.sim.cache import AnthropicCache, Block, CacheResult, OpenAICache
 from promptc.runtime.sim.openai_api import EXPLICIT_OPENAI
 from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
 
@@ -51,6 +51,7 @@ class OpenRouterRoutes:
     """Mixed into :class:`~promptc.runtime.sim.server.SimApp` (which provides the helpers used here)."""
 
     def sim_routes(self) -> list:
+        """The chat route; also sets up this app's replicas (``self.openrouter_replicas``)."""
         from starlette.routing import Route
 
         overrides = dict(getattr(self, "anthropic_min_tokens", None) or {})
@@ -92,8 +93,8 @@ class OpenRouterRoutes:
                 bp = part.get("prompt_cache_breakpoint")
                 text = part.get("text", "")
                 ids += self.tok.encode(text)
-                ident = _canon({"role": msg.get("role"), **{k: v for k, v in part.items()
-                                                              if k not in ("cache_control", "prompt_cache_breakpoint")}})
+                plain = {k: v for k, v in part.items() if k not in ("cache_control", "prompt_cache_breakpoint")}
+                ident = _canon({"role": msg.get("role"), **plain})
                 marker = None
                 if cc is not None:
                     if not text:
@@ -188,4 +189,4 @@ def _usage(target: str, res: CacheResult, out_tokens: int) -> dict[str, Any]:
     return usage
 
 
-__all__ = ["OpenRouterRoutes", "REPLICAS", "TTL_S"]
+__all__ = ["OpenRouterRoutes", "REPLICAS"]
