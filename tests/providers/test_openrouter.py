@@ -284,3 +284,16 @@ def test_a_dropped_stream_names_openrouter(team, osim, config):
         list(client(osim, "anthropic/claude-sonnet-4.5", config).stream(team["docs"].bind().render(file="a", query="q"),
                                                                         max_tokens=64))
     assert err.value.code == "E505" and err.value.provider == "openrouter"
+
+
+def test_usage_without_the_write_counter(team, config):
+    """A missing ``cache_write_tokens`` is unknown where markers were sent, 0 where none were."""
+    req = team["docs"].bind().render(file="a", query="q")
+    body = {"usage": {"prompt_tokens": 500, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 400}},
+            "choices": [{"message": {"content": "x"}, "finish_reason": "stop"}]}
+    for model, retention, write in (("anthropic/claude-sonnet-4.5", "short", None),
+                                    ("anthropic/claude-sonnet-4.5", "none", {}), ("deepseek/deepseek-chat", "short", {})):
+        c = Client(f"openrouter/{model}", api_key="k", retention=retention, config=config)
+        usage = c.adapter.parse(body, c.build(req)).usage
+        assert (usage.cache_read, usage.cache_write) == (400, write)
+        assert usage.uncached == 100

@@ -135,7 +135,9 @@ class OpenRouterAdapter(Adapter):
             ttl = "5m"
         else:
             ttl = "unknown"
-        return from_openai_chat(u, write_ttl=ttl, writes_exist=True)
+        # without markers (or OpenAI's 5.6 options) nothing is written: a missing counter is 0, not unknown
+        writes = bool(call.marks) or "prompt_cache_options" in call.payload
+        return from_openai_chat(u, write_ttl=ttl, writes_exist=writes)
 
     def parse(self, body: dict[str, Any], call: WireCall) -> Completion:
         choice = (body.get("choices") or [{}])[0]
