@@ -20,6 +20,7 @@ from promptc.runtime.client import AsyncClient, Client
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.errors import RuntimeConfigError
 from promptc.runtime.providers.openai import cache_key
+from promptc.runtime.providers.openrouter import session_id
 from promptc.runtime.sim import Simulator
 from promptc.runtime.sim.openrouter_api import REPLICAS
 
@@ -59,7 +60,7 @@ def fn_tools(plan):
 
 def expected_payload(plan, agent, req, model="anthropic/claude-sonnet-4.5", marker=None, tenant=None):
     cc = marker if marker is not None else {"cache_control": {"type": "ephemeral", "ttl": "1h"}}
-    return {"model": model, "max_tokens": 64, "tools": fn_tools(plan), "session_id": cache_key(req, tenant),
+    return {"model": model, "max_tokens": 64, "tools": fn_tools(plan), "session_id": session_id(req, tenant),
             "messages": [{"role": "system", "content": [
                 {"type": "text", "text": plan.segment("rules").content, **cc},
                 {"type": "text", "text": plan.segment(agent).content},
@@ -83,7 +84,7 @@ def test_team_three_agents_several_turns_payload_usage_and_cost(team, osim, conf
             prefix = rules + ntok(plan.segment(agent).content) + ntok(plan.segment(f"{agent}_memory").content)
             turn_tokens = ntok(req.segments[-1].content)
             u = reply.usage
-            replica = replica_of(cache_key(req, None))
+            replica = replica_of(session_id(req, None))
             if turn == 0 and replica not in warm:  # first on its replica: everything is written at 1h
                 assert (u.cache_read, u.cache_write, u.uncached) == (0, {"1h": prefix}, turn_tokens)
             elif turn == 0:  # another agent already wrote the shared rules on this replica
@@ -127,7 +128,9 @@ def test_session_id_is_the_prefix_hash_plus_the_tenant(team, config):
     base = dict(base_url="http://127.0.0.1:9", api_key="k", config=config)
     acme = Client("openrouter/anthropic/claude-sonnet-4.5", tenant="acme", **base)
     other = Client("openrouter/anthropic/claude-sonnet-4.5", tenant="globex", **base)
-    assert acme.build(a).payload["session_id"] == acme.build(b).payload["session_id"] == cache_key(a, "acme")
+    assert acme.build(a).payload["session_id"] == acme.build(b).payload["session_id"] == session_id(a, "acme")
+    # every agent of the team shares the global prefix (the rules): one session, one replica
+    assert len({acme.build(team[x].bind().render(file="a", query="q")).payload["session_id"] for x in AGENTS}) == 1
     assert other.build(a).payload["session_id"] != acme.build(a).payload["session_id"]
     assert len(acme.build(a).payload["session_id"]) <= 256
     none = Client("openrouter/anthropic/claude-sonnet-4.5", retention="none", **base).build(a).payload
@@ -176,7 +179,7 @@ def test_openai_upstream_uses_openais_breakpoints(team, osim, config):
     req = team["frontend"].bind().render(file="a.tsx", query="q")
     first = c.complete(req, max_tokens=64)
     p = osim.requests[-1]["payload"]
-    assert p["prompt_cache_key"] == p["session_id"] == cache_key(req, None)
+    assert (p["prompt_cache_key"], p["session_id"]) == (cache_key(req, None), session_id(req, None))
     assert p["prompt_cache_options"] == {"mode": "implicit", "ttl": "30m"}
     marked = [part["text"] for m in p["messages"] for part in m["content"] if "prompt_cache_breakpoint" in part]
     assert marked == [team["frontend"].segment(s).content for s in ("rules", "frontend_memory")]

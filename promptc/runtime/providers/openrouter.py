@@ -16,8 +16,8 @@
   others               nothing: the upstream caches automatically
   ===================  =====================================================================
 
-- ``session_id`` (the stable prefix hash plus the tenant, as OpenAI's ``prompt_cache_key``) keeps
-  requests that share a prefix on the same upstream replica, so they find its cache.
+- ``session_id`` (the shared prefix's hash plus the tenant, :func:`session_id`) keeps requests that
+  share a prefix on the same upstream replica, so they find its cache.
 - Usage is inclusive (``prompt_tokens`` with ``prompt_tokens_details.{cached_tokens,
   cache_write_tokens}``); OpenRouter's own ``cost`` and ``cache_discount`` stay in ``usage.raw``.
   Writes are attributed to the TTL the markers asked for, or ``unknown`` when they mixed TTLs.
@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from promptc.plan import Request
@@ -43,6 +44,17 @@ class OpenRouterTargetError(RuntimeConfigError):
     """An OpenRouter target without the upstream vendor in its model id."""
 
     code = "E523"
+
+
+def session_id(request: Request, tenant: str | None) -> str:
+    """``session_id``: the hash of the prefix the plans share (the last *global* static segment's
+    ``prefix_hash``, else the last static one's) plus the tenant, ≤ 64 characters. Agents built on the
+    same shared prefix stick to one upstream replica, so each finds the shared part cached there."""
+    segs = request.segments
+    anchor = next((s for s in reversed(segs) if s.stability == "static" and s.level == "global"), None) or next(
+        (s for s in reversed(segs) if s.stability == "static"), segs[0] if segs else None)
+    digest = hashlib.sha256(f"{tenant or ''}\n{anchor.prefix_hash if anchor else ''}".encode()).hexdigest()[:32]
+    return f"{(tenant or 'promptc')[:24]}:{digest}"
 
 
 def upstream(model: str) -> str:
@@ -112,7 +124,7 @@ class OpenRouterAdapter(Adapter):
         if tools:
             payload["tools"] = [{"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters")
                                                                    if t.get(k) is not None}} for t in tools]
-        key = cache_key(request, opts.tenant) if caching else None
+        key = session_id(request, opts.tenant) if caching else None
         if key:
             payload["session_id"] = key
         payload.update(fields)
