@@ -114,6 +114,28 @@ _STORAGE: list[tuple[str, float]] = [
 def _storage(target: str) -> float:
     return max(((k, v) for k, v in _STORAGE if target.startswith(k)), key=lambda kv: len(kv[0]),
                default=("", 0.0))[1]
+    # Bedrock (Claude): Anthropic's list prices; write multipliers unverified (reference §11).
+    ("bedrock/claude-", 3.0, 15.0, 0.1, _ANTHROPIC_WRITE, False),
+    ("bedrock/claude-opus-4-8", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, False),
+    ("bedrock/claude-opus-4-5", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, False),
+    ("bedrock/claude-haiku-4-5", 1.0, 5.0, 0.1, _ANTHROPIC_WRITE, False),
+    # OpenRouter: the upstream's prices and multipliers (reference §7; unverified).
+    ("openrouter/anthropic/", 3.0, 15.0, 0.1, _ANTHROPIC_WRITE, False),
+    ("openrouter/anthropic/claude-opus-4.8", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, False),
+    ("openrouter/anthropic/claude-opus-4.5", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, False),
+    ("openrouter/anthropic/claude-haiku-4.5", 1.0, 5.0, 0.1, _ANTHROPIC_WRITE, False),
+    ("openrouter/openai/", 1.25, 10.0, 0.1, {}, False),
+    ("openrouter/openai/gpt-5.6", 5.0, 30.0, 0.1, {"30m": 1.25}, False),
+    ("openrouter/google/", 1.25, 10.0, 0.25, {"5m": 1.0}, False),  # + 5 min of storage, not modelled
+    ("openrouter/qwen/", 0.4, 1.2, 0.1, {"5m": 1.25}, False),
+    ("openrouter/deepseek/", 0.28, 0.42, 0.1, {}, False),
+    ("openrouter/moonshotai/", 0.6, 2.5, 0.25, {}, False),
+]
+
+#: Bedrock model ids and cross-region profiles (``us.anthropic.claude-...``) price like their family.
+_TABLE += [(f"bedrock/{region}anthropic.{key[len('bedrock/'):]}", *rest)
+           for region in ("", "us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
+           for key, *rest in list(_TABLE) if key.startswith("bedrock/claude-")]
 
 
 def _write_override(value: Any) -> dict[str, float]:

@@ -141,7 +141,31 @@ _TABLE: list[tuple[str, int | None, int, str]] = [
     ("moonshot/moonshot-v1", None, 0, "automatic"),
     # DeepSeek: 64-token units (2024 rule); V4 matches whole "cache prefix units" (changes between doc versions)
     ("deepseek/deepseek-v4", None, 0, "automatic"),
+    ("bedrock/claude-mythos-5", 512, 4, "explicit"),
+    ("bedrock/claude-mythos-preview", 4096, 4, "explicit"),
+    # OpenRouter: the upstream's own rules (reference §7): Anthropic breakpoints, Gemini's last marker
+    # only, OpenAI's automatic caching (breakpoints from gpt-5.6), Alibaba explicit markers.
+    ("openrouter/anthropic/", 1024, 4, "explicit"),
+    ("openrouter/anthropic/claude-fable-5", 512, 4, "explicit"),
+    ("openrouter/anthropic/claude-opus-4.7", 2048, 4, "explicit"),
+    ("openrouter/anthropic/claude-opus-4.6", 4096, 4, "explicit"),
+    ("openrouter/anthropic/claude-opus-4.5", 4096, 4, "explicit"),
+    ("openrouter/anthropic/claude-haiku-4.5", 4096, 4, "explicit"),
+    ("openrouter/google/", 2048, 1, "explicit"),
+    ("openrouter/openai/", 1024, 0, "automatic"),
+    ("openrouter/openai/gpt-5.6", 1024, 3, "explicit"),
+    ("openrouter/openai/gpt-5.7", 1024, 3, "explicit"),
+    ("openrouter/qwen/", 1024, 4, "explicit"),  # Alibaba; minimum unverified
+    ("openrouter/deepseek/", 64, 0, "automatic"),
+    ("openrouter/moonshotai/", None, 0, "automatic"),
 ]
+
+#: Bedrock model ids (``anthropic.claude-...``) and cross-region inference profiles
+#: (``us.anthropic.claude-...``) get the limits of the family rows above.
+BEDROCK_REGION_PREFIXES = ("", "us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
+_TABLE += [(f"bedrock/{region}anthropic.{key[len('bedrock/'):]}", mn, mx, mode)
+           for region in BEDROCK_REGION_PREFIXES for key, mn, mx, mode in list(_TABLE)
+           if key.startswith("bedrock/claude-")]
 
 
 def limits_for(target_name: str, overrides: Mapping[str, Mapping] | None = None) -> CacheLimits:

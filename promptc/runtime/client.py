@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import random
 import threading
@@ -28,7 +29,7 @@ import httpx
 from promptc.core.providers import CacheLimits, limits_for
 from promptc.plan import Request
 from promptc.core.prices import Price, price_for
-from promptc.runtime import retention as _retention
+from promptc.runtime import eventstream, retention as _retention
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.cost import Cost, cost_of
 from promptc.runtime.errors import (MissingKeyError, ProviderError, ProviderUnavailable, RuntimeConfigError,
@@ -254,6 +255,23 @@ class Client:
     def _url(self, call: WireCall) -> str:
         return self.base_url + call.path
 
+    def _body(self, call: WireCall, headers: dict[str, str]) -> dict[str, Any]:
+        """``content`` and ``headers`` for httpx: the JSON body serialized once, so an adapter that
+        signs requests (:meth:`Adapter.sign`) signs the bytes that are sent."""
+        body = json.dumps(call.payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        signed = self.adapter.sign("POST", self._url(call), {**headers, **call.headers}, body)
+        return {"content": body, "headers": signed}
+
+    def _frames(self, resp: httpx.Response) -> Iterator[tuple[str | None, str]]:
+        if self.adapter.stream_framing == "eventstream":
+            return eventstream.events(resp.iter_bytes())
+        return events(resp.iter_lines())
+
+    def _aframes(self, resp: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
+        if self.adapter.stream_framing == "eventstream":
+            return eventstream.aevents(resp.aiter_bytes())
+        return aevents(resp.aiter_lines())
+
     # -- results -------------------------------------------------------------------------------
     def _reply(self, done: Completion, call: WireCall, started: float, attempts: int,
                request_id: str | None) -> Reply:
@@ -267,7 +285,7 @@ class Client:
             body: Any = resp.json()
         except ValueError:
             body = resp.text
-        etype, msg = self.adapter.error_details(body)
+        etype, msg = self.adapter.error_from(resp.headers, body)
         return ProviderError(self.target.provider, resp.status_code, redact(msg, self._api_key),
                              request_id=_request_id(resp), retryable=RetryPolicy.retryable_status(resp.status_code),
                              error_type=etype, attempts=attempts)
@@ -307,8 +325,8 @@ class Client:
         try:
             while True:
                 try:
-                    resp = self._client().post(self._url(call), json=call.payload,
-                                               headers={**headers, **call.headers}, timeout=self._timeout(started))
+                    resp = self._client().post(self._url(call), **self._body(call, headers),
+                                               timeout=self._timeout(started))
                 except _RETRY_EXC as exc:
                     self._sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
                     attempt += 1
@@ -348,8 +366,7 @@ class Client:
             while True:
                 state = self.adapter.stream(call)
                 try:
-                    with self._client().stream("POST", self._url(call), json=call.payload,
-                                               headers={**headers, **call.headers},
+                    with self._client().stream("POST", self._url(call), **self._body(call, headers),
                                                timeout=self._timeout(started)) as resp:
                         if resp.status_code >= 400:
                             resp.read()
@@ -366,7 +383,7 @@ class Client:
                             continue
                         rid = _request_id(resp)
                         try:
-                            for ev, data in events(resp.iter_lines()):
+                            for ev, data in self._frames(resp):
                                 for out in state.feed(ev, data):
                                     yield out
                         except _RETRY_EXC as exc:
@@ -404,8 +421,7 @@ class Client:
         try:
             while True:
                 try:
-                    resp = await self._aclient().post(self._url(call), json=call.payload,
-                                                      headers={**headers, **call.headers},
+                    resp = await self._aclient().post(self._url(call), **self._body(call, headers),
                                                       timeout=self._timeout(started))
                 except _RETRY_EXC as exc:
                     await asyncio.sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
@@ -442,8 +458,7 @@ class Client:
             while True:
                 state = self.adapter.stream(call)
                 try:
-                    async with self._aclient().stream("POST", self._url(call), json=call.payload,
-                                                      headers={**headers, **call.headers},
+                    async with self._aclient().stream("POST", self._url(call), **self._body(call, headers),
                                                       timeout=self._timeout(started)) as resp:
                         if resp.status_code >= 400:
                             await resp.aread()
@@ -460,7 +475,7 @@ class Client:
                             continue
                         rid = _request_id(resp)
                         try:
-                            async for ev, data in aevents(resp.aiter_lines()):
+                            async for ev, data in self._aframes(resp):
                                 for out in state.feed(ev, data):
                                     yield out
                         except _RETRY_EXC as exc:
@@ -530,7 +545,8 @@ _no_resources = Adapter.resources
 
 
 def _request_id(resp: httpx.Response) -> str | None:
-    return resp.headers.get("request-id") or resp.headers.get("x-request-id")
+    return (resp.headers.get("request-id") or resp.headers.get("x-request-id")
+            or resp.headers.get("x-amzn-requestid"))
 
 
 __all__ = ["AsyncClient", "Client", "Reply", "RetryPolicy", "StreamEvent"]

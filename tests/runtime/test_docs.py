@@ -31,6 +31,8 @@ def blocks(lang: str) -> list[str]:
 
 def test_python_examples_run(monkeypatch, capsys):
     monkeypatch.chdir(REPO)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the Bedrock example sets (and clears) them
+        monkeypatch.setenv(name, "restored-after-the-test")
     code = blocks("python")
     assert len(code) >= 8
     ns: dict = {}

@@ -91,4 +91,24 @@ RUNTIME_CODES: tuple[Code, ...] = (
          "no tools); a plan that starts with a session or turn segment, or has a non-static tools segment, has none.",
          "manager.ensure(request)  # the plan's tools segment is @session",
          "put the static segments and the tools first, or warm this plan without a context cache"),
+    Code("E520", "bedrock-extra-missing", "error", "a bedrock target needs botocore, which is not installed",
+         "Bedrock requests are signed with AWS Signature V4 through botocore's own signer; it is an optional "
+         "dependency, so building a payload works without it but sending one does not.",
+         'promptc.Client("bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0").complete(request)',
+         "pip install 'promptc[bedrock]'"),
+    Code("E521", "aws-credentials-missing", "error", "no AWS credentials for a bedrock target",
+         "Credentials come from botocore's chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and "
+         "AWS_SESSION_TOKEN), a profile, or a role; none of them gave any, or a configured source failed.",
+         "AWS_PROFILE=missing promptc run plan.json --target bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0",
+         "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or fix the profile"),
+    Code("E522", "eventstream-corrupt", "error", "a Bedrock event stream frame is truncated or fails its checksum",
+         "ConverseStream answers in AWS's binary event-stream framing; each frame carries CRC32 checksums, and a "
+         "frame that fails them is never turned into text.",
+         "for event in client.stream(request): ...  # a proxy rewrote the binary stream",
+         "retry the request; check that nothing between you and Bedrock re-encodes the response"),
+    Code("E523", "openrouter-model-vendor", "error", "an OpenRouter target whose model does not name its vendor",
+         "OpenRouter models are <vendor>/<model>; the vendor decides how caching is asked for (Anthropic and "
+         "Alibaba markers, Gemini's single marker, OpenAI breakpoints).",
+         'promptc.Client("openrouter/claude-sonnet-4.5")',
+         "use openrouter/<vendor>/<model>, e.g. openrouter/anthropic/claude-sonnet-4.5"),
 )

@@ -10,11 +10,13 @@ from promptc.runtime.errors import RuntimeConfigError
 from promptc.runtime.providers.anthropic import AnthropicAdapter
 from promptc.runtime.providers.base import Adapter
 from promptc.runtime.providers.deepseek import DeepSeekAdapter
+from promptc.runtime.providers.bedrock import BedrockAdapter
 from promptc.runtime.providers.engine import EngineAdapter
 from promptc.runtime.providers.gemini import GeminiAdapter
 from promptc.runtime.providers.moonshot import MoonshotAdapter
 from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
 from promptc.runtime.providers.selfhosted import SGLangAdapter, VLLMAdapter
+from promptc.runtime.providers.openrouter import OpenRouterAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     "anthropic": AnthropicAdapter,
@@ -27,6 +29,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "gemini": GeminiAdapter,
     "moonshot": MoonshotAdapter,
     "deepseek": DeepSeekAdapter,
+    "bedrock": BedrockAdapter,
+    "openrouter": OpenRouterAdapter,
 }
 
 

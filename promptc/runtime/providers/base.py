@@ -135,6 +135,18 @@ class Adapter(ABC):
             return e.get("type") or e.get("code"), str(e.get("message", ""))
         return None, str(body)[:500]
 
+    #: How a streamed body is framed: ``"sse"`` (server-sent events) or ``"eventstream"`` (AWS's
+    #: binary framing, :mod:`promptc.runtime.eventstream`). The client picks the decoder from it.
+    stream_framing: str = "sse"
+
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        """The headers to send with this exact ``body`` (AWS SigV4 signs the body); default: unchanged."""
+        return headers
+
+    def error_from(self, headers: Any, body: Any) -> tuple[str | None, str]:
+        """(error type, message) from an error response's headers and body; default: :meth:`error_details`."""
+        return self.error_details(body)
+
 
 def runs(request: Request) -> list[tuple[str, list[int]]]:
     """Consecutive same-role runs of non-tools segments: ``[(role, [segment index, ...])]``."""

@@ -34,12 +34,14 @@ from starlette.routing import Route
 
 from promptc.core.providers import limits_for
 from promptc.runtime.sim.anthropic_api import AnthropicRoutes
+from promptc.runtime.sim.bedrock_api import BedrockRoutes
 from promptc.runtime.sim.cache import AnthropicCache, OpenAICache
 from promptc.runtime.sim.gemini_api import GeminiRoutes
 from promptc.runtime.sim.deepseek_api import DeepSeekRoutes
 from promptc.runtime.sim.moonshot_api import MoonshotRoutes
 from promptc.runtime.sim.openai_api import OpenAIRoutes
 from promptc.runtime.sim.selfhosted_api import SelfHostedRoutes
+from promptc.runtime.sim.openrouter_api import OpenRouterRoutes
 
 
 @dataclass
@@ -78,7 +80,7 @@ class SimState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, MoonshotRoutes, DeepSeekRoutes):
+class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, MoonshotRoutes, DeepSeekRoutes, BedrockRoutes, OpenRouterRoutes):
     """The ASGI application (``.app``); :class:`Simulator` runs it on loopback."""
 
     def __init__(self, clock: Any = None, anthropic_min_tokens: dict[str, int] | None = None,
@@ -88,6 +90,7 @@ class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, Moon
 
         self.tok = load_tokenizer("o200k_base")
         overrides = anthropic_min_tokens or {}
+        self.anthropic_min_tokens = overrides  # Claude families on Bedrock and OpenRouter use them too
         self.anthropic = AnthropicCache(self.state.clock, lambda m: overrides.get(m) or
                                         limits_for(f"anthropic/{m}").min_tokens or 1024)
         self.openai = OpenAICache(self.state.clock, minimum=openai_min_tokens)
