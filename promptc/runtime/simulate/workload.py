@@ -98,8 +98,10 @@ def render_requests(name: str, plans: Mapping[str, Plan], turns: list[Turn],
                 bound[turn.plan] = plans[turn.plan].bind(**dict(sessions.get(turn.plan, {})))
             requests.append(bound[turn.plan].render(**dict(turn.inputs)))
         except PromptcError as exc:
-            detail = str(exc).replace("\n", " ")
-            raise WorkloadError("E541", loc, f"plan `{turn.plan}` rejects these inputs: {detail}",
+            errors = getattr(exc, "errors", None)  # InputError: (field path, message) pairs
+            detail = ("; ".join(f"{p}: {m}" for p, m in errors) if errors else
+                      re.sub(r"^error\[\w+\]: ", "", str(exc)).replace("\n", " "))
+            raise WorkloadError("E541", loc, f"plan `{turn.plan}` rejects these inputs ({detail})",
                                 "give every input the plan declares, with its type (see `promptc show`)") from None
     return Workload(name, dict(plans), tuple(turns), {k: dict(v) for k, v in sessions.items()}, tuple(requests), note)
 
@@ -226,7 +228,11 @@ def _parse_file(path: Path) -> Any:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         where = f"{path}:{m.group(1)}:{m.group(2)}" if m else str(path)
-        raise WorkloadError("E540", where, f"not valid TOML: {str(exc).split(' (at line')[0]}") from None
+        if "(at end of document)" in str(exc):
+            last = text.split("\n")
+            where = f"{path}:{len(last)}:{len(last[-1]) + 1}"
+        message = re.sub(r" \(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        raise WorkloadError("E540", where, f"not valid TOML: {message}") from None
     raise WorkloadError("E540", str(path), f"unknown workload format `{suffix or '(none)'}`",
                         "name the file .json, .toml, .yaml or .yml")
 
