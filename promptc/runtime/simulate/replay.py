@@ -80,6 +80,7 @@ class TargetResult:
     target: str
     retention: str
     ttl: str
+    ttl_s: float
     min_tokens: int
     real_min_tokens: int
     stable_tokens: dict[str, int]  # per plan: the largest stable prefix the simulator counted
@@ -103,7 +104,8 @@ class TargetResult:
             v = self.share_of_best(s)
             return None if v is None else round(v, 6)
 
-        return {"target": self.target, "retention": self.retention, "ttl": self.ttl, "min_tokens": self.min_tokens,
+        return {"target": self.target, "retention": self.retention, "ttl": self.ttl,
+                "ttl_s": None if self.ttl_s == float("inf") else self.ttl_s, "min_tokens": self.min_tokens,
                 "real_min_tokens": self.real_min_tokens, "stable_tokens": dict(sorted(self.stable_tokens.items())),
                 "strategies": {s: {**self.tallies[s].to_json(), "label": LABELS[s],
                                    "savings": None if self.savings(s) is None else round(self.savings(s), 8),
@@ -221,7 +223,7 @@ def simulate_target(workload: Workload, target: str, *, count: Callable[[str], i
         notes.append(workload.note)
     tallies = {"none": Tally.of(none, price), "naive": Tally.of([r.usage for r in naive], price),
                "promptc": Tally.of([r.usage for r in ours], price), "best": Tally.of(best, price)}
-    return TargetResult(target, retention, label, effective, real_min, stable, tallies, notes)
+    return TargetResult(target, retention, label, ttl_s, effective, real_min, stable, tallies, notes)
 
 
 def simulate(workload: Workload, targets: list[str], *, min_tokens: int | None = None, retention: str = "short",

@@ -17,6 +17,14 @@ def duration(seconds: float) -> str:
     return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
 
 
+def ttl(label: str, seconds: float) -> str:
+    """``("5m", 300)`` → ``5m TTL``; ``("in_memory", 600)`` → ``in_memory: 10m TTL``; no TTL when infinite."""
+    if seconds == float("inf"):
+        return f"{label}: no TTL"
+    span = duration(seconds)
+    return f"{span} TTL" if span == label else f"{label}: {span} TTL"
+
+
 def summary(workload: Workload) -> dict[str, Any]:
     """What the workload was: name, turns, plans, duration."""
     return {"name": workload.name, "turns": len(workload.turns), "plans": sorted({t.plan for t in workload.turns}),
@@ -42,8 +50,8 @@ def format_text(workload: Workload, results: list[TargetResult]) -> str:
     for r in results:
         lines.append("")
         real = f" (real: {r.real_min_tokens})" if r.real_min_tokens != r.min_tokens else ""
-        lines.append(f"{r.target}: retention {r.retention} ({r.ttl} TTL), minimum {r.min_tokens} cacheable "
-                     f"tokens{real}")
+        lines.append(f"{r.target}: retention {r.retention} ({ttl(r.ttl, r.ttl_s)}), minimum {r.min_tokens} "
+                     f"cacheable tokens{real}")
         lines.append(f"  {'strategy':<18} {'hit rate':>8} {'uncached':>9} {'read':>9} {'written':>9} {'cost $':>10} "
                      f"{'% of best savings':>18}")
         for s in STRATEGIES:
@@ -56,4 +64,4 @@ def format_text(workload: Workload, results: list[TargetResult]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["duration", "format_text", "summary", "to_json"]
+__all__ = ["duration", "format_text", "summary", "to_json", "ttl"]
