@@ -14,7 +14,9 @@ from promptc.runtime.simulate import replay, simulate
 from promptc.runtime.simulate.best import entries, theoretical_best
 from promptc.runtime.simulate.report import format_text, to_json
 from promptc.runtime.simulate.workload import DAY, Turn, day_turns, render_requests, working_day
+from promptc.runtime.layout import TokenCounter
 from promptc.runtime.usage import Usage
+from promptc.tokenizers import load_tokenizer
 
 from tests.providers.conftest import LOW_MIN, canon
 
@@ -29,6 +31,11 @@ def small(team):
     turns = [Turn(t, a, {"file": "api/users.py", "query": f"question {i} for {a}"})
              for i, (t, a) in enumerate(zip(TIMES, AGENTS))]
     return render_requests("small", team.plans, turns, {})
+
+
+@pytest.fixture(scope="module")
+def anthropic_small(small):
+    return simulate(small, ["anthropic/claude-sonnet-4-5"], min_tokens=LOW_MIN, config=RuntimeConfig())
 
 
 def parts(team, ntok, tools_tokens):
@@ -61,8 +68,8 @@ def cost(price, uncached, read, write, output, ttl):
             + output * price.output) / 1e6
 
 
-def test_anthropic_four_strategies_match_hand_computed_numbers(team, small, ntok):
-    (res,) = simulate(small, ["anthropic/claude-sonnet-4-5"], min_tokens=LOW_MIN, config=RuntimeConfig())
+def test_anthropic_four_strategies_match_hand_computed_numbers(team, small, ntok, anthropic_small):
+    (res,) = anthropic_small
     g, a = parts(team, ntok, anthropic_tools(team, ntok))
     turn = [ntok(r.segments[-1].content) for r in small.requests]
     prompts = [g + a[x] + t for x, t in zip(AGENTS, turn)]
@@ -123,8 +130,9 @@ def test_openai_gpt56_four_strategies_match_hand_computed_numbers(team, small, n
 
 
 def test_openai_before_56_reads_in_128_token_steps_and_writes_nothing(team, small, ntok):
-    ours = replay(small, "openai/gpt-5.4", "promptc", min_tokens=LOW_MIN, config=RuntimeConfig())
-    naive = replay(small, "openai/gpt-5.4", "naive", min_tokens=LOW_MIN, config=RuntimeConfig())
+    counter = TokenCounter("o200k_base", load_tokenizer("o200k_base"))
+    ours = replay(small, "openai/gpt-5.4", "promptc", min_tokens=LOW_MIN, config=RuntimeConfig(), counter=counter)
+    naive = replay(small, "openai/gpt-5.4", "naive", min_tokens=LOW_MIN, config=RuntimeConfig(), counter=counter)
     for reply in ours + naive:
         assert reply.usage.cache_write_total == 0
         assert reply.usage.cache_read == 0 or (reply.usage.cache_read - LOW_MIN) % 128 == 0
@@ -176,8 +184,8 @@ def test_built_in_day_is_deterministic_and_shaped_as_documented(team):
     assert [r.segments[-1].hash for r in day.requests] == [r.segments[-1].hash for r in working_day(team.plans).requests]
 
 
-def test_same_output_twice(team, small):
-    first = simulate(small, ["anthropic/claude-sonnet-4-5"], min_tokens=LOW_MIN, config=RuntimeConfig())
+def test_same_output_twice(team, small, anthropic_small):
+    first = anthropic_small
     second = simulate(small, ["anthropic/claude-sonnet-4-5"], min_tokens=LOW_MIN, config=RuntimeConfig())
     assert to_json(small, first) == to_json(small, second)
     assert format_text(small, first) == format_text(small, second)

@@ -28,11 +28,10 @@ from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.cost import cost_of
 from promptc.runtime.errors import ProviderError, RuntimeConfigError
 from promptc.runtime.layout import TokenCounter
-from promptc.runtime.providers import adapter_for
 from promptc.runtime.providers.base import Adapter, WireCall
 from promptc.runtime.sim import Simulator
 from promptc.runtime.simulate.best import theoretical_best
-from promptc.runtime.simulate.rules import rules_for, sim_base_url, sim_min_kwargs, with_min_tokens
+from promptc.runtime.simulate.rules import rules_for, served, sim_min_kwargs, sim_prefixes, with_min_tokens
 from promptc.runtime.simulate.workload import Workload
 from promptc.runtime.usage import Usage
 
@@ -150,8 +149,15 @@ def replay(workload: Workload, target: str, strategy: str, *, min_tokens: int | 
         sim_kwargs = sim_min_kwargs(Simulator, t, min_tokens) or {}
     replies: list[Reply] = []
     with Simulator(**sim_kwargs) as sim:
-        client = Client(target, api_key="sim", retention=retention, config=config, clock=sim.clock,
-                        base_url=sim_base_url(sim.url, t.provider, _adapter_base(t)))
+        client = Client(target, api_key="sim", retention=retention, config=config, clock=sim.clock, base_url=sim.url)
+        call_path = client.build(workload.requests[0]).path if workload.requests else "/"
+        prefix = next((p for p in sim_prefixes(t.provider, client.adapter.default_base_url)
+                       if served(sim.sim.app.routes, p + call_path)), None)
+        if prefix is None:
+            client.close()
+            raise RuntimeConfigError(f"error[E507]: the provider simulator does not serve {target} (no route for "
+                                     f"POST {call_path}; add its sim_path to promptc.runtime.simulate.rules)")
+        client.base_url = sim.url + prefix
         if counter is not None and client.counter.tokenizer_id == counter.tokenizer_id:
             client.counter = counter
         if strategy == "naive":
@@ -171,10 +177,6 @@ def replay(workload: Workload, target: str, strategy: str, *, min_tokens: int | 
         finally:
             client.close()
     return replies
-
-
-def _adapter_base(t: Target) -> str:
-    return adapter_for(t.provider).default_base_url
 
 
 def simulate_target(workload: Workload, target: str, *, count: Callable[[str], int], min_tokens: int | None = None,

@@ -20,8 +20,10 @@
   naive default creates no cache objects (no resource manager).
 - ``ttl``: the write TTL (label and seconds) a cached prefix lives for under a retention — what the
   theoretical best (:mod:`promptc.runtime.simulate.best`) counts windows with.
-- ``sim_path``: where the simulator serves the provider, under its URL (default: the path of the
-  adapter's public base URL, ``""`` for Anthropic, ``"/v1"`` for OpenAI).
+- ``sim_path``: where the simulator serves the provider, under its URL. By default the first of
+  ``/<provider>`` + the path of the adapter's public base URL, ``/<provider>``, and that path alone
+  (``""`` for Anthropic, ``"/v1"`` for OpenAI) under which the simulator has a route for the
+  adapter's request path; none: the target is not simulated (E507).
 - ``sim_min``: the :class:`~promptc.runtime.sim.Simulator` arguments that lower the provider's
   minimum cacheable tokens (``--min-tokens``); by default a ``<provider>_min_tokens`` argument when
   the simulator has one.
@@ -198,11 +200,22 @@ def rules_for(provider: str) -> ProviderRules:
     return RULES.get(provider, GENERIC)
 
 
-def sim_base_url(sim_url: str, provider: str, default_base_url: str) -> str:
-    """The base URL a client of ``provider`` uses against the simulator at ``sim_url``."""
+def sim_prefixes(provider: str, default_base_url: str) -> list[str]:
+    """Where the simulator may serve ``provider``, most specific first: the row's ``sim_path``, else
+    ``/<provider>`` + the public base URL's path, ``/<provider>``, the public base URL's path."""
     row = rules_for(provider)
-    path = row.sim_path if row.sim_path is not None else urlparse(default_base_url).path.rstrip("/")
-    return sim_url + path
+    if row.sim_path is not None:
+        return [row.sim_path]
+    path = urlparse(default_base_url).path.rstrip("/")
+    return list(dict.fromkeys([f"/{provider}{path}", f"/{provider}", path]))
+
+
+def served(routes: list, path: str) -> bool:
+    """Whether one of a Starlette app's ``routes`` answers ``POST path``."""
+    from starlette.routing import Match
+
+    scope = {"type": "http", "path": path, "method": "POST", "root_path": "", "headers": []}
+    return any(r.matches(scope)[0] == Match.FULL for r in routes)
 
 
 def sim_min_kwargs(simulator_cls: Any, target: Target, min_tokens: int) -> dict[str, Any] | None:
@@ -226,5 +239,5 @@ def with_min_tokens(config: Any, target: str, min_tokens: int) -> Any:
 
 
 __all__ = ["GENERIC", "KEY_FIELDS", "KEY_HEADERS", "ProviderRules", "RULES", "naive_anthropic", "naive_bedrock",
-           "naive_implicit", "naive_openai", "naive_openrouter", "rules_for", "sim_base_url", "sim_min_kwargs",
+           "naive_implicit", "naive_openai", "naive_openrouter", "rules_for", "served", "sim_min_kwargs", "sim_prefixes",
            "with_min_tokens"]
