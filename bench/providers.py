@@ -149,6 +149,9 @@ def day_run(team) -> dict:
             except PromptcError as exc:
                 skipped.append(f"{target}: {str(exc).splitlines()[0]}")
                 continue
+            except Exception as exc:  # a provider's simulator model that fails: report it, keep the others
+                skipped.append(f"{target}: {type(exc).__name__}: {exc}")
+                continue
             rows.append(res.to_json())
     return {"workload": {"name": workload.name, "turns": len(workload.turns), "duration_s": workload.duration_s},
             "min_tokens": DAY_MIN_TOKENS, "targets": rows, "skipped": skipped}
