@@ -41,6 +41,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from starlette.routing import Match
+
 from promptc.core.providers import Target, limits_for
 from promptc.runtime.providers.base import WireCall
 
@@ -212,8 +214,6 @@ def sim_prefixes(provider: str, default_base_url: str) -> list[str]:
 
 def served(routes: list, path: str) -> bool:
     """Whether one of a Starlette app's ``routes`` answers ``POST path``."""
-    from starlette.routing import Match
-
     scope = {"type": "http", "path": path, "method": "POST", "root_path": "", "headers": []}
     return any(r.matches(scope)[0] == Match.FULL for r in routes)
 
