@@ -28,7 +28,8 @@ def simulate_command(compile_sources: CompileSources | None = None) -> click.Com
                   help="Lower the minimum cacheable tokens (in the simulator and the client) to this, to see where "
                        "caching goes with small prompts; the output says when a prefix is below the real minimum")
     @click.option("--retention", type=click.Choice(["short", "long"]), default="short", show_default=True,
-                  help="Cache retention for promptc's placement (and the TTL of the theoretical best)")
+                  help="Cache retention the client asks for (the naive default keeps retention fields; its "
+                       "Anthropic marker has the default 5m TTL); the theoretical best uses its TTL")
     @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
     def simulate(paths, targets, workload_file, trace_file, min_tokens, retention, fmt):
         """Replay a workload through the provider simulator and compare caching strategies per target:

@@ -15,9 +15,10 @@
   vllm, sglang              no ``cache_salt``, no routing-key header
   ========================  =====================================================================
 
-  Retention fields (``prompt_cache_retention``, the TTL of ``prompt_cache_options``) are kept:
-  both strategies cache for the same time, so the comparison is about placement and keys. The
-  naive default creates no cache objects (no resource manager).
+  Retention fields (``prompt_cache_retention``, the TTL of ``prompt_cache_options``) are kept, so
+  on OpenAI both strategies cache for the same time; the naive Anthropic and Bedrock markers have
+  the provider's default (5-minute) TTL. The naive default creates no cache objects (no resource
+  manager).
 - ``ttl``: the write TTL (label and seconds) a cached prefix lives for under a retention — what the
   theoretical best (:mod:`promptc.runtime.simulate.best`) counts windows with.
 - ``sim_path``: where the simulator serves the provider, under its URL. By default the first of

@@ -308,7 +308,7 @@ def load_workload(path: str | Path, *, plans: Mapping[str, Plan] | None = None,
     if not isinstance(raw_turns, list) or not raw_turns:
         raise WorkloadError("E541", f"{f}: turns", "expected a non-empty list of turns")
     turns: list[Turn] = []
-    now = 0.0
+    now = base = 0.0  # base: the first turn's clock time, when it gives one
     for n, t in enumerate(raw_turns):
         loc = f"{f}: turns[{n}]"
         if not isinstance(t, dict):
@@ -337,11 +337,9 @@ def load_workload(path: str | Path, *, plans: Mapping[str, Plan] | None = None,
                 raise WorkloadError("E543", f"{loc}.at", "goes back in time (before the previous turn)",
                                     "turns are listed in time order")
         elif "after" in t:
-            if n == 0:
-                base = 0.0
             at = now + parse_seconds(t["after"], f"{loc}.after")
         elif n == 0:
-            base, at = 0.0, 0.0
+            at = 0.0
         else:
             raise WorkloadError("E543", loc, "a turn after the first needs `at` or `after`")
         now = at
@@ -380,7 +378,7 @@ def from_trace(path: str | Path, plans: Mapping[str, Plan], counter: Callable[[s
                                     "does not record", "write a workload file with the session inputs")
     records.sort(key=lambda r: float(r.get("ts") or 0))
     t0 = float(records[0].get("ts") or 0)
-    sessions: dict[str, Any] = {}
+    bound: dict[str, Any] = {}  # one session per plan, to measure each turn's fixed part
     turns: list[Turn] = []
     for r in records:
         plan = plans[r["plan"]]
@@ -389,9 +387,9 @@ def from_trace(path: str | Path, plans: Mapping[str, Plan], counter: Callable[[s
             raise WorkloadError("E544", f, f"plan `{plan.name}` has a non-string turn input; its contents cannot be "
                                 "synthesized from a trace", "write a workload file with the inputs")
         base = {s.name: (s.type["values"][0] if s.type.get("type") == "enum" else "") for s in strings}
-        if plan.name not in sessions:
-            sessions[plan.name] = plan.bind()
-        req = sessions[plan.name].render(**base)
+        if plan.name not in bound:
+            bound[plan.name] = plan.bind()
+        req = bound[plan.name].render(**base)
         tail = sum(counter(s.content) for s in req.segments if s.stability == "turn")
         u = r.get("usage") or {}
         prompt = sum(u.get(k) or 0 for k in ("uncached", "cache_read", "cache_write_total"))
