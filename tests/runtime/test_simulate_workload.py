@@ -191,3 +191,12 @@ def test_from_trace_errors(team, tmp_path):
     with pytest.raises(WorkloadError) as err:
         from_trace(other, team.plans, len)
     assert err.value.code == "E544" and "`support`" in str(err.value)
+
+
+def test_built_in_day_refuses_inputs_it_cannot_fill(support):
+    from promptc.runtime.simulate import working_day
+
+    with pytest.raises(WorkloadError) as err:
+        working_day({"support": support})
+    assert err.value.code == "E541" and "session input `customer`" in str(err.value)
+    assert "--workload" in str(err.value)

@@ -171,10 +171,10 @@ def working_day(plans: Mapping[str, Plan], names: list[str] | None = None) -> Wo
     names = list(names or sorted(plans))
     if not names:
         raise WorkloadError("E542", "", "no plans to simulate", "pass a project directory, a .prompt file or plan files")
-    fills: dict[str, dict[str, str]] = {}
+    fills: dict[str, dict[str, str | None]] = {}
     for name in names:
         plan = plans[name]
-        fill: dict[str, str] = {}
+        fill: dict[str, str | None] = {}
         for spec in plan.inputs:
             if spec.stability == "static" or spec.has_default:
                 continue
@@ -182,11 +182,12 @@ def working_day(plans: Mapping[str, Plan], names: list[str] | None = None) -> Wo
                 raise WorkloadError("E541", f"plan {name}", f"the built-in working day cannot fill the "
                                     f"{spec.stability} input `{spec.name}` ({spec.type.get('type')})",
                                     "describe the day in a workload file (--workload) with its inputs")
-            fill[spec.name] = spec.type["values"][0] if spec.type.get("type") == "enum" else ""
+            fill[spec.name] = spec.type["values"][0] if spec.type.get("type") == "enum" else None
         fills[name] = fill
     turns = []
     for t in day_turns(names):
-        inputs = {k: (t.inputs.get(k) or v or f"Please look at {k} for the {t.plan} agent.")
+        # strings: the team example's file and query, else a sentence; enums: their first value
+        inputs = {k: v if v is not None else t.inputs.get(k) or f"Please look at {k} for the {t.plan} agent."
                   for k, v in fills[t.plan].items()}
         turns.append(Turn(t.at, t.plan, inputs))
     return render_requests("working day", plans, turns, {})
