@@ -16,6 +16,15 @@ environment and pass that interpreter as ``--peer-python``; without LiteLLM the 
 * session: the support example (static policy, session profile, growing history) for 8 turns on
   ``anthropic/claude-sonnet-4-5`` and ``openai/gpt-5.6`` in the simulator, with the real minimums:
   per turn uncached / cache-read / cache-write tokens and cost, against the same turns uncached.
+* day: ``promptc simulate``'s built-in working day (the team example's three agents, 240 turns,
+  09:00-16:43 with breaks, meetings and lunch) on every provider the simulator serves — Anthropic,
+  OpenAI gpt-5.6 (explicit breakpoints), OpenAI before 5.6 (automatic) and one target per other
+  provider in ``ADAPTERS`` (a provider without an adapter or a simulator route is skipped with a
+  note): cost with promptc's placement vs the provider's naive default vs the theoretical best,
+  and the share of the best's savings each reaches (goal: >= 98% on Anthropic's rules). The team
+  example's prefixes (~450 tokens) are below every real minimum, so the day runs with the minimum
+  lowered to 256 tokens (``promptc simulate --min-tokens 256``). ``--only-day`` runs just this part
+  and keeps the other parts of the JSON record.
 """
 
 from __future__ import annotations
@@ -102,11 +111,94 @@ def session_run(sim: Simulator, target: str, support) -> dict:
     return {"turns": rows, "total": tot}
 
 
+#: One target per provider for the simulated day (model names follow each provider's naming); a
+#: provider in ADAPTERS without a row here is reported as skipped.
+DAY_TARGETS: dict[str, tuple[str, ...]] = {
+    "anthropic": ("anthropic/claude-sonnet-4-5",),
+    "openai": ("openai/gpt-5.6", "openai/gpt-5.4"),
+    "bedrock": ("bedrock/claude-sonnet-4-5",),
+    "gemini": ("gemini/gemini-2.5-flash",),
+    "moonshot": ("moonshot/kimi-k3",),
+    "deepseek": ("deepseek/deepseek-chat",),
+    "openrouter": ("openrouter/anthropic/claude-sonnet-4.5",),
+    "vllm": ("vllm/qwen3-8b",),
+    "sglang": ("sglang/qwen3-8b",),
+}
+DAY_MIN_TOKENS = 256
+
+
+def day_run(team) -> dict:
+    """The simulated working day per provider: promptc's placement vs the naive default vs the best."""
+    from promptc.core.errors import PromptcError
+    from promptc.runtime.providers import ADAPTERS
+    from promptc.runtime.simulate import simulate, working_day
+
+    workload = working_day(team.plans)
+    providers = sorted({k.split(":")[0] for k in ADAPTERS} - {"engine"} | set(DAY_TARGETS))
+    rows, skipped = [], []
+    for provider in providers:
+        if provider not in {k.split(":")[0] for k in ADAPTERS}:
+            skipped.append(f"{provider}: no adapter registered in ADAPTERS")
+            continue
+        if provider not in DAY_TARGETS:
+            skipped.append(f"{provider}: no target in bench DAY_TARGETS")
+            continue
+        for target in DAY_TARGETS[provider]:
+            try:
+                (res,) = simulate(workload, [target], min_tokens=DAY_MIN_TOKENS, config=RuntimeConfig())
+            except PromptcError as exc:
+                skipped.append(f"{target}: {str(exc).splitlines()[0]}")
+                continue
+            except Exception as exc:  # a provider's simulator model that fails: report it, keep the others
+                skipped.append(f"{target}: {type(exc).__name__}: {exc}")
+                continue
+            rows.append(res.to_json())
+    return {"workload": {"name": workload.name, "turns": len(workload.turns), "duration_s": workload.duration_s},
+            "min_tokens": DAY_MIN_TOKENS, "targets": rows, "skipped": skipped}
+
+
+def print_day(day: dict) -> None:
+    w = day["workload"]
+    print(f"\nsimulated working day: {w['turns']} turns of the team example over {w['duration_s'] / 3600:.1f} h, "
+          f"minimum lowered to {day['min_tokens']} tokens")
+    print(f"{'target':<40} {'no cache $':>10} {'naive $':>10} {'promptc $':>10} {'best $':>10} "
+          f"{'naive/best':>10} {'promptc/best':>12} {'hit rate':>8}")
+    for r in day["targets"]:
+        s = r["strategies"]
+
+        def money(k):
+            return "unknown" if s[k]["cost"] is None else f"{s[k]['cost']:.4f}"
+
+        def share(k):
+            v = s[k]["share_of_best_savings"]
+            return "-" if v is None else f"{v:.1%}"
+
+        print(f"{r['target']:<40} {money('none'):>10} {money('naive'):>10} {money('promptc'):>10} {money('best'):>10} "
+              f"{share('naive'):>10} {share('promptc'):>12} {s['promptc']['hit_rate']:>8.1%}")
+    anth = [r for r in day["targets"] if r["target"].startswith("anthropic/")]
+    for r in anth:
+        v = r["strategies"]["promptc"]["share_of_best_savings"]
+        verdict = "NOT met (the best saves nothing)" if v is None else f"{'met' if v >= 0.98 else 'NOT met'} ({v:.1%})"
+        print(f"goal: promptc >= 98% of the best savings on {r['target']}: {verdict}")
+    for note in day["skipped"]:
+        print(f"skipped {note}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "providers.json"))
     ap.add_argument("--peer-python", default=sys.executable, help="interpreter with litellm installed")
+    ap.add_argument("--only-day", action="store_true", help="run only the simulated day; keep the rest of --out")
     args = ap.parse_args()
+    if args.only_day:
+        team = promptc.compile(REPO / "examples" / "team")
+        out = Path(args.out)
+        result = json.loads(out.read_text()) if out.exists() else {}
+        result["day"] = day_run(team)
+        print_day(result["day"])
+        out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        print(f"\nwrote {args.out}")
+        return
     team = promptc.compile(REPO / "examples" / "team")
     support = promptc.compile(REPO / "examples" / "support")["support"]
     req = team["backend"].bind().render(file="api/users.py", query="Why does GET /users return 500?")
@@ -158,6 +250,7 @@ def main() -> None:
 
     with Simulator() as sim:
         result["session"] = {t: session_run(sim, t, support) for t in ("anthropic/claude-sonnet-4-5", "openai/gpt-5.6")}
+    result["day"] = day_run(team)
 
     print(f"{'measure':<44} {'value':>12}")
     s, p = result["startup_s"], result["litellm_import_s"]
@@ -177,6 +270,7 @@ def main() -> None:
         t = sess["total"]
         print(f"{'':<{len(target)}}   all {t['uncached']:>9} {t['cache_read']:>7} {t['cache_write']:>7} "
               f"{t['output']:>7} {t['cost']:>10.6f} {t['cost_without_cache']:>10.6f}")
+    print_day(result["day"])
     Path(args.out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(f"\nwrote {args.out}")
 

@@ -396,7 +396,8 @@ def demo(project, turns, max_tokens, budget, out, inputs_file, inputs, dtype):
 
 
 def _provider_commands() -> None:
-    """``promptc sim`` and ``promptc trace`` live with the provider runtime (promptc/runtime/commands.py)."""
+    """``promptc sim``, ``promptc trace`` and ``promptc simulate`` live with the provider runtime
+    (promptc/runtime/commands.py, promptc/runtime/simulate/cli.py)."""
     from promptc.runtime.commands import sim, trace
 
     cli.add_command(sim)
@@ -404,6 +405,9 @@ def _provider_commands() -> None:
     from promptc.runtime.cache_commands import warm_command
 
     cli.add_command(warm_command(_compile_sources))
+    from promptc.runtime.simulate.cli import simulate_command
+
+    cli.add_command(simulate_command(_compile_sources))
 
 
 _provider_commands()

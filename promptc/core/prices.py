@@ -99,21 +99,6 @@ _TABLE: list[tuple[str, float, float, float, dict[str, float], bool]] = [
     ("deepseek/deepseek-v4-flash", 0.14, 0.28, 0.02, {}, False),
     ("deepseek/deepseek-flash", 0.14, 0.28, 0.02, {}, False),
     ("deepseek/deepseek-v4-pro", 0.435, 0.87, 0.003625 / 0.435, {}, False),
-]
-
-#: Explicit-cache storage, USD per million tokens per hour (the longest matching key wins).
-#: Gemini: $1.00 (Flash models) to $4.50 (Pro models) per MTok-hour; unverified (secondary sources).
-_STORAGE: list[tuple[str, float]] = [
-    ("gemini/", 1.0),
-    ("gemini/gemini-2.5-pro", 4.5),
-    ("gemini/gemini-3-pro", 4.5),
-    ("gemini/gemini-3.1-pro", 4.5),
-]
-
-
-def _storage(target: str) -> float:
-    return max(((k, v) for k, v in _STORAGE if target.startswith(k)), key=lambda kv: len(kv[0]),
-               default=("", 0.0))[1]
     # Bedrock (Claude): Anthropic's list prices; write multipliers unverified (reference §11).
     ("bedrock/claude-", 3.0, 15.0, 0.1, _ANTHROPIC_WRITE, False),
     ("bedrock/claude-opus-4-8", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, False),
@@ -131,6 +116,21 @@ def _storage(target: str) -> float:
     ("openrouter/deepseek/", 0.28, 0.42, 0.1, {}, False),
     ("openrouter/moonshotai/", 0.6, 2.5, 0.25, {}, False),
 ]
+
+#: Explicit-cache storage, USD per million tokens per hour (the longest matching key wins).
+#: Gemini: $1.00 (Flash models) to $4.50 (Pro models) per MTok-hour; unverified (secondary sources).
+_STORAGE: list[tuple[str, float]] = [
+    ("gemini/", 1.0),
+    ("gemini/gemini-2.5-pro", 4.5),
+    ("gemini/gemini-3-pro", 4.5),
+    ("gemini/gemini-3.1-pro", 4.5),
+]
+
+
+def _storage(target: str) -> float:
+    return max(((k, v) for k, v in _STORAGE if target.startswith(k)), key=lambda kv: len(kv[0]),
+               default=("", 0.0))[1]
+
 
 #: Bedrock model ids and cross-region profiles (``us.anthropic.claude-...``) price like their family.
 _TABLE += [(f"bedrock/{region}anthropic.{key[len('bedrock/'):]}", *rest)

@@ -111,12 +111,12 @@ class TokenCounter:
     """Counts a segment's tokens for a target: the plan's count when it has one, else the target's
     tokenizer (a proxy for providers whose tokenizer is not public), cached by segment hash.
 
-    Owned by a client; the tokenizer loads on first use.
+    Owned by a client; the tokenizer loads on first use unless a loaded ``tokenizer`` is given.
     """
 
-    def __init__(self, tokenizer_id: str = "o200k_base"):
+    def __init__(self, tokenizer_id: str = "o200k_base", tokenizer=None):
         self.tokenizer_id = tokenizer_id
-        self._tok = None
+        self._tok = tokenizer
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()  # threads sharing a client load the tokenizer once
 

@@ -1,7 +1,11 @@
-"""Diagnostic codes of the provider runtime (see :mod:`promptc.core.codes`): E502–E508, E510–E512.
+"""Diagnostic codes of the provider runtime (see :mod:`promptc.core.codes`): E502–E508 (the client),
+E510–E512 (Gemini cache objects), E515–E519 (Kimi/Moonshot context caches), E520–E523 (Bedrock,
+OpenRouter), E530–E533 (the cache registry, warm, keep-warm) and E540–E544 (``promptc simulate``'s
+workloads, raised as :class:`promptc.runtime.simulate.WorkloadError`).
 
-The exception classes carrying them are in :mod:`promptc.runtime.errors`; docs/providers.md
-describes when each is raised. E501 (the engine client) is in the compiler family's table.
+The exception classes carrying them are in :mod:`promptc.runtime.errors` and the modules named in
+each entry; docs/providers.md describes when each is raised. E501 (the engine client) is in the
+compiler family's table.
 """
 
 from promptc.core.codes.base import Code
@@ -111,4 +115,31 @@ RUNTIME_CODES: tuple[Code, ...] = (
          "Alibaba markers, Gemini's single marker, OpenAI breakpoints).",
          'promptc.Client("openrouter/claude-sonnet-4.5")',
          "use openrouter/<vendor>/<model>, e.g. openrouter/anthropic/claude-sonnet-4.5"),
+    Code("E540", "workload-unreadable", "error", "a workload file cannot be read or parsed",
+         "`promptc simulate --workload` reads JSON, TOML or YAML (YAML needs PyYAML); the error gives the file, "
+         "line and column of the syntax error.",
+         "promptc simulate examples/team -t anthropic/claude-sonnet-4-5 --workload day.toml  # a stray comma",
+         "fix the syntax at the location given, or name the file .json, .toml or .yaml"),
+    Code("E541", "workload-field", "error", "a workload field is missing, unknown or of the wrong type",
+         "A workload has `plans`, `session`, `turns` and `name`; each turn has `plan`, `inputs` and `at` or "
+         "`after`. The error names the field path (`turns[3].inputs`); inputs a plan rejects are reported here "
+         "too, as are plans whose inputs the built-in working day cannot fill.",
+         'turns = [{plan = "backend", inputs = "Why 500?"}]  # inputs must be a table',
+         "write the field as the format in docs/providers.md describes"),
+    Code("E542", "workload-plan", "error", "a workload names a plan it does not provide",
+         "Every turn and session names one of the workload's plans (from its `plans` paths, or the PATHS on the "
+         "command line); a plans path must exist, and sources need `promptc simulate`, which compiles them.",
+         'turns = [{plan = "qa", after = "1m"}]  # the team example has no plan qa',
+         "name a plan the workload provides, or add its project to `plans`"),
+    Code("E543", "workload-time", "error", "a turn's time is malformed or goes back in time",
+         "Turns are in time order: `at` is a time of day (HH:MM[:SS]) or seconds from the start, `after` a number "
+         "of seconds or a duration (\"90s\", \"5m\", \"1h\"); a turn after the first needs one of them.",
+         'turns = [{plan = "backend", at = "10:00"}, {plan = "docs", at = "09:00"}]',
+         "list the turns in time order, with at or after on each"),
+    Code("E544", "trace-workload", "error", "a cache trace yields no workload to replay",
+         "`promptc simulate --from-trace` replays the successful requests of a trace written with "
+         "Client(trace=...); it needs at least one, the plans they name, and plans whose inputs it can synthesize "
+         "(string turn inputs, no session inputs).",
+         "promptc simulate examples/support -t openai/gpt-5.6 --from-trace team-trace.jsonl",
+         "pass the plans the trace was recorded with, or write a workload file"),
 )
