@@ -255,19 +255,21 @@ def impact_section(pm: PrefixMap, impact: MapImpact) -> str:
                      f"<td>{_e(', '.join(f.plans))}</td><td>{_e(f.suppressed.reason if f.suppressed else '')}</td></tr>")
     findings = _table(["code", "severity", "message", "location", "segment", "plans", "suppressed"], frows,
                       ' id="findings-table"') if frows else "<p>No findings.</p>"
-    return f'<h2 id="impact">Change impact</h2>{head}{plan_table}<h3>Findings</h3>{findings}'
+    return f'<section id="impact"><h2>Change impact</h2>{head}{plan_table}<h3>Findings</h3>{findings}</section>'
 
 
 def _timeline(name: str, points: list, run: RunView) -> str:
-    w, h, pad = 520, 90, 24
-    span = (run.end - run.start) or 1.0
-    xs = [pad + (p.ts - run.start) / span * (w - 2 * pad) for p in points]
+    # x is the request's position in the trace (a shared axis for every plan; times are in the tooltips)
+    w, h, pad, left, right = 560, 90, 24, 40, 110
+    n_all = max(sum(len(v) for v in run.series.values()), 2)
+    xs = [left + (p.index - 1) / (n_all - 1) * (w - left - right) for p in points]
     coords = [(x, h - pad - (p.hit_rate or 0.0) * (h - 2 * pad)) for x, p in zip(xs, points)]
     out = [f'<svg class="tl" role="img" width="{w}" height="{h}" viewBox="0 0 {w} {h}">',
            f"<title>{_e('hit rate per request of ' + name)}</title>",
-           f'<line class="g" x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}"/>'
-           f'<line class="g" x1="{pad}" y1="{pad}" x2="{w - pad}" y2="{pad}"/>'
-           f'<text class="lab" x="0" y="{pad + 4}">100%</text><text class="lab" x="0" y="{h - pad + 4}">0%</text>']
+           f'<line class="g" x1="{left}" y1="{h - pad}" x2="{w - right}" y2="{h - pad}"/>'
+           f'<line class="g" x1="{left}" y1="{pad}" x2="{w - right}" y2="{pad}"/>'
+           f'<text class="lab" x="0" y="{pad + 4}">100%</text><text class="lab" x="0" y="{h - pad + 4}">0%</text>'
+           f'<text class="lab" x="{w - right + 6}" y="{h - pad + 4}">request # →</text>']
     if len(coords) > 1:
         out.append('<polyline points="' + " ".join(f"{_f(x)},{_f(y)}" for x, y in coords) + '"/>')
     for (x, y), p in zip(coords, points):
@@ -320,10 +322,10 @@ def runtime_section(pm: PrefixMap, run: RunView) -> str:
     events = _table(["time", "event", "details"], ev_rows, ' id="trace-events"') if ev_rows else \
         "<p>No cache-object events (create, refresh, delete, keepwarm) in this trace.</p>"
     n_req = sum(len(v) for v in run.series.values())
-    return (f'<h2 id="runtime">Run time</h2><p>Trace <code>{_e(run.path)}</code>: {n_req} request(s), '
+    return (f'<section id="runtime"><h2>Run time</h2><p>Trace <code>{_e(run.path)}</code>: {n_req} request(s), '
             f"{len(run.events)} cache-object event(s), over {run.end - run.start:.0f}s.</p>{stats}"
             f"<h3>Hit rate over time</h3>{tl}<h3>Invalidations</h3>{invs}<h3>Per segment</h3>{segs}"
-            f"<h3>Cache objects</h3>{events}")
+            f"<h3>Cache objects</h3>{events}</section>")
 
 
 def render_html(pm: PrefixMap, impact: MapImpact | None = None, run: RunView | None = None,
