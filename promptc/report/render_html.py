@@ -42,7 +42,7 @@ text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:ta
 tr:target{background:var(--row)}code{font-size:12px}.muted{color:var(--muted)}
 svg text{fill:var(--fg);font:12px system-ui,sans-serif}svg .lab{font-size:11px}
 .seg rect.b{stroke:var(--bg);stroke-width:1}.st-static rect.b{fill:var(--static)}.st-session rect.b{fill:var(--session)}
-.st-turn rect.b{fill:var(--turn)}.more rect.b{fill:var(--more)}.rt rect.b{fill-opacity:.55}
+.st-turn rect.b{fill:var(--turn)}.lv-agent rect.b{fill-opacity:.78}.lv-task rect.b{fill-opacity:.65}.more rect.b{fill:var(--more)}.rt rect.b{fill-opacity:.55}
 .ao line.edge{stroke:var(--fg);stroke-dasharray:3 2}.bp line{stroke:var(--bp);stroke-width:2}.bp path{fill:var(--bp)}
 .inval rect.h{fill:url(#hatch)}#hatch path{stroke:var(--inval);stroke-width:2}.axis line{stroke:var(--line)}
 .seg:hover rect.b,.seg:focus rect.b{stroke:var(--fg);stroke-width:2}.swatch{display:inline-block;width:1em;height:1em;
@@ -112,11 +112,15 @@ def _box_svg(b: Box, lay: Layout, pm: PrefixMap, impact: MapImpact | None, scale
                 f'<text x="{_f(x + 4)}" y="{_f(y + 18)}">{_e(label)}</text></a>')
     n = b.node
     inval = impact is not None and impact.is_invalidated(n.id)
-    cls = ["seg", f"st-{n.stability}"] + (["ao"] if n.append_only else []) + (["rt"] if b.runtime else []) + \
+    cls = ["seg", f"st-{n.stability}", f"lv-{n.level}"] + (["ao"] if n.append_only else []) + (["rt"] if b.runtime else []) + \
           (["inval"] if inval else [])
     tokens = n.tokens_for(pm.target)
-    text = f"{n.segment} {tokens if tokens is not None else '(run time)'}" + (" ⇢" if n.append_only else "") + \
-        (" ✗" if inval else "")
+    marks = (" ⇢" if n.append_only else "") + (" ✗" if inval else "")
+    amount = str(tokens) if tokens is not None else "(run time)"
+    # the longest label that fits: name and tokens, else the name, else the tokens
+    fits = [t for t in (f"{n.segment} {amount}{marks}", f"{n.segment}{marks}", f"{tokens}{marks}" if tokens else "")
+            if t and len(t) * 6.6 + 8 <= max(b.w * scale, 2.0)]
+    text = fits[0] if fits else ""
     parts = [f'<a class="{" ".join(cls)}" id="box-{n.id}" href="#row-{n.id}" data-segment="{_e(n.segment)}" '
              f'data-tokens="{"" if tokens is None else tokens}" data-plans="{_e(" ".join(n.plans))}">',
              f"<title>{_e(_tooltip(n, pm, impact))}</title>",
@@ -125,7 +129,7 @@ def _box_svg(b: Box, lay: Layout, pm: PrefixMap, impact: MapImpact | None, scale
         parts.append(f'<rect class="h" x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h - 2)}"/>')
     if n.append_only:
         parts.append(f'<line class="edge" x1="{_f(x + w - 1)}" y1="{_f(y)}" x2="{_f(x + w - 1)}" y2="{_f(y + h - 2)}"/>')
-    if len(text) * 6.6 + 8 <= w:  # the label fits; otherwise the tooltip and the table carry it
+    if text:  # no label fits: the tooltip and the table carry it
         parts.append(f'<text x="{_f(x + 4)}" y="{_f(y + min(h, LANE_H) / 2 + 4)}">{_e(text)}</text>')
     parts.append("</a>")
     if n.breakpoints:
@@ -169,8 +173,9 @@ def map_svg(pm: PrefixMap, impact: MapImpact | None = None, lay: Layout | None =
 def _legend() -> str:
     items = [("var(--static)", "static: cached across sessions"), ("var(--session)", "session: rendered per session"),
              ("var(--turn)", "turn: rendered per request (nominal width)")]
+    # the level (global, agent, task) is a lighter shade of the same colour, and named in every tooltip
     sw = " ".join(f'<span><span class="swatch" style="background:{c}"></span> {_e(t)}</span>' for c, t in items)
-    return (f'<p class="legend">{sw}<br>⇢ dashed end: append-only (grows at its end) · ▼ cache breakpoint after the '
+    return (f'<p class="legend">{sw}<br>⇢ dashed end: append-only (grows at its end) · lighter shade: agent, then task level · ▼ cache breakpoint after the '
             'segment · ✗ hatched: invalidated by the change · "+K more": plans folded into one lane (all are in the '
             'tables) · hover a box for its details, click it for its row</p>')
 

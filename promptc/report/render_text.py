@@ -55,7 +55,7 @@ def render_tree(pm: PrefixMap, width: int = 100) -> str:
     kind_w = max((len(_kind(n)) for _, n, _, _ in rows), default=6)
     tok_w = max([len(str(n.tokens_for(pm.target))) for _, n, _, _ in rows if n.tokens_for(pm.target) is not None] + [3])
     fixed = name_w + 1 + kind_w + 1 + tok_w + 1
-    bar_w = max(0, min(30, width - fixed - 24))
+    bar_w = max(0, min(24, width - fixed - 36))  # the bar gives way to the plan count and the source
     lines = [_cut(f"cache map: {len(pm.plans)} plan(s); tokens and bars for {pm.target} "
                   f"(a full bar is {total} tokens)", width),
              _cut("▼ cache breakpoint after the segment · ⇢ append-only · ┄ rendered at run time", width)]
