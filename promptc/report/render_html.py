@@ -89,7 +89,7 @@ def _stability(n: Node) -> str:
     return n.stability + (" +append" if n.append_only else "")
 
 
-def _tooltip(n: Node, pm: PrefixMap, impact: MapImpact | None) -> str:
+def _tooltip(n: Node, impact: MapImpact | None) -> str:
     tokens = ", ".join(f"{t}: {v}" for t, v in sorted((n.tokens or {}).items())) or "run time (no build-time count)"
     lines = [f"{n.segment} — {n.level}, {_stability(n)}, {n.kind}, role {n.role}", f"source {n.source}",
              f"tokens {tokens}", f"hash {_short(n.hash)} · prefix {_short(n.prefix_hash)}",
@@ -105,11 +105,14 @@ def _box_svg(b: Box, lay: Layout, pm: PrefixMap, impact: MapImpact | None, scale
     x, y = LABEL_W + b.x * scale, TOP + b.lane * LANE_H
     w, h = max(b.w * scale, 2.0), b.lanes * LANE_H
     if b.node is None:
-        label = f"+{len(b.folded)} more plans (see the plans table)"
-        title = f"{len(b.folded)} more plans, folded to keep the map readable: {', '.join(b.folded)}"
-        return (f'<a class="seg more" href="#plans" data-plans="{_e(" ".join(b.folded))}"><title>{_e(title)}</title>'
-                f'<rect class="b" x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h - 2)}"/>'
-                f'<text x="{_f(x + 4)}" y="{_f(y + 18)}">{_e(label)}</text></a>')
+        hit = [p for p in b.folded if impact is not None and p in impact.plans]
+        label = f"+{len(b.folded)} more plans (see the plans table)" + (f" ✗ {len(hit)} invalidated" if hit else "")
+        title = f"{len(b.folded)} more plans, folded to keep the map readable: {', '.join(b.folded)}" + \
+            (f"\n✗ invalidated by the change: {', '.join(hit)}" if hit else "")
+        hatch = f'<rect class="h" x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h - 2)}"/>' if hit else ""
+        return (f'<a class="seg more{" inval" if hit else ""}" href="#plans" data-plans="{_e(" ".join(b.folded))}">'
+                f'<title>{_e(title)}</title><rect class="b" x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" '
+                f'height="{_f(h - 2)}"/>{hatch}<text x="{_f(x + 4)}" y="{_f(y + 18)}">{_e(label)}</text></a>')
     n = b.node
     inval = impact is not None and impact.is_invalidated(n.id)
     cls = ["seg", f"st-{n.stability}", f"lv-{n.level}"] + (["ao"] if n.append_only else []) + (["rt"] if b.runtime else []) + \
@@ -123,7 +126,7 @@ def _box_svg(b: Box, lay: Layout, pm: PrefixMap, impact: MapImpact | None, scale
     text = fits[0] if fits else ""
     parts = [f'<a class="{" ".join(cls)}" id="box-{n.id}" href="#row-{n.id}" data-segment="{_e(n.segment)}" '
              f'data-tokens="{"" if tokens is None else tokens}" data-plans="{_e(" ".join(n.plans))}">',
-             f"<title>{_e(_tooltip(n, pm, impact))}</title>",
+             f"<title>{_e(_tooltip(n, impact))}</title>",
              f'<rect class="b" x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h - 2)}"/>']
     if inval:
         parts.append(f'<rect class="h" x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h - 2)}"/>')
@@ -203,7 +206,7 @@ def plans_table(pm: PrefixMap) -> str:
     return _table(head, rows, ' id="plans-table"')
 
 
-def segments_table(pm: PrefixMap, impact: MapImpact | None, run: RunView | None) -> str:
+def segments_table(pm: PrefixMap, impact: MapImpact | None) -> str:
     """One row per node of the map (a segment at one prefix), anchored ``row-<node id>``."""
     head = ["node", "segment", "level", "stability", "kind", "role", "source", "hash", "prefix",
             *[f"tokens {t}" for t in pm.targets], "bp", "plans (shared by)"]
@@ -352,7 +355,7 @@ def render_html(pm: PrefixMap, impact: MapImpact | None = None, run: RunView | N
         sections.append(runtime_section(pm, run))
     sections += ['<h2 id="plans">Plans</h2>', plans_table(pm), '<h2 id="segments">Segments</h2>',
                  '<p class="muted">One row per segment at one prefix: plans in the last column share the cached '
-                 "prefix through it.</p>", segments_table(pm, impact, run)]
+                 "prefix through it.</p>", segments_table(pm, impact)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta name=\"color-scheme\" content=\"light dark\">"

@@ -13,12 +13,10 @@ from click.testing import CliRunner
 from PIL import Image, ImageStat
 
 from promptc.cli import cli
-from promptc.report import make_report, prefix_map, render_html
-from promptc.report.impact import place
-from promptc.report.runtime import load
+from promptc.report import prefix_map, render_html
 from promptc.runtime.trace import read_trace, stats
 from promptc.show import shared_with
-from tests.lint.project import clone_of, edit, init_repo
+from tests.lint.project import edit, init_repo
 from tests.report.conftest import EXAMPLES, REPO
 
 

@@ -105,3 +105,21 @@ def test_the_text_tree_shows_tokens_breakpoints_and_totals(example_plans):
             line = next(x for x in text.splitlines() if x.lstrip("└─├│ ").startswith(seg.id))
             assert "▼" in line and all(b in line for b in seg.breakpoint)
     assert f"= plan support: static prefix {plans['support'].static_tokens['anthropic/claude-sonnet-5']} tokens" in text
+
+
+def test_an_invalidated_plan_folded_into_more_is_still_marked(many):
+    """The impact of a plan drawn inside a "+K more" lane is not lost in the fold."""
+    from promptc.lint.model import LintReport, PlanSummary
+    from promptc.report.impact import place
+
+    _, plans = many
+    pm = build_map(plans, "engine/smollm2")
+    empty = LintReport.empty("HEAD", "git", "0")
+    row = PlanSummary(plan="p050", from_segment="a050", tokens={"engine/smollm2": 12}, cost_per_request=0.0,
+                      suppressed=False)
+    impact = place(pm, empty.model_copy(update={"summary": empty.summary.model_copy(update={"plans": [row]})}))
+    assert impact.invalidated == {pm.node_of("p050", "a050").id: ["p050"], pm.node_of("p050", "turn").id: ["p050"]}
+    html = render_html(pm, impact)
+    more = html.split('class="seg more inval"', 1)[1].split("</a>", 1)[0]
+    assert "✗ 1 invalidated" in more and "p050" in more
+    assert html.count('class="seg more') == 1
