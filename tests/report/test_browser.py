@@ -116,6 +116,7 @@ def test_a_100_plan_project_is_aggregated_and_readable(browser, many, tmp_path):
         for name in ("p000", "p057", "p099"):
             row = page.locator(f'#plans-table tr[data-plan="{name}"] td')
             assert row.nth(4).get_attribute("data-v") == str(plans[name].static_tokens["engine/smollm2"])
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"  # dark mode
         assert_not_blank(page)
         # readable without JS: the map and tables are in the served HTML itself
         text = out.read_text(encoding="utf-8")
@@ -210,3 +211,23 @@ def test_clicking_a_segment_fills_the_details_panel(browser, example_plans, tmp_
         assert_clean(out, errors, [r for r in requests if "#" not in r])
     finally:
         page.close()
+
+
+def test_the_page_is_complete_without_javascript_and_follows_light_mode(browser, example_plans, tmp_path):
+    out = tmp_path / "team.html"
+    pm = prefix_map(example_plans["team"])
+    out.write_text(render_html(pm), encoding="utf-8")
+    context = browser.new_context(java_script_enabled=False, color_scheme="light", viewport={"width": 1150, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(out.as_uri())
+        assert page.locator("#map a.seg").count() == len(pm.nodes())
+        assert page.locator("#segments-table tbody tr").count() == len(pm.nodes())
+        box = page.locator('#map a.seg[data-segment="rules"]')
+        assert "shared.prompt:6:1" in box.locator("title").text_content()  # the tooltip needs no script
+        box.click()  # a plain link: the row becomes the :target
+        assert page.evaluate("location.hash") == box.get_attribute("href")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+        assert_not_blank(page)
+    finally:
+        context.close()
