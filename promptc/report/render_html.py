@@ -128,8 +128,10 @@ def _box_svg(b: Box, lay: Layout, pm: PrefixMap, impact: MapImpact | None, scale
              f'data-tokens="{"" if tokens is None else tokens}" data-plans="{_e(" ".join(n.plans))}">',
              f"<title>{_e(_tooltip(n, impact))}</title>",
              f'<rect class="b" x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h - 2)}"/>']
-    if inval:
-        parts.append(f'<rect class="h" x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h - 2)}"/>')
+    if inval:  # hatched from where the re-written tokens start (the whole box for a run-time segment)
+        start = b.x if b.runtime else min(max(b.x, impact.hatch_start.get(n.id, b.x)), b.x + b.w)
+        hx = LABEL_W + start * scale
+        parts.append(f'<rect class="h" x="{_f(hx)}" y="{_f(y)}" width="{_f(max(x + w - hx, 2.0))}" height="{_f(h - 2)}"/>')
     if n.append_only:
         parts.append(f'<line class="edge" x1="{_f(x + w - 1)}" y1="{_f(y)}" x2="{_f(x + w - 1)}" y2="{_f(y + h - 2)}"/>')
     if text:  # no label fits: the tooltip and the table carry it

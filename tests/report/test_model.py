@@ -119,6 +119,8 @@ def test_an_invalidated_plan_folded_into_more_is_still_marked(many):
                       suppressed=False)
     impact = place(pm, empty.model_copy(update={"summary": empty.summary.model_copy(update={"plans": [row]})}))
     assert impact.invalidated == {pm.node_of("p050", "a050").id: ["p050"], pm.node_of("p050", "turn").id: ["p050"]}
+    # the hatch covers lint's re-written tokens: the last 12 of the plan's static prefix
+    assert impact.hatch_start[pm.node_of("p050", "a050").id] == pm.static_tokens("p050") - 12
     html = render_html(pm, impact)
     more = html.split('class="seg more inval"', 1)[1].split("</a>", 1)[0]
     assert "✗ 1 invalidated" in more and "p050" in more
