@@ -3,6 +3,7 @@ located error for every user mistake (E960–E962, and lint's E920 / the runtime
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import dataclass
 
@@ -53,13 +54,13 @@ def test_report_writes_one_file_byte_identical_across_runs(run, tmp_path):
     assert "://" not in text and "<link" not in text and "src=" not in text  # nothing outside the file
 
 
-def test_report_defaults_to_cache_report_html_in_the_project(run, tmp_path):
-    r = run("report", cwd=REPO / "examples" / "team")
-    try:
-        assert r.returncode == 0, r.stderr
-        assert (REPO / "examples" / "team" / "cache-report.html").is_file()
-    finally:
-        (REPO / "examples" / "team" / "cache-report.html").unlink(missing_ok=True)
+def test_without_paths_or_output_it_maps_the_enclosing_project_into_cache_report_html(run, tmp_path):
+    project = tmp_path / "team"
+    shutil.copytree(REPO / "examples" / "team", project, ignore=shutil.ignore_patterns(".promptc"))
+    (project / "memory").mkdir(exist_ok=True)
+    r = run("report", cwd=project / "memory")  # no PATHS: the project around the current directory
+    assert r.returncode == 0, r.stderr
+    assert (project / "memory" / "cache-report.html").is_file()
 
 
 @pytest.mark.parametrize("args,code,where", [
