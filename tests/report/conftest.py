@@ -72,9 +72,12 @@ def trace_file(tmp_path_factory):
     return make_trace(tmp_path_factory.mktemp("trace") / "trace.jsonl")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the whole session: the system's `chromium` (never a downloaded one)."""
+    """One headless Chromium for the browser tests: the system's `chromium` (never a downloaded one).
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in this thread while
+    it is open, and later tests that call ``asyncio.run`` would fail."""
     from playwright.sync_api import sync_playwright
 
     exe = shutil.which("chromium")
