@@ -101,7 +101,7 @@ def _tooltip(n: Node, impact: MapImpact | None) -> str:
     return "\n".join(lines)
 
 
-def _box_svg(b: Box, lay: Layout, pm: PrefixMap, impact: MapImpact | None, scale: float) -> str:
+def _box_svg(b: Box, pm: PrefixMap, impact: MapImpact | None, scale: float) -> str:
     x, y = LABEL_W + b.x * scale, TOP + b.lane * LANE_H
     w, h = max(b.w * scale, 2.0), b.lanes * LANE_H
     if b.node is None:
@@ -170,7 +170,7 @@ def map_svg(pm: PrefixMap, impact: MapImpact | None = None, lay: Layout | None =
             out.append(f'<text class="total" x="{LABEL_W + CHART_W + 8}" y="{y}" data-plan="{_e(plans[0])}" '
                        f'data-v="{pm.static_tokens(plans[0])}">{pm.static_tokens(plans[0])} tok</text>')
     for b in lay.boxes:
-        out.append(_box_svg(b, lay, pm, impact, scale))
+        out.append(_box_svg(b, pm, impact, scale))
     out.append("</svg>")
     return "\n".join(out)
 

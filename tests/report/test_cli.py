@@ -121,3 +121,18 @@ def test_show_tree_of_a_compiled_plan_file_uses_its_siblings(run, tmp_path):
 def test_show_tree_with_an_unknown_target_is_e961(run):
     r = run("show", "--tree", TEAM, "--target", "nope/nope")
     assert r.returncode == 2 and "error[E961]" in r.stderr and "engine/smollm2" in r.stderr
+
+
+def test_the_page_is_the_same_bytes_under_any_hash_seed_and_cwd(tmp_path, trace_file):
+    """Deterministic output (no timestamps, ids or set order): two processes, two PYTHONHASHSEEDs, two cwds."""
+    import os
+    import subprocess
+
+    code = ("import hashlib, sys; from promptc.report import make_report; "
+            f"sys.stdout.write(hashlib.sha256(make_report([{TEAM!r}], trace={str(trace_file)!r}).encode()).hexdigest())")
+    digests = set()
+    for seed, cwd in (("1", tmp_path), ("2", REPO)):
+        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": seed}
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd, check=True)
+        digests.add(r.stdout)
+    assert len(digests) == 1 and len(digests.pop()) == 64
