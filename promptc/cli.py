@@ -186,17 +186,42 @@ def check(paths, align, fmt, allow_roots):
 @cli.command()
 @click.argument("plan_path", type=click.Path(exists=True))
 @click.option("--plan", "plan_name", help="Which plan, when PLAN_PATH is a .prompt file or project declaring several")
-def show(plan_path, plan_name):
+@click.option("--tree", is_flag=True, help="The prefix tree of every plan at PLAN_PATH (the map of `promptc report`)")
+@click.option("--target", help="With --tree: count tokens for this target [default: the most common one]")
+@click.option("--width", type=click.IntRange(40, 1000), help="With --tree: columns [default: the terminal's]")
+def show(plan_path, plan_name, tree, target, width):
     """A table of a plan's segments: level, stability, role, tokens, short hashes, breakpoints, shared-with.
 
-    PLAN_PATH is what `run` takes: a compiled .plan.json, or a .prompt file / project compiled on the fly."""
+    PLAN_PATH is what `run` takes: a compiled .plan.json, or a .prompt file / project compiled on the fly.
+    With --tree: every plan there as one prefix tree, with tokens and breakpoints."""
     from promptc.runtime.plans import PlanChoiceError
     from promptc.show import render_show
+
+    if tree:
+        from promptc.report import tree_text
+
+        click.echo(tree_text(plan_path, target, width), nl=False)
+        return
 
     try:
         render_show(Path(plan_path), plan_name, compile_sources=_compile_sources)
     except PlanChoiceError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--output", "-o", default="cache-report.html", show_default=True, type=click.Path(),
+              help="The HTML file to write (one self-contained page)")
+@click.option("--target", help="Widths in this target's tokens [default: the target most plans name]")
+@click.option("--against", help="Show a change's impact: git ref, promptc.lock file or project directory (as lint)")
+@click.option("--trace", "trace_path", help="Show what happened at run time: a JSONL cache trace (Client(trace=...))")
+def report(paths, output, target, against, trace_path):
+    """Write the cache report: a prefix-sharing map of every plan, with a change's impact and a trace."""
+    from promptc.report import write_report
+
+    out = write_report(_paths(paths), output, target=target, against=against, trace=trace_path)
+    click.echo(f"wrote {out}")
 
 
 @cli.command()
