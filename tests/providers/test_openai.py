@@ -6,7 +6,7 @@ import pytest
 
 from promptc.runtime.client import Client
 from promptc.runtime.config import RuntimeConfig
-from promptc.runtime.errors import RetentionError
+from promptc.runtime.errors import RetentionError, RuntimeConfigError
 from promptc.runtime.providers.openai import cache_key
 
 from .conftest import LOW_MIN, canon
@@ -34,21 +34,30 @@ def test_gpt56_team_payload_breakpoints_usage_and_cost(team, sim, low_min_config
             system = [plan.segment(s).content for s in ("rules", agent, f"{agent}_memory")]
             turn_text = req.segments[-1].content
             bp = {"mode": "explicit"}
+            # no history: explicit mode (the turn is never written); breakpoints at the end of the shared
+            # global block (tools render first, then `rules`) and of the static prefix; one key for the
+            # agents that share the global block
             assert sim.requests[-1]["payload"] == {
                 "model": "gpt-5.6", "max_completion_tokens": 32, "tools": fn_tools(plan),
-                "prompt_cache_key": cache_key(req, None), "prompt_cache_options": {"mode": "implicit", "ttl": "30m"},
-                "messages": [{"role": "system", "content": [{"type": "text", "text": system[0]},
+                "prompt_cache_key": cache_key(req, None, "shared"),
+                "prompt_cache_options": {"mode": "explicit", "ttl": "30m"},
+                "messages": [{"role": "system", "content": [{"type": "text", "text": system[0],
+                                                            "prompt_cache_breakpoint": bp},
                                                            {"type": "text", "text": system[1]},
                                                            {"type": "text", "text": system[2],
                                                             "prompt_cache_breakpoint": bp}]},
                              {"role": "user", "content": [{"type": "text", "text": turn_text}]}]}
+            shared = tools + ntok(system[0])
             static = tools + sum(ntok(t) for t in system)
-            total = static + ntok(turn_text)
+            turn_tokens = ntok(turn_text)
+            total = static + turn_tokens
             u = reply.usage
-            if turn == 0:  # the key differs per agent (the static prefix does): no sharing across agents
-                assert (u.cache_read, u.cache_write, u.uncached) == (0, {"30m": total}, 0)
-            else:  # the previous turn's implicit breakpoint ended after its own question: read the static part
-                assert (u.cache_read, u.cache_write, u.uncached) == (static, {"30m": total - static}, 0)
+            if turn == 0 and agent == "backend":  # the first request writes the static prefix
+                assert (u.cache_read, u.cache_write, u.uncached) == (0, {"30m": static}, turn_tokens)
+            elif turn == 0:  # the other agents read the shared global block and write their own part
+                assert (u.cache_read, u.cache_write, u.uncached) == (shared, {"30m": static - shared}, turn_tokens)
+            else:  # later turns read the whole static prefix; the turn is never written
+                assert (u.cache_read, u.cache_write, u.uncached) == (static, {}, turn_tokens)
             out = ntok(f"Simulated openai reply to a {total}-token prompt.")
             assert u.output == out
             assert reply.cost == pytest.approx((u.uncached * 5.0 + u.cache_read * 0.5 +
@@ -76,9 +85,24 @@ def test_pre_56_models_cache_automatically_with_retention_and_key(team, sim, nto
 def test_cache_key_is_the_stable_prefix_plus_tenant(team):
     a = team["backend"].bind().render(file="a", query="one")
     b = team["backend"].bind().render(file="b", query="two")
+    d = team["docs"].bind().render(file="a", query="one")
     assert cache_key(a, "t1") == cache_key(b, "t1") != cache_key(a, "t2")
-    assert cache_key(a, None) != cache_key(team["docs"].bind().render(file="a", query="one"), None)
+    assert cache_key(a, None) != cache_key(d, None)  # scope "plan": one key per agent
+    assert cache_key(a, None, "shared") == cache_key(d, None, "shared") != cache_key(a, "t2", "shared")
     assert len(cache_key(a, "x" * 100)) <= 64
+
+
+def test_cache_key_scope_setting(team, tmp_path):
+    """The adapter keys on the shared global prefix by default; ``cache_key_scope = "plan"`` per agent."""
+    req = team["backend"].bind().render(file="a", query="q")
+    shared = Client("openai/gpt-5", api_key="k", config=RuntimeConfig()).build(req).payload["prompt_cache_key"]
+    assert shared == cache_key(req, None, "shared")
+    per_plan = Client("openai/gpt-5", api_key="k", config=RuntimeConfig.from_dict(
+        {"providers": {"openai": {"cache_key_scope": "plan"}}})).build(req).payload["prompt_cache_key"]
+    assert per_plan == cache_key(req, None, "plan") != shared
+    with pytest.raises(RuntimeConfigError, match="E507.*cache_key_scope"):
+        Client("openai/gpt-5", api_key="k", config=RuntimeConfig.from_dict(
+            {"providers": {"openai": {"cache_key_scope": "agent"}}}))
 
 
 def test_retention_a_model_cannot_honour_is_an_error(team):
@@ -115,7 +139,9 @@ def test_responses_api_payload_and_usage(team, sim, low_min_config):
     assert p["input"][0]["role"] == "system" and [x["type"] for x in p["input"][0]["content"]] == ["input_text"] * 3
     assert p["input"][0]["content"][2]["prompt_cache_breakpoint"] == {"mode": "explicit"}
     assert p["tools"][0]["type"] == "function" and p["max_output_tokens"] == 16
-    assert first.usage.cache_read == 0 and second.usage.cache_read == first.usage.prompt
+    # explicit mode (no history): the static prefix is written and read back, the turn never
+    assert first.usage.cache_read == 0 and second.usage.cache_read == first.usage.cache_write_total > 0
+    assert second.usage.uncached == first.usage.uncached > 0 and second.usage.prompt == first.usage.prompt
     assert streamed[-1].reply.text == "".join(e.text for e in streamed if e.type == "text") == second.text
 
 

@@ -179,7 +179,7 @@ def test_openai_upstream_uses_openais_breakpoints(team, osim, config):
     req = team["frontend"].bind().render(file="a.tsx", query="q")
     first = c.complete(req, max_tokens=64)
     p = osim.requests[-1]["payload"]
-    assert (p["prompt_cache_key"], p["session_id"]) == (cache_key(req, None), session_id(req, None))
+    assert (p["prompt_cache_key"], p["session_id"]) == (cache_key(req, None, "shared"), session_id(req, None))
     assert p["prompt_cache_options"] == {"mode": "implicit", "ttl": "30m"}
     marked = [part["text"] for m in p["messages"] for part in m["content"] if "prompt_cache_breakpoint" in part]
     assert marked == [team["frontend"].segment(s).content for s in ("rules", "frontend_memory")]

@@ -75,21 +75,10 @@ def tool_defs(request: Request) -> list[dict[str, Any]]:
 
 
 def prompt_cache_key(request: Request, tenant: str | None) -> str:
-    """Kimi's ``prompt_cache_key``: the hash of the plan's shared global prefix (its leading static
-    global segments) plus the tenant, ≤ 64 characters; a plan without one uses its static prefix
-    (:func:`promptc.runtime.providers.openai.cache_key`). Kimi's cache is per organization and the
-    key routes requests together, so plans that share the global prefix share one key and read
-    each other's cached global blocks (OpenAI's per-key rate limit, the reason for its finer key,
-    is not documented for Kimi)."""
-    anchor = None
-    for s in request.segments:
-        if s.stability != "static" or s.level != "global":
-            break
-        anchor = s
-    if anchor is None:
-        return cache_key(request, tenant)
-    digest = hashlib.sha256(f"{tenant or ''}\n{anchor.prefix_hash}".encode()).hexdigest()[:32]
-    return f"{(tenant or 'promptc')[:24]}:{digest}"
+    """Kimi's ``prompt_cache_key``: the shared-prefix key (:func:`promptc.runtime.providers.openai.cache_key`
+    with ``scope="shared"``). Kimi's cache is per organization and the key routes requests together,
+    so plans that share the global prefix share one key and read each other's cached global blocks."""
+    return cache_key(request, tenant, scope="shared")
 
 
 def from_moonshot(u: dict[str, Any], writes_exist: bool, write_ttl: str = "unknown") -> Usage:

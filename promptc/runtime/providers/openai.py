@@ -3,14 +3,18 @@
 - Tools segments become function tool definitions; every other run of consecutive same-role
   segments becomes one message whose content is one text part per segment (OpenAI concatenates
   parts), so segment bytes go out unchanged and a breakpoint can sit between two of them.
-- ``prompt_cache_key`` is derived from the plan's stable prefix hash (the last static segment's
-  ``prefix_hash``) plus the tenant: requests that share the prefix route to the same cache.
+- ``prompt_cache_key`` is derived from the prefix the plans share (the last static ``global``
+  segment's ``prefix_hash``) plus the tenant: agents built on one shared block route to the same
+  cache and read each other's copy of it. ``[tool.promptc.providers.openai] cache_key_scope = "plan"``
+  keys on each plan's whole static prefix instead (one key per agent: for fleets whose shared key
+  would exceed OpenAI's ~15 requests/minute per key).
 - Retention: see :mod:`promptc.runtime.retention` (``prompt_cache_retention`` before gpt-5.6,
   ``prompt_cache_options`` from gpt-5.6).
 - On models with explicit breakpoints (gpt-5.6 and later: ``mode = "explicit"`` in
   :mod:`promptc.core.providers`) ``prompt_cache_breakpoint: {"mode": "explicit"}`` goes on the text
-  part ending each placed breakpoint; implicit mode keeps one write for the latest message, so at
-  most 3 explicit ones.
+  part ending each placed breakpoint. A plan with a growing history uses ``mode: implicit`` (the
+  automatic breakpoint on the newest message is what the next turn reads; at most 3 explicit ones);
+  a plan without one uses ``mode: explicit`` (at most 4, and the never-repeated turn is not written).
 - Usage is inclusive (``prompt_tokens`` counts cached and written tokens); it is normalized.
 """
 
@@ -21,7 +25,7 @@ import json
 from typing import Any
 
 from promptc.plan import Request
-from promptc.runtime.errors import ProviderError, RetentionError, StreamInterrupted
+from promptc.runtime.errors import ProviderError, RetentionError, RuntimeConfigError, StreamInterrupted
 from promptc.runtime.layout import Mark, candidates, in_render_order, place
 from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, Completion, StreamEvent, StreamState,
                                             WireCall, runs)
@@ -32,23 +36,42 @@ _RETAIN_24H = ("gpt-5.5", "gpt-5.4", "gpt-5.2", "gpt-5.1", "gpt-5-codex", "gpt-5
 _ONLY_24H = ("gpt-5.5",)
 
 
-def cache_key(request: Request, tenant: str | None) -> str:
-    """``prompt_cache_key``: the stable prefix hash (last static segment) plus the tenant, ≤ 64 chars."""
+#: What a cache/affinity key is derived from: ``"shared"`` = the prefix the plans share (the last
+#: static segment of level ``global``), so agents built on one shared block route together and read
+#: each other's cached copy of it; ``"plan"`` = the plan's whole static prefix (one key per agent).
+KEY_SCOPES = ("shared", "plan")
+
+
+def cache_key(request: Request, tenant: str | None, scope: str = "plan") -> str:
+    """An affinity key for ``request``: a stable prefix hash plus the tenant, ``head:digest``, ≤ 57 chars.
+
+    ``scope`` (:data:`KEY_SCOPES`) picks the prefix; ``"shared"`` falls back to ``"plan"`` for a plan
+    without a static global segment. OpenAI's ``prompt_cache_key``, Kimi's, OpenRouter's
+    ``session_id`` and the self-hosted routing keys are all this key.
+    """
     segs = request.segments
-    anchor = next((s for s in reversed(segs) if s.stability == "static"), segs[0] if segs else None)
+    anchor = None
+    if scope == "shared":
+        anchor = next((s for s in reversed(segs) if s.stability == "static" and s.level == "global"), None)
+    if anchor is None:
+        anchor = next((s for s in reversed(segs) if s.stability == "static"), segs[0] if segs else None)
     prefix = anchor.prefix_hash if anchor else ""
     digest = hashlib.sha256(f"{tenant or ''}\n{prefix}".encode()).hexdigest()[:32]
     head = (tenant or "promptc")[:24]
     return f"{head}:{digest}"
 
 
-def retention_fields(model: str, retention: str, explicit: bool) -> dict[str, Any]:
-    """The request fields for a retention on ``model``; E504 when the model cannot honour it."""
+def retention_fields(model: str, retention: str, explicit: bool, implicit: bool = True) -> dict[str, Any]:
+    """The request fields for a retention on ``model``; E504 when the model cannot honour it.
+
+    From gpt-5.6 (``explicit``), ``implicit`` keeps the automatic breakpoint on the newest message
+    (worth it when the plan has a growing history the next turn re-reads); without one the mode is
+    ``explicit``: only the plan's breakpoints write, and a turn that never repeats is not written."""
     m = model.lower()
     if explicit:  # gpt-5.6+: a 30m minimum TTL; "none" = explicit mode without breakpoints
         if retention == "none":
             return {"prompt_cache_options": {"mode": "explicit"}}
-        out: dict[str, Any] = {"prompt_cache_options": {"mode": "implicit", "ttl": "30m"}}
+        out: dict[str, Any] = {"prompt_cache_options": {"mode": "implicit" if implicit else "explicit", "ttl": "30m"}}
         if retention == "long":
             out["prompt_cache_retention"] = "24h"
         return out
@@ -71,28 +94,45 @@ class _OpenAIBase(Adapter):
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
     part_type = "text"
+    #: ``prompt_cache_key`` scope (:data:`KEY_SCOPES`); ``[tool.promptc.providers.openai] cache_key_scope``
+    key_scope = "shared"
 
     def headers(self, api_key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}"}
+
+    def configured(self, settings: dict[str, Any]) -> "_OpenAIBase":
+        """``cache_key_scope = "shared" | "plan"`` from ``[tool.promptc.providers.openai]`` (E507 otherwise)."""
+        if "cache_key_scope" not in settings or self.provider != "openai":
+            return self
+        scope = settings["cache_key_scope"]
+        if scope not in KEY_SCOPES:
+            raise RuntimeConfigError(f"error[E507]: tool.promptc.providers.openai.cache_key_scope: {scope!r} is not "
+                                     f"one of {', '.join(KEY_SCOPES)}")
+        out = type(self)()
+        out.key_scope = scope
+        return out
 
     def _layout(self, request: Request, opts: CallOptions, ctx: BuildContext):
         """(tool definitions, messages, marks, extra fields) shared by both APIs."""
         segs = request.segments
         explicit = ctx.limits.mode == "explicit" and ctx.limits.max_breakpoints > 0
-        fields = retention_fields(opts.model, opts.retention, explicit)
+        # the implicit breakpoint pays only when the next turn re-reads this one: a growing history
+        implicit = any(s.kind == "history" for s in segs)
+        fields = retention_fields(opts.model, opts.retention, explicit, implicit)
         tool_idx = [i for i, s in enumerate(segs) if s.kind == "tools" and s.tools]
         msg_runs = [(role, [i for i in idx if segs[i].content]) for role, idx in runs(request)]
         msg_runs = [(role, idx) for role, idx in msg_runs if idx]
         marks: list[Mark] = []
         if explicit and opts.retention != "none":
-            order = [i for i, s in enumerate(segs)
-                     if (s.kind == "tools" and s.tools) or (s.kind != "tools" and s.content)]
+            # render order: the tool definitions come before the messages in the cached prefix
+            order = tool_idx + [i for _, idx in msg_runs for i in idx]
             counts = [ctx.counter.count(segs[i], opts.target) for i in order]
-            # breakpoints cannot sit on tools, and the implicit breakpoint already covers the newest message
+            # breakpoints cannot sit on tools; with a history the implicit breakpoint covers the newest message
             wanted = in_render_order([c for c in candidates(request, opts.target) if c.reason != "history"], order,
                                      segs, markable=lambda i: segs[i].kind != "tools")
+            # the limits table counts the implicit breakpoint's write (3 of 4); explicit mode has all 4
             marks = place(order, counts, wanted, min_tokens=ctx.limits.min_tokens,
-                          max_breakpoints=ctx.limits.max_breakpoints, long_ttl=False)
+                          max_breakpoints=ctx.limits.max_breakpoints + (0 if implicit else 1), long_ttl=False)
             marks = [Mark(m.index, segs[m.index].id, m.reason, False, m.prefix_tokens) for m in marks]
         marked = {m.index for m in marks}
 
@@ -104,7 +144,7 @@ class _OpenAIBase(Adapter):
 
         messages = [{"role": role, "content": [part(i) for i in idx]} for role, idx in msg_runs]
         tools = [t for i in tool_idx for t in segs[i].tools or []]
-        key = cache_key(request, opts.tenant) if opts.retention != "none" else None
+        key = cache_key(request, opts.tenant, self.key_scope) if opts.retention != "none" else None
         if key:
             fields = {"prompt_cache_key": key, **fields}
         return tools, messages, marks, fields, key, explicit

@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from promptc.plan import Request
@@ -47,14 +46,10 @@ class OpenRouterTargetError(RuntimeConfigError):
 
 
 def session_id(request: Request, tenant: str | None) -> str:
-    """``session_id``: the hash of the prefix the plans share (the last *global* static segment's
-    ``prefix_hash``, else the last static one's) plus the tenant, ≤ 64 characters. Agents built on the
-    same shared prefix stick to one upstream replica, so each finds the shared part cached there."""
-    segs = request.segments
-    anchor = next((s for s in reversed(segs) if s.stability == "static" and s.level == "global"), None) or next(
-        (s for s in reversed(segs) if s.stability == "static"), segs[0] if segs else None)
-    digest = hashlib.sha256(f"{tenant or ''}\n{anchor.prefix_hash if anchor else ''}".encode()).hexdigest()[:32]
-    return f"{(tenant or 'promptc')[:24]}:{digest}"
+    """``session_id``: the shared-prefix key (:func:`promptc.runtime.providers.openai.cache_key` with
+    ``scope="shared"``). Agents built on the same shared prefix stick to one upstream replica, so each
+    finds the shared part cached there."""
+    return cache_key(request, tenant, scope="shared")
 
 
 def upstream(model: str) -> str:
@@ -92,7 +87,7 @@ class OpenRouterAdapter(Adapter):
             explicit = ctx.limits.mode == "explicit" and ctx.limits.max_breakpoints > 0
             fields.update(retention_fields(opts.model.split("/", 1)[1], opts.retention, explicit))
             if caching:
-                fields = {"prompt_cache_key": cache_key(request, opts.tenant), **fields}
+                fields = {"prompt_cache_key": cache_key(request, opts.tenant, "shared"), **fields}
             if explicit and caching:
                 wanted = in_render_order([c for c in candidates(request, opts.target) if c.reason != "history"],
                                          order, segs, markable=markable)

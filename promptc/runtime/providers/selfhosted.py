@@ -54,13 +54,7 @@ def routing_key(request: Request, tenant: str | None, scope: str = "plan") -> st
     OpenAI's ``prompt_cache_key``); ``"shared"`` on the last static segment of level ``global``
     (every plan that shares the global prefix shares a replica).
     """
-    if scope == "shared":
-        segs = request.segments
-        anchor = next((s for s in reversed(segs) if s.stability == "static" and s.level == "global"), None)
-        if anchor is not None:
-            digest = hashlib.sha256(f"{tenant or ''}\n{anchor.prefix_hash}".encode()).hexdigest()[:32]
-            return f"{(tenant or 'promptc')[:24]}:{digest}"
-    return cache_key(request, tenant)
+    return cache_key(request, tenant, scope)
 
 
 def cache_salt(tenant: str, secret: bytes | None = None) -> str:
