@@ -1,4 +1,4 @@
-"""User errors of the engine, the server's configuration and the engine client (codes E701–E709).
+"""User errors of the engine, the server's configuration and the engine client (codes E701–E714).
 
 Each is a :class:`~promptc.core.errors.PromptcError`, so the CLI prints the message and exits 2 (usage
 error) instead of reporting an internal error. Messages follow the diagnostic shape:
@@ -15,8 +15,11 @@ E707    the server's port is in use or the address cannot be bound
 E708    the engine server cannot be reached (connection refused, timeout)
 E709    the engine URL is malformed
 E710    a weight mode (``--dtype``) that the device cannot run (int4 is a CPU kernel)
+E714    the metrics key is empty, contains whitespace, or is also a tenant's API key
 ======  ==========================================================================
 
+E711–E713 are answers of a running server (queue full, deadline exceeded, a bad ``timeout``), not
+configuration errors: see :mod:`promptc.engine.request` and :mod:`promptc.engine.server`.
 E708 and E709 are raised by the client (:mod:`promptc.runtime.engine_client`), which defines them
 itself so that the runtime does not import the engine package.
 """
@@ -74,3 +77,7 @@ class PortUnavailable(EngineUserError, OSError):
 
 class DtypeUnsupported(EngineUserError, ValueError):
     code = "E710"
+
+
+class MetricsKeyError(EngineUserError, ValueError):
+    code = "E714"
