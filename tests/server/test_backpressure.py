@@ -221,3 +221,26 @@ def test_join_leave_stress_over_http(smollm_weights):
         assert f'promptc_requests_total{{tenant="default",status="{status}"}} {n}' in metrics, (status, n)
     assert engine.scheduler.stats.max_batch >= 2
     engine.close()
+
+
+@pytest.mark.parametrize("args,code", [
+    (["serve", "--max-queue", "0"], "E702"),
+    (["serve", "--retry-after", "soon"], "E702"),
+    (["serve", "--deadline", "-1"], "E702"),
+    (["serve", "--metrics-key", " "], "E714"),
+])
+def test_bad_serve_options_exit_2_with_a_code(monkeypatch, capsys, args, code):
+    from tests.security.test_server_config import run_cli
+
+    monkeypatch.delenv("PROMPTC_METRICS_KEY", raising=False)
+    rc, err = run_cli(monkeypatch, capsys, *args)
+    assert rc == 2 and f"error[{code}]" in err
+    assert "internal error" not in err and "loading" not in err
+
+
+def test_the_metrics_key_may_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PROMPTC_METRICS_KEY", "scrape")
+    assert ServerConfig.from_sources(None).metrics_key == "scrape"
+    monkeypatch.setenv("PROMPTC_API_KEYS", "scrape=tenant-a")
+    with pytest.raises(Exception, match="E714"):
+        ServerConfig.from_sources(None)
