@@ -1,0 +1,334 @@
+"""The acceptance rows of issue 14, measured in one run on one machine (imported by bench/engine.py).
+
+Every row is a ratio of two numbers measured in the same process, minutes apart, so machine load
+affects both sides. See :func:`run` for the rows and docs/benchmarks.md for the results.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import serving  # noqa: E402  (bench/serving.py: decode speed, accuracy, the 3-agent run, llama.cpp decode)
+
+from promptc.engine import Engine, GenerationParams, SegmentIn  # noqa: E402
+from promptc.engine.model import KVCache  # noqa: E402
+
+STORY = "Write a long, detailed story about {}. Do not stop early."
+TOPICS = ["a lighthouse keeper", "a lost robot", "a desert caravan", "a mountain village", "a deep-sea diver",
+          "a clockmaker", "a space station", "a river ferry"]
+
+
+def have_llama_cpp() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+# -- decode: single stream, 8 streams, accuracy ---------------------------------------------------------
+def fastest_mode(engines: dict[str, Engine], n_tokens: int, repeats: int) -> tuple[str, dict]:
+    rows = {}
+    for mode, eng in engines.items():
+        rows[mode] = {"single_tok_per_s": serving.decode_speed(eng, 1, 256, n_tokens, repeats)}
+        print(f"  {mode}: {rows[mode]['single_tok_per_s']:.1f} tok/s single stream (Transformer.decode)", flush=True)
+    best = max(rows, key=lambda m: rows[m]["single_tok_per_s"])
+    return best, rows
+
+
+def accuracy(engine: Engine, ref: Engine, n_prompts: int, n_new: int) -> dict:
+    reference = []
+    for text in serving.PROMPTS[:n_prompts]:
+        ids = serving.prompt_ids(ref, text)
+        c = ref.complete("accuracy-ref", [SegmentIn.of("p", "user", text)], params=GenerationParams(max_tokens=n_new),
+                         use_cache=False)
+        reference.append((ids, list(c.token_ids)))
+    return serving.accuracy(engine, ref, reference)
+
+
+def streams(engine: Engine, n: int, max_tokens: int) -> dict:
+    """``n`` concurrent streams through the scheduler: aggregate decode tok/s, measured from the moment
+    every stream has its first token (prefill excluded) to the moment the last one finishes."""
+    params = GenerationParams(max_tokens=max_tokens)
+    segs = [[SegmentIn.of(f"story{i}", "user", STORY.format(TOPICS[i % len(TOPICS)]))] for i in range(n)]
+    with engine.scheduler.hold():
+        gens = [engine.submit(f"streams-{n}", s, params=params, use_cache=False) for s in segs]
+    while not all(g.generated >= 1 or g.done.is_set() for g in gens):
+        time.sleep(0.002)
+    t0, g0 = time.perf_counter(), sum(g.generated for g in gens)
+    for g in gens:
+        g.result()
+    dt = time.perf_counter() - t0
+    tokens = sum(g.generated for g in gens) - g0
+    return {"streams": n, "decode_tokens": tokens, "seconds": dt, "tok_per_s": tokens / dt}
+
+
+# -- the multi-agent workload: TTFT vs llama-cpp-python ------------------------------------------------
+def canonical_ids(engine: Engine, segs) -> list[int]:
+    seg_ids, _, gen = engine.tokenize(segs)
+    return [t for s in seg_ids for t in s] + list(gen)
+
+
+def promptc_ttft(engine: Engine, reqs, tenant: str) -> dict:
+    engine.tree.clear(tenant)
+    before = engine.tree.tenant_stats(tenant).computed_tokens
+    times = []
+    for _, segs in reqs:
+        t = time.perf_counter()
+        engine.complete(tenant, segs, params=GenerationParams(max_tokens=1))
+        times.append(time.perf_counter() - t)
+    return {"total_ttft_s": sum(times), "computed_tokens": engine.tree.tenant_stats(tenant).computed_tokens - before,
+            "per_request_s": times}
+
+
+def llama_ttft(path: str, threads: int, prompts: list[list[int]], ram_cache: bool) -> dict:
+    """Time to the first streamed token of each prompt, in order, on one llama-cpp-python ``Llama``:
+    its own prefix reuse (the live KV state keeps the longest common prefix with the previous prompt)
+    and, with ``ram_cache``, ``LlamaRAMCache`` (saved states; the one with the longest common prefix
+    is restored)."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, n_batch=512,
+                          verbose=False)
+    if ram_cache:
+        llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=2 << 30))
+    times = []
+    for ids in prompts:
+        t = time.perf_counter()
+        it = llm.create_completion(ids, max_tokens=1, temperature=0.0, stream=True)
+        next(it)
+        times.append(time.perf_counter() - t)
+        for _ in it:  # the cache save happens after the first token: not part of TTFT
+            pass
+    del llm
+    return {"total_ttft_s": sum(times), "per_request_s": times, "version": llama_cpp.__version__}
+
+
+# -- per-token overhead and torch.compile --------------------------------------------------------------
+def _step_ms(model, cfg, steps: int) -> float:
+    cache = KVCache.allocate(cfg, 256 + steps + 2, model.dtype, model.device)
+    model.forward(torch.tensor(list(range(100, 356))), cache, 0)
+    model.decode([5], [cache], [256])
+    times = []
+    for s in range(steps):
+        t = time.perf_counter()
+        model.decode([5], [cache], [257 + s])
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def decode_profile(engine: Engine, steps: int = 8) -> dict:
+    """Per-token overhead of one single-stream decode step: the step's wall time for the real model vs a
+    model with the same structure (layers, heads, weight mode) but tiny matrices, whose step time is
+    almost all Python, op dispatch and kernel launch; plus the aten op count of one step."""
+    from promptc.engine.model import Transformer
+    from tests.engine.tiny import tiny_weights
+
+    cfg = engine.weights.config
+    real = _step_ms(engine.model, cfg, steps)
+    tiny_w = tiny_weights(engine.weights, dim=128, layers=cfg.n_layers, heads=4, kv_heads=2 if cfg.n_kv_heads <
+                          cfg.n_heads else 4, vocab=cfg.vocab_size)
+    tiny = Transformer(tiny_w, engine.model.mode, engine.model.device)
+    floor = _step_ms(tiny, tiny_w.config, steps)
+    cache = KVCache.allocate(cfg, 300, engine.model.dtype, engine.model.device)
+    engine.model.forward(torch.tensor(list(range(100, 356))), cache, 0)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        engine.model.decode([5], [cache], [256])
+    top_level = sum(1 for e in prof.events() if e.name.startswith("aten::") and e.cpu_parent is None)
+    return {"step_ms": real, "same_structure_tiny_step_ms": floor, "overhead_share": floor / real,
+            "top_level_aten_ops_per_step": top_level, "mode": engine.model.mode}
+
+
+def scheduler_overhead(engine: Engine, n_tokens: int) -> dict:
+    """Single-stream tok/s through the scheduler vs the bare decode loop, same prompt length."""
+    one = streams(engine, 1, n_tokens)
+    bare = serving.decode_speed(engine, 1, 30, n_tokens, 2)
+    return {"scheduler_tok_per_s": one["tok_per_s"], "bare_decode_tok_per_s": bare,
+            "per_token_overhead_ms": max(0.0, 1e3 / one["tok_per_s"] - 1e3 / bare)}
+
+
+def compile_probe(mode: str, threads: int, n_tokens: int) -> dict:
+    """Runs in a child process (bench/engine.py --compile-probe MODE): torch.compile on the decode step."""
+    torch.set_num_threads(threads)
+    engine = Engine(dtype=mode, budget_bytes=1 << 28)
+    model, cfg = engine.model, engine.weights.config
+    cache = KVCache.allocate(cfg, 512, model.dtype, model.device)
+    model.forward(torch.tensor(list(range(1000, 1256))), cache, 0)
+
+    def run(fn, start):
+        t = time.perf_counter()
+        for s in range(n_tokens):
+            fn([5], [cache], [start + s])
+        return n_tokens / (time.perf_counter() - t)
+
+    eager = run(model.decode, 256)
+    out = {"mode": mode, "torch": torch.__version__, "eager_tok_per_s": eager}
+    compiled = torch.compile(model.decode, dynamic=True)
+    t = time.perf_counter()
+    try:
+        ref = model.decode([5], [cache], [300])
+        got = compiled([5], [cache], [300])
+        out["compile_s"] = time.perf_counter() - t
+        out["max_abs_diff_vs_eager"] = (got.float() - ref.float()).abs().max().item()
+        run(compiled, 301)  # settle recompilations for new positions
+        out["compiled_tok_per_s"] = run(compiled, 301 + n_tokens)
+        out["speedup"] = out["compiled_tok_per_s"] / eager
+        out["works"] = True
+    except Exception as exc:  # the finding is reported, whatever it is
+        out.update(works=False, compile_s=time.perf_counter() - t, error=f"{type(exc).__name__}: {str(exc)[:400]}")
+    return out
+
+
+def compile_in_child(mode: str, threads: int, n_tokens: int, timeout_s: int) -> dict:
+    cmd = [sys.executable, str(REPO / "bench" / "engine.py"), "--compile-probe", mode, "--threads", str(threads),
+           "--probe-tokens", str(n_tokens)]
+    t = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"mode": mode, "works": False, "error": f"did not finish within {timeout_s} s (compile + measure)"}
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        return {"mode": mode, "works": False, "error": (p.stderr or p.stdout)[-400:], "seconds": time.perf_counter() - t}
+    return json.loads(lines[-1])
+
+
+# -- everything --------------------------------------------------------------------------------------------
+def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
+    quick = args.quick
+    n_tokens, repeats = (16, 2) if quick else (32, 3)
+    modes = args.modes.split(",")
+    from promptc.engine.weights import load_weights
+
+    weights = load_weights()
+    engines = {m: Engine(weights=weights, dtype=m, budget_bytes=1 << 30) for m in modes}
+    ref = engines.get("float32") or Engine(weights=weights, budget_bytes=1 << 30)
+    out: dict = {"modes_tried": modes}
+    load_before = _loadavg()
+
+    print("decode, single stream:", flush=True)
+    best, rows = fastest_mode(engines, n_tokens, repeats)
+    fast = engines[best]
+    out["fastest_mode"], out["decode_by_mode"] = best, rows
+    print(f"accuracy of {best} vs float32:", flush=True)
+    out["accuracy"] = (accuracy(fast, ref, 4 if quick else 8, 16 if quick else 32) if best != "float32" else
+                       {"max_abs_logit_delta": 0.0, "greedy_agreement": 1.0, "positions": None})
+    print(f"  max |Δ logit| {out['accuracy']['max_abs_logit_delta']:.3f}, "
+          f"greedy agreement {out['accuracy']['greedy_agreement']:.1%}", flush=True)
+
+    if have_llama_cpp():
+        peer = serving.llama_cpp_decode(weights.source, args.threads, 256, n_tokens, repeats)
+        peer["ratio"] = rows[best]["single_tok_per_s"] / peer["tok_per_s"]
+        out["llama_cpp_decode"] = peer
+        print(f"  llama.cpp {peer['version']}: {peer['tok_per_s']:.1f} tok/s; promptc {best} = {peer['ratio']:.2f}×",
+              flush=True)
+    else:
+        out["llama_cpp_decode"] = {"skipped": "llama-cpp-python is not installed (pip install 'promptc[bench]')"}
+
+    print(f"8 concurrent streams vs 1 ({best}, through the scheduler):", flush=True)
+    one = streams(fast, 1, n_tokens * 2)
+    eight = streams(fast, 8, n_tokens * 2)
+    out["streams"] = {"mode": best, "single": one, "eight": eight, "ratio": eight["tok_per_s"] / one["tok_per_s"],
+                      "bare_decode_batch8_tok_per_s": serving.decode_speed(fast, 8, 256, n_tokens, repeats)}
+    out["streams"]["bare_decode_ratio"] = out["streams"]["bare_decode_batch8_tok_per_s"] / rows[best]["single_tok_per_s"]
+    print(f"  1 stream {one['tok_per_s']:.1f} tok/s, 8 streams {eight['tok_per_s']:.1f} tok/s aggregate = "
+          f"{out['streams']['ratio']:.2f}× (bare decode batch 8: {out['streams']['bare_decode_ratio']:.2f}×)", flush=True)
+
+    turns = 2 if quick else 4
+    print(f"3 agents concurrent vs serial ({best}, {turns} turns):", flush=True)
+    out["three_agents"] = serving.three_agents(fast, turns, 16 if quick else 32)
+    a = out["three_agents"]
+    print(f"  serial {a['serial']['wall_s']:.1f} s, concurrent {a['concurrent']['wall_s']:.1f} s = {a['speedup']:.2f}×; "
+          f"computed {a['concurrent']['computed_tokens']} (minimum {a['minimum_tokens']})", flush=True)
+
+    reqs = workload_requests(turns * 2)
+    minimum = minimum_tokens(fast, reqs)
+    prompts = [canonical_ids(fast, segs) for _, segs in reqs]
+    print(f"multi-agent TTFT, {len(reqs)} requests, promptc vs llama-cpp-python:", flush=True)
+    ttft_rows = {"requests": len(reqs), "prompt_tokens": sum(map(len, prompts)), "minimum_tokens": minimum}
+    for mode in dict.fromkeys([best, "float32"]):
+        if mode in engines:
+            ttft_rows[f"promptc_{mode}"] = promptc_ttft(engines[mode], reqs, f"ttft-{mode}")
+            print(f"  promptc {mode}: {ttft_rows[f'promptc_{mode}']['total_ttft_s']:.2f} s, computed "
+                  f"{ttft_rows[f'promptc_{mode}']['computed_tokens']} tokens", flush=True)
+    if have_llama_cpp():
+        for key, cache in (("llama_cpp_slot", False), ("llama_cpp_ram_cache", True)):
+            ttft_rows[key] = llama_ttft(weights.source, args.threads, prompts, cache)
+            print(f"  {key}: {ttft_rows[key]['total_ttft_s']:.2f} s", flush=True)
+        best_peer = min(ttft_rows["llama_cpp_slot"]["total_ttft_s"], ttft_rows["llama_cpp_ram_cache"]["total_ttft_s"])
+        ttft_rows["ratio"] = best_peer / ttft_rows[f"promptc_{best}"]["total_ttft_s"]
+    else:
+        ttft_rows["llama_cpp"] = {"skipped": "llama-cpp-python is not installed"}
+    out["multi_agent_ttft"] = ttft_rows
+
+    print(f"hit TTFT vs computing only the new tokens ({best}):", flush=True)
+    out["hit_ttft"] = {"mode": best, "rows": ttft_table(fast, [1024], [64] if quick else [64, 256], 2 if quick else 3)}
+
+    print("per-token overhead:", flush=True)
+    out["overhead"] = {"profile": decode_profile(fast), "scheduler": scheduler_overhead(fast, n_tokens)}
+    p, sch = out["overhead"]["profile"], out["overhead"]["scheduler"]
+    print(f"  decode step {p['step_ms']:.1f} ms; the same structure with tiny matrices {p['same_structure_tiny_step_ms']:.1f}"
+          f" ms ({p['overhead_share']:.0%} of the step is Python/dispatch/launch, {p['top_level_aten_ops_per_step']} "
+          f"top-level aten ops); scheduler adds {sch['per_token_overhead_ms']:.1f} ms/token", flush=True)
+    for e in engines.values():
+        e.close()
+    if ref not in engines.values():
+        ref.close()
+    if not args.no_compile:
+        print("torch.compile on the decode step (child process):", flush=True)
+        out["torch_compile"] = compile_in_child(best, args.threads, n_tokens, args.compile_timeout)
+        print(f"  {out['torch_compile']}", flush=True)
+    out["load_average"] = {"before": load_before, "after": _loadavg()}
+    return out
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
+def table(out: dict) -> str:
+    """The acceptance rows as a Markdown table."""
+    best = out["fastest_mode"]
+    acc = out["accuracy"]
+    lines = ["| row | measured | goal |", "|---|---:|---|"]
+    single = out["decode_by_mode"][best]["single_tok_per_s"]
+    peer = out["llama_cpp_decode"]
+    if "tok_per_s" in peer:
+        lines.append(f"| single-stream decode, promptc {best} vs llama.cpp {peer['version']} (Q4_1 GGUF) | "
+                     f"{single:.1f} vs {peer['tok_per_s']:.1f} tok/s = **{peer['ratio']:.2f}×** "
+                     f"(max abs Δ logit {acc['max_abs_logit_delta']:.3f}, greedy agreement "
+                     f"{acc['greedy_agreement']:.1%} vs fp32) | ≥ 0.5× |")
+    else:
+        lines.append(f"| single-stream decode, promptc {best} | {single:.1f} tok/s; llama.cpp row skipped: "
+                     f"{peer['skipped']} | ≥ 0.5× |")
+    s = out["streams"]
+    lines.append(f"| 8 concurrent streams vs 1 ({best}, scheduler) | {s['eight']['tok_per_s']:.1f} vs "
+                 f"{s['single']['tok_per_s']:.1f} tok/s = **{s['ratio']:.2f}×** (bare batched decode "
+                 f"{s['bare_decode_ratio']:.2f}×) | ≥ 4× |")
+    a = out["three_agents"]
+    lines.append(f"| 3 agents concurrent vs serial ({best}, {a['requests']} requests) | {a['concurrent']['wall_s']:.1f} vs "
+                 f"{a['serial']['wall_s']:.1f} s = **{a['speedup']:.2f}×** faster; prompt tokens computed "
+                 f"{a['concurrent']['computed_tokens']} = minimum {a['minimum_tokens']}: "
+                 f"{a['concurrent']['computed_tokens'] == a['minimum_tokens']} | = minimum |")
+    t = out["multi_agent_ttft"]
+    if "ratio" in t:
+        lines.append(f"| multi-agent total TTFT ({t['requests']} requests), promptc {best} vs llama-cpp-python "
+                     f"(best of slot / RAM cache) | {t[f'promptc_{best}']['total_ttft_s']:.2f} vs "
+                     f"{min(t['llama_cpp_slot']['total_ttft_s'], t['llama_cpp_ram_cache']['total_ttft_s']):.2f} s = "
+                     f"**{t['ratio']:.2f}×** faster | ≥ 5× |")
+    for r in out["hit_ttft"]["rows"]:
+        lines.append(f"| hit TTFT / new tokens only ({best}, prefix {r['prefix_tokens']}, suffix {r['suffix_tokens']}) | "
+                     f"{r['hit_s'] * 1e3:.0f} / {r['limit_s'] * 1e3:.0f} ms = **{r['hit_over_limit']:.2f}** | ≤ 1.15 |")
+    return "\n".join(lines)
