@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from promptc.core.engine_errors import DeadlineExceeded, QueueFull  # noqa: F401  (the scheduler raises them)
 from promptc.core.hashing import segment_hash
 from promptc.engine.kvtree import Node
 from promptc.engine.model import KVCache
@@ -87,27 +88,4 @@ class TokenEvent:
     token_id: int | None
     finish_reason: str | None = None
     completion: Completion | None = None
-
-
-class QueueFull(RuntimeError):
-    """E711: the scheduler's waiting queue is at its bound; the request was not queued (the server
-    answers 429 with ``retry-after``)."""
-
-    code = "E711"
-
-    def __init__(self, waiting: int, limit: int):
-        self.waiting, self.limit = waiting, limit
-        super().__init__(f"E711: the engine's request queue is full ({waiting} requests waiting, limit {limit}); "
-                         "retry later")
-
-
-class DeadlineExceeded(TimeoutError):
-    """E712: the request ran past its deadline; the scheduler cancelled it and freed its resources."""
-
-    code = "E712"
-
-    def __init__(self, timeout_s: float | None, stage: str):
-        self.timeout_s, self.stage = timeout_s, stage
-        within = f" of {timeout_s:g} s" if timeout_s is not None else ""
-        super().__init__(f"E712: the request ran past its deadline{within} while {stage}; it was cancelled")
 

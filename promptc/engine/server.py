@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from promptc.core.engine_errors import InvalidTimeout
 from promptc.core.hashing import chain, segment_hash
 from promptc.engine.limits import ServerConfig, parse_size  # noqa: F401  (re-exported)
 from promptc.engine.metrics import render as render_metrics
@@ -310,8 +311,9 @@ class EngineServer:
             except (TypeError, ValueError, OverflowError):
                 value = None
         if value is None or not math.isfinite(value) or value <= 0:
-            raise ApiError(400, f"E713: {param} must be a positive number of seconds (at most "
-                                f"{self.config.deadline_s:g}), not {str(raw)[:40]!r}", param=param, code="invalid_value")
+            err = InvalidTimeout(param, f"must be a positive number of seconds (at most {self.config.deadline_s:g}), "
+                                        f"not {str(raw)[:40]!r}")
+            raise ApiError(400, f"{err.code}: {param} {err.message}", param=param, code="invalid_value")
         return min(value, self.config.deadline_s)
 
     async def _submit(self, submit, *args, **kw):
@@ -320,14 +322,15 @@ class EngineServer:
         try:
             return await asyncio.to_thread(functools.partial(submit, *args, max_waiting=self.config.max_queue, **kw))
         except QueueFull as exc:
-            raise ApiError(429, str(exc), type_="rate_limit_error", code="queue_full",
+            raise ApiError(429, f"{exc.code}: {exc.message}; retry later", type_="rate_limit_error", code="queue_full",
                            headers={"retry-after": str(self.config.retry_after_s)}) from None
         except ValueError as exc:
             raise ApiError(400, str(exc), code="invalid_prompt") from None
 
     @staticmethod
     def _deadline_error(exc: DeadlineExceeded) -> ApiError:
-        return ApiError(504, str(exc), type_="timeout_error", param="timeout", code="deadline_exceeded")
+        return ApiError(504, f"{exc.code}: {exc.message}", type_="timeout_error", param="timeout",
+                        code="deadline_exceeded")
 
     def _counted(self, handler):
         """Count the requests ``handler`` refuses as invalid (4xx other than 401 and 429) for the caller's
