@@ -182,7 +182,12 @@ def compile_probe(mode: str, threads: int, n_tokens: int) -> dict:
         run(compiled, 301)  # settle recompilations for new positions
         out["compiled_tok_per_s"] = run(compiled, 301 + n_tokens)
         out["speedup"] = out["compiled_tok_per_s"] / eager
-        out["works"] = True
+        diff = out["max_abs_diff_vs_eager"]
+        # "works" means it compiles, runs AND gives the eager logits (within bf16 rounding in quantized modes)
+        out["correct"] = diff == diff and diff < (1e-3 if mode == "float32" else 0.5)
+        out["works"] = out["correct"]
+        if diff != diff:  # NaN logits (JSON has no NaN)
+            out["max_abs_diff_vs_eager"], out["nan_logits"] = None, True
     except Exception as exc:  # the finding is reported, whatever it is
         out.update(works=False, compile_s=time.perf_counter() - t, error=f"{type(exc).__name__}: {str(exc)[:400]}")
     return out
@@ -198,7 +203,8 @@ def compile_in_child(mode: str, threads: int, n_tokens: int, timeout_s: int) -> 
         return {"mode": mode, "works": False, "error": f"did not finish within {timeout_s} s (compile + measure)"}
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode != 0 or not lines:
-        return {"mode": mode, "works": False, "error": (p.stderr or p.stdout)[-400:], "seconds": time.perf_counter() - t}
+        return {"mode": mode, "works": False, "error": (p.stderr or p.stdout)[-400:],
+                "seconds": time.perf_counter() - t}
     return json.loads(lines[-1])
 
 
@@ -239,15 +245,17 @@ def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
     eight = streams(fast, 8, n_tokens * 2)
     out["streams"] = {"mode": best, "single": one, "eight": eight, "ratio": eight["tok_per_s"] / one["tok_per_s"],
                       "bare_decode_batch8_tok_per_s": serving.decode_speed(fast, 8, 256, n_tokens, repeats)}
-    out["streams"]["bare_decode_ratio"] = out["streams"]["bare_decode_batch8_tok_per_s"] / rows[best]["single_tok_per_s"]
+    st = out["streams"]
+    st["bare_decode_ratio"] = st["bare_decode_batch8_tok_per_s"] / rows[best]["single_tok_per_s"]
     print(f"  1 stream {one['tok_per_s']:.1f} tok/s, 8 streams {eight['tok_per_s']:.1f} tok/s aggregate = "
-          f"{out['streams']['ratio']:.2f}× (bare decode batch 8: {out['streams']['bare_decode_ratio']:.2f}×)", flush=True)
+          f"{st['ratio']:.2f}× (bare decode batch 8: {st['bare_decode_ratio']:.2f}×)", flush=True)
 
     turns = 2 if quick else 4
     print(f"3 agents concurrent vs serial ({best}, {turns} turns):", flush=True)
     out["three_agents"] = serving.three_agents(fast, turns, 16 if quick else 32)
     a = out["three_agents"]
-    print(f"  serial {a['serial']['wall_s']:.1f} s, concurrent {a['concurrent']['wall_s']:.1f} s = {a['speedup']:.2f}×; "
+    print(f"  serial {a['serial']['wall_s']:.1f} s, concurrent {a['concurrent']['wall_s']:.1f} s = "
+          f"{a['speedup']:.2f}×; "
           f"computed {a['concurrent']['computed_tokens']} (minimum {a['minimum_tokens']})", flush=True)
 
     reqs = workload_requests(turns * 2)
@@ -276,7 +284,8 @@ def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
     print("per-token overhead:", flush=True)
     out["overhead"] = {"profile": decode_profile(fast), "scheduler": scheduler_overhead(fast, n_tokens)}
     p, sch = out["overhead"]["profile"], out["overhead"]["scheduler"]
-    print(f"  decode step {p['step_ms']:.1f} ms; the same structure with tiny matrices {p['same_structure_tiny_step_ms']:.1f}"
+    print(f"  decode step {p['step_ms']:.1f} ms; the same structure with tiny matrices "
+          f"{p['same_structure_tiny_step_ms']:.1f}"
           f" ms ({p['overhead_share']:.0%} of the step is Python/dispatch/launch, {p['top_level_aten_ops_per_step']} "
           f"top-level aten ops); scheduler adds {sch['per_token_overhead_ms']:.1f} ms/token", flush=True)
     for e in engines.values():
@@ -318,7 +327,8 @@ def table(out: dict) -> str:
                  f"{s['single']['tok_per_s']:.1f} tok/s = **{s['ratio']:.2f}×** (bare batched decode "
                  f"{s['bare_decode_ratio']:.2f}×) | ≥ 4× |")
     a = out["three_agents"]
-    lines.append(f"| 3 agents concurrent vs serial ({best}, {a['requests']} requests) | {a['concurrent']['wall_s']:.1f} vs "
+    lines.append(f"| 3 agents concurrent vs serial ({best}, {a['requests']} requests) | "
+                 f"{a['concurrent']['wall_s']:.1f} vs "
                  f"{a['serial']['wall_s']:.1f} s = **{a['speedup']:.2f}×** faster; prompt tokens computed "
                  f"{a['concurrent']['computed_tokens']} = minimum {a['minimum_tokens']}: "
                  f"{a['concurrent']['computed_tokens'] == a['minimum_tokens']} | = minimum |")
@@ -328,7 +338,23 @@ def table(out: dict) -> str:
                      f"(best of slot / RAM cache) | {t[f'promptc_{best}']['total_ttft_s']:.2f} vs "
                      f"{min(t['llama_cpp_slot']['total_ttft_s'], t['llama_cpp_ram_cache']['total_ttft_s']):.2f} s = "
                      f"**{t['ratio']:.2f}×** faster | ≥ 5× |")
+    p, sch = out["overhead"]["profile"], out["overhead"]["scheduler"]
+    lines.append(f"| per-token overhead ({best}) | decode step {p['step_ms']:.1f} ms, of which "
+                 f"≈{p['same_structure_tiny_step_ms']:.1f} ms ({p['overhead_share']:.0%}) is Python/dispatch/launch "
+                 f"({p['top_level_aten_ops_per_step']} aten ops);"
+                 f" the scheduler adds {sch['per_token_overhead_ms']:.1f} ms/token | — |")
+    c = out.get("torch_compile")
+    if c:
+        if "compile_s" in c and "compiled_tok_per_s" in c:
+            lines.append(f"| torch.compile(decode, dynamic=True), {c['mode']} | compile {c['compile_s']:.0f} s; "
+                         f"{c['compiled_tok_per_s']:.1f} vs eager {c['eager_tok_per_s']:.1f} tok/s = "
+                         f"{c['speedup']:.2f}×; max abs diff vs eager "
+                         f"{'NaN' if c.get('nan_logits') else c['max_abs_diff_vs_eager']}; "
+                         f"correct: {c['correct']} | — |")
+        else:
+            lines.append(f"| torch.compile(decode), {c['mode']} | failed: {c.get('error', '')[:120]} | — |")
     for r in out["hit_ttft"]["rows"]:
-        lines.append(f"| hit TTFT / new tokens only ({best}, prefix {r['prefix_tokens']}, suffix {r['suffix_tokens']}) | "
+        lines.append(f"| hit TTFT / new tokens only ({best}, prefix {r['prefix_tokens']}, "
+                     f"suffix {r['suffix_tokens']}) | "
                      f"{r['hit_s'] * 1e3:.0f} / {r['limit_s'] * 1e3:.0f} ms = **{r['hit_over_limit']:.2f}** | ≤ 1.15 |")
     return "\n".join(lines)

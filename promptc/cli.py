@@ -335,7 +335,8 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
 @click.option("--retry-after", default="1", show_default=True, help="Seconds in a 429's retry-after header")
 @click.option("--deadline", default="600", show_default=True,
               help="Seconds a request may take (default and ceiling of its `timeout`)")
-@click.option("--metrics-key", default=None, help="Bearer key that reads every tenant's /metrics (also PROMPTC_METRICS_KEY)")
+@click.option("--metrics-key", default=None,
+              help="Bearer key that reads every tenant's /metrics (also PROMPTC_METRICS_KEY)")
 def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_tokens_limit, max_segments,
           max_messages, token_cache, max_queue, retry_after, deadline, metrics_key):
     """Serve the KV-tree engine over an OpenAI-compatible HTTP API.

@@ -146,7 +146,8 @@ class _Exposition:
 
 # (metric, TenantStats field, type, help) for the tree's per-tenant accounting
 _TREE_SERIES = (
-    ("promptc_prompt_tokens_computed_total", "computed_tokens", "counter", "Prompt tokens computed (not from the KV tree)"),
+    ("promptc_prompt_tokens_computed_total", "computed_tokens", "counter",
+     "Prompt tokens computed (not from the KV tree)"),
     ("promptc_prompt_tokens_cached_total", "cached_tokens", "counter", "Prompt tokens taken from the KV tree"),
     ("promptc_cache_segment_hits_total", "hits", "counter", "Segments found in the KV tree"),
     ("promptc_cache_segment_misses_total", "misses", "counter", "Segments computed because the KV tree lacked them"),

@@ -145,7 +145,8 @@ def test_a_malformed_timeout_is_e713(tiny, timeout, header, param):
         if timeout is not None:
             body["timeout"] = timeout
         r = httpx.post(st.url + "/v1/chat/completions", content=json.dumps(body), timeout=60,
-                       headers={"content-type": "application/json", **({"x-promptc-timeout": header} if header else {})})
+                       headers={"content-type": "application/json",
+                                **({"x-promptc-timeout": header} if header else {})})
         assert r.status_code == 400, r.text
         err = r.json()["error"]
         assert err["param"] == param and err["message"].startswith("E713")
@@ -153,7 +154,8 @@ def test_a_malformed_timeout_is_e713(tiny, timeout, header, param):
     engine.close()
 
 
-@pytest.mark.parametrize("kw", [{"max_queue": 0}, {"retry_after_s": -1}, {"deadline_s": 0}, {"deadline_s": float("inf")}])
+@pytest.mark.parametrize("kw", [{"max_queue": 0}, {"retry_after_s": -1}, {"deadline_s": 0},
+                                {"deadline_s": float("inf")}])
 def test_bad_back_pressure_settings_are_e702(kw):
     with pytest.raises(InvalidLimit) as exc:
         ServerConfig(**kw)
