@@ -228,6 +228,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sections", default="classic,acceptance", help="classic, acceptance or both")
     ap.add_argument("--modes", default="float32,int8,int4", help="weight modes the acceptance rows choose from")
+    ap.add_argument("--rows", default="all", help="acceptance rows: all, or some of peer,streams,agents,ttft,hit,"
+                                                   "overhead,compile (the fastest-mode decode row always runs)")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile probe")
     ap.add_argument("--compile-timeout", type=int, default=600, help="seconds for the torch.compile probe")
     ap.add_argument("--compile-probe", metavar="MODE", help=argparse.SUPPRESS)  # the child process

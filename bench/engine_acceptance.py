@@ -78,39 +78,48 @@ def canonical_ids(engine: Engine, segs) -> list[int]:
     return [t for s in seg_ids for t in s] + list(gen)
 
 
-def promptc_ttft(engine: Engine, reqs, tenant: str) -> dict:
+def _promptc_side(engine: Engine, tenant: str):
     engine.tree.clear(tenant)
-    before = engine.tree.tenant_stats(tenant).computed_tokens
-    times = []
-    for _, segs in reqs:
-        t = time.perf_counter()
+
+    def first_token(segs, ids) -> None:
         engine.complete(tenant, segs, params=GenerationParams(max_tokens=1))
-        times.append(time.perf_counter() - t)
-    return {"total_ttft_s": sum(times), "computed_tokens": engine.tree.tenant_stats(tenant).computed_tokens - before,
-            "per_request_s": times}
+    return first_token
 
 
-def llama_ttft(path: str, threads: int, prompts: list[list[int]], ram_cache: bool) -> dict:
-    """Time to the first streamed token of each prompt, in order, on one llama-cpp-python ``Llama``:
-    its own prefix reuse (the live KV state keeps the longest common prefix with the previous prompt)
-    and, with ``ram_cache``, ``LlamaRAMCache`` (saved states; the one with the longest common prefix
-    is restored)."""
+def _llama_side(path: str, threads: int, ram_cache: bool):
+    """llama-cpp-python on the same GGUF: its own prefix reuse (the live KV state keeps the longest
+    common prefix with the previous prompt) and, with ``ram_cache``, ``LlamaRAMCache`` (the state is
+    saved after each request; the saved state with the longest common prefix is restored)."""
     import llama_cpp
 
     llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, n_batch=512,
                           verbose=False)
     if ram_cache:
         llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=2 << 30))
-    times = []
-    for ids in prompts:
-        t = time.perf_counter()
+
+    def first_token(segs, ids) -> None:
         it = llm.create_completion(ids, max_tokens=1, temperature=0.0, stream=True)
         next(it)
-        times.append(time.perf_counter() - t)
-        for _ in it:  # the cache save happens after the first token: not part of TTFT
-            pass
-    del llm
-    return {"total_ttft_s": sum(times), "per_request_s": times, "version": llama_cpp.__version__}
+        first_token.after = it  # the state save runs after the first token: drained outside the timing
+    first_token.llm = llm
+    return first_token
+
+
+def interleaved_ttft(sides: dict, reqs, prompts) -> dict:
+    """Time to first token of every request on every side, the sides taking turns request by request
+    (in a rotating order), so a change of machine load hits every side alike."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
+    for i, ((_, segs), ids) in enumerate(zip(reqs, prompts)):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            fn = sides[name]
+            t = time.perf_counter()
+            fn(segs, ids)
+            times[name].append(time.perf_counter() - t)
+            for _ in getattr(fn, "after", ()):
+                pass
+            fn.after = ()
+    return {name: {"total_ttft_s": sum(ts), "per_request_s": ts} for name, ts in times.items()}
 
 
 # -- per-token overhead and torch.compile --------------------------------------------------------------
@@ -225,6 +234,44 @@ def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
     best, rows = fastest_mode(engines, n_tokens, repeats)
     fast = engines[best]
     out["fastest_mode"], out["decode_by_mode"] = best, rows
+    rows_wanted = set(getattr(args, "rows", "all").split(","))
+
+    def want(row: str) -> bool:
+        return "all" in rows_wanted or row in rows_wanted
+
+    if want("peer"):
+        peer_rows(out, args, best, fast, ref, rows, weights, quick, n_tokens, repeats)
+    if want("streams"):
+        streams_row(out, best, fast, rows, n_tokens, repeats)
+    turns = 2 if quick else 4
+    if want("agents"):
+        print(f"3 agents concurrent vs serial ({best}, {turns} turns):", flush=True)
+        out["three_agents"] = serving.three_agents(fast, turns, 16 if quick else 32)
+        a = out["three_agents"]
+        print(f"  serial {a['serial']['wall_s']:.1f} s, concurrent {a['concurrent']['wall_s']:.1f} s = "
+              f"{a['speedup']:.2f}×; computed {a['concurrent']['computed_tokens']} (minimum {a['minimum_tokens']})",
+              flush=True)
+    if want("ttft"):
+        ttft_row(out, args, best, engines, fast, weights, workload_requests, minimum_tokens, turns)
+    if want("hit"):
+        print(f"hit TTFT vs computing only the new tokens ({best}):", flush=True)
+        out["hit_ttft"] = {"mode": best,
+                           "rows": ttft_table(fast, [1024], [64] if quick else [64, 256], 2 if quick else 3)}
+    if want("overhead"):
+        overhead_row(out, fast, n_tokens)
+    for e in engines.values():
+        e.close()
+    if ref not in engines.values():
+        ref.close()
+    if want("compile") and not args.no_compile:
+        print("torch.compile on the decode step (child process):", flush=True)
+        out["torch_compile"] = compile_in_child(best, args.threads, n_tokens, args.compile_timeout)
+        print(f"  {out['torch_compile']}", flush=True)
+    out["load_average"] = {"before": load_before, "after": _loadavg()}
+    return out
+
+
+def peer_rows(out, args, best, fast, ref, rows, weights, quick, n_tokens, repeats) -> None:
     print(f"accuracy of {best} vs float32:", flush=True)
     out["accuracy"] = (accuracy(fast, ref, 4 if quick else 8, 16 if quick else 32) if best != "float32" else
                        {"max_abs_logit_delta": 0.0, "greedy_agreement": 1.0, "positions": None})
@@ -240,6 +287,8 @@ def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
     else:
         out["llama_cpp_decode"] = {"skipped": "llama-cpp-python is not installed (pip install 'promptc[bench]')"}
 
+
+def streams_row(out, best, fast, rows, n_tokens, repeats) -> None:
     print(f"8 concurrent streams vs 1 ({best}, through the scheduler):", flush=True)
     one = streams(fast, 1, n_tokens * 2)
     eight = streams(fast, 8, n_tokens * 2)
@@ -250,54 +299,48 @@ def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
     print(f"  1 stream {one['tok_per_s']:.1f} tok/s, 8 streams {eight['tok_per_s']:.1f} tok/s aggregate = "
           f"{st['ratio']:.2f}× (bare decode batch 8: {st['bare_decode_ratio']:.2f}×)", flush=True)
 
-    turns = 2 if quick else 4
-    print(f"3 agents concurrent vs serial ({best}, {turns} turns):", flush=True)
-    out["three_agents"] = serving.three_agents(fast, turns, 16 if quick else 32)
-    a = out["three_agents"]
-    print(f"  serial {a['serial']['wall_s']:.1f} s, concurrent {a['concurrent']['wall_s']:.1f} s = "
-          f"{a['speedup']:.2f}×; "
-          f"computed {a['concurrent']['computed_tokens']} (minimum {a['minimum_tokens']})", flush=True)
 
+def ttft_row(out, args, best, engines, fast, weights, workload_requests, minimum_tokens, turns) -> None:
     reqs = workload_requests(turns * 2)
     minimum = minimum_tokens(fast, reqs)
     prompts = [canonical_ids(fast, segs) for _, segs in reqs]
     print(f"multi-agent TTFT, {len(reqs)} requests, promptc vs llama-cpp-python:", flush=True)
     ttft_rows = {"requests": len(reqs), "prompt_tokens": sum(map(len, prompts)), "minimum_tokens": minimum}
-    for mode in dict.fromkeys([best, "float32"]):
-        if mode in engines:
-            ttft_rows[f"promptc_{mode}"] = promptc_ttft(engines[mode], reqs, f"ttft-{mode}")
-            print(f"  promptc {mode}: {ttft_rows[f'promptc_{mode}']['total_ttft_s']:.2f} s, computed "
-                  f"{ttft_rows[f'promptc_{mode}']['computed_tokens']} tokens", flush=True)
+    sides = {f"promptc_{m}": _promptc_side(engines[m], f"ttft-{m}") for m in dict.fromkeys([best, "float32"])
+             if m in engines}
     if have_llama_cpp():
-        for key, cache in (("llama_cpp_slot", False), ("llama_cpp_ram_cache", True)):
-            ttft_rows[key] = llama_ttft(weights.source, args.threads, prompts, cache)
-            print(f"  {key}: {ttft_rows[key]['total_ttft_s']:.2f} s", flush=True)
+        sides["llama_cpp_slot"] = _llama_side(weights.source, args.threads, False)
+        sides["llama_cpp_ram_cache"] = _llama_side(weights.source, args.threads, True)
+    before = {m: engines[m].tree.tenant_stats(f"ttft-{m}").computed_tokens for m in engines}
+    ttft_rows.update(interleaved_ttft(sides, reqs, prompts), interleaved=True)
+    for m in engines:
+        if f"promptc_{m}" in ttft_rows:
+            ttft_rows[f"promptc_{m}"]["computed_tokens"] = engines[m].tree.tenant_stats(f"ttft-{m}").computed_tokens \
+                - before[m]
+    for name in sides:
+        print(f"  {name}: {ttft_rows[name]['total_ttft_s']:.2f} s", flush=True)
+    if have_llama_cpp():
+        import llama_cpp
+
+        ttft_rows["llama_cpp_version"] = llama_cpp.__version__
         best_peer = min(ttft_rows["llama_cpp_slot"]["total_ttft_s"], ttft_rows["llama_cpp_ram_cache"]["total_ttft_s"])
         ttft_rows["ratio"] = best_peer / ttft_rows[f"promptc_{best}"]["total_ttft_s"]
+        ttft_rows["ratio_vs_slot"] = (ttft_rows["llama_cpp_slot"]["total_ttft_s"]
+                                      / ttft_rows[f"promptc_{best}"]["total_ttft_s"])
     else:
         ttft_rows["llama_cpp"] = {"skipped": "llama-cpp-python is not installed"}
+    del sides
     out["multi_agent_ttft"] = ttft_rows
 
-    print(f"hit TTFT vs computing only the new tokens ({best}):", flush=True)
-    out["hit_ttft"] = {"mode": best, "rows": ttft_table(fast, [1024], [64] if quick else [64, 256], 2 if quick else 3)}
 
+def overhead_row(out, fast, n_tokens) -> None:
     print("per-token overhead:", flush=True)
     out["overhead"] = {"profile": decode_profile(fast), "scheduler": scheduler_overhead(fast, n_tokens)}
     p, sch = out["overhead"]["profile"], out["overhead"]["scheduler"]
     print(f"  decode step {p['step_ms']:.1f} ms; the same structure with tiny matrices "
-          f"{p['same_structure_tiny_step_ms']:.1f}"
-          f" ms ({p['overhead_share']:.0%} of the step is Python/dispatch/launch, {p['top_level_aten_ops_per_step']} "
-          f"top-level aten ops); scheduler adds {sch['per_token_overhead_ms']:.1f} ms/token", flush=True)
-    for e in engines.values():
-        e.close()
-    if ref not in engines.values():
-        ref.close()
-    if not args.no_compile:
-        print("torch.compile on the decode step (child process):", flush=True)
-        out["torch_compile"] = compile_in_child(best, args.threads, n_tokens, args.compile_timeout)
-        print(f"  {out['torch_compile']}", flush=True)
-    out["load_average"] = {"before": load_before, "after": _loadavg()}
-    return out
+          f"{p['same_structure_tiny_step_ms']:.1f} ms ({p['overhead_share']:.0%} of the step is Python/dispatch/"
+          f"launch, {p['top_level_aten_ops_per_step']} top-level aten ops); scheduler adds "
+          f"{sch['per_token_overhead_ms']:.1f} ms/token", flush=True)
 
 
 def _loadavg() -> list[float] | None:
@@ -308,41 +351,47 @@ def _loadavg() -> list[float] | None:
 
 
 def table(out: dict) -> str:
-    """The acceptance rows as a Markdown table."""
+    """The acceptance rows as a Markdown table (the rows this run measured)."""
     best = out["fastest_mode"]
-    acc = out["accuracy"]
     lines = ["| row | measured | goal |", "|---|---:|---|"]
     single = out["decode_by_mode"][best]["single_tok_per_s"]
-    peer = out["llama_cpp_decode"]
-    if "tok_per_s" in peer:
+    peer = out.get("llama_cpp_decode")
+    if peer and "tok_per_s" in peer:
+        acc = out["accuracy"]
         lines.append(f"| single-stream decode, promptc {best} vs llama.cpp {peer['version']} (Q4_1 GGUF) | "
                      f"{single:.1f} vs {peer['tok_per_s']:.1f} tok/s = **{peer['ratio']:.2f}×** "
                      f"(max abs Δ logit {acc['max_abs_logit_delta']:.3f}, greedy agreement "
                      f"{acc['greedy_agreement']:.1%} vs fp32) | ≥ 0.5× |")
-    else:
+    elif peer:
         lines.append(f"| single-stream decode, promptc {best} | {single:.1f} tok/s; llama.cpp row skipped: "
                      f"{peer['skipped']} | ≥ 0.5× |")
-    s = out["streams"]
-    lines.append(f"| 8 concurrent streams vs 1 ({best}, scheduler) | {s['eight']['tok_per_s']:.1f} vs "
-                 f"{s['single']['tok_per_s']:.1f} tok/s = **{s['ratio']:.2f}×** (bare batched decode "
-                 f"{s['bare_decode_ratio']:.2f}×) | ≥ 4× |")
-    a = out["three_agents"]
-    lines.append(f"| 3 agents concurrent vs serial ({best}, {a['requests']} requests) | "
-                 f"{a['concurrent']['wall_s']:.1f} vs "
-                 f"{a['serial']['wall_s']:.1f} s = **{a['speedup']:.2f}×** faster; prompt tokens computed "
-                 f"{a['concurrent']['computed_tokens']} = minimum {a['minimum_tokens']}: "
-                 f"{a['concurrent']['computed_tokens'] == a['minimum_tokens']} | = minimum |")
-    t = out["multi_agent_ttft"]
-    if "ratio" in t:
-        lines.append(f"| multi-agent total TTFT ({t['requests']} requests), promptc {best} vs llama-cpp-python "
-                     f"(best of slot / RAM cache) | {t[f'promptc_{best}']['total_ttft_s']:.2f} vs "
-                     f"{min(t['llama_cpp_slot']['total_ttft_s'], t['llama_cpp_ram_cache']['total_ttft_s']):.2f} s = "
-                     f"**{t['ratio']:.2f}×** faster | ≥ 5× |")
-    p, sch = out["overhead"]["profile"], out["overhead"]["scheduler"]
-    lines.append(f"| per-token overhead ({best}) | decode step {p['step_ms']:.1f} ms, of which "
-                 f"≈{p['same_structure_tiny_step_ms']:.1f} ms ({p['overhead_share']:.0%}) is Python/dispatch/launch "
-                 f"({p['top_level_aten_ops_per_step']} aten ops);"
-                 f" the scheduler adds {sch['per_token_overhead_ms']:.1f} ms/token | — |")
+    s = out.get("streams")
+    if s:
+        lines.append(f"| 8 concurrent streams vs 1 ({best}, scheduler) | {s['eight']['tok_per_s']:.1f} vs "
+                     f"{s['single']['tok_per_s']:.1f} tok/s = **{s['ratio']:.2f}×** (bare batched decode "
+                     f"{s['bare_decode_ratio']:.2f}×) | ≥ 4× |")
+    a = out.get("three_agents")
+    if a:
+        lines.append(f"| 3 agents concurrent vs serial ({best}, {a['requests']} requests) | "
+                     f"{a['concurrent']['wall_s']:.1f} vs {a['serial']['wall_s']:.1f} s = **{a['speedup']:.2f}×** "
+                     f"faster; prompt tokens computed {a['concurrent']['computed_tokens']} = minimum "
+                     f"{a['minimum_tokens']}: {a['concurrent']['computed_tokens'] == a['minimum_tokens']} "
+                     "| = minimum |")
+    t = out.get("multi_agent_ttft")
+    if t and "ratio" in t:
+        how = "sides interleaved" if t.get("interleaved") else "sides one after another"
+        lines.append(f"| multi-agent total TTFT ({t['requests']} requests, {how}), promptc {best} vs "
+                     f"llama-cpp-python | {t[f'promptc_{best}']['total_ttft_s']:.2f} s vs slot "
+                     f"{t['llama_cpp_slot']['total_ttft_s']:.2f} s (**{t['ratio_vs_slot']:.2f}×**) and RAM cache "
+                     f"{t['llama_cpp_ram_cache']['total_ttft_s']:.2f} s; vs the better one **{t['ratio']:.2f}×** "
+                     f"| ≥ 5× |")
+    o = out.get("overhead")
+    if o:
+        p, sch = o["profile"], o["scheduler"]
+        lines.append(f"| per-token overhead ({best}) | decode step {p['step_ms']:.1f} ms, of which "
+                     f"≈{p['same_structure_tiny_step_ms']:.1f} ms ({p['overhead_share']:.0%}) is Python/dispatch/"
+                     f"launch ({p['top_level_aten_ops_per_step']} aten ops); the scheduler adds "
+                     f"{sch['per_token_overhead_ms']:.1f} ms/token | — |")
     c = out.get("torch_compile")
     if c:
         if "compile_s" in c and "compiled_tok_per_s" in c:
@@ -353,8 +402,8 @@ def table(out: dict) -> str:
                          f"correct: {c['correct']} | — |")
         else:
             lines.append(f"| torch.compile(decode), {c['mode']} | failed: {c.get('error', '')[:120]} | — |")
-    for r in out["hit_ttft"]["rows"]:
+    for r in out.get("hit_ttft", {}).get("rows", []):
         lines.append(f"| hit TTFT / new tokens only ({best}, prefix {r['prefix_tokens']}, "
-                     f"suffix {r['suffix_tokens']}) | "
-                     f"{r['hit_s'] * 1e3:.0f} / {r['limit_s'] * 1e3:.0f} ms = **{r['hit_over_limit']:.2f}** | ≤ 1.15 |")
+                     f"suffix {r['suffix_tokens']}) | {r['hit_s'] * 1e3:.0f} / {r['limit_s'] * 1e3:.0f} ms = "
+                     f"**{r['hit_over_limit']:.2f}** | ≤ 1.15 |")
     return "\n".join(lines)
