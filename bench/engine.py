@@ -19,8 +19,10 @@ llama.cpp on the same GGUF (``pip install 'promptc[bench]'``; skipped with a not
 its max |Δ logit| and greedy agreement vs fp32; 8 concurrent streams vs 1 through the scheduler; the
 3 agents concurrent vs serial with prompt tokens computed vs the minimum; the multi-agent workload's
 total TTFT vs llama-cpp-python itself (its live-state prefix reuse, and its ``LlamaRAMCache``); hit
-TTFT vs computing only the new tokens; a profile of one decode step; and ``torch.compile`` on the
-decode step in a child process (``--no-compile`` skips it).
+TTFT vs computing only the new tokens; the per-token overhead of a decode step; and ``torch.compile``
+on the decode step in a child process (``--no-compile`` skips it). Compared sides take turns (decode
+rounds alternate, each workload request goes to every side before the next), so a change of machine
+load hits them alike. ``--rows`` re-runs some rows.
 """
 
 from __future__ import annotations
