@@ -1,8 +1,8 @@
 """Engine benchmark: TTFT cold vs hit vs the physical limit, the multi-agent workload, decode speed.
 
-Run:  python bench/engine.py [--quick] [--out bench/results/engine.json]
+Run:  python bench/engine.py [--quick] [--sections classic,acceptance] [--out bench/results/engine.json]
 
-Prints Markdown tables and writes JSON. Everything runs on the bundled SmolLM2-135M in fp32.
+Prints Markdown tables and writes JSON. The *classic* sections run on the bundled SmolLM2-135M in fp32:
 
 * TTFT for prefixes of 512/1k/2k/4k tokens with a 64–256-token suffix: cold (no cache), hit (prefix
   from the KV tree, suffix computed) and the physical limit (the same suffix tokens computed over a
@@ -12,6 +12,17 @@ Prints Markdown tables and writes JSON. Everything runs on the bundled SmolLM2-1
   cache (what llama.cpp's server keeps per slot), (c) the KV tree; plus the theoretical minimum
   (every distinct segment path computed once).
 * Decode tokens/s at 256 and 2k context.
+
+The *acceptance* section (bench/engine_acceptance.py; issue 14's rows, ratios measured in the same
+run) picks the fastest weight mode of ``--modes`` by single-stream decode and reports: that mode vs
+llama.cpp on the same GGUF (``pip install 'promptc[bench]'``; skipped with a note when absent) with
+its max |Δ logit| and greedy agreement vs fp32; 8 concurrent streams vs 1 through the scheduler; the
+3 agents concurrent vs serial with prompt tokens computed vs the minimum; the multi-agent workload's
+total TTFT vs llama-cpp-python itself (its live-state prefix reuse, and its ``LlamaRAMCache``); hit
+TTFT vs computing only the new tokens; the per-token overhead of a decode step; and ``torch.compile``
+on the decode step in a child process (``--no-compile`` skips it). Compared sides take turns (decode
+rounds alternate, each workload request goes to every side before the next), so a change of machine
+load hits them alike. ``--rows`` re-runs some rows.
 """
 
 from __future__ import annotations
@@ -197,13 +208,60 @@ def decode_speed(engine: Engine, contexts, n_tokens: int) -> list[dict]:
     return rows
 
 
+def minimum_tokens(engine: Engine, reqs) -> int:
+    """Prompt tokens of the workload if every distinct segment path is computed once."""
+    seen, minimum = set(), 0
+    for _, segs in reqs:
+        seg_ids, _, gen = engine.tokenize(segs)
+        path = ()
+        for s, ids in zip(segs, seg_ids):
+            path = path + (s.hash,)
+            if path not in seen:
+                seen.add(path)
+                minimum += len(ids)
+        minimum += len(gen)
+    return minimum
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "engine.json"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sections", default="classic,acceptance", help="classic, acceptance or both")
+    ap.add_argument("--modes", default="float32,int8,int4", help="weight modes the acceptance rows choose from")
+    ap.add_argument("--rows", default="all", help="acceptance rows: all, or some of peer,streams,agents,ttft,hit,"
+                                                   "overhead,compile (the fastest-mode decode row always runs)")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile probe")
+    ap.add_argument("--compile-timeout", type=int, default=600, help="seconds for the torch.compile probe")
+    ap.add_argument("--compile-probe", metavar="MODE", help=argparse.SUPPRESS)  # the child process
+    ap.add_argument("--probe-tokens", type=int, default=16, help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.compile_probe:
+        import engine_acceptance
+
+        print(json.dumps(engine_acceptance.compile_probe(args.compile_probe, args.threads, args.probe_tokens)))
+        return
+    sections = set(args.sections.split(","))
+    out = {"machine": {"platform": platform.platform(), "threads": args.threads, "torch": torch.__version__},
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": args.quick}
+    if "classic" in sections:
+        out.update(classic(args))
+    if "acceptance" in sections:
+        sys.path.insert(0, str(REPO / "bench"))
+        import engine_acceptance
+
+        print("acceptance rows (issue 14):", flush=True)
+        out["acceptance"] = engine_acceptance.run(args, ttft_table, workload_requests, minimum_tokens)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    if "acceptance" in out:
+        print("\n" + engine_acceptance.table(out["acceptance"]))
+    print(f"\nwrote {args.out}")
+
+
+def classic(args) -> dict:
     t_load, engine = timed(lambda: Engine(budget_bytes=2 << 30))
     print(f"model loaded in {t_load:.1f}s ({engine.model_name}, fp32, {engine.model.device})", flush=True)
     sizes = [512, 1024] if args.quick else [512, 1024, 2048, 4096]
@@ -215,11 +273,9 @@ def main() -> None:
     work = multi_agent(engine, 4 if args.quick else 10)
     print("decode:", flush=True)
     dec = decode_speed(engine, [256, 2048], 16 if args.quick else 32)
-    out = {"machine": {"platform": platform.platform(), "threads": args.threads, "torch": torch.__version__},
-           "model": engine.model_name, "dtype": "float32", "load_s": t_load, "ttft": ttft, "multi_agent": work,
+    engine.close()
+    out = {"model": engine.model_name, "dtype": "float32", "load_s": t_load, "ttft": ttft, "multi_agent": work,
            "decode": dec}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
 
     print("\n| prefix | suffix | cold TTFT | hit TTFT | physical limit | hit / limit | cold / hit |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
@@ -242,7 +298,7 @@ def main() -> None:
     print("|---:|---:|")
     for r in dec:
         print(f"| {r['context']} | {r['tok_per_s']:.1f} |")
-    print(f"\nwrote {args.out}")
+    return out
 
 
 if __name__ == "__main__":

@@ -358,8 +358,14 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
 @click.option("--max-segments", default="256", show_default=True, help="Most segments per request")
 @click.option("--max-messages", default="256", show_default=True, help="Most messages per request")
 @click.option("--token-cache", default="64MiB", show_default=True, help="Memory for cached token ids (all tenants)")
+@click.option("--max-queue", default="64", show_default=True, help="Requests waiting for a batch slot; more get 429")
+@click.option("--retry-after", default="1", show_default=True, help="Seconds in a 429's retry-after header")
+@click.option("--deadline", default="600", show_default=True,
+              help="Seconds a request may take (default and ceiling of its `timeout`)")
+@click.option("--metrics-key", default=None,
+              help="Bearer key that reads every tenant's /metrics (also PROMPTC_METRICS_KEY)")
 def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_tokens_limit, max_segments,
-          max_messages, token_cache):
+          max_messages, token_cache, max_queue, retry_after, deadline, metrics_key):
     """Serve the KV-tree engine over an OpenAI-compatible HTTP API.
 
     Every option is checked, and the port is bound, before the model loads: a bad value or a busy
@@ -374,7 +380,9 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         max_tokens_limit=parse_count(max_tokens_limit, "--max-tokens-limit"),
         default_max_tokens=min(256, parse_count(max_tokens_limit, "--max-tokens-limit")),
         max_segments=parse_count(max_segments, "--max-segments"),
-        max_messages=parse_count(max_messages, "--max-messages"))
+        max_messages=parse_count(max_messages, "--max-messages"),
+        max_queue=parse_count(max_queue, "--max-queue"), retry_after_s=parse_count(retry_after, "--retry-after"),
+        deadline_s=parse_seconds(deadline, "--deadline"), metrics_key=metrics_key)
     if host not in ("127.0.0.1", "localhost", "::1") and not config.api_keys:
         raise click.UsageError("serving beyond loopback needs API keys (--keys or PROMPTC_API_KEYS)")
     from promptc.engine.serve import bind_socket, run_server

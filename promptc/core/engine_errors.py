@@ -1,4 +1,4 @@
-"""User errors of the engine, the server's configuration and the engine client (codes E701–E709).
+"""User errors of the engine, the server's configuration and the engine client (codes E701–E714).
 
 Each is a :class:`~promptc.core.errors.PromptcError`, so the CLI prints the message and exits 2 (usage
 error) instead of reporting an internal error. Messages follow the diagnostic shape:
@@ -15,8 +15,14 @@ E707    the server's port is in use or the address cannot be bound
 E708    the engine server cannot be reached (connection refused, timeout)
 E709    the engine URL is malformed
 E710    a weight mode (``--dtype``) that the device cannot run (int4 is a CPU kernel)
+E711    the server's request queue is full (HTTP 429 with ``retry-after``)
+E712    a request ran past its deadline and was cancelled (HTTP 504)
+E713    a request's ``timeout`` (body field or ``x-promptc-timeout`` header) is not a positive number
+E714    the metrics key is empty, contains whitespace, or is also a tenant's API key
 ======  ==========================================================================
 
+E711–E713 are a running server's answers (queue full: 429; deadline exceeded: 504; a malformed
+``timeout``: 400), raised by the scheduler and the server and sent in the error body's message.
 E708 and E709 are raised by the client (:mod:`promptc.runtime.engine_client`), which defines them
 itself so that the runtime does not import the engine package.
 """
@@ -74,3 +80,36 @@ class PortUnavailable(EngineUserError, OSError):
 
 class DtypeUnsupported(EngineUserError, ValueError):
     code = "E710"
+
+
+class MetricsKeyError(EngineUserError, ValueError):
+    code = "E714"
+
+
+class QueueFull(EngineUserError, RuntimeError):
+    """The scheduler's waiting queue is at its bound; the request was not queued."""
+
+    code = "E711"
+
+    def __init__(self, waiting: int, limit: int):
+        self.waiting, self.limit = waiting, limit
+        super().__init__(None, f"the engine's request queue is full ({waiting} requests waiting, limit {limit})",
+                         hint="retry after the response's retry-after seconds")
+
+
+class DeadlineExceeded(EngineUserError, TimeoutError):
+    """The request ran past its deadline; the scheduler cancelled it and freed its resources."""
+
+    code = "E712"
+
+    def __init__(self, timeout_s: float | None, stage: str):
+        self.timeout_s, self.stage = timeout_s, stage
+        within = f" of {timeout_s:g} s" if timeout_s is not None else ""
+        super().__init__(None, f"the request ran past its deadline{within} while {stage}; it was cancelled",
+                         hint="ask for fewer tokens or send a longer `timeout`")
+
+
+class InvalidTimeout(EngineUserError, ValueError):
+    """A request's ``timeout`` is not a positive, finite number of seconds."""
+
+    code = "E713"

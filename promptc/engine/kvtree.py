@@ -143,6 +143,11 @@ class KVTree:
             heapq.heappop(heap)
         return None
 
+    def tenant_snapshot(self) -> dict[str, TenantStats]:
+        """A consistent copy of every tenant's counters (metrics read it without touching the tree)."""
+        with self._lock:
+            return {t: TenantStats(**s.to_json()) for t, s in self.stats.items()}
+
     def tenant_stats(self, tenant: str) -> TenantStats:
         with self._lock:
             return self.stats.setdefault(tenant, TenantStats())

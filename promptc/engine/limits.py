@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from promptc.core.engine_errors import EmptyKeyError, InvalidLimit, InvalidSize, KeysFileError
+from promptc.core.engine_errors import EmptyKeyError, InvalidLimit, InvalidSize, KeysFileError, MetricsKeyError
 
 _UNITS = {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "kb": 10**3, "mb": 10**6, "gb": 10**9,
           "tb": 10**12, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "b": 1, "": 1}
@@ -123,6 +123,12 @@ class ServerConfig:
     max_tokens_limit: int = 4096  # the largest max_tokens a request may ask for
     default_max_tokens: int = 256
     model_id: str = "smollm2-135m-instruct"
+    # back-pressure (docs/engine.md, "Back-pressure and deadlines")
+    max_queue: int = 64  # requests waiting for a batch slot; one more gets 429 (E711)
+    retry_after_s: int = 1  # the 429's retry-after header
+    deadline_s: float = 600.0  # default and ceiling of a request's deadline (E712); `timeout` may ask for less
+    # a bearer key that reads every tenant's /metrics series (tenant keys read their own); None: no such key
+    metrics_key: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -133,10 +139,23 @@ class ServerConfig:
             raise InvalidLimit("default_max_tokens", f"{self.default_max_tokens} exceeds max_tokens_limit "
                                                      f"{self.max_tokens_limit}")
         self.api_keys = _check_keys(dict(self.api_keys), "api_keys")
+        self.deadline_s = parse_seconds(self.deadline_s, "deadline_s")
+        if self.metrics_key is not None:
+            k = self.metrics_key
+            if not isinstance(k, str) or not k.strip() or any(c.isspace() for c in k):
+                raise MetricsKeyError("metrics_key", "the metrics key is empty or contains whitespace",
+                                      hint="a key is sent as `Authorization: Bearer KEY`: one word, no spaces")
+            if k in self.api_keys:
+                raise MetricsKeyError("metrics_key", f"the metrics key is also the API key of tenant "
+                                                     f"{self.api_keys[k]!r}",
+                                      hint="that tenant could read every tenant's metrics; use a separate key")
 
     @classmethod
     def from_sources(cls, keys_file: str | None = None, **kw) -> "ServerConfig":
-        """Keys from ``keys_file`` and ``PROMPTC_API_KEYS`` (see :func:`load_api_keys`)."""
+        """Keys from ``keys_file`` and ``PROMPTC_API_KEYS`` (see :func:`load_api_keys`); the metrics key
+        from ``metrics_key`` or ``PROMPTC_METRICS_KEY``."""
+        if kw.get("metrics_key") is None and os.environ.get("PROMPTC_METRICS_KEY"):
+            kw["metrics_key"] = os.environ["PROMPTC_METRICS_KEY"]
         return cls(api_keys=load_api_keys(keys_file), **kw)
 
 

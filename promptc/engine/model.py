@@ -61,6 +61,7 @@ class KVPool:
         self.cfg, self.dtype, self.device, self.keep = cfg, dtype, device, keep
         self._free: dict[int, list[KVCache]] = {}
         self._lock = threading.Lock()
+        self.in_use = 0  # buffers handed out and not released (tests check it returns to zero)
 
     def bucket(self, capacity: int) -> int:
         size = 256
@@ -71,6 +72,7 @@ class KVPool:
     def acquire(self, capacity: int) -> KVCache:
         b = self.bucket(capacity)
         with self._lock:
+            self.in_use += 1
             free = self._free.get(b)
             if free:
                 return free.pop()
@@ -78,6 +80,7 @@ class KVPool:
 
     def release(self, cache: KVCache) -> None:
         with self._lock:
+            self.in_use -= 1
             free = self._free.setdefault(cache.capacity, [])
             if len(free) < self.keep:
                 free.append(cache)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from promptc.core.engine_errors import DeadlineExceeded, QueueFull  # noqa: F401  (the scheduler raises them)
 from promptc.core.hashing import segment_hash
 from promptc.engine.kvtree import Node
 from promptc.engine.model import KVCache
@@ -87,3 +88,4 @@ class TokenEvent:
     token_id: int | None
     finish_reason: str | None = None
     completion: Completion | None = None
+

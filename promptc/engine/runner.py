@@ -16,10 +16,11 @@ from typing import Iterator, Sequence
 import torch
 
 from promptc.engine.kvtree import KVTree
+from promptc.engine.metrics import EngineMetrics
 from promptc.engine.model import KVCache, KVPool, Transformer
 from promptc.engine.prefill import PrefillJob
-from promptc.engine.request import (Completion, GenerationParams, Prefill, SegmentIn, SegmentStatus,  # noqa: F401
-                                    TokenEvent, openai_usage)
+from promptc.engine.request import (Completion, DeadlineExceeded, GenerationParams, Prefill,  # noqa: F401
+                                    QueueFull, SegmentIn, SegmentStatus, TokenEvent, openai_usage)
 from promptc.engine.scheduler import Generation, Scheduler
 from promptc.engine.tokenize import RequestTokenizer, TokenCache, disable_shared_word_cache
 from promptc.engine.weights import LoadedWeights, load_weights
@@ -67,6 +68,7 @@ class Engine:
         self.request_tokenizer = RequestTokenizer(self.tokenizer, self.chat, self.token_cache)
         self._inflight: dict[tuple, PrefillJob] = {}
         self._inflight_lock = threading.Lock()
+        self.metrics = EngineMetrics()
         self.scheduler = Scheduler(self, max_batch=max_batch, chunk_tokens=chunk_tokens)
 
     def close(self) -> None:
@@ -140,11 +142,12 @@ class Engine:
             self.pool.release(prefill.cache)
             prefill.cache = None
 
-    def warm(self, tenant: str, segments: Sequence[SegmentIn]) -> list[SegmentStatus]:
+    def warm(self, tenant: str, segments: Sequence[SegmentIn], **queueing) -> list[SegmentStatus]:
         """Compute and cache a segment path without generating (``POST /v1/cache/warm``); scheduled
-        between decode steps like any prefill."""
+        between decode steps like any prefill. ``queueing``: :meth:`submit`'s ``arrived``,
+        ``timeout_s`` and ``max_waiting``."""
         gen = self.submit(tenant, segments, (), GenerationParams(max_tokens=1), prefill_only=True,
-                          add_generation_prompt=False)
+                          add_generation_prompt=False, **queueing)
         gen.result()
         return gen.job.statuses
 
@@ -164,15 +167,25 @@ class Engine:
 
     def submit(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict] = (),
                params: GenerationParams = GenerationParams(), use_cache: bool = True, *, prefill_only: bool = False,
-               add_generation_prompt: bool = True) -> Generation:
+               add_generation_prompt: bool = True, arrived: float | None = None, timeout_s: float | None = None,
+               max_waiting: int | None = None) -> Generation:
         """Queue a request for the scheduler and return its handle at once.
 
         Tokenization and the context-length check run here, in the caller's thread, so a bad prompt
-        raises ``ValueError`` before anything is queued.
+        raises ``ValueError`` before anything is queued. ``arrived`` (``time.monotonic()``, default
+        now) starts the TTFT clock and the deadline; after ``timeout_s`` seconds the scheduler
+        cancels the request and it fails with :class:`~promptc.engine.request.DeadlineExceeded`
+        (E712). With ``max_waiting``, a full waiting queue raises
+        :class:`~promptc.engine.request.QueueFull` (E711) and nothing is queued.
         """
         extra = 0 if prefill_only else params.max_tokens
         job = self._job(tenant, segments, messages, extra, use_cache, add_generation_prompt)
-        return self.scheduler.submit(Generation(self, job, params, prefill_only))
+        gen = Generation(self, job, params, prefill_only, arrived=arrived, timeout_s=timeout_s)
+        try:
+            return self.scheduler.submit(gen, max_waiting)
+        except QueueFull:
+            self.metrics.request_done(tenant, "queue_full")
+            raise
 
     def stream(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict] = (),
                params: GenerationParams = GenerationParams(), use_cache: bool = True) -> Iterator[TokenEvent]:

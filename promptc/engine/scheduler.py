@@ -2,7 +2,8 @@
 
 Each loop iteration (a *step*):
 
-1. cancelled requests leave (their tree references and KV buffers are released);
+1. cancelled requests and requests past their deadline leave (their tree references and KV
+   buffers are released; an expired one fails with :class:`~promptc.engine.request.DeadlineExceeded`);
 2. waiting requests are admitted while the batch has room, unless a segment path they need is being
    computed by another request right now — then they wait for that request's node instead of
    computing their own copy (:meth:`promptc.engine.runner.Engine.inflight_blocks`);
@@ -21,13 +22,14 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 import torch
 
 from promptc.engine.detok import TextStream
-from promptc.engine.request import Completion, GenerationParams, TokenEvent
+from promptc.engine.request import Completion, DeadlineExceeded, GenerationParams, QueueFull, TokenEvent
 
 if TYPE_CHECKING:  # annotations only: the runner and the prefill jobs import this module
     from promptc.engine.prefill import PrefillJob
@@ -47,6 +49,8 @@ class SchedulerStats:
     waits_on_inflight: int = 0  # admissions deferred because another request computes the same segment
     cancelled: int = 0
     finished: int = 0
+    expired: int = 0  # requests cancelled at their deadline
+    rejected: int = 0  # submissions refused because the waiting queue was full
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -55,8 +59,14 @@ class SchedulerStats:
 class Generation:
     """A handle on one submitted request: iterate its events, cancel it, or wait for its result."""
 
-    def __init__(self, engine: "Engine", job: "PrefillJob", params: GenerationParams, prefill_only: bool):
+    def __init__(self, engine: "Engine", job: "PrefillJob", params: GenerationParams, prefill_only: bool,
+                 arrived: float | None = None, timeout_s: float | None = None):
         self.engine, self.job, self.params, self.prefill_only = engine, job, params, prefill_only
+        # monotonic times: arrival (TTFT is measured from it), the deadline, the previous token
+        self.arrived = time.monotonic() if arrived is None else arrived
+        self.timeout_s = timeout_s
+        self.deadline = None if timeout_s is None else self.arrived + timeout_s
+        self.last_token_at: float | None = None
         self.events: queue.Queue = queue.Queue()
         self.done = threading.Event()
         self.completion: Completion | None = None
@@ -75,6 +85,9 @@ class Generation:
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
 
     def cancel(self) -> None:
         """Stop generating at the next step; references are released by the scheduler."""
@@ -125,8 +138,13 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     # -- public ----------------------------------------------------------------------------------
-    def submit(self, gen: Generation) -> Generation:
+    def submit(self, gen: Generation, max_waiting: int | None = None) -> Generation:
+        """Queue ``gen``; with ``max_waiting``, raise :class:`QueueFull` (E711) instead of queueing
+        when that many requests already wait (checked and queued atomically)."""
         with self._cond:
+            if max_waiting is not None and len(self._q.waiting) >= max_waiting:
+                self.stats.rejected += 1
+                raise QueueFull(len(self._q.waiting), max_waiting)
             if self._thread is None or not self._thread.is_alive():
                 self._stop = False
                 # not a daemon: a daemon thread that has run torch ops aborts the process at interpreter
@@ -163,6 +181,11 @@ class Scheduler:
         with self._cond:
             return len(self._q.waiting)
 
+    def counts(self) -> tuple[int, int, int]:
+        """Requests waiting, prefilling and decoding (one consistent reading)."""
+        with self._cond:
+            return len(self._q.waiting), len(self._q.prefilling), len(self._q.decoding)
+
     def close(self) -> None:
         with self._cond:
             self._stop = True
@@ -193,7 +216,10 @@ class Scheduler:
 
     def _has_work(self) -> bool:
         q = self._q
-        return bool(q.prefilling or q.decoding or (q.waiting and (not self._held or any(g.cancelled for g in q.waiting))))
+        if q.prefilling or q.decoding:
+            return True
+        now = time.monotonic()
+        return bool(q.waiting and (not self._held or any(g.cancelled or g.expired(now) for g in q.waiting)))
 
     def _step(self) -> None:
         self.stats.steps += 1
@@ -203,17 +229,25 @@ class Scheduler:
         self._decode()
 
     def _reap(self) -> None:
+        now = time.monotonic()
         with self._cond:
             q = self._q
-            gone = [g for g in q.waiting + q.prefilling + q.decoding if g.cancelled]
+            stage = {id(g): where for where, gs in (("waiting in the queue", q.waiting), ("computing the prompt",
+                                                    q.prefilling), ("generating", q.decoding)) for g in gs}
+            gone = [g for g in q.waiting + q.prefilling + q.decoding if g.cancelled or g.expired(now)]
             if not gone:
                 return
-            q.waiting = [g for g in q.waiting if not g.cancelled]
-            q.prefilling = [g for g in q.prefilling if not g.cancelled]
-            q.decoding = [g for g in q.decoding if not g.cancelled]
+            left = {id(g) for g in gone}
+            q.waiting = [g for g in q.waiting if id(g) not in left]
+            q.prefilling = [g for g in q.prefilling if id(g) not in left]
+            q.decoding = [g for g in q.decoding if id(g) not in left]
         for g in gone:
-            self.stats.cancelled += 1
-            self._finish(g, None)
+            if g.cancelled:
+                self.stats.cancelled += 1
+                self._finish(g, None)
+            else:
+                self.stats.expired += 1
+                self._fail(g, DeadlineExceeded(g.timeout_s, stage[id(g)]))
 
     def _admit(self) -> None:
         with self._cond:
@@ -274,8 +308,13 @@ class Scheduler:
             stacked = torch.stack([g.logits for g in greedy]) if len(greedy) > 1 else greedy[0].logits[None]
             picks = dict(zip(map(id, greedy), stacked.argmax(-1).tolist()))
         running = []
+        metrics = self.engine.metrics
         for g in batch:
             tok = picks[id(g)] if g.params.temperature <= 0 else self.engine.sample(g.logits, g.params, g.rng)
+            now = time.monotonic()
+            first = g.last_token_at is None
+            metrics.token(g.job.tenant, first, now - (g.arrived if first else g.last_token_at), tok not in eos)
+            g.last_token_at = now
             if tok in eos:
                 self._finish(g, "stop")
                 continue
@@ -293,6 +332,7 @@ class Scheduler:
                 running.append(g)
         with self._cond:
             self._q.decoding = [g for g in self._q.decoding if g in running]
+        metrics.last_batch = len(running)
         if not running:
             return
         with self.engine._compute:
@@ -318,12 +358,15 @@ class Scheduler:
                                           p.statuses if p else [])
                 self.stats.finished += 1
         finally:
+            self.engine.metrics.request_done(g.job.tenant, "ok" if g.completion else "cancelled")
             g.job.abort()  # releases references and the KV buffer (idempotent)
             g.events.put(TokenEvent("", None, finish_reason, g.completion) if g.completion else None)
             g.done.set()
 
     def _fail(self, g: Generation, exc: BaseException) -> None:
         g.error = exc
+        self.engine.metrics.request_done(g.job.tenant,
+                                         "deadline_exceeded" if isinstance(exc, DeadlineExceeded) else "error")
         try:
             g.job.abort()
         finally:

@@ -2,7 +2,12 @@
 
 Endpoints: ``POST /v1/chat/completions`` (``segments`` precede ``messages``; ``stream: true`` is
 SSE), ``POST /v1/cache/warm``, ``GET /v1/cache/stats``, ``DELETE /v1/cache``, ``GET /v1/models``,
-``GET /health``.
+``GET /health``, ``GET /metrics`` (Prometheus text; see :mod:`promptc.engine.metrics` for its scopes).
+
+Back-pressure: at most ``max_queue`` requests wait for a batch slot; one more is refused at once
+with 429 and ``retry-after`` (E711). Every request has a deadline (``deadline_s``, or less with a
+``timeout`` body field or an ``x-promptc-timeout`` header); at the deadline the scheduler cancels it,
+frees its KV buffer and tree references, and the client gets 504 (E712).
 
 Security (docs/security.md, "Shared engine"): API keys map to tenant scopes; the KV cache, the
 tokenization cache and every number that reveals them (usage, stats, warm) are scoped to the
@@ -19,6 +24,7 @@ import asyncio
 import concurrent.futures
 import functools
 import json
+import math
 import threading
 import time
 import uuid
@@ -30,8 +36,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from promptc.core.engine_errors import InvalidTimeout
 from promptc.core.hashing import chain, segment_hash
 from promptc.engine.limits import ServerConfig, parse_size  # noqa: F401  (re-exported)
+from promptc.engine.metrics import render as render_metrics
+from promptc.engine.request import DeadlineExceeded, QueueFull
 from promptc.engine.request_json import BodyError, parse_body
 from promptc.engine.runner import Engine, GenerationParams, SegmentIn, openai_usage
 
@@ -40,15 +49,16 @@ ROLES = ("system", "developer", "user", "assistant")
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
+                 code: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers
 
     def response(self) -> Response:
         # ASCII-escaped: a message or param that echoes client text can never fail to encode.
         body = json.dumps({"error": {"message": self.message, "type": self.type, "param": self.param,
                                      "code": self.code}}, ensure_ascii=True)
-        return Response(body, status_code=self.status, media_type="application/json")
+        return Response(body, status_code=self.status, media_type="application/json", headers=self.headers)
 
 
 class _Strict(BaseModel):
@@ -142,12 +152,13 @@ class EngineServer:
         self.config = config or ServerConfig()
         self._prep = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="promptc-prepare")
         self.app = Starlette(routes=[
-            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/chat/completions", self._counted(self.chat), methods=["POST"]),
             Route("/v1/cache/warm", self.warm, methods=["POST"]),
             Route("/v1/cache/stats", self.stats, methods=["GET"]),
             Route("/v1/cache", self.clear, methods=["DELETE"]),
             Route("/v1/models", self.models, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
         ], exception_handlers={ApiError: lambda req, exc: exc.response(),
                                404: lambda req, exc: ApiError(404, f"no route {req.method} {req.url.path}",
                                                               code="not_found").response(),
@@ -235,6 +246,7 @@ class EngineServer:
 
     # -- endpoints ------------------------------------------------------------------------------
     async def chat(self, request: Request) -> Response:
+        arrived = time.monotonic()  # the deadline and TTFT count from here
         tenant = self.tenant(request)
         data = await self.body(request)
         if not isinstance(data, dict):
@@ -261,19 +273,23 @@ class EngineServer:
         params = GenerationParams(max_tokens=max_tokens, temperature=req.sampling_temperature(), top_p=req.top_p,
                                   seed=req.seed,
                                   stop=req.stop_sequences())
+        timeout_s = self.timeout(request, data)
         await self.check_prompt(tenant, segments, messages, max_tokens)
+        gen = await self._submit(self.engine.submit, tenant, segments, messages, params, arrived=arrived,
+                                 timeout_s=timeout_s)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(self._sse(request, tenant, segments, messages, params, completion_id, created,
-                                               include_usage, self.root_hash(segments)),
+            return StreamingResponse(self._sse(gen, segments, completion_id, created, include_usage),
                                      media_type="text/event-stream",
                                      headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
         try:
-            completion = await self._complete(request, tenant, segments, messages, params)
+            completion = await self._complete(request, gen)
         except ValueError as exc:
             raise ApiError(400, str(exc), code="invalid_prompt") from None
+        except DeadlineExceeded as exc:
+            raise self._deadline_error(exc) from None
         if completion is None:  # the client disconnected: generation was cancelled, nobody reads this
             return Response(status_code=499)
         return JSONResponse({
@@ -282,10 +298,71 @@ class EngineServer:
                          "finish_reason": completion.finish_reason, "logprobs": None}],
             "usage": self._usage(completion), "promptc": self._extension(completion, segments)})
 
-    async def _complete(self, request: Request, tenant, segments, messages, params):
-        """Run a request to completion in the engine's scheduler; a client that disconnects first
-        cancels it (its tree references are released and its batch slot freed). None when cancelled."""
-        gen = await asyncio.to_thread(self.engine.submit, tenant, segments, messages, params)
+    # -- back-pressure, deadlines, outcomes ----------------------------------------------------------
+    def timeout(self, request: Request, data: dict) -> float:
+        """The request's deadline in seconds: its ``timeout`` field, else its ``x-promptc-timeout``
+        header, else the server's ``deadline_s``; never more than ``deadline_s``. E713 when malformed."""
+        raw, param = data.get("timeout"), "timeout"
+        if raw is None and "x-promptc-timeout" in request.headers:
+            raw, param = request.headers["x-promptc-timeout"], "x-promptc-timeout"
+        if raw is None:
+            return self.config.deadline_s
+        value = None
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool) or param != "timeout":
+            try:
+                value = float(raw)
+            except (TypeError, ValueError, OverflowError):
+                value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            err = InvalidTimeout(param, f"must be a positive number of seconds (at most {self.config.deadline_s:g}), "
+                                        f"not {str(raw)[:40]!r}")
+            raise ApiError(400, f"{err.code}: {param} {err.message}", param=param, code="invalid_value")
+        return min(value, self.config.deadline_s)
+
+    async def _submit(self, submit, *args, **kw):
+        """Queue a request (``submit`` is ``engine.submit`` or ``engine.warm``) off the event loop; a
+        full queue is 429 with ``retry-after`` (E711)."""
+        try:
+            return await asyncio.to_thread(functools.partial(submit, *args, max_waiting=self.config.max_queue, **kw))
+        except QueueFull as exc:
+            raise ApiError(429, f"{exc.code}: {exc.message}; retry later", type_="rate_limit_error", code="queue_full",
+                           headers={"retry-after": str(self.config.retry_after_s)}) from None
+        except ValueError as exc:
+            raise ApiError(400, str(exc), code="invalid_prompt") from None
+
+    @staticmethod
+    def _deadline_error(exc: DeadlineExceeded) -> ApiError:
+        return ApiError(504, f"{exc.code}: {exc.message}", type_="timeout_error", param="timeout",
+                        code="deadline_exceeded")
+
+    def _counted(self, handler):
+        """Count the requests ``handler`` refuses as invalid (4xx other than 401 and 429) for the caller's
+        tenant; queue-full and engine outcomes are counted where they happen."""
+        async def counted(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                if 400 <= exc.status < 500 and exc.status not in (401, 429):
+                    try:
+                        self.engine.metrics.request_done(self.tenant(request), "invalid")
+                    except ApiError:
+                        pass
+                raise
+        return counted
+
+    def metrics_scope(self, request: Request) -> str | None:
+        """None (every tenant: no API keys, or the metrics key) or the caller's tenant."""
+        if not self.config.api_keys:
+            return None
+        auth = request.headers.get("authorization", "")
+        key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        if self.config.metrics_key is not None and key == self.config.metrics_key:
+            return None
+        return self.tenant(request)
+
+    async def _complete(self, request: Request, gen):
+        """Wait for a queued request's completion; a client that disconnects first cancels it (its tree
+        references are released and its batch slot freed). None when cancelled."""
 
         async def disconnected() -> None:
             while (await request.receive())["type"] != "http.disconnect":
@@ -310,24 +387,24 @@ class EngineServer:
         return {"segments": [s.to_json() for s in c.statuses], "root_hash": self.root_hash(segments),
                 "computed_tokens": c.computed_tokens}
 
-    async def _sse(self, request: Request, tenant, segments, messages, params, cid, created, include_usage,
-                   root_hash):
-        """Stream chunks from a worker thread; a disconnect stops generation and releases references."""
+    async def _sse(self, gen, segments, cid, created, include_usage):
+        """Stream a queued request's chunks from a worker thread; a disconnect stops generation and
+        releases references; a deadline ends the stream with an error event (E712)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
 
         def worker():
-            it = self.engine.stream(tenant, segments, messages, params)
             try:
-                for ev in it:
+                for ev in gen:
                     if cancel.is_set():
                         break
                     loop.call_soon_threadsafe(queue.put_nowait, ("event", ev))
             except Exception as exc:  # reported to the client as an error event
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
             finally:
-                it.close()  # releases the request's references on the tree path
+                gen.cancel()  # releases the request's references on the tree path (no-op when finished)
+                gen.done.wait()
                 loop.call_soon_threadsafe(queue.put_nowait, ("done", None))
 
         thread = threading.Thread(target=worker, name=f"promptc-stream-{cid}", daemon=True)
@@ -345,7 +422,11 @@ class EngineServer:
                 if kind == "done":
                     break
                 if kind == "error":
-                    err = {"error": {"message": str(item), "type": "server_error", "param": None, "code": None}}
+                    if isinstance(item, DeadlineExceeded):
+                        e = self._deadline_error(item)
+                        err = {"error": {"message": e.message, "type": e.type, "param": e.param, "code": e.code}}
+                    else:
+                        err = {"error": {"message": str(item), "type": "server_error", "param": None, "code": None}}
                     yield f"data: {json.dumps(err)}\n\n"
                     break
                 ev = item
@@ -361,8 +442,10 @@ class EngineServer:
             yield "data: [DONE]\n\n"
         finally:
             cancel.set()  # client gone (or finished): stop the worker at its next token
+            gen.cancel()  # and the generation at the scheduler's next step, even if no token comes
 
     async def warm(self, request: Request) -> Response:
+        arrived = time.monotonic()
         tenant = self.tenant(request)
         data = await self.body(request)
         try:
@@ -371,9 +454,10 @@ class EngineServer:
             raise _validation_error(exc) from None
         segments = self.segments_in(req.segments)
         try:
-            statuses = await asyncio.to_thread(self.engine.warm, tenant, segments)
-        except ValueError as exc:
-            raise ApiError(400, str(exc), code="invalid_prompt") from None
+            statuses = await self._submit(self.engine.warm, tenant, segments, arrived=arrived,
+                                          timeout_s=self.config.deadline_s)
+        except DeadlineExceeded as exc:
+            raise self._deadline_error(exc) from None
         return JSONResponse({"cached_segments": sum(1 for s in statuses if s.cached_after),
                              "root_hash": self.root_hash(segments), "segments": [s.to_json() for s in statuses]})
 
@@ -394,6 +478,13 @@ class EngineServer:
         self.tenant(request)
         return JSONResponse({"object": "list", "data": [{"id": self.config.model_id, "object": "model", "created": 0,
                                                          "owned_by": "promptc"}]})
+
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus text format: every tenant for the operator (no API keys, or the metrics key), only
+        the caller's own series for a tenant key."""
+        scope = self.metrics_scope(request)
+        text = render_metrics(self.engine, scope, self.config.max_queue if scope is None else None)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": self.config.model_id, "fingerprint": self.engine.fingerprint})

@@ -1,5 +1,6 @@
 """Diagnostic codes of the engine family (see :mod:`promptc.core.codes`): configuration of
-``promptc serve``/``demo``, model files, weight modes, and reaching an engine server (E701–E710).
+``promptc serve``/``demo``, model files, weight modes, reaching an engine server (E701–E710), and a
+running server's refusals: queue full, deadline exceeded, a malformed deadline (E711–E714).
 
 The exception classes carrying these codes are in :mod:`promptc.core.engine_errors` (E708/E709 in
 :mod:`promptc.runtime.engine_client`); docs/security.md lists them under "Configuration errors".
@@ -41,4 +42,23 @@ ENGINE_CODES: tuple[Code, ...] = (
          "int4 weights use torch's packed CPU kernel; on a GPU the engine refuses the mode rather than "
          "falling back silently to another precision.", "promptc serve --dtype int4  (with a CUDA GPU)",
          "use int8 or bfloat16 on a GPU, or run int4 on the CPU"),
+    Code("E711", "request-queue-full", "error", "the engine server's request queue is full (HTTP 429)",
+         "The server queues at most --max-queue requests waiting for a batch slot; beyond that it refuses at once "
+         "with 429 and a `retry-after` header instead of letting latency grow without bound.",
+         "POST /v1/chat/completions  (with --max-queue 64 and 64 requests already waiting)",
+         "retry after the `retry-after` seconds (the OpenAI SDKs do), or raise --max-queue / --max-batch"),
+    Code("E712", "request-deadline-exceeded", "error", "a request ran past its deadline and was cancelled",
+         "Every request has a deadline (--deadline, or less with the request's `timeout` field or "
+         "`x-promptc-timeout` header); at the deadline the scheduler cancels it and frees its KV buffer and tree "
+         "references, and the client gets HTTP 504 (or an error event in a stream).",
+         'POST /v1/chat/completions {"timeout": 0.5, "max_tokens": 4000, ...}',
+         "ask for fewer tokens, send a longer `timeout` (up to the server's --deadline), or retry later"),
+    Code("E713", "invalid-request-timeout", "error", "a request's `timeout` is not a positive number of seconds",
+         "The deadline of a request must be a finite positive number of seconds, at most the server's --deadline.",
+         'POST /v1/chat/completions {"timeout": -1, ...}  or  x-promptc-timeout: soon',
+         "send a positive number of seconds, e.g. `\"timeout\": 30`, or leave it out for the server's default"),
+    Code("E714", "metrics-key-invalid", "error", "the metrics key is empty, has whitespace, or is a tenant's key",
+         "The metrics key lets a Prometheus scraper read every tenant's series; if it were also a tenant's API key, "
+         "that tenant could read the other tenants' numbers.",
+         "PROMPTC_METRICS_KEY=sk-team-a  (also a tenant key)", "use a separate random key for --metrics-key"),
 )
