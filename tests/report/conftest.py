@@ -81,7 +81,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     exe = shutil.which("chromium")
-    assert exe, "Debian's chromium is not installed: scripts/setup.sh installs it (apt-get install chromium)"
+    assert exe, "Debian's chromium is not installed: scripts/test.sh installs it (apt-get install chromium)"
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
         yield b
