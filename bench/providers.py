@@ -118,7 +118,7 @@ DAY_TARGETS: dict[str, tuple[str, ...]] = {
     "openai": ("openai/gpt-5.6", "openai/gpt-5.4"),
     "bedrock": ("bedrock/claude-sonnet-4-5",),
     "gemini": ("gemini/gemini-2.5-flash",),
-    "moonshot": ("moonshot/kimi-k3",),
+    "moonshot": ("moonshot/kimi-k2.5",),  # K3 reports no write counter: its cost is unknown
     "deepseek": ("deepseek/deepseek-chat",),
     "openrouter": ("openrouter/anthropic/claude-sonnet-4.5",),
     "vllm": ("vllm/qwen3-8b",),
@@ -133,6 +133,14 @@ def day_run(team) -> dict:
     from promptc.runtime.providers import ADAPTERS
     from promptc.runtime.simulate import simulate, working_day
 
+    import os
+
+    from promptc.runtime.sim.bedrock_api import SIM_AWS_CREDENTIALS
+
+    # Bedrock signs with botocore's credential chain: give it the simulator's key pair
+    ((key_id, secret),) = SIM_AWS_CREDENTIALS.items()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", key_id)
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", secret)
     workload = working_day(team.plans)
     providers = sorted({k.split(":")[0] for k in ADAPTERS} - {"engine"} | set(DAY_TARGETS))
     rows, skipped = [], []

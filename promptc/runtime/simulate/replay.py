@@ -117,11 +117,18 @@ class NaiveAdapter(Adapter):
 
     def __init__(self, inner: Adapter, naive: Callable[[WireCall, Target], WireCall], target: Target):
         self.inner, self.naive, self.target = inner, naive, target
-        for attr in ("provider", "env_key", "base_url_env", "default_base_url", "key_required"):
+        for attr in ("provider", "env_key", "env_key_fallbacks", "base_url_env", "default_base_url", "key_required",
+                     "stream_framing"):
             setattr(self, attr, getattr(inner, attr))
 
     def headers(self, api_key: str) -> dict[str, str]:
         return self.inner.headers(api_key)
+
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        return self.inner.sign(method, url, headers, body)
+
+    def error_from(self, headers, body):
+        return self.inner.error_from(headers, body)
 
     def build(self, request, opts, ctx) -> WireCall:
         return self.naive(self.inner.build(request, opts, ctx), self.target)
@@ -134,6 +141,18 @@ class NaiveAdapter(Adapter):
 
     def error_details(self, body):
         return self.inner.error_details(body)
+
+
+def _prompt_size(usage: Usage) -> int:
+    """The prompt's size as the provider reported it: the normalized split's sum, else (a provider
+    that reports no write counter, e.g. Kimi K3) its inclusive prompt count."""
+    if usage.prompt is not None:
+        return usage.prompt
+    raw = usage.raw or {}
+    for key in ("prompt_tokens", "input_tokens", "promptTokenCount"):
+        if isinstance(raw.get(key), int):
+            return raw[key]
+    raise RuntimeConfigError("error[E507]: the simulator reported no prompt size: the theoretical best needs one")
 
 
 def replay(workload: Workload, target: str, strategy: str, *, min_tokens: int | None = None,
@@ -149,6 +168,9 @@ def replay(workload: Workload, target: str, strategy: str, *, min_tokens: int | 
         sim_kwargs = sim_min_kwargs(Simulator, t, min_tokens) or {}
     replies: list[Reply] = []
     with Simulator(**sim_kwargs) as sim:
+        setup = rules_for(t.provider).sim_setup
+        if min_tokens is not None and setup is not None:
+            setup(sim.sim, t.model, min_tokens)
         client = Client(target, api_key="sim", retention=retention, config=config, clock=sim.clock, base_url=sim.url)
         call_path = client.build(workload.requests[0]).path if workload.requests else "/"
         prefix = next((p for p in sim_prefixes(t.provider, client.adapter.default_base_url)
@@ -194,7 +216,7 @@ def simulate_target(workload: Workload, target: str, *, count: Callable[[str], i
                   counter=counter)
     naive = replay(workload, target, "naive", min_tokens=min_tokens, retention=retention, config=config,
                    counter=counter)
-    prompts = [r.usage.prompt or 0 for r in ours]
+    prompts = [_prompt_size(r.usage) for r in ours]
     outputs = [r.usage.output or 0 for r in ours]
     label, ttl_s = row.ttl(t.model, retention)
     best = theoretical_best(workload.requests, [x.at for x in workload.turns], prompts, outputs, count=count,

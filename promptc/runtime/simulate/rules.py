@@ -46,6 +46,7 @@ from starlette.routing import Match
 
 from promptc.core.providers import Target, limits_for
 from promptc.runtime.providers.base import WireCall
+from promptc.runtime.sim.openrouter_api import claude_family
 
 #: Request fields and headers that only route or scope a cache (stripped by every naive default).
 KEY_FIELDS = ("prompt_cache_key", "session_id", "cache_salt", "routing_key")
@@ -177,6 +178,7 @@ class ProviderRules:
     ttl: Callable[[str, str], tuple[str, float]]
     sim_path: str | None = None
     sim_min: Callable[[str, int], dict[str, Any]] | None = None
+    sim_setup: Callable[[Any, str, int], None] | None = None  # (SimApp, model, minimum): lower it on the app
     generic: bool = False
 
 
@@ -184,13 +186,17 @@ RULES: dict[str, ProviderRules] = {
     "anthropic": ProviderRules(naive_anthropic, _anthropic_ttl,
                                sim_min=lambda model, n: {"anthropic_min_tokens": {model: n}}),
     "openai": ProviderRules(naive_openai, _openai_ttl, sim_min=lambda model, n: {"openai_min_tokens": n}),
-    "bedrock": ProviderRules(naive_bedrock, _anthropic_ttl),
+    "bedrock": ProviderRules(naive_bedrock, _anthropic_ttl,
+                             sim_min=lambda model, n: {"anthropic_min_tokens": {model: n}}),
     # Gemini implicit caching: the TTL is undocumented (about 3-5 minutes by OpenRouter's account)
-    "gemini": ProviderRules(naive_implicit, lambda m, r: ("implicit", 300.0)),
+    "gemini": ProviderRules(naive_implicit, lambda m, r: ("implicit", 300.0),
+                            sim_setup=lambda app, model, n: app.gemini_config(min_tokens={model: n})),
     "moonshot": ProviderRules(naive_implicit, _anthropic_ttl),
     # DeepSeek clears its cache "within a few hours to a few days": four hours here
     "deepseek": ProviderRules(naive_implicit, lambda m, r: ("implicit", 4 * 3600.0)),
-    "openrouter": ProviderRules(naive_openrouter, _openrouter_ttl),
+    "openrouter": ProviderRules(naive_openrouter, _openrouter_ttl,
+                                sim_min=lambda model, n: {"anthropic_min_tokens": {claude_family(model): n},
+                                                          "openai_min_tokens": n}),
     # self-hosted engines keep prefixes until memory runs out: no TTL
     "vllm": ProviderRules(naive_implicit, lambda m, r: ("lru", math.inf)),
     "sglang": ProviderRules(naive_implicit, lambda m, r: ("lru", math.inf)),
@@ -224,6 +230,8 @@ def sim_min_kwargs(simulator_cls: Any, target: Target, min_tokens: int) -> dict[
     row = rules_for(target.provider)
     if row.sim_min is not None:
         return row.sim_min(target.model, min_tokens)
+    if row.sim_setup is not None:
+        return {}
     params = inspect.signature(simulator_cls).parameters
     p = params.get(f"{target.provider}_min_tokens")
     if p is None:
