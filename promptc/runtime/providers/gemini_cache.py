@@ -190,6 +190,8 @@ class GeminiCacheManager(ResourceManager):
         self._lock = threading.Lock()
         self._too_small: set[CacheKey] = set()
         self._reported: set[tuple[str, str]] = set()  # (prefix hash or plan, reason) fallbacks already in the trace
+        # the registry deletes this provider's objects it evicts or loses a race for through the manager
+        ctx.registry.set_deleter("gemini", lambda entry: self.delete_remote(entry.remote_id))
 
     # -- the prefix ---------------------------------------------------------------------------------
     def prefix(self, request: Request, opts: CallOptions, ctx: BuildContext) -> Prefix | str:
@@ -265,7 +267,8 @@ class GeminiCacheManager(ResourceManager):
             if prefix.key in self._too_small:
                 return None, prefix
         try:
-            entry, _ = self.ctx.registry.acquire(prefix.key, lambda: self._create(prefix, request, opts))
+            entry, _ = self.ctx.registry.acquire(prefix.key, lambda: self._create(prefix, request, opts),
+                                                 emit=self.ctx.emit)
         except _TooSmall as exc:
             with self._lock:
                 self._too_small.add(prefix.key)

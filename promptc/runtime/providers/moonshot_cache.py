@@ -183,6 +183,8 @@ class ContextCacheManager(ResourceManager):
         self._jobs: queue.Queue = queue.Queue()
         self._busy = 0
         self._stop = threading.Event()
+        # the registry deletes this provider's objects it evicts or loses a race for through the manager
+        ctx.registry.set_deleter(PROVIDER, lambda entry: self.delete_remote(entry.remote_id, "evicted"))
         self._thread: threading.Thread | None = None
 
     # -- the hook -----------------------------------------------------------------------------------
@@ -270,7 +272,7 @@ class ContextCacheManager(ResourceManager):
             counter = self._counter
         tokens = self._estimate(request, prefix, counter)
         try:
-            entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix, tokens))
+            entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix, tokens), emit=self.ctx.emit)
         except _CreateFailed as exc:
             if exc.kind == "limit":
                 raise ContextCacheError("E518", f"no context cache for plan `{request.plan}`: {exc.why}",
@@ -388,7 +390,7 @@ class ContextCacheManager(ResourceManager):
             self._busy += 1
             self._queued.discard(key)
         try:
-            entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix, tokens))
+            entry, _ = self.ctx.registry.acquire(key, lambda: self._create(key, prefix, tokens), emit=self.ctx.emit)
             if entry.status == "pending":
                 self._watch(key, prefix.plan)
         except _CreateFailed:
