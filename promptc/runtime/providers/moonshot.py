@@ -21,16 +21,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from promptc.plan import Request
-from promptc.runtime.errors import ProviderError, StreamInterrupted
-from promptc.runtime.providers.base import (BuildContext, CallOptions, Completion, StreamEvent, StreamState,
-                                            WireCall)
+from promptc.runtime.providers.base import BuildContext, CallOptions, StreamState, WireCall
 from promptc.runtime.providers.moonshot_cache import ContextCacheManager, StaticPrefix, parse_options
-from promptc.runtime.providers.openai import OpenAIChatAdapter, cache_key
+from promptc.runtime.providers.openai import ChatStream, OpenAIChatAdapter, cache_key
 from promptc.runtime.resources import ResourceContext
 from promptc.runtime.usage import Usage
 
@@ -171,48 +168,6 @@ class MoonshotAdapter(OpenAIChatAdapter):
         for legacy context caches (``cache_objects={"context_cache": True, ...}``), else None."""
         options = parse_options(ctx.options)
         return ContextCacheManager(self, ctx, options) if options.enabled else None
-
-
-class ChatStream(StreamState):
-    """OpenAI-style chunks; usage from ``chunk.usage`` or ``choices[0].usage``; then ``[DONE]``."""
-
-    def __init__(self, adapter: MoonshotAdapter, call: WireCall):
-        self.adapter, self.call = adapter, call
-        self.parts: list[str] = []
-        self.usage: dict[str, Any] | None = None
-        self.finish_reason = self.id = self.model = None
-        self.done = False
-
-    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
-        if data.strip() == "[DONE]":
-            self.done = True
-            return []
-        obj = json.loads(data)
-        if "error" in obj:
-            etype, msg = self.adapter.error_details(obj)
-            raise ProviderError(self.adapter.provider, None, msg, error_type=etype)
-        self.id, self.model = obj.get("id", self.id), obj.get("model", self.model)
-        if obj.get("usage"):
-            self.usage = obj["usage"]
-        out = []
-        for ch in obj.get("choices") or []:
-            if ch.get("usage"):
-                self.usage = ch["usage"]
-            text = (ch.get("delta") or {}).get("content")
-            if text:
-                self.parts.append(text)
-                out.append(StreamEvent("text", text))
-            self.finish_reason = ch.get("finish_reason") or self.finish_reason
-        return out
-
-    def finish(self) -> Completion:
-        text = "".join(self.parts)
-        if not self.done:
-            raise StreamInterrupted(self.adapter.provider, text, "no [DONE] event", request_id=self.id)
-        body = {"id": self.id, "model": self.model, "usage": self.usage,
-                "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": self.finish_reason}]}
-        return Completion(text, self.adapter._usage(self.usage or {}, self.call), self.finish_reason, self.id,
-                          self.model, body)
 
 
 __all__ = ["ChatStream", "MoonshotAdapter", "prompt_cache_key", "from_moonshot", "groups", "tool_defs"]

@@ -179,13 +179,15 @@ class OpenAIChatAdapter(_OpenAIBase):
                           choice.get("finish_reason"), body.get("id"), body.get("model"), body)
 
     def stream(self, call: WireCall) -> StreamState:
-        return _ChatStream(self, call)
+        return ChatStream(self, call)
 
 
-class _ChatStream(StreamState):
-    """Chunks with ``choices[0].delta``; usage in the last chunk (empty ``choices``); then ``[DONE]``."""
+class ChatStream(StreamState):
+    """Chat Completions chunks with ``choices[0].delta``; usage in the last chunk (empty ``choices``) or,
+    on servers that put it there (some Kimi models), in ``choices[0].usage``; then ``[DONE]``. Shared
+    by every OpenAI-compatible adapter."""
 
-    def __init__(self, adapter: OpenAIChatAdapter, call: WireCall):
+    def __init__(self, adapter: Adapter, call: WireCall):
         self.adapter, self.call = adapter, call
         self.parts: list[str] = []
         self.usage: dict[str, Any] | None = None
@@ -199,12 +201,14 @@ class _ChatStream(StreamState):
         obj = json.loads(data)
         if "error" in obj:
             etype, msg = self.adapter.error_details(obj)
-            raise ProviderError("openai", None, msg, error_type=etype)
+            raise ProviderError(self.adapter.provider, None, msg, error_type=etype)
         self.id, self.model = obj.get("id", self.id), obj.get("model", self.model)
         if obj.get("usage"):
             self.usage = obj["usage"]
         out = []
         for ch in obj.get("choices") or []:
+            if ch.get("usage"):
+                self.usage = ch["usage"]
             text = (ch.get("delta") or {}).get("content")
             if text:
                 self.parts.append(text)
@@ -215,7 +219,7 @@ class _ChatStream(StreamState):
     def finish(self) -> Completion:
         text = "".join(self.parts)
         if not self.done:
-            raise StreamInterrupted("openai", text, "no [DONE] event", request_id=self.id)
+            raise StreamInterrupted(self.adapter.provider, text, "no [DONE] event", request_id=self.id)
         u = self.usage or {}
         body = {"id": self.id, "model": self.model, "usage": self.usage,
                 "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": self.finish_reason}]}

@@ -32,7 +32,7 @@ from promptc.runtime.errors import ProviderError, RuntimeConfigError, StreamInte
 from promptc.runtime.layout import Mark, candidates, in_render_order, place
 from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, Completion, StreamEvent, StreamState,
                                             WireCall, runs)
-from promptc.runtime.providers.openai import _ChatStream, cache_key, retention_fields
+from promptc.runtime.providers.openai import ChatStream, cache_key, retention_fields
 from promptc.runtime.usage import Usage, from_openai_chat
 
 #: Upstreams that take ``cache_control`` markers on content parts, and whether they honour ``ttl``.
@@ -156,7 +156,7 @@ class OpenRouterAdapter(Adapter):
         return _OpenRouterStream(self, call)  # type: ignore[arg-type]  # same chunks; uses self._usage
 
 
-class _OpenRouterStream(_ChatStream):
+class _OpenRouterStream(ChatStream):
     """OpenAI's chunk format; errors name OpenRouter (an ``error`` chunk ends a failed upstream)."""
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
