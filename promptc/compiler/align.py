@@ -177,14 +177,21 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def raw_join_boundaries(plan: Plan, target: Target) -> list[int]:
-    """Indices i whose boundary (i, i+1) is a raw text join for this target."""
+def raw_join_boundaries(plan: Plan, target: Target) -> list[tuple[int, int]]:
+    """Pairs (i, j) of segments whose texts this target joins raw, ``i`` directly before ``j``.
+
+    A completion-style ``raw/`` target sees every segment concatenated. A provider that packs
+    same-role segments into one text (:data:`RAW_JOIN_PROVIDERS`) joins consecutive same-role text
+    segments; tools segments travel apart as tool definitions, so the texts on either side of one
+    meet each other, and a history is sent as its own messages."""
+    segs = plan.segments
     if target.provider == "raw":  # one concatenated text: every boundary is a join
-        return list(range(len(plan.segments) - 1))
+        return [(i, i + 1) for i in range(len(segs) - 1)]
     if target.provider not in RAW_JOIN_PROVIDERS:
         return []
-    return [i for i in range(len(plan.segments) - 1) if plan.segments[i].role == plan.segments[i + 1].role
-            and plan.segments[i].kind != "history" and plan.segments[i + 1].kind != "history"]
+    texts = [i for i, s in enumerate(segs) if s.kind != "tools"]
+    return [(i, j) for i, j in zip(texts, texts[1:]) if segs[i].role == segs[j].role
+            and segs[i].kind != "history" and segs[j].kind != "history"]
 
 
 def at_whitespace(left: Side, right: Side) -> bool:
@@ -248,8 +255,8 @@ def prove_boundaries(plans: dict[str, Plan], aligners: dict[str, Aligner],
             plan = plan.model_copy(update={"segments": segs})
             for target in plan.targets:
                 aligner = aligners[target.tokenizer]
-                for i in raw_join_boundaries(plan, target):
-                    left, right = plan.segments[i], plan.segments[i + 1]
+                for i, j in raw_join_boundaries(plan, target):
+                    left, right = plan.segments[i], plan.segments[j]
                     _, l_tail = literal_edges(left)
                     r_head, _ = literal_edges(right)
                     merge = aligner.check(l_tail, r_head)
@@ -261,7 +268,7 @@ def prove_boundaries(plans: dict[str, Plan], aligners: dict[str, Aligner],
                             fixed[_decl(left)] = new_l
                             fixed[_decl(right)] = new_r
                             segs = list(plan.segments)
-                            segs[i], segs[i + 1] = new_l, new_r
+                            segs[i], segs[j] = new_l, new_r
                             plan = plan.model_copy(update={"segments": segs})
                             changed = True
                             for d in done:

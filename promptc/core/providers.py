@@ -35,8 +35,9 @@ PROVIDERS = ("engine", "raw", "openai", "anthropic", "gemini", "moonshot", "bedr
 ESTIMATED_PROVIDERS = frozenset({"anthropic", "gemini", "bedrock", "moonshot", "deepseek", "openrouter"})
 
 #: Providers that pack consecutive same-role segments into one message (system blocks, content
-#: blocks, parts) whose texts the model sees concatenated: those boundaries are raw text joins.
-RAW_JOIN_PROVIDERS = frozenset({"anthropic", "bedrock", "gemini"})
+#: blocks, parts; vLLM/SGLang: the adapter joins a run's texts into one string) whose texts the
+#: model sees concatenated: those boundaries are raw text joins.
+RAW_JOIN_PROVIDERS = frozenset({"anthropic", "bedrock", "gemini", "vllm", "sglang"})
 
 
 class Target(BaseModel):
