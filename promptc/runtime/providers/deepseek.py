@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from promptc.plan import Request
-from promptc.runtime.providers.base import BuildContext, CallOptions, StreamState, WireCall
-from promptc.runtime.providers.moonshot import ChatStream, groups, message, tool_defs
+from promptc.runtime.providers.base import BuildContext, CallOptions, WireCall
+from promptc.runtime.providers.moonshot import chat_payload
 from promptc.runtime.providers.openai import OpenAIChatAdapter
 from promptc.runtime.usage import Usage
 
@@ -50,25 +50,11 @@ class DeepSeekAdapter(OpenAIChatAdapter):
     default_base_url = "https://api.deepseek.com"
 
     def build(self, request: Request, opts: CallOptions, ctx: BuildContext) -> WireCall:
-        payload: dict[str, Any] = {"model": opts.model,
-                                   "messages": [message(request, g) for g in groups(request)],
-                                   "max_tokens": opts.max_tokens}
-        tools = tool_defs(request)
-        if tools:
-            payload["tools"] = tools
-        if opts.temperature is not None:
-            payload["temperature"] = opts.temperature
-        if opts.stream:
-            payload["stream"] = True
-            payload["stream_options"] = {"include_usage": True}
-        payload.update(opts.extra)
-        return WireCall("/chat/completions", payload, [], None)
+        return WireCall("/chat/completions", chat_payload(request, opts, {}), [], None)
 
     def _usage(self, u: dict[str, Any], call: WireCall) -> Usage:
         return from_deepseek(u)
 
-    def stream(self, call: WireCall) -> StreamState:
-        return ChatStream(self, call)
 
 
 __all__ = ["DeepSeekAdapter", "from_deepseek"]

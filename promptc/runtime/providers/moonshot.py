@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptc.plan import Request
-from promptc.runtime.providers.base import BuildContext, CallOptions, StreamState, WireCall
+from promptc.runtime.providers.base import BuildContext, CallOptions, WireCall
 from promptc.runtime.providers.moonshot_cache import ContextCacheManager, StaticPrefix, parse_options
-from promptc.runtime.providers.openai import ChatStream, OpenAIChatAdapter, cache_key
+from promptc.runtime.providers.openai import OpenAIChatAdapter, cache_key
 from promptc.runtime.resources import ResourceContext
 from promptc.runtime.usage import Usage
 
@@ -102,6 +102,24 @@ def from_moonshot(u: dict[str, Any], writes_exist: bool, write_ttl: str = "unkno
                  raw=dict(u))
 
 
+def chat_payload(request: Request, opts: CallOptions, cache_fields: dict[str, Any]) -> dict[str, Any]:
+    """A Chat Completions body with one message per same-role run (:func:`groups`), the tools, the
+    provider's ``cache_fields``, and the call's options (Kimi and DeepSeek)."""
+    payload: dict[str, Any] = {"model": opts.model, "messages": [message(request, g) for g in groups(request)],
+                               "max_tokens": opts.max_tokens}
+    tools = tool_defs(request)
+    if tools:
+        payload["tools"] = tools
+    payload.update(cache_fields)
+    if opts.temperature is not None:
+        payload["temperature"] = opts.temperature
+    if opts.stream:
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
+    payload.update(opts.extra)
+    return payload
+
+
 class MoonshotAdapter(OpenAIChatAdapter):
     """Kimi / Moonshot (``moonshot/<model>``): automatic caching, and legacy context caches on request."""
 
@@ -111,32 +129,16 @@ class MoonshotAdapter(OpenAIChatAdapter):
     default_base_url = "https://api.moonshot.ai/v1"
 
     def build(self, request: Request, opts: CallOptions, ctx: BuildContext) -> WireCall:
-        payload: dict[str, Any] = {"model": opts.model,
-                                   "messages": [message(request, g) for g in groups(request)],
-                                   "max_tokens": opts.max_tokens}
-        tools = tool_defs(request)
-        if tools:
-            payload["tools"] = tools
-        key = None
-        if opts.retention != "none":
-            key = prompt_cache_key(request, opts.tenant)
-            payload["prompt_cache_key"] = key
-            payload["prompt_cache_options"] = {"mode": "implicit", "ttl": _TTL[opts.retention]}
-        if opts.temperature is not None:
-            payload["temperature"] = opts.temperature
-        if opts.stream:
-            payload["stream"] = True
-            payload["stream_options"] = {"include_usage": True}
-        payload.update(opts.extra)
-        return WireCall("/chat/completions", payload, [], key)
+        key = None if opts.retention == "none" else prompt_cache_key(request, opts.tenant)
+        fields = {} if key is None else {"prompt_cache_key": key,
+                                         "prompt_cache_options": {"mode": "implicit", "ttl": _TTL[opts.retention]}}
+        return WireCall("/chat/completions", chat_payload(request, opts, fields), [], key)
 
     def _usage(self, u: dict[str, Any], call: WireCall) -> Usage:
         ttl = (call.payload.get("prompt_cache_options") or {}).get("ttl", "unknown")
         return from_moonshot(u, writes_exist=str(call.payload.get("model", "")).lower().startswith(WRITE_MODELS),
                              write_ttl=ttl)
 
-    def stream(self, call: WireCall) -> StreamState:
-        return ChatStream(self, call)
 
     def static_prefix(self, request: Request) -> StaticPrefix:
         """What a legacy context cache of ``request`` holds: the leading all-static messages and the
@@ -170,4 +172,4 @@ class MoonshotAdapter(OpenAIChatAdapter):
         return ContextCacheManager(self, ctx, options) if options.enabled else None
 
 
-__all__ = ["ChatStream", "MoonshotAdapter", "prompt_cache_key", "from_moonshot", "groups", "tool_defs"]
+__all__ = ["MoonshotAdapter", "chat_payload", "from_moonshot", "groups", "prompt_cache_key", "tool_defs"]
