@@ -59,12 +59,14 @@ def test_which_statuses_are_retried(team, sim, status, retried):
 
 
 def test_timeout_is_retried_then_reported(team, sim):
-    sim.inject(delay_s=1.0)
-    with client(sim, waits=[], retry=RetryPolicy(timeout_s=0.2, max_retries=1)) as c:
+    # a delayed answer times out; the undelayed retry must fit in the timeout even on a loaded machine
+    # (0.2 s was too tight: the simulator's tokenizing alone can take that long under load)
+    sim.inject(delay_s=6.0)
+    with client(sim, waits=[], retry=RetryPolicy(timeout_s=2.0, max_retries=1)) as c:
         assert c.complete(request(team)).attempts == 2
-    sim.inject(delay_s=1.0)
-    sim.inject(delay_s=1.0)
-    with client(sim, waits=[], retry=RetryPolicy(timeout_s=0.2, max_retries=1)) as c, \
+    sim.inject(delay_s=6.0)
+    sim.inject(delay_s=6.0)
+    with client(sim, waits=[], retry=RetryPolicy(timeout_s=2.0, max_retries=1)) as c, \
             pytest.raises(ProviderUnavailable) as e:
         c.complete(request(team))
     assert e.value.code == "E506" and e.value.attempts == 2
