@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -26,6 +26,8 @@ from promptc.engine.tokenize import RequestTokenizer, TokenCache, disable_shared
 from promptc.engine.weights import LoadedWeights, load_weights
 from promptc.tokenizers.chat import ChatTemplate
 
+T = TypeVar("T")
+
 # accepted spellings → weight mode (promptc.engine.model.MODES); fp32 is the exact reference
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16", "int8": "int8", "int4": "int4"}
@@ -35,24 +37,29 @@ class Engine:
     """A model, a KV tree and the scheduler thread that batches concurrent requests.
 
     Thread-safe. ``stream``/``complete``/``submit`` go through the scheduler (continuous batching);
-    ``prefill``/``cold_logits`` compute synchronously in the caller's thread (tests, benchmarks).
+    ``prefill``/``cold_logits`` run whole on the model thread and return when done (tests, benchmarks);
+    :meth:`run_on_model_thread` runs any other torch work there.
     Model calls are serialized by one lock; tree operations are locked by the tree.
     """
 
     def __init__(self, model_path: str | None = None, *, dtype: str = "float32", device: str | None = None,
                  budget_bytes: int = 2 << 30, ttl_s: float | None = None, weights: LoadedWeights | None = None,
-                 token_cache_bytes: int = 64 << 20, max_batch: int = 16, chunk_tokens: int = 256):
+                 token_cache_bytes: int = 64 << 20, max_batch: int = 16, chunk_tokens: int = 256,
+                 idle_exit_s: float = 2.0):
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype `{dtype}` (one of {', '.join(DTYPES)})")
-        self.weights = weights or load_weights(model_path)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.dtype_name = DTYPES[dtype]
-        self.model = Transformer(self.weights, self.dtype_name, device)
+        # every torch computation runs on the model thread (the scheduler's; see promptc.engine.scheduler),
+        # building the model included
+        self.scheduler = Scheduler(self, max_batch=max_batch, chunk_tokens=chunk_tokens, idle_exit_s=idle_exit_s)
+        self.weights = weights or self.scheduler.call(lambda: load_weights(model_path))
+        self.model = self.scheduler.call(lambda: Transformer(self.weights, self.dtype_name, device))
         self.tokenizer = self.weights.tokenizer
         self.chat = ChatTemplate(self.weights.chat_template)
         self.tree = KVTree(budget_bytes, ttl_s)
-        self.pool = KVPool(self.weights.config, self.model.dtype, self.model.device)
+        self.pool = KVPool(self.weights.config, self.model.kv_dtype, self.model.device)
         self.model_name = self.weights.name
         h = hashlib.sha256()
         for part in (self.weights.weights_digest, self.dtype_name, self.weights.config.rope_digest(),
@@ -69,11 +76,17 @@ class Engine:
         self._inflight: dict[tuple, PrefillJob] = {}
         self._inflight_lock = threading.Lock()
         self.metrics = EngineMetrics()
-        self.scheduler = Scheduler(self, max_batch=max_batch, chunk_tokens=chunk_tokens)
 
     def close(self) -> None:
         """Stop the scheduler thread (requests in flight fail)."""
         self.scheduler.close()
+
+    def run_on_model_thread(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the model thread, between scheduler steps, and return its result.
+
+        Torch work that should run at the engine's speed goes here: computing in a second thread
+        while the engine runs makes both slower (see :mod:`promptc.engine.scheduler`)."""
+        return self.scheduler.call(fn)
 
     # -- tokenization ---------------------------------------------------------------------------
     def _ids(self, piece: str, tenant: str | None = None) -> tuple[int, ...]:
@@ -100,19 +113,22 @@ class Engine:
     def prefill(self, tenant: str, segments: Sequence[SegmentIn], messages: Sequence[dict] = (), *,
                 extra_capacity: int = 0, use_cache: bool = True, add_generation_prompt: bool = True) -> Prefill:
         """Reuse the deepest cached path, compute and cache the remaining segments, then the suffix,
-        synchronously in the caller's thread.
+        in one call on the model thread (not interleaved with other requests).
 
         The caller owns ``prefill.held`` references and must :meth:`release` them.
         """
         job = self._job(tenant, segments, messages, extra_capacity, use_cache, add_generation_prompt)
-        try:
-            job.begin()
-            job.step(None)
-        except BaseException:
-            job.abort()
-            raise
-        assert job.prefill is not None
-        return job.prefill
+
+        def run() -> Prefill:
+            try:
+                job.begin()
+                job.step(None)
+            except BaseException:
+                job.abort()
+                raise
+            assert job.prefill is not None
+            return job.prefill
+        return self.scheduler.call(run)
 
     # -- in-flight segments (two requests never compute the same missing segment) -----------------
     def inflight_register(self, job: PrefillJob, keys: Sequence[tuple]) -> None:
@@ -209,6 +225,8 @@ class Engine:
         """Next-token logits from one forward pass over the whole canonical token sequence, no tree."""
         seg_ids, msg_ids, gen_ids = self.tokenize(segments, messages)
         ids = [t for chunk in seg_ids + msg_ids for t in chunk] + list(gen_ids)
-        cache = KVCache.allocate(self.weights.config, len(ids), self.model.dtype, self.model.device)
-        with self._compute:
-            return self.model.forward(torch.tensor(ids), cache, 0)
+
+        def run() -> torch.Tensor:
+            with self._compute:
+                return self.model.forward(torch.tensor(ids), self.model.new_cache(len(ids)), 0)
+        return self.scheduler.call(run)

@@ -15,6 +15,14 @@ Each loop iteration (a *step*):
 
 New requests join between steps; finished ones leave between steps. The scheduler has no global
 state: it belongs to an :class:`~promptc.engine.runner.Engine`.
+
+The scheduler's thread is the engine's *model thread*: every torch computation of the engine runs
+on it, including building the model and the synchronous reference paths (:meth:`Scheduler.call`).
+Why: torch's CPU kernels run on an OpenMP thread team per calling thread, and once a process holds
+more OpenMP threads than CPUs, GNU OpenMP stops spin-waiting between parallel regions; every one of
+the ~200 kernels of a decode step then waits for a woken thread (measured on 2 cores: an int8
+decode step took 41 ms on a second thread vs 21 ms with one computing thread). The thread leaves
+after ``idle_exit_s`` without work, which frees its team; the next request starts a new one.
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ import contextlib
 import queue
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 import torch
 
@@ -34,6 +43,8 @@ from promptc.engine.request import Completion, DeadlineExceeded, GenerationParam
 if TYPE_CHECKING:  # annotations only: the runner and the prefill jobs import this module
     from promptc.engine.prefill import PrefillJob
     from promptc.engine.runner import Engine
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -126,12 +137,14 @@ class Scheduler:
     """The engine's model thread. ``max_batch`` bounds admitted requests; ``chunk_tokens`` bounds the
     prompt tokens computed between two decode steps."""
 
-    def __init__(self, engine: "Engine", max_batch: int = 16, chunk_tokens: int = 256):
+    def __init__(self, engine: "Engine", max_batch: int = 16, chunk_tokens: int = 256, idle_exit_s: float = 2.0):
         self.engine = engine
         self.max_batch = max_batch
         self.chunk_tokens = chunk_tokens
+        self.idle_exit_s = idle_exit_s
         self.stats = SchedulerStats()
         self._q = _Queues()
+        self._calls: list[tuple[Callable, Future]] = []
         self._cond = threading.Condition()
         self._held = 0
         self._stop = False
@@ -145,16 +158,32 @@ class Scheduler:
             if max_waiting is not None and len(self._q.waiting) >= max_waiting:
                 self.stats.rejected += 1
                 raise QueueFull(len(self._q.waiting), max_waiting)
-            if self._thread is None or not self._thread.is_alive():
-                self._stop = False
-                # not a daemon: a daemon thread that has run torch ops aborts the process at interpreter
-                # exit ("terminate called without an active exception"); this one leaves once the main
-                # thread has finished (see _run)
-                self._thread = threading.Thread(target=self._run, name="promptc-scheduler", daemon=False)
-                self._thread.start()
+            self._ensure_thread()
             self._q.waiting.append(gen)
             self._cond.notify_all()
         return gen
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the model thread between two steps and return its result (or raise its error).
+
+        Called from the model thread itself (inside a step), ``fn`` runs at once."""
+        if threading.current_thread() is self._thread:
+            return fn()
+        fut: Future = Future()
+        with self._cond:
+            self._ensure_thread()
+            self._calls.append((fn, fut))
+            self._cond.notify_all()
+        return fut.result()
+
+    def _ensure_thread(self) -> None:  # under self._cond
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = False
+            # not a daemon: a daemon thread that has run torch ops aborts the process at interpreter
+            # exit ("terminate called without an active exception"); this one leaves once the main
+            # thread has finished, or after idle_exit_s without work (see _run)
+            self._thread = threading.Thread(target=self._run, name="promptc-model", daemon=False)
+            self._thread.start()
 
     def wake(self) -> None:
         with self._cond:
@@ -197,15 +226,29 @@ class Scheduler:
     def _run(self) -> None:
         while True:
             with self._cond:
+                idle_since = time.monotonic()
                 while not self._stop and not self._has_work():
-                    self._cond.wait(timeout=0.1)
+                    idle = time.monotonic() - idle_since
+                    if not self._q.waiting and idle >= self.idle_exit_s:
+                        self._thread = None  # the next submit or call starts a new model thread
+                        return
+                    self._cond.wait(timeout=min(0.1, max(self.idle_exit_s - idle, 0.001)))
                     if not threading.main_thread().is_alive():
                         self._stop = True
                 if self._stop:
                     for g in self._q.waiting + self._q.prefilling + self._q.decoding:
                         self._fail(g, RuntimeError("the engine was closed"))
                     self._q = _Queues()
+                    for _, fut in self._calls:
+                        fut.set_exception(RuntimeError("the engine was closed"))
+                    self._calls = []
                     return
+                calls, self._calls = self._calls, []
+            for fn, fut in calls:
+                try:
+                    fut.set_result(fn())
+                except BaseException as exc:  # the caller re-raises it
+                    fut.set_exception(exc)
             try:
                 self._step()
             except BaseException as exc:  # never let the model thread die: fail the requests in flight
@@ -216,7 +259,7 @@ class Scheduler:
 
     def _has_work(self) -> bool:
         q = self._q
-        if q.prefilling or q.decoding:
+        if q.prefilling or q.decoding or self._calls:
             return True
         now = time.monotonic()
         return bool(q.waiting and (not self._held or any(g.cancelled or g.expired(now) for g in q.waiting)))
