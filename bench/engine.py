@@ -89,10 +89,11 @@ def ttft_table(engine: Engine, sizes, suffixes, repeats: int) -> list[dict]:
                 seg_ids, _, gen = engine.tokenize([prefix, suffix_segs[r]])
                 P = len(seg_ids[0])
                 tail = list(seg_ids[1]) + list(gen)
-                cache = KVCache.allocate(engine.weights.config, P + len(tail), engine.model.dtype, engine.model.device)
-                engine.model.forward(torch.tensor(seg_ids[0]), cache, 0)
-                dt, _ = timed(lambda: engine.model.forward(torch.tensor(tail), cache, P))
-                limit.append(dt)
+                def limit_s(prefix_ids=seg_ids[0], tail=tail, P=P) -> float:
+                    cache = engine.model.new_cache(P + len(tail))
+                    engine.model.forward(torch.tensor(prefix_ids), cache, 0)
+                    return timed(lambda: engine.model.forward(torch.tensor(tail), cache, P))[0]
+                limit.append(engine.run_on_model_thread(limit_s))
             row = {"prefix_tokens": P, "suffix_tokens": len(tail), "cold_s": statistics.median(cold),
                    "hit_s": statistics.median(hit), "limit_s": statistics.median(limit)}
             row["hit_over_limit"] = row["hit_s"] / row["limit_s"]
@@ -134,12 +135,14 @@ class SingleSlotCache:
                 break
             lcp += 1
         lcp = min(lcp, len(ids) - 1)  # at least one token must be computed to get logits
-        new = KVCache.allocate(self.engine.weights.config, len(ids), self.engine.model.dtype, self.engine.model.device)
-        if lcp:
-            new.k[:, :, :lcp] = self.cache.k[:, :, :lcp]
-            new.v[:, :, :lcp] = self.cache.v[:, :, :lcp]
-        self.engine.model.forward(torch.tensor(ids[lcp:]), new, lcp)
-        self.ids, self.cache = ids, new
+        def compute() -> KVCache:
+            new = self.engine.model.new_cache(len(ids))
+            if lcp:
+                new.k[:, :, :lcp] = self.cache.k[:, :, :lcp]
+                new.v[:, :, :lcp] = self.cache.v[:, :, :lcp]
+            self.engine.model.forward(torch.tensor(ids[lcp:]), new, lcp)
+            return new
+        self.ids, self.cache = ids, self.engine.run_on_model_thread(compute)
         return len(ids) - lcp
 
 
@@ -195,13 +198,16 @@ def decode_speed(engine: Engine, contexts, n_tokens: int) -> list[dict]:
     for ctx in contexts:
         seg = SegmentIn.of(f"ctx{ctx}", "user", text_of_tokens(engine, ctx, seed=ctx + 5))
         p = engine.prefill("decode", [seg], extra_capacity=n_tokens, use_cache=False)
-        pos, tok = p.length, int(p.logits.argmax())
-        t0 = time.perf_counter()
-        for _ in range(n_tokens):
-            logits = engine.model.forward(torch.tensor([tok]), p.cache, pos)
-            tok = int(logits.argmax())
-            pos += 1
-        dt = time.perf_counter() - t0
+
+        def measure() -> float:
+            pos, tok = p.length, int(p.logits.argmax())
+            t0 = time.perf_counter()
+            for _ in range(n_tokens):
+                logits = engine.model.decode([tok], [p.cache], [pos])[0]
+                tok = int(logits.argmax())
+                pos += 1
+            return time.perf_counter() - t0
+        dt = engine.run_on_model_thread(measure)
         engine.release(p)
         rows.append({"context": p.length, "tokens": n_tokens, "tok_per_s": n_tokens / dt})
         print(f"  decode at {p.length}: {n_tokens / dt:.1f} tok/s", flush=True)

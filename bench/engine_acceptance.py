@@ -24,7 +24,6 @@ sys.path.insert(0, str(REPO / "bench"))
 import serving  # noqa: E402  (bench/serving.py: decode speed, accuracy, the 3-agent run, llama.cpp decode)
 
 from promptc.engine import Engine, GenerationParams, SegmentIn  # noqa: E402
-from promptc.engine.model import KVCache  # noqa: E402
 
 STORY = "Write a long, detailed story about {}. Do not stop early."
 TOPICS = ["a lighthouse keeper", "a lost robot", "a desert caravan", "a mountain village", "a deep-sea diver",
@@ -37,42 +36,56 @@ def have_llama_cpp() -> bool:
 
 # -- decode: single stream, 8 streams, accuracy ---------------------------------------------------------
 class _PromptcDecode:
-    """Single-stream decode timing on one engine: a 256-token context computed once, then ``n_tokens``
-    steps from the same position each round."""
+    """Single-stream decode timing on one engine, on its model thread: a 256-token context computed
+    once, then ``n_tokens`` steps from the same position each round."""
 
     def __init__(self, engine: Engine, n_tokens: int, context: int = 256):
-        self.model, self.n, self.ctx = engine.model, n_tokens, context
-        self.cache = KVCache.allocate(engine.weights.config, context + n_tokens + 1, self.model.dtype,
-                                      self.model.device)
-        self.model.forward(torch.tensor(list(range(1000, 1000 + context))), self.cache, 0)
-        self.model.decode([5], [self.cache], [context])  # warm-up
+        self.engine, self.model, self.n, self.ctx = engine, engine.model, n_tokens, context
+
+        def setup():
+            self.cache = engine.pool.acquire(context + n_tokens + 1)
+            self.model.forward(torch.tensor(list(range(1000, 1000 + context))), self.cache, 0)
+            self.model.decode([5], [self.cache], [context])  # warm-up
+        engine.run_on_model_thread(setup)
 
     def round(self) -> float:
-        t = time.perf_counter()
-        tok = 5
-        for s in range(self.n):
-            tok = int(self.model.decode([tok], [self.cache], [self.ctx + s])[0].argmax())
-        return self.n / (time.perf_counter() - t)
+        def measure() -> float:
+            t = time.perf_counter()
+            tok = 5
+            for s in range(self.n):
+                tok = int(self.model.decode([tok], [self.cache], [self.ctx + s])[0].argmax())
+            return self.n / (time.perf_counter() - t)
+        return self.engine.run_on_model_thread(measure)
+
+    def close(self) -> None:
+        self.engine.pool.release(self.cache)
 
 
 class _LlamaDecode:
     """llama.cpp single-stream decode of the same GGUF: the context evaluated untimed, then ``n_tokens``
-    single-token evals (the decode cost alone, as on the promptc side)."""
+    single-token evals (the decode cost alone, as on the promptc side); each round on a thread of its
+    own (serving.isolated)."""
 
     def __init__(self, path: str, threads: int, n_tokens: int, context: int = 256):
         import llama_cpp
 
         self.version = llama_cpp.__version__
-        self.llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=threads, n_batch=512, verbose=False)
+        self.llm = serving.isolated(lambda: llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=threads,
+                                                            n_batch=512, verbose=False))
         self.ids, self.n = list(range(1000, 1000 + context)), n_tokens
 
     def round(self) -> float:
-        self.llm.reset()
-        self.llm.eval(self.ids)
-        t = time.perf_counter()
-        for _ in range(self.n):
-            self.llm.eval([self.ids[-1]])
-        return self.n / (time.perf_counter() - t)
+        def measure() -> float:
+            self.llm.reset()
+            self.llm.eval(self.ids)
+            t = time.perf_counter()
+            for _ in range(self.n):
+                self.llm.eval([self.ids[-1]])
+            return self.n / (time.perf_counter() - t)
+        return serving.isolated(measure)
+
+    def close(self) -> None:
+        pass
 
 
 def interleaved_rounds(sides: dict, rounds: int) -> dict[str, float]:
@@ -85,7 +98,10 @@ def interleaved_rounds(sides: dict, rounds: int) -> dict[str, float]:
 
 
 def fastest_mode(engines: dict[str, Engine], n_tokens: int, repeats: int) -> tuple[str, dict]:
-    speeds = interleaved_rounds({m: _PromptcDecode(e, n_tokens) for m, e in engines.items()}, max(3, repeats))
+    sides = {m: _PromptcDecode(e, n_tokens) for m, e in engines.items()}
+    speeds = interleaved_rounds(sides, max(3, repeats))
+    for side in sides.values():
+        side.close()
     rows = {m: {"single_tok_per_s": v} for m, v in speeds.items()}
     for mode, r in rows.items():
         print(f"  {mode}: {r['single_tok_per_s']:.1f} tok/s single stream (Transformer.decode, modes interleaved)",
@@ -138,17 +154,21 @@ def _promptc_side(engine: Engine, tenant: str):
 def _llama_side(path: str, threads: int, ram_cache: bool):
     """llama-cpp-python on the same GGUF: its own prefix reuse (the live KV state keeps the longest
     common prefix with the previous prompt) and, with ``ram_cache``, ``LlamaRAMCache`` (the state is
-    saved after each request; the saved state with the longest common prefix is restored)."""
+    saved after each request; the saved state with the longest common prefix is restored). Every call
+    runs on a thread of its own (serving.isolated)."""
     import llama_cpp
 
-    llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, n_batch=512,
-                          verbose=False)
-    if ram_cache:
-        llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=2 << 30))
+    def load():
+        llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, n_batch=512,
+                              verbose=False)
+        if ram_cache:
+            llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=2 << 30))
+        return llm
+    llm = serving.isolated(load)
 
     def first_token(segs, ids) -> None:
         it = llm.create_completion(ids, max_tokens=1, temperature=0.0, stream=True)
-        next(it)
+        serving.isolated(lambda: next(it))
         first_token.after = it  # the state save runs after the first token: drained outside the timing
     first_token.llm = llm
     return first_token
@@ -165,15 +185,16 @@ def interleaved_ttft(sides: dict, reqs, prompts) -> dict:
             t = time.perf_counter()
             fn(segs, ids)
             times[name].append(time.perf_counter() - t)
-            for _ in getattr(fn, "after", ()):
-                pass
+            after = getattr(fn, "after", ())
+            serving.isolated(lambda: [None for _ in after])
             fn.after = ()
     return {name: {"total_ttft_s": sum(ts), "per_request_s": ts} for name, ts in times.items()}
 
 
 # -- per-token overhead and torch.compile --------------------------------------------------------------
-def _step_ms(model, cfg, steps: int) -> float:
-    cache = KVCache.allocate(cfg, 256 + steps + 2, model.dtype, model.device)
+def _step_ms(model, steps: int) -> float:
+    """Median single-stream decode step (call on a model thread)."""
+    cache = model.new_cache(256 + steps + 2)
     model.forward(torch.tensor(list(range(100, 356))), cache, 0)
     model.decode([5], [cache], [256])
     times = []
@@ -191,19 +212,20 @@ def decode_profile(engine: Engine, steps: int = 8) -> dict:
     from promptc.engine.model import Transformer
     from tests.engine.tiny import tiny_weights
 
-    cfg = engine.weights.config
-    real = _step_ms(engine.model, cfg, steps)
-    tiny_w = tiny_weights(engine.weights, dim=128, layers=cfg.n_layers, heads=4, kv_heads=2 if cfg.n_kv_heads <
-                          cfg.n_heads else 4, vocab=cfg.vocab_size)
-    tiny = Transformer(tiny_w, engine.model.mode, engine.model.device)
-    floor = _step_ms(tiny, tiny_w.config, steps)
-    cache = KVCache.allocate(cfg, 300, engine.model.dtype, engine.model.device)
-    engine.model.forward(torch.tensor(list(range(100, 356))), cache, 0)
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        engine.model.decode([5], [cache], [256])
-    top_level = sum(1 for e in prof.events() if e.name.startswith("aten::") and e.cpu_parent is None)
-    return {"step_ms": real, "same_structure_tiny_step_ms": floor, "overhead_share": floor / real,
-            "top_level_aten_ops_per_step": top_level, "mode": engine.model.mode}
+    def measure() -> dict:
+        cfg = engine.weights.config
+        real = _step_ms(engine.model, steps)
+        tiny_w = tiny_weights(engine.weights, dim=128, layers=cfg.n_layers, heads=4, kv_heads=2 if cfg.n_kv_heads <
+                              cfg.n_heads else 4, vocab=cfg.vocab_size)
+        floor = _step_ms(Transformer(tiny_w, engine.model.mode, engine.model.device), steps)
+        cache = engine.model.new_cache(300)
+        engine.model.forward(torch.tensor(list(range(100, 356))), cache, 0)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            engine.model.decode([5], [cache], [256])
+        top_level = sum(1 for e in prof.events() if e.name.startswith("aten::") and e.cpu_parent is None)
+        return {"step_ms": real, "same_structure_tiny_step_ms": floor, "overhead_share": floor / real,
+                "top_level_aten_ops_per_step": top_level, "mode": engine.model.mode}
+    return engine.run_on_model_thread(measure)
 
 
 def scheduler_overhead(engine: Engine, n_tokens: int) -> dict:
@@ -218,8 +240,15 @@ def compile_probe(mode: str, threads: int, n_tokens: int) -> dict:
     """Runs in a child process (bench/engine.py --compile-probe MODE): torch.compile on the decode step."""
     torch.set_num_threads(threads)
     engine = Engine(dtype=mode, budget_bytes=1 << 28)
-    model, cfg = engine.model, engine.weights.config
-    cache = KVCache.allocate(cfg, 512, model.dtype, model.device)
+    try:
+        return engine.run_on_model_thread(lambda: _compile_probe(engine, mode, n_tokens))
+    finally:
+        engine.close()
+
+
+def _compile_probe(engine: Engine, mode: str, n_tokens: int) -> dict:
+    model = engine.model
+    cache = model.new_cache(512)
     model.forward(torch.tensor(list(range(1000, 1256))), cache, 0)
 
     def run(fn, start):
@@ -273,9 +302,9 @@ def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
     modes = args.modes.split(",")
     from promptc.engine.weights import load_weights
 
-    weights = load_weights()
-    engines = {m: Engine(weights=weights, dtype=m, budget_bytes=1 << 30) for m in modes}
-    ref = engines.get("float32") or Engine(weights=weights, budget_bytes=1 << 30)
+    weights = serving.isolated(load_weights)
+    engines = {m: Engine(weights=weights, dtype=m, budget_bytes=1 << 30, idle_exit_s=0) for m in modes}
+    ref = engines.get("float32") or Engine(weights=weights, budget_bytes=1 << 30, idle_exit_s=0)
     out: dict = {"modes_tried": modes}
     load_before = _loadavg()
 
@@ -328,8 +357,9 @@ def peer_rows(out, args, best, fast, ref, rows, weights, quick, n_tokens, repeat
           f"greedy agreement {out['accuracy']['greedy_agreement']:.1%}", flush=True)
 
     if have_llama_cpp():
-        llama = _LlamaDecode(weights.source, args.threads, n_tokens)
-        speeds = interleaved_rounds({"promptc": _PromptcDecode(fast, n_tokens), "llama_cpp": llama}, max(5, repeats))
+        llama, ours = _LlamaDecode(weights.source, args.threads, n_tokens), _PromptcDecode(fast, n_tokens)
+        speeds = interleaved_rounds({"promptc": ours, "llama_cpp": llama}, max(5, repeats))
+        ours.close()
         del llama.llm
         peer = {"tok_per_s": speeds["llama_cpp"], "promptc_tok_per_s": speeds["promptc"], "version": llama.version,
                 "ratio": speeds["promptc"] / speeds["llama_cpp"], "interleaved": True}

@@ -40,7 +40,6 @@ sys.path.insert(0, str(REPO))
 
 import promptc  # noqa: E402
 from promptc.engine import Engine, GenerationParams, SegmentIn  # noqa: E402
-from promptc.engine.model import KVCache  # noqa: E402
 from promptc.engine.weights import load_weights  # noqa: E402
 
 PROMPTS = [
@@ -57,6 +56,30 @@ FILLER = ("The cache keys state by segment hash so agents that share a global bl
           "slot keeps only the last prompt. ")
 
 
+def isolated(fn):
+    """Run ``fn`` on a new thread and return its result once that thread has exited.
+
+    torch's and llama.cpp's CPU kernels run on a GNU OpenMP thread team per calling thread, and a team
+    lives as long as its thread; once a process holds more OpenMP threads than CPUs, every kernel waits
+    for sleeping threads to wake (promptc.engine.scheduler). So nothing here computes on the main
+    thread: a peer runs on a thread that exits after each call, and each engine (built with
+    ``idle_exit_s=0``) computes on its own model thread, which exits as soon as it is idle.
+    """
+    box: dict = {}
+
+    def run():
+        try:
+            box["out"] = fn()
+        except BaseException as exc:  # re-raised in the caller
+            box["err"] = exc
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "err" in box:
+        raise box["err"]
+    return box["out"]
+
+
 def median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -68,10 +91,11 @@ def median_time(fn, repeats: int) -> float:
 
 def read_bandwidth(threads: int, repeats: int) -> float:
     """Bytes/s of a streaming read (sum of a 1 GiB fp32 tensor)."""
-    x = torch.ones(1 << 28)
-    x.sum()
-    dt = median_time(lambda: x.sum(), repeats)
-    return x.numel() * 4 / dt
+    def measure():
+        x = torch.ones(1 << 28)
+        x.sum()
+        return x.numel() * 4 / median_time(lambda: x.sum(), repeats)
+    return isolated(measure)
 
 
 def prompt_ids(engine: Engine, text: str) -> list[int]:
@@ -91,41 +115,50 @@ def greedy_reference(engine: Engine, n_new: int) -> list[list[int]]:
 
 
 def teacher_forced_logits(engine: Engine, ids: list[int], n_prompt: int) -> torch.Tensor:
-    cache = KVCache.allocate(engine.weights.config, len(ids), engine.model.dtype, engine.model.device)
+    """Logits at every position of the continuation (call on the engine's model thread)."""
     positions = list(range(n_prompt - 1, len(ids)))
-    return engine.model.forward(torch.tensor(ids), cache, 0, positions=positions)
+    return engine.model.forward(torch.tensor(ids), engine.model.new_cache(len(ids)), 0, positions=positions)
 
 
 def accuracy(engine: Engine, ref_engine: Engine, reference) -> dict:
-    max_delta, agree, total = 0.0, 0, 0
-    for prompt, cont in reference:
-        ids = prompt + cont
-        ref = teacher_forced_logits(ref_engine, ids, len(prompt))
-        got = teacher_forced_logits(engine, ids, len(prompt))
-        max_delta = max(max_delta, (got - ref).abs().max().item())
-        agree += int((got.argmax(-1) == ref.argmax(-1)).sum())
-        total += ref.shape[0]
-    return {"max_abs_logit_delta": max_delta, "greedy_agreement": agree / total, "positions": total}
+    refs = ref_engine.run_on_model_thread(
+        lambda: [teacher_forced_logits(ref_engine, p + c, len(p)) for p, c in reference])
+
+    def compare() -> dict:
+        max_delta, agree, total = 0.0, 0, 0
+        for (prompt, cont), ref in zip(reference, refs):
+            got = teacher_forced_logits(engine, prompt + cont, len(prompt))
+            max_delta = max(max_delta, (got - ref).abs().max().item())
+            agree += int((got.argmax(-1) == ref.argmax(-1)).sum())
+            total += ref.shape[0]
+        return {"max_abs_logit_delta": max_delta, "greedy_agreement": agree / total, "positions": total}
+    return engine.run_on_model_thread(compare)
 
 
 def decode_speed(engine: Engine, batch: int, context: int, n_tokens: int, repeats: int) -> float:
-    """Aggregate decode tokens/s of ``batch`` streams at ``context`` tokens (one batched step per token)."""
+    """Aggregate decode tokens/s of ``batch`` streams at ``context`` tokens (one batched step per token),
+    with pooled KV buffers as the scheduler uses them; measured on the engine's model thread."""
     text = FILLER * (context // 20 + 1)
     ids = engine.tokenizer.encode(text)[:context]
     model = engine.model
-    caches = []
-    for b in range(batch):
-        c = KVCache.allocate(engine.weights.config, context + n_tokens + 1, model.dtype, model.device)
-        model.forward(torch.tensor(ids), c, 0)
-        caches.append(c)
 
-    def run():
-        toks = [int(i) for i in ids[-batch:]] if batch <= len(ids) else [5] * batch
-        for s in range(n_tokens):
-            toks = model.decode(toks, caches, [context + s] * batch).argmax(-1).tolist()
+    def measure() -> float:
+        caches = [engine.pool.acquire(context + n_tokens + 1) for _ in range(batch)]
+        try:
+            for c in caches:
+                model.forward(torch.tensor(ids), c, 0)
 
-    model.decode([5] * batch, caches, [context] * batch)  # warm-up
-    return batch * n_tokens / median_time(run, repeats)
+            def run():
+                toks = [int(i) for i in ids[-batch:]] if batch <= len(ids) else [5] * batch
+                for s in range(n_tokens):
+                    toks = model.decode(toks, caches, [context + s] * batch).argmax(-1).tolist()
+
+            model.decode([5] * batch, caches, [context] * batch)  # warm-up
+            return batch * n_tokens / median_time(run, repeats)
+        finally:
+            for c in caches:
+                engine.pool.release(c)
+    return engine.run_on_model_thread(measure)
 
 
 def workload(turns: int) -> list[tuple[str, list[SegmentIn]]]:
@@ -195,19 +228,21 @@ def llama_cpp_decode(path: str, threads: int, context: int, n_tokens: int, repea
         return None
     import llama_cpp
 
-    llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=threads, n_batch=512, verbose=False)
-    ids = llm.tokenize((FILLER * (context // 20 + 1)).encode(), add_bos=False)[:context]
+    def measure() -> dict:
+        llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=threads, n_batch=512, verbose=False)
+        ids = llm.tokenize((FILLER * (context // 20 + 1)).encode(), add_bos=False)[:context]
 
-    def run():
-        llm.reset()
-        llm.eval(ids)
-        t = time.perf_counter()
-        for _ in range(n_tokens):  # a fixed next token: the decode cost alone, as in decode_speed
-            llm.eval([ids[-1]])
-        return time.perf_counter() - t
+        def run():
+            llm.reset()
+            llm.eval(ids)
+            t = time.perf_counter()
+            for _ in range(n_tokens):  # a fixed next token: the decode cost alone, as in decode_speed
+                llm.eval([ids[-1]])
+            return time.perf_counter() - t
 
-    times = [run() for _ in range(repeats)]
-    return {"tok_per_s": n_tokens / statistics.median(times), "version": llama_cpp.__version__}
+        times = [run() for _ in range(repeats)]
+        return {"tok_per_s": n_tokens / statistics.median(times), "version": llama_cpp.__version__}
+    return isolated(measure)
 
 
 def main() -> None:
@@ -222,16 +257,17 @@ def main() -> None:
     repeats = 3 if args.quick else 5
     n_tokens = 16 if args.quick else 32
     context = 256
-    weights = load_weights()
+    weights = isolated(load_weights)
     bw = read_bandwidth(args.threads, repeats)
     print(f"read bandwidth: {bw / 1e9:.1f} GB/s ({args.threads} threads)", flush=True)
     out = {"machine": {"platform": platform.platform(), "threads": args.threads, "torch": torch.__version__},
            "model": weights.name, "read_bandwidth_Bps": bw, "context": context, "modes": {}}
-    ref = Engine(weights=weights, budget_bytes=1 << 30)
+    ref = Engine(weights=weights, budget_bytes=1 << 30, idle_exit_s=0)
     reference = greedy_reference(ref, 16 if args.quick else 32)
     fastest = None
     for mode in modes:
-        engine = ref if mode == "float32" else Engine(weights=weights, dtype=mode, budget_bytes=1 << 30)
+        engine = ref if mode == "float32" else Engine(weights=weights, dtype=mode, budget_bytes=1 << 30,
+                                                             idle_exit_s=0)
         row = {"weight_bytes_per_token": engine.model.weight_bytes_per_token()}
         row["limit_tok_per_s"] = bw / row["weight_bytes_per_token"]
         row["single_tok_per_s"] = decode_speed(engine, 1, context, n_tokens, repeats)

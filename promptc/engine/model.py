@@ -71,12 +71,20 @@ class KVSlab:
         self.v = torch.empty(shape, dtype=dtype, device=device)
         self.capacity, self.slots = capacity, slots
         self.free = list(range(slots))
+        self.touched = 0  # slots 0..touched-1 have been handed out (their pages may be resident)
+        self.slot_bytes = 2 * self.k[:, 0].numel() * self.k.element_size()
 
     def take(self) -> KVCache:
         """The lowest free slot (running requests stay packed at the front, so a step's slots are dense)."""
         slot = min(self.free)
         self.free.remove(slot)
+        self.touched = max(self.touched, slot + 1)
         return KVCache(self.k[:, slot], self.v[:, slot], self, slot)
+
+    @property
+    def resident_bytes(self) -> int:
+        """An upper bound of the memory the slab holds: every slot handed out so far, in full."""
+        return self.touched * self.slot_bytes
 
     def give(self, cache: KVCache) -> None:
         self.free.append(cache.slot)
@@ -92,14 +100,15 @@ class KVPool:
     Why reuse: a fresh multi-hundred-MB buffer costs more in first-touch page faults than copying a
     cached prefix into it (measured: 150-400 ms vs 13 ms for a 4k-token SmolLM2 prefix). Buffers are
     working memory of running requests, separate from the KV tree's budget. A slab holds up to
-    ``max_slots`` buffers and at most ``slab_bytes`` (long buffers get fewer per slab); an idle slab
-    is dropped when its bucket has another slab with room.
+    ``max_slots`` buffers and at most ``slab_bytes`` (long buffers get fewer per slab). A slab that
+    becomes idle is dropped when its bucket has another slab with room, or when idle slabs would
+    hold more than ``idle_bytes`` (counting every slot they ever handed out).
     """
 
     def __init__(self, cfg: ModelConfig, dtype: torch.dtype, device: torch.device, max_slots: int = 16,
-                 slab_bytes: int = 1 << 30):
+                 slab_bytes: int = 1 << 30, idle_bytes: int = 1 << 30):
         self.cfg, self.dtype, self.device = cfg, dtype, device
-        self.max_slots, self.slab_bytes = max_slots, slab_bytes
+        self.max_slots, self.slab_bytes, self.idle_bytes = max_slots, slab_bytes, idle_bytes
         self._slabs: dict[int, list[KVSlab]] = {}
         self._lock = threading.Lock()
         self.in_use = 0  # buffers handed out and not released (tests check it returns to zero)
@@ -134,8 +143,11 @@ class KVPool:
             if slab is None:
                 return
             slab.give(cache)
+            if not slab.idle:
+                return
             slabs = self._slabs.get(slab.capacity, [])
-            if slab.idle and any(s is not slab and s.free for s in slabs):
+            idle = sum(s.resident_bytes for b in self._slabs.values() for s in b if s.idle)
+            if any(s is not slab and s.free for s in slabs) or idle > self.idle_bytes:
                 slabs.remove(slab)
 
 
@@ -158,7 +170,7 @@ class Transformer:
         self.mode = mode
         self.dtype = act = ACT_DTYPE[mode]
         self.device = dev = torch.device(device)
-        # KV dtype: on a CPU always fp32 (decode attention in bf16 runs 2-3x slower than in fp32 there,
+        # KV dtype: on a CPU always fp32 (decode attention in bf16 ran 1.3-3x slower than in fp32 there,
         # measured for 1-token queries over 100-300 cached tokens); on a GPU the activation dtype
         self.kv_dtype = torch.float32 if dev.type == "cpu" else act
         src = weights.tensors

@@ -249,6 +249,8 @@ class Scheduler:
                     fut.set_result(fn())
                 except BaseException as exc:  # the caller re-raises it
                     fut.set_exception(exc)
+            if calls:
+                continue  # back to the top: a step runs only for requests
             try:
                 self._step()
             except BaseException as exc:  # never let the model thread die: fail the requests in flight
