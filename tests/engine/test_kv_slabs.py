@@ -5,6 +5,7 @@ joining, gives the tokens of one-at-a-time decoding. Plus the pool's slot bookke
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -222,6 +223,8 @@ def test_pool_drops_an_idle_slab_when_its_bucket_has_another_with_room():
 def test_pool_caps_slots_per_slab_by_slab_bytes_and_buckets_by_power_of_two():
     assert [KVPool(CFG, torch.float32, CPU).bucket(n) for n in (1, 256, 257, 1000, 3000, 4096)] == \
         [256, 256, 512, 1024, 4096, 4096]
+    # a context length that is no power of two caps the bucket; a buffer never needs more
+    assert KVPool(dataclasses.replace(CFG, max_seq_len=3000), torch.float32, CPU).bucket(2500) == 3000
     pool = KVPool(CFG, torch.float32, CPU, max_slots=16, slab_bytes=3 * PER_SLOT_256 + 5)
     assert pool.slots_for(256) == 3
     assert pool.slots_for(512) == 1  # twice as long: only one fits, and a slab always has one
