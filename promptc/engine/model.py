@@ -75,10 +75,18 @@ class KVSlab:
         self.slot_bytes = 2 * self.k[:, 0].numel() * self.k.element_size()
 
     def take(self) -> KVCache:
-        """The lowest free slot (running requests stay packed at the front, so a step's slots are dense)."""
+        """The lowest free slot (running requests stay packed at the front, so a step's slots are dense).
+
+        A slot handed out for the first time is zeroed: a batched decode step reads every slot of its
+        group up to the longest request's position, and a masked weight of 0 times a NaN or Inf left
+        in never-written memory by ``torch.empty`` is still NaN. Reused slots hold earlier requests'
+        (finite) K/V, which the mask zeroes out."""
         slot = min(self.free)
         self.free.remove(slot)
-        self.touched = max(self.touched, slot + 1)
+        if slot >= self.touched:
+            self.k[:, slot].zero_()
+            self.v[:, slot].zero_()
+            self.touched = slot + 1
         return KVCache(self.k[:, slot], self.v[:, slot], self, slot)
 
     @property
@@ -137,11 +145,12 @@ class KVPool:
             return slab.take()
 
     def release(self, cache: KVCache) -> None:
+        """Give a buffer from :meth:`acquire` back (a standalone :meth:`KVCache.allocate` one is no pool's)."""
+        if cache.slab is None:
+            raise ValueError("this KV buffer was not handed out by a KVPool")
         with self._lock:
             self.in_use -= 1
             slab = cache.slab
-            if slab is None:
-                return
             slab.give(cache)
             if not slab.idle:
                 return

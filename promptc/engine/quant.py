@@ -123,10 +123,11 @@ class Int4Linear(_Quantized):
         self.scales_zeros = torch.stack([scale, lo + 8 * scale], -1).transpose(0, 1).contiguous().to(torch.bfloat16)
         self.b = None if b is None else b.to(torch.bfloat16)
         self.out_features = n
-        # the same grid in bf16 for many rows: q * scale + lo, each product rounded to bf16
-        deq = (q.reshape(n, k // group, group).to(torch.bfloat16) * scale.to(torch.bfloat16)[..., None]
-               + lo.to(torch.bfloat16)[..., None]).reshape(n, k)
-        self._dense = BF16Matmul(deq, self.b)
+        # for many rows: the kernel's own grid, (q - 8) * scale + zero with its bf16 scale and zero,
+        # each weight then rounded to bf16
+        sz = self.scales_zeros.float()  # (k / group, n, 2)
+        deq = (q.reshape(n, k // group, group).float() - 8) * sz[..., 0].T[..., None] + sz[..., 1].T[..., None]
+        self._dense = BF16Matmul(deq.reshape(n, k).to(torch.bfloat16), self.b)
 
     def _packed(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.packed, self.group, self.scales_zeros)

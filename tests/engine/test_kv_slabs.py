@@ -261,3 +261,33 @@ def test_cpu_kv_is_fp32_in_every_mode_and_other_cache_dtypes_still_decode(smollm
     got = tiny.decode([3, 3], [half, slot], [7, 7])
     assert got.dtype == torch.float32 and torch.isfinite(got).all()
     assert (got - want).abs().max().item() < 0.2  # bf16 rounding of K/V: |logits| here reach ~5
+
+
+def test_never_written_slab_memory_holding_nan_cannot_reach_a_request(tiny, monkeypatch):
+    # torch.empty may hand back memory whose bytes read as NaN or Inf; a batched step reads every slot of
+    # its group up to the longest request's position, and a masked weight of 0 times NaN is NaN. Slots are
+    # zeroed when first handed out, so a short request next to a long one still decodes exactly.
+    real_empty = torch.empty
+
+    def dirty_empty(*shape, **kw):
+        return real_empty(*shape, **kw).fill_(float("nan"))
+    monkeypatch.setattr(torch, "empty", dirty_empty)
+    pool = KVPool(tiny.cfg, torch.float32, CPU)
+    pooled = [pool.acquire(64) for _ in range(3)]
+    monkeypatch.setattr(torch, "empty", real_empty)
+    lengths = [3, 40, 11]
+    standalone = prefill_both(tiny, pooled, lengths, seed=5, fill=False)
+    assert_decode_matches(tiny, pooled, standalone, lengths, order=[0, 1, 2])
+    for c in pooled:
+        pool.release(c)
+    # a reused slot keeps the previous request's finite K/V past the new, shorter prompt: still exact
+    again = [pool.acquire(64) for _ in range(2)]
+    standalone = prefill_both(tiny, again, [2, 30], seed=6, fill=False)
+    assert_decode_matches(tiny, again, standalone, [2, 30], order=[1, 0])
+
+
+def test_a_standalone_buffer_is_refused_by_the_pool(tiny):
+    pool = KVPool(tiny.cfg, torch.float32, CPU)
+    with pytest.raises(ValueError, match="not handed out by a KVPool"):
+        pool.release(KVCache.allocate(tiny.cfg, 8, torch.float32, CPU))
+    assert pool.in_use == 0
