@@ -39,10 +39,12 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 import promptc  # noqa: E402
 from promptc.engine import Engine, SegmentIn  # noqa: E402
 from promptc.engine.model import KVCache  # noqa: E402
+from serving import minimum_tokens  # noqa: E402  (bench/serving.py)
 
 WORDS = ("the cache keys state by segment hash so agents that share a global block compute it once while "
          "a single slot keeps only the last prompt and recomputes everything else after the first change "
@@ -149,20 +151,12 @@ class SingleSlotCache:
 def multi_agent(engine: Engine, turns: int) -> dict:
     reqs = workload_requests(turns)
     result = {"requests": len(reqs), "agents": 3}
-    # theoretical minimum: every distinct segment path once, plus each request's uncacheable suffix
-    seen, minimum, total_prompt = set(), 0, 0
+    total_prompt = 0
     for _, segs in reqs:
         seg_ids, _, gen = engine.tokenize(segs)
         total_prompt += sum(len(i) for i in seg_ids) + len(gen)
-        path = ()
-        for s, ids in zip(segs, seg_ids):
-            path = path + (s.hash,)
-            if path not in seen:
-                seen.add(path)
-                minimum += len(ids)
-        minimum += len(gen)
     result["prompt_tokens"] = total_prompt
-    result["minimum_tokens"] = minimum
+    result["minimum_tokens"] = minimum_tokens(engine, reqs)  # every distinct token prefix computed once
 
     t0 = time.perf_counter()
     for _, segs in reqs:
@@ -214,21 +208,6 @@ def decode_speed(engine: Engine, contexts, n_tokens: int) -> list[dict]:
     return rows
 
 
-def minimum_tokens(engine: Engine, reqs) -> int:
-    """Prompt tokens of the workload if every distinct segment path is computed once."""
-    seen, minimum = set(), 0
-    for _, segs in reqs:
-        seg_ids, _, gen = engine.tokenize(segs)
-        path = ()
-        for s, ids in zip(segs, seg_ids):
-            path = path + (s.hash,)
-            if path not in seen:
-                seen.add(path)
-                minimum += len(ids)
-        minimum += len(gen)
-    return minimum
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -255,7 +234,6 @@ def main() -> None:
     if "classic" in sections:
         out.update(classic(args))
     if "acceptance" in sections:
-        sys.path.insert(0, str(REPO / "bench"))
         import engine_acceptance
 
         print("acceptance rows (issue 14):", flush=True)

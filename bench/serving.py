@@ -175,15 +175,19 @@ def workload(turns: int) -> list[tuple[str, list[SegmentIn]]]:
 
 
 def minimum_tokens(engine: Engine, reqs) -> int:
-    seen, minimum = set(), 0
+    """Prompt tokens to compute if every distinct token prefix of the requests' segments is computed
+    once (the size of their token trie), plus each request's generation prompt: what the KV tree
+    computes (whole-segment hits, and the tokens a new segment shares with a cached sibling)."""
+    trie: dict = {}
+    minimum = 0
     for _, segs in reqs:
         seg_ids, _, gen = engine.tokenize(segs)
-        path = ()
-        for s, ids in zip(segs, seg_ids):
-            path = path + (s.hash,)
-            if path not in seen:
-                seen.add(path)
-                minimum += len(ids)
+        node = trie
+        for t in (t for ids in seg_ids for t in ids):
+            if t not in node:
+                node[t] = {}
+                minimum += 1
+            node = node[t]
         minimum += len(gen)
     return minimum
 

@@ -2,7 +2,8 @@
 
 Roots are keyed by ``(tenant scope, model fingerprint)``; a node is keyed by ``(parent, segment
 hash)`` and holds that segment's token ids, its K/V tensors (at the positions its path implies) and
-the logits of its last position, so a request whose segments all hit needs no recompute of them.
+the final hidden state of its last position (a ``dim``-vector, not the ``vocab``-sized logits), so a
+request whose segments all hit needs no recompute of them.
 
 Memory: the sum of stored tensor bytes never exceeds ``budget_bytes``. To make room, only
 unreferenced leaves are evicted; a node on the path of a running request holds a reference and is
@@ -63,7 +64,7 @@ class Node:
     start: int = 0  # position of the first token (sum of the ancestors' lengths)
     k: torch.Tensor | None = None  # (n_layers, n_kv, T, head_dim)
     v: torch.Tensor | None = None
-    last_logits: torch.Tensor | None = None
+    last_hidden: torch.Tensor | None = None  # final hidden state of the last position (Transformer.logits)
     children: dict[str, "Node"] = field(default_factory=dict)
     refs: int = 0
     last_used: int = 0
@@ -187,6 +188,31 @@ class KVTree:
                 self._sync(n)
             return path
 
+    def longest_shared_prefix(self, parent: Node, token_ids: tuple[int, ...]) -> tuple[Node | None, int]:
+        """The child of ``parent`` whose token ids share the longest prefix with ``token_ids`` (whatever
+        its segment hash) and that prefix's length, or ``(None, 0)``.
+
+        K/V at a position depends only on the tokens up to it, so a new segment that starts like a
+        cached sibling can copy the sibling's K/V for the shared tokens instead of computing them
+        (a token-level radix match at the point where the segment path diverges)."""
+        best, longest = None, 0
+        with self._lock:
+            for child in parent.children.values():
+                ids = child.token_ids
+                if not ids or not token_ids or ids[0] != token_ids[0] or self._expired(child):
+                    continue
+                n = 0
+                for a, b in zip(ids, token_ids):
+                    if a != b:
+                        break
+                    n += 1
+                if n > longest:
+                    best, longest = child, n
+            if best is not None:
+                self._touch(best)
+                self._sync(best)
+        return best, longest
+
     def release(self, nodes: list[Node]) -> None:
         with self._lock:
             for n in nodes:
@@ -197,10 +223,10 @@ class KVTree:
 
     # -- insertion and eviction ----------------------------------------------------------------
     def insert(self, parent: Node, key: str, token_ids: tuple[int, ...], k: torch.Tensor, v: torch.Tensor,
-               last_logits: torch.Tensor) -> Node | None:
+               last_hidden: torch.Tensor) -> Node | None:
         """Add a child (referenced once for the caller) or return None when it cannot fit the budget."""
         with self._lock:
-            nbytes = tensor_bytes(k, v, last_logits)
+            nbytes = tensor_bytes(k, v, last_hidden)
             stats = self.tenant_stats(parent.tenant)
             existing = parent.children.get(key)
             if existing is not None and existing.token_ids == tuple(token_ids):
@@ -221,7 +247,7 @@ class KVTree:
                 parent.refs -= 1
                 self._sync(parent)
             node = Node(key=key, parent=parent, tenant=parent.tenant, token_ids=tuple(token_ids), start=parent.end,
-                        k=k, v=v, last_logits=last_logits, refs=1, nbytes=nbytes)
+                        k=k, v=v, last_hidden=last_hidden, refs=1, nbytes=nbytes)
             if existing is not None:  # same hash, different tokens: replace (tokenizer change)
                 self._drop_subtree(existing, reason="replaced")
             parent.children[key] = node
@@ -267,7 +293,7 @@ class KVTree:
             stats.evictions += 1
         elif reason == "expired":
             stats.expirations += 1
-        node.k = node.v = node.last_logits = None
+        node.k = node.v = node.last_hidden = None
 
     def _drop_subtree(self, node: Node, reason: str) -> None:
         """Remove every unreferenced node of a subtree, leaves first; referenced ones stay."""
@@ -327,4 +353,4 @@ class KVTree:
 
     def stored_bytes(self) -> int:
         """Recount the bytes of every stored tensor (tests compare it with ``bytes_used``)."""
-        return sum(tensor_bytes(n.k, n.v, n.last_logits) for n in self.nodes())
+        return sum(tensor_bytes(n.k, n.v, n.last_hidden) for n in self.nodes())

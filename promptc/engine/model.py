@@ -261,10 +261,17 @@ class Transformer:
         return self.lm_head(self._rms(x, self.norm)).float()
 
     @torch.inference_mode()
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits ``(rows, vocab)`` of final hidden states from ``forward(..., hidden=True)``."""
+        return self._logits(hidden)
+
+    @torch.inference_mode()
     def forward(self, ids: torch.Tensor, cache: KVCache, start: int, all_logits: bool = False,
-                positions: list[int] | None = None) -> torch.Tensor:
+                positions: list[int] | None = None, hidden: bool = False) -> torch.Tensor:
         """Logits of the last position (``(vocab,)``), of every position (``all_logits``: ``(T, vocab)``),
-        or of the given chunk-relative ``positions`` (``(len(positions), vocab)``)."""
+        or of the given chunk-relative ``positions`` (``(len(positions), vocab)``). With ``hidden`` and
+        ``positions``: the final hidden states of those positions instead (``(len(positions), dim)``,
+        before the final norm; :meth:`logits` turns them into logits)."""
         cfg = self.cfg
         T = ids.shape[0]
         end = start + T
@@ -295,6 +302,8 @@ class Transformer:
             if not positions:  # a middle chunk of a long prompt: no logits needed
                 return torch.empty(0, self.cfg.vocab_size, device=self.device)
             x = x[torch.tensor(positions, dtype=torch.long, device=self.device)]
+            if hidden:
+                return x
         elif not all_logits:
             x = x[-1:]
         logits = self._logits(x)

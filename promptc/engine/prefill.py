@@ -1,8 +1,10 @@
 """One request's prompt as a resumable job: tree lookup, cached-prefix copy, chunked compute, inserts.
 
-``begin()`` takes references on the deepest cached path and copies its KV into a pooled buffer;
-``step(n)`` computes up to ``n`` more prompt tokens in one forward pass (logits only where a segment
-ends and at the very end) and inserts every segment that became complete into the tree, so another
+``begin()`` takes references on the deepest cached path and copies its KV into a pooled buffer,
+plus the K/V of the tokens the first missing segment shares with a cached sibling (a token-level
+match where the segment path diverges);
+``step(n)`` computes up to ``n`` more prompt tokens in one forward pass (final hidden states where a
+segment ends, stored with its node; the LM head only for the prompt's last position) and inserts every segment that became complete into the tree, so another
 request waiting for that segment can hit it at once. The scheduler interleaves these chunks with
 decode steps; :meth:`promptc.engine.runner.Engine.prefill` runs a job to completion in one call.
 
@@ -57,26 +59,36 @@ class PrefillJob:
         self.held = list(path)
         self._begun = True
         self.cache = cache = eng.pool.acquire(max(self.capacity, 1))
-        pos, logits = 0, None
+        pos, hidden = 0, None
         self.statuses: list[SegmentStatus] = []
         for node, seg in zip(path, self.segments):
             T = len(node.token_ids)
             cache.k[:, :, pos:pos + T] = node.k
             cache.v[:, :, pos:pos + T] = node.v
             pos += T
-            logits = node.last_logits
+            hidden = node.last_hidden
             self.statuses.append(SegmentStatus(seg.id, seg.hash, T, "hit", True))
         self.hits = len(path)
-        self.cached_tokens = self.start = pos
-        self.logits = logits
+        self.parent = path[-1] if path else eng.tree.root(self.tenant, eng.fingerprint)
         todo = list(zip(self.segments, self.seg_ids))[len(path):]
+        # the first missing segment may start like a cached sibling: copy the shared tokens' K/V
+        # (never the segment's last token: its final hidden state is stored with the segment's node)
+        self.reused = 0
+        if self.use_cache and todo and len(todo[0][1]) > 1:
+            sibling, shared = eng.tree.longest_shared_prefix(self.parent, tuple(todo[0][1]))
+            self.reused = min(shared, len(todo[0][1]) - 1)
+            if sibling is not None and self.reused > 0:
+                cache.k[:, :, pos:pos + self.reused] = sibling.k[:, :, :self.reused]
+                cache.v[:, :, pos:pos + self.reused] = sibling.v[:, :, :self.reused]
+                pos += self.reused
+        self.cached_tokens = self.start = pos
+        self.hidden = hidden  # of the last cached position; logits only if the prompt ends there
         self.todo = todo
-        self.tokens = [t for _, ids in todo for t in ids] + self.suffix
-        self.ends, off = [], 0
+        self.tokens = [t for _, ids in todo for t in ids][self.reused:] + self.suffix
+        self.ends, off = [], -self.reused  # segment ends, relative to ``start``
         for _, ids in todo:
             off += len(ids)
             self.ends.append(off)
-        self.parent = path[-1] if path else eng.tree.root(self.tenant, eng.fingerprint)
         self.inserting = self.use_cache
         self.next_seg = 0
         if self.use_cache:
@@ -96,15 +108,17 @@ class PrefillJob:
             eng = self.engine
             with eng._compute:
                 out = eng.model.forward(torch.tensor(self.tokens[done:done + n]), self.cache, self.start + done,
-                                        positions=positions)
+                                        positions=positions, hidden=True)
             self.computed += n
             self._finalize({i: out[r] for r, i in enumerate(seg_rows)})
             if last:
-                self.logits = out[-1]
+                self.hidden = out[-1]
         if self.computed < len(self.tokens):
             return False
-        if self.logits is None:
+        if self.hidden is None:
             raise ValueError("empty prompt")
+        with self.engine._compute:  # the LM head runs for the prompt's last position only
+            self.logits = self.engine.model.logits(self.hidden[None])[0]
         self.engine.tree.record(self.tenant, self.hits, len(self.segments) - self.hits, self.cached_tokens,
                                 self.prompt_tokens - self.cached_tokens)
         self.prefill = Prefill(self.cache, self.start + len(self.tokens), self.logits, self.statuses,
@@ -131,7 +145,7 @@ class PrefillJob:
                     self.parent = node
                     stored = True
             elif T == 0:
-                self.inserting = False  # an empty segment has no last position to key logits on
+                self.inserting = False  # an empty segment has no last position to key a hidden state on
             self.statuses.append(SegmentStatus(seg.id, seg.hash, T, "computed", stored))
             self.next_seg += 1
             if self.inserting:

@@ -51,11 +51,11 @@ def test_generation_does_not_mutate_cached_nodes(engine):
     engine.complete("pollution", segs, params=GenerationParams(max_tokens=4))
     path = engine.tree.lookup("pollution", engine.fingerprint, [(s.hash, ids) for s, ids in
                                                                    zip(segs, engine.tokenize(segs)[0])])
-    snapshot = [(n.k.clone(), n.v.clone(), n.last_logits.clone()) for n in path]
+    snapshot = [(n.k.clone(), n.v.clone(), n.last_hidden.clone()) for n in path]
     engine.tree.release(path)
     engine.complete("pollution", segs, params=GenerationParams(max_tokens=12, temperature=0.8, seed=3))
     for n, (k, v, lg) in zip(path, snapshot):
-        assert torch.equal(n.k, k) and torch.equal(n.v, v) and torch.equal(n.last_logits, lg)
+        assert torch.equal(n.k, k) and torch.equal(n.v, v) and torch.equal(n.last_hidden, lg)
 
 
 def test_per_segment_ids_concatenate_to_full_tokenization(engine):
