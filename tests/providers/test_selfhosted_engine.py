@@ -1,6 +1,7 @@
 """The vLLM (OpenAI-compatible) adapter end to end against a real ``promptc serve`` on loopback: plain
-chat requests — no ``segments[]`` — are cached by prefix, and ``cached_tokens`` is the engine's own
-count of the prefix it read (exact token numbers from the engine's tokenizer)."""
+chat requests — no ``segments[]`` — are cached by prefix (whole messages, plus the tokens a new message
+shares with a cached one), and ``cached_tokens`` is the engine's own count of the prefix it read (exact
+token numbers from the engine's tokenizer)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,22 @@ from promptc.runtime.providers.selfhosted import cache_salt
 AGENTS = ("backend", "frontend", "docs")
 
 
+def shared(ids: tuple, siblings) -> int:
+    """Tokens a new message shares with its longest-matching cached sibling (never its last token)."""
+    best = 0
+    for other in siblings:
+        n = next((i for i, (a, b) in enumerate(zip(ids, other)) if a != b), min(len(ids), len(other)))
+        best = max(best, n)
+    return min(best, len(ids) - 1)
+
+
 def test_vllm_adapter_against_promptc_serve_reads_each_agents_prefix(team, smollm_weights):
     engine = Engine(weights=smollm_weights, budget_bytes=1 << 28)
     with ServerThread(EngineServer(engine, ServerConfig())) as t:
         client = Client("vllm/smollm2-135m-instruct", base_url=t.url + "/v1", tenant="acme", config=RuntimeConfig())
         sessions = {a: team[a].bind() for a in AGENTS}
         seen: dict[str, list] = {a: [] for a in AGENTS}
+        cached: dict[tuple, list[tuple]] = {}  # the tree's shape: system message ids -> user message ids under it
         for turn in range(3):
             for agent in AGENTS:
                 req = sessions[agent].render(file=f"{agent}.py", query=f"Turn {turn}: what changed?")
@@ -33,10 +44,18 @@ def test_vllm_adapter_against_promptc_serve_reads_each_agents_prefix(team, smoll
                 system, user = (len(ids) for ids in msg_ids)
                 assert reply.usage.prompt == system + user + len(gen)
                 seen[agent].append(reply)
-                if turn == 0:  # each agent's system message differs: nothing to read yet
-                    assert (reply.usage.cache_read, reply.usage.uncached) == (0, system + user + len(gen))
-                else:  # the agent's whole system message (its stable prefix) is read; the turn is computed
-                    assert (reply.usage.cache_read, reply.usage.uncached) == (system, user + len(gen))
+                sys_ids, user_ids = (tuple(ids) for ids in msg_ids)
+                if turn == 0:  # the agent's system message is new: only the tokens it shares with another
+                    # agent's (the global block) are read
+                    assert sys_ids not in cached
+                    read = shared(sys_ids, cached)
+                    assert (read > 0) == bool(cached)
+                else:  # its whole system message (its stable prefix) is read, plus the tokens the turn shares
+                    # with an earlier turn ("<|im_start|>user\nTurn ")
+                    read = system + shared(user_ids, cached[sys_ids])
+                    assert read > system
+                assert (reply.usage.cache_read, reply.usage.uncached) == (read, system + user + len(gen) - read)
+                cached.setdefault(sys_ids, []).append(user_ids)
                 assert reply.usage.cache_write == {} and reply.cost == 0.0
         ext = seen["docs"][-1].raw["promptc"]
         assert [(s["id"], s["status"]) for s in ext["segments"]] == [("message.0", "hit"), ("message.1", "computed")]
