@@ -336,7 +336,7 @@ def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
         return "all" in rows_wanted or row in rows_wanted
 
     if want("peer"):
-        peer_rows(out, args, best, fast, ref, rows, weights, quick, n_tokens, repeats)
+        peer_rows(out, args, best, engines, ref, weights, quick, n_tokens, repeats)
     if want("streams"):
         streams_row(out, best, engines, rows, n_tokens, repeats)
     turns = 2 if quick else 4
@@ -367,25 +367,33 @@ def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
     return out
 
 
-def peer_rows(out, args, best, fast, ref, rows, weights, quick, n_tokens, repeats) -> None:
-    print(f"accuracy of {best} vs float32:", flush=True)
-    out["accuracy"] = (accuracy(fast, ref, 4 if quick else 8, 16 if quick else 32) if best != "float32" else
-                       {"max_abs_logit_delta": 0.0, "greedy_agreement": 1.0, "positions": None})
-    print(f"  max |Δ logit| {out['accuracy']['max_abs_logit_delta']:.3f}, "
-          f"greedy agreement {out['accuracy']['greedy_agreement']:.1%}", flush=True)
-
-    if have_llama_cpp():
-        llama, ours = _LlamaDecode(weights.source, args.threads, n_tokens), _PromptcDecode(fast, n_tokens)
-        speeds = interleaved_rounds({"promptc": ours, "llama_cpp": llama}, max(5, repeats))
-        ours.close()
-        del llama.llm
-        peer = {"tok_per_s": speeds["llama_cpp"], "promptc_tok_per_s": speeds["promptc"], "version": llama.version,
-                "ratio": speeds["promptc"] / speeds["llama_cpp"], "interleaved": True}
-        out["llama_cpp_decode"] = peer
-        print(f"  llama.cpp {peer['version']}: {peer['tok_per_s']:.1f} tok/s; promptc {best} "
-              f"{peer['promptc_tok_per_s']:.1f} tok/s (rounds interleaved) = {peer['ratio']:.2f}×", flush=True)
-    else:
+def peer_rows(out, args, best, engines, ref, weights, quick, n_tokens, repeats) -> None:
+    """Accuracy vs fp32 and single-stream decode vs llama.cpp (rounds interleaved), in the fastest mode
+    and in int8 (the mode whose 8-stream row is also reported)."""
+    modes = [m for m in dict.fromkeys([best, "int8"]) if m in engines]
+    out["accuracy"], out["llama_cpp_decode"] = {}, {}
+    for mode in modes:
+        print(f"accuracy of {mode} vs float32:", flush=True)
+        acc = out["accuracy"][mode] = (accuracy(engines[mode], ref, 4 if quick else 8, 16 if quick else 32)
+                                       if mode != "float32" else
+                                       {"max_abs_logit_delta": 0.0, "greedy_agreement": 1.0, "positions": None})
+        print(f"  max |Δ logit| {acc['max_abs_logit_delta']:.3f}, greedy agreement {acc['greedy_agreement']:.1%}",
+              flush=True)
+    if not have_llama_cpp():
         out["llama_cpp_decode"] = {"skipped": "llama-cpp-python is not installed (pip install 'promptc[bench]')"}
+        return
+    llama = _LlamaDecode(weights.source, args.threads, n_tokens)
+    sides = {mode: _PromptcDecode(engines[mode], n_tokens) for mode in modes}
+    speeds = interleaved_rounds({**sides, "llama_cpp": llama}, max(5, repeats))
+    for side in sides.values():
+        side.close()
+    del llama.llm
+    out["llama_cpp_decode"] = {"tok_per_s": speeds["llama_cpp"], "version": llama.version, "interleaved": True,
+                               "promptc_tok_per_s": {m: speeds[m] for m in modes},
+                               "ratio": {m: speeds[m] / speeds["llama_cpp"] for m in modes}}
+    for mode in modes:
+        print(f"  llama.cpp {llama.version}: {speeds['llama_cpp']:.1f} tok/s; promptc {mode} {speeds[mode]:.1f} tok/s "
+              f"(rounds interleaved) = {speeds[mode] / speeds['llama_cpp']:.2f}×", flush=True)
 
 
 def streams_row(out, best, engines, rows, n_tokens, repeats) -> None:
@@ -467,17 +475,16 @@ def table(out: dict) -> str:
     """The acceptance rows as a Markdown table (the rows this run measured)."""
     best = out["fastest_mode"]
     lines = ["| row | measured | goal |", "|---|---:|---|"]
-    single = out["decode_by_mode"][best]["single_tok_per_s"]
     peer = out.get("llama_cpp_decode")
-    if peer and "promptc_tok_per_s" in peer:
-        single = peer["promptc_tok_per_s"]  # measured interleaved with the peer
     if peer and "tok_per_s" in peer:
-        acc = out["accuracy"]
-        lines.append(f"| single-stream decode, promptc {best} vs llama.cpp {peer['version']} (Q4_1 GGUF) | "
-                     f"{single:.1f} vs {peer['tok_per_s']:.1f} tok/s = **{peer['ratio']:.2f}×** "
-                     f"(max abs Δ logit {acc['max_abs_logit_delta']:.3f}, greedy agreement "
-                     f"{acc['greedy_agreement']:.1%} vs fp32) | ≥ 0.5× |")
+        for mode, single in peer["promptc_tok_per_s"].items():
+            acc = out["accuracy"][mode]
+            lines.append(f"| single-stream decode, promptc {mode} vs llama.cpp {peer['version']} (Q4_1 GGUF) | "
+                         f"{single:.1f} vs {peer['tok_per_s']:.1f} tok/s = **{peer['ratio'][mode]:.2f}×** "
+                         f"(max abs Δ logit {acc['max_abs_logit_delta']:.3f}, greedy agreement "
+                         f"{acc['greedy_agreement']:.1%} vs fp32) | ≥ 0.5× |")
     elif peer:
+        single = out["decode_by_mode"][best]["single_tok_per_s"]
         lines.append(f"| single-stream decode, promptc {best} | {single:.1f} tok/s; llama.cpp row skipped: "
                      f"{peer['skipped']} | ≥ 0.5× |")
     for mode, s in out.get("streams", {}).items():

@@ -40,6 +40,10 @@ class Engine:
     ``prefill``/``cold_logits`` run whole on the model thread and return when done (tests, benchmarks);
     :meth:`run_on_model_thread` runs any other torch work there.
     Model calls are serialized by one lock; tree operations are locked by the tree.
+
+    ``max_batch`` bounds the requests admitted at once, ``chunk_tokens`` the prompt tokens computed
+    between two decode steps, and ``idle_exit_s`` how long the model thread waits for work before it
+    exits (freeing its OpenMP threads; the next request starts it again).
     """
 
     def __init__(self, model_path: str | None = None, *, dtype: str = "float32", device: str | None = None,
