@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from promptc.core.providers import limits_for
 from promptc.runtime.eventstream import encode
 from promptc.runtime.providers.bedrock import family, supports_long_ttl
-from promptc.runtime.sim.cache import LOOKBACK, TTL_S, Block, CacheResult, _Entry, prefix_hashes
+from promptc.runtime.sim.cache import LOOKBACK, TTL_S, Block, CacheResult, _Entry, cumulative_tokens, prefix_hashes
 from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
 
 #: Access key id → secret key the simulator accepts (export these as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
@@ -51,10 +51,8 @@ class BedrockCache:
     def run(self, model: str, blocks: list[Block]) -> CacheResult:
         now = self.clock()
         hashes = prefix_hashes(model, blocks)
-        cum, total = [], 0
-        for b in blocks:
-            total += b.tokens
-            cum.append(total)
+        cum = cumulative_tokens(blocks)
+        total = cum[-1] if cum else 0
         minimum, prev, points = self.min_tokens(model), 0, []
         for i, b in enumerate(blocks):  # cumulative minimum: each counted checkpoint adds `minimum` tokens
             if b.marker and cum[i] - prev >= minimum:

@@ -41,10 +41,44 @@ def prefix_hashes(root: str, blocks: list[Block]) -> list[str]:
     return out
 
 
+def cumulative_tokens(blocks: list[Block]) -> list[int]:
+    """Tokens up to and including each block."""
+    out, total = [], 0
+    for b in blocks:
+        total += b.tokens
+        out.append(total)
+    return out
+
+
 @dataclass
 class _Entry:
     expires: float
     ttl: str
+
+
+def longest_block_prefix(entries: dict, now: float, model: str, key: str, token_ids: list[int],
+                         lengths: list[int], ttl: str) -> int:
+    """A block-granular prefix cache keyed by (model, key, prefix hash): the longest stored, unexpired
+    prefix among ``lengths`` is read (its TTL renewed with its own retention) and every longer prefix
+    is stored with ``ttl``. Returns the tokens read."""
+    h = hashlib.sha256(f"{model}\x00{key}".encode())
+    hashes: dict[int, str] = {}
+    done = 0
+    for n in lengths:
+        h.update(b"".join(t.to_bytes(4, "little") for t in token_ids[done:n]))
+        done = n
+        hashes[n] = h.copy().hexdigest()
+    read = 0
+    for n in reversed(lengths):
+        e = entries.get((model, key, hashes[n]))
+        if e is not None and e.expires > now:
+            read = n
+            e.expires = now + TTL_S[e.ttl]
+            break
+    for n in lengths:
+        if n > read:
+            entries[(model, key, hashes[n])] = _Entry(now + TTL_S[ttl], ttl)
+    return read
 
 
 @dataclass(frozen=True)
@@ -71,10 +105,8 @@ class AnthropicCache:
     def run(self, model: str, blocks: list[Block]) -> CacheResult:
         now = self.clock()
         hashes = prefix_hashes(model, blocks)
-        cum, total = [], 0
-        for b in blocks:
-            total += b.tokens
-            cum.append(total)
+        cum = cumulative_tokens(blocks)
+        total = cum[-1] if cum else 0
         bps = [i for i, b in enumerate(blocks) if b.marker]
         hit = -1
         for bp in bps:
@@ -118,36 +150,17 @@ class OpenAICache:
 
     def automatic(self, model: str, key: str, token_ids: list[int], retention: str) -> CacheResult:
         """Before gpt-5.6: the longest stored prefix of ≥ 1,024 tokens, in 128-token steps; writes are free."""
-        now = self.clock()
         total = len(token_ids)
         lengths = list(range(self.minimum, total + 1, self.increment))
-        h = hashlib.sha256(f"{model}\x00{key}".encode())
-        hashes: dict[int, str] = {}
-        done = 0
-        for n in lengths:
-            h.update(b"".join(t.to_bytes(4, "little") for t in token_ids[done:n]))
-            done = n
-            hashes[n] = h.copy().hexdigest()
-        read = 0
-        for n in reversed(lengths):
-            e = self.entries.get((model, key, hashes[n]))
-            if e is not None and e.expires > now:
-                read = n
-                e.expires = now + TTL_S[e.ttl]
-                break
-        for n in lengths:
-            if n > read:
-                self.entries[(model, key, hashes[n])] = _Entry(now + TTL_S[retention], retention)
+        read = longest_block_prefix(self.entries, self.clock(), model, key, token_ids, lengths, retention)
         return CacheResult(total, read, {})
 
     def explicit(self, model: str, key: str, blocks: list[Block], implicit: bool) -> CacheResult:
         """gpt-5.6+: breakpoints at marked blocks (+ the implicit one on the last block)."""
         now = self.clock()
         hashes = prefix_hashes(f"{model}\x00{key}", blocks)
-        cum, total = [], 0
-        for b in blocks:
-            total += b.tokens
-            cum.append(total)
+        cum = cumulative_tokens(blocks)
+        total = cum[-1] if cum else 0
         bps = [i for i, b in enumerate(blocks) if b.marker]
         if implicit and blocks and (not bps or bps[-1] != len(blocks) - 1):
             bps.append(len(blocks) - 1)

@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -33,16 +32,11 @@ from typing import Any, Callable
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
+from promptc.runtime.sim.cache import _Entry, longest_block_prefix
 from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
 
 TTL_S = {"5m": 300.0, "1h": 3600.0}
 PREFIX = "/moonshot/v1"
-
-
-@dataclass
-class _Entry:
-    expires: float
-    ttl: str
 
 
 @dataclass
@@ -55,25 +49,8 @@ class KimiCache:
 
     def run(self, model: str, key: str, token_ids: list[int], ttl: str) -> tuple[int, int]:
         """(read, written) tokens for a prompt; a hit renews the entry with its locked TTL."""
-        now = self.clock()
         lengths = list(range(self.block, len(token_ids) + 1, self.block))
-        h = hashlib.sha256(f"{model}\x00{key}".encode())
-        hashes: dict[int, str] = {}
-        done = 0
-        for n in lengths:
-            h.update(b"".join(t.to_bytes(4, "little") for t in token_ids[done:n]))
-            done = n
-            hashes[n] = h.copy().hexdigest()
-        read = 0
-        for n in reversed(lengths):
-            e = self.entries.get((model, key, hashes[n]))
-            if e is not None and e.expires > now:
-                read = n
-                e.expires = now + TTL_S[e.ttl]
-                break
-        for n in lengths:
-            if n > read:
-                self.entries[(model, key, hashes[n])] = _Entry(now + TTL_S[ttl], ttl)
+        read = longest_block_prefix(self.entries, self.clock(), model, key, token_ids, lengths, ttl)
         return read, (lengths[-1] - read if lengths and lengths[-1] > read else 0)
 
 
