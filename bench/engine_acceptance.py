@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import serving  # noqa: E402  (bench/serving.py: decode speed, accuracy, the 3-agent run, llama.cpp decode)
 
 from promptc.engine import Engine, GenerationParams, SegmentIn  # noqa: E402
+from promptc.engine.runner import serving_dtype  # noqa: E402
 
 STORY = "Write a long, detailed story about {}. Do not stop early."
 TOPICS = ["a lighthouse keeper", "a lost robot", "a desert caravan", "a mountain village", "a deep-sea diver",
@@ -330,6 +331,9 @@ def run(args, ttft_table, workload_requests, minimum_tokens) -> dict:
     best, rows = fastest_mode(engines, n_tokens, repeats)
     fast = engines[best]
     out["fastest_mode"], out["decode_by_mode"] = best, rows
+    # the mode serve/demo/run --embedded use without --dtype; the claim is that it is the fastest
+    out["default_mode"] = serving_dtype(str(fast.model.device))
+    print(f"  fastest: {best}; the serving default: {out['default_mode']}", flush=True)
     rows_wanted = set(getattr(args, "rows", "all").split(","))
 
     def want(row: str) -> bool:

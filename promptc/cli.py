@@ -35,7 +35,31 @@ def _echo_diagnostics(diags, fmt: str, root=None) -> None:
         click.echo(diagnostics_summary(diags), err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose provider-runtime commands (``_LAZY``) load on first use: importing them pulls in the
+    plan models, the provider clients and the simulator (about 0.4 s measured), which ``promptc --help``
+    and a no-op ``promptc build`` do not need. Their help rows come from ``_LAZY`` without importing them
+    (tests/test_light_install.py checks the rows against the loaded commands)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_LAZY))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in _LAZY:
+            self.add_command(_LAZY[name][0](), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        unloaded = {n: click.Command(n, help=_LAZY[n][1]) for n in _LAZY if n not in self.commands}
+        commands = [(n, unloaded.get(n) or super(_LazyGroup, self).get_command(ctx, n)) for n in self.list_commands(ctx)]
+        commands = [(n, c) for n, c in commands if c is not None and not c.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(n) for n, _ in commands)
+            with formatter.section("Commands"):
+                formatter.write_dl([(n, c.get_short_help_str(limit)) for n, c in commands])
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="promptc")
 def cli() -> None:
     """promptc: compile .prompt files into segment-hashed, cache-friendly request plans."""
@@ -144,24 +168,35 @@ def lint_cmd(paths, against, fmt, fail_on, output, markdown_summary):
 
     paths = list(paths) or ["."]
     root = find_sources([Path(p) for p in paths])[0]
-    label = unchanged_since(root, against)  # nothing changed: answer without building anything
-    if label is not None:
-        report = LintReport.empty(label, "git", __version__)
-    else:
-        from promptc.lint.run import lint
+    from promptc.lint.gitref import BaselineError
 
-        report = lint(paths, against)
+    try:
+        label = unchanged_since(root, against)  # nothing changed: answer without building anything
+        if label is not None:
+            report = LintReport.empty(label, "git", __version__)
+        else:
+            from promptc.lint.run import lint
+
+            report = lint(paths, against)
+    except BaselineError as exc:
+        if fmt != "json":
+            raise
+        from promptc.lint.run import error_json
+
+        click.echo(error_json(exc))  # E920/E921/E922 as one JSON document (exit 2)
+        sys.exit(2)
     fail_on = fail_on or load_lint_config(root).fail_on or "error"
     if fail_on not in ("error", "warning", "never"):
         raise click.UsageError(f"[tool.promptc.lint] fail_on must be error, warning or never, not {fail_on!r}")
     text = render(report, fmt)
+    from promptc.core import safewrite  # no write follows a committed symlink out of the project
+
     if output:
-        Path(output).write_text(text + "\n", encoding="utf-8")
+        safewrite.write_text(Path(output), text + "\n", root)
     else:
         click.echo(text)
     if markdown_summary:
-        with open(markdown_summary, "a", encoding="utf-8") as fh:
-            fh.write(render(report, "markdown") + "\n")
+        safewrite.append_text(Path(markdown_summary), render(report, "markdown") + "\n", root)
     sys.exit(1 if report.failing(fail_on) else 0)
 
 
@@ -274,8 +309,8 @@ def _open_plan(path: str, plan_name: str | None):
         raise click.UsageError(str(exc)) from None
 
 
-_DTYPE_HELP = ("Weights: float32 is the exact reference; bfloat16, int8 and int4 (weight-only, CPU kernels) "
-               "decode faster with small logit differences (docs/engine.md)")
+_DTYPE_HELP = ("Weights [default: int4 on a CPU, bfloat16 on a GPU: the fastest decode, small logit differences]; "
+               "float32 is the exact reference; bfloat16, int8 and int4 are weight-only (docs/engine.md)")
 _DTYPES = ["float32", "fp32", "bfloat16", "bf16", "int8", "int4"]
 
 
@@ -292,9 +327,10 @@ _DTYPES = ["float32", "fp32", "bfloat16", "bf16", "int8", "int4"]
               "(key from ANTHROPIC_API_KEY / OPENAI_API_KEY; base URL from ANTHROPIC_BASE_URL / OPENAI_BASE_URL)")
 @click.option("--api-key", envvar="PROMPTC_API_KEY", help="API key for --engine [env: PROMPTC_API_KEY]")
 @click.option("--max-tokens", type=int, default=256, show_default=True)
-@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--temperature", type=float, default=None,
+              help="Sampling temperature, on every target [default: 0 on the engine, the provider's default on --target]")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
-@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help=_DTYPE_HELP)
+@click.option("--dtype", type=click.Choice(_DTYPES), default=None, help=_DTYPE_HELP)
 def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target, api_key, max_tokens, temperature,
         as_json, dtype):
     """Execute a plan once with the given inputs: on a provider (--target), on a server (--engine)
@@ -305,6 +341,10 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
 
     if sum(map(bool, (engine_url, embedded, target))) > 1:
         raise click.UsageError("use one of --target, --engine URL or --embedded")
+    if not (engine_url or target):
+        from promptc.core.extras import require_engine
+
+        require_engine("promptc run --embedded")  # E715 with the install line, before any work
     from promptc.runtime.inputs import gather_inputs
 
     plan = _open_plan(plan_path, plan_name)
@@ -314,7 +354,7 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
         from promptc.runtime.client import Client
 
         with Client(target) as client:
-            reply = client.complete(request, max_tokens=max_tokens)
+            reply = client.complete(request, max_tokens=max_tokens, temperature=temperature)
         if as_json:
             click.echo(json.dumps(reply.to_json(), indent=2, ensure_ascii=False))
             return
@@ -324,6 +364,7 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
         click.echo(f"[{u.uncached} uncached, {u.cache_read} cache read, {u.cache_write_total} cache write, "
                    f"{u.output} output tokens; cost {cost}; finish: {reply.finish_reason}]", err=True)
         return
+    temperature = 0.0 if temperature is None else temperature
     if engine_url:
         with EngineClient(engine_url, api_key=api_key) as client:
             result = client.run(request, max_tokens=max_tokens, temperature=temperature)
@@ -350,7 +391,7 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--budget", default="2GiB", show_default=True, help="KV-tree memory budget")
 @click.option("--ttl", default=None, help="Seconds an unused cached segment lives [default: no expiry]")
-@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help=_DTYPE_HELP)
+@click.option("--dtype", type=click.Choice(_DTYPES), default=None, help=_DTYPE_HELP)
 @click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False),
               help='JSON {"keys": {"KEY": "tenant"}}; also PROMPTC_API_KEYS="KEY=tenant,..."')
 @click.option("--max-body", default="4MiB", show_default=True, help="Largest request body")
@@ -370,6 +411,9 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
 
     Every option is checked, and the port is bound, before the model loads: a bad value or a busy
     port is a usage error (exit 2). Limits are described in docs/security.md."""
+    from promptc.core.extras import require_engine
+
+    require_engine("promptc serve", needs_model=model_path is None)  # E715: the light install has no engine
     from promptc.engine.limits import ServerConfig, parse_count, parse_seconds, parse_size
 
     budget_bytes = parse_size(budget, "--budget")
@@ -397,7 +441,8 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         with loading("loading the model"):
             engine = Engine(model_path, dtype=dtype, budget_bytes=budget_bytes, ttl_s=ttl_s,
                             token_cache_bytes=token_cache_bytes)
-        click.echo(f"promptc engine: {engine.model_name} ({dtype}, {engine.model.device}), budget {budget}, "
+        click.echo(f"promptc engine: {engine.model_name} ({engine.dtype_name}, {engine.model.device}), "
+                   f"budget {budget}, "
                    f"{len(config.api_keys)} API key(s); http://{host}:{sock.getsockname()[1]}/v1", err=True)
         run_server(engine, config, sock)
     finally:
@@ -413,12 +458,15 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
 @click.option("--inputs", "inputs_file", type=click.Path(exists=True, dir_okay=False),
               help='A JSON file of inputs, {"name": value, ...}, for every plan that declares them')
 @click.option("--input", "-i", "inputs", multiple=True, help="KEY=VALUE (repeatable); overrides --inputs")
-@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help=_DTYPE_HELP)
+@click.option("--dtype", type=click.Choice(_DTYPES), default=None, help=_DTYPE_HELP)
 def demo(project, turns, max_tokens, budget, out, inputs_file, inputs, dtype):
     """Build PROJECT, start the engine, and run its agents through interleaved turns.
 
     Writes nothing into PROJECT or the current directory (plans go to --out only when given). Required
     session inputs not given with --inputs/-i get sample values."""
+    from promptc.core.extras import require_engine
+
+    require_engine("promptc demo")  # E715 with the install line on the light install
     from promptc.demo import run_demo
     from promptc.engine.limits import parse_size
 
@@ -428,22 +476,142 @@ def demo(project, turns, max_tokens, budget, out, inputs_file, inputs, dtype):
              dtype=dtype)
 
 
-def _provider_commands() -> None:
-    """``promptc sim``, ``promptc trace`` and ``promptc simulate`` live with the provider runtime
-    (promptc/runtime/commands.py, promptc/runtime/simulate/cli.py)."""
-    from promptc.runtime.commands import sim, trace
+@cli.command("fmt")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 when a file would be reformatted")
+def fmt_cmd(paths, check_only):
+    """Format .prompt files canonically (never changes a compiled byte). Exit 0 ok, 1 would reformat or
+    syntax errors, 2 a path refused (a symlink out of the project, a missing file). PATHS `-`: read
+    stdin, write the formatted text to stdout (for editors)."""
+    from promptc.fmt import format_files, format_source
 
-    cli.add_command(sim)
-    cli.add_command(trace)
+    if list(paths) == ["-"]:
+        text = sys.stdin.read()
+        result = format_source(text, "<stdin>")
+        if result.text is None:
+            for d in result.diagnostics:
+                click.echo(d.render(), err=True)
+            sys.exit(1)
+        if not check_only:
+            click.echo(result.text, nl=False)
+        sys.exit(1 if check_only and result.text != text else 0)
+    outcomes, problems = format_files(_paths(paths), check=check_only)
+    refused = bool(problems)
+    for d in problems:
+        click.echo(d.render(), err=True)
+    changed = 0
+    errors = sum(1 for o in outcomes if o.diagnostics)  # files left alone
+    for o in outcomes:
+        for d in o.diagnostics:
+            click.echo(d.render(), err=True)
+            refused = refused or d.code.startswith("E8") or d.code == "E127"
+        if o.changed:
+            changed += 1
+            click.echo(f"{'would reformat' if check_only else 'reformatted'} {o.path}")
+    verb = "would be reformatted" if check_only else "reformatted"
+    click.echo(f"{changed} file(s) {verb}, {len(outcomes) - changed - errors} unchanged"
+               + (f", {errors} not formatted" if errors else ""), err=True)
+    if refused:
+        sys.exit(2)
+    sys.exit(1 if errors or (check_only and changed) else 0)
+
+
+@cli.command("lsp")
+def lsp_cmd():
+    """Run the language server over stdio (editors start it; needs `pip install 'promptc[lsp]'`)."""
+    try:
+        import pygls  # noqa: F401  (only to say what to install)
+    except ImportError:
+        raise click.ClickException("`promptc lsp` needs the lsp extra: pip install 'promptc[lsp]'") from None
+    from promptc.lsp.server import serve
+
+    serve()
+
+
+@cli.command("init")
+@click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.option("--action", default=None, metavar="OWNER/REPO@REF",
+              help="The promptc GitHub Action the CI workflow uses [default: a placeholder to replace]")
+def init_cmd(directory, action):
+    """Create a starter project in DIRECTORY: shared rules, append-only tools, an agent with memory, a turn
+    task, pyproject [tool.promptc], .gitignore, a pre-commit config and a CI workflow. Overwrites nothing."""
+    from promptc.scaffold import ACTION_PLACEHOLDER, init_project
+
+    created = init_project(Path(directory), action or ACTION_PLACEHOLDER)
+    for rel in created.files:
+        click.echo(f"created {Path(directory) / rel}")
+    click.echo(f"next: cd {directory} && promptc build && promptc check && git init && promptc lint")
+    if action is None:
+        click.echo(f"note: replace {ACTION_PLACEHOLDER} in .github/workflows/promptc.yml with the repository and tag "
+                   "you take promptc from (or pass --action)", err=True)
+
+
+def _sim_command() -> click.Command:
+    from promptc.runtime.commands import sim
+
+    return sim
+
+
+def _trace_command() -> click.Command:
+    from promptc.runtime.commands import trace
+
+    return trace
+
+
+def _warm_command() -> click.Command:
     from promptc.runtime.cache_commands import warm_command
 
-    cli.add_command(warm_command(_compile_sources))
+    return warm_command(_compile_sources)
+
+
+def _simulate_command() -> click.Command:
     from promptc.runtime.simulate.cli import simulate_command
 
-    cli.add_command(simulate_command(_compile_sources))
+    return simulate_command(_compile_sources)
 
 
-_provider_commands()
+def _observe_command() -> click.Command:
+    from promptc.observe.commands import observe_command
+
+    return observe_command
+
+
+def _providers_command() -> click.Command:
+    @click.command("providers")
+    @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+    def providers(fmt: str) -> None:
+        """Every provider and model promptc knows: limits, TTLs, prices, and each fact's source and date."""
+        from promptc.core.providers.listing import provider_table, render_text
+
+        table = provider_table()
+        click.echo(json.dumps(table, indent=2, sort_keys=True) if fmt == "json" else render_text(table), nl=False)
+
+    return providers
+
+
+def _import_command() -> click.Command:
+    from promptc.observe.commands import import_command
+
+    return import_command
+
+
+#: ``promptc sim``, ``trace``, ``warm`` and ``simulate`` live with the provider runtime
+#: (promptc/runtime/commands.py, cache_commands.py, simulate/cli.py): name → (loader, one-line help).
+_LAZY = {
+    "sim": (_sim_command, "The provider simulator: Anthropic/OpenAI wire formats and cache semantics on loopback."),
+    "trace": (_trace_command, "Read JSONL cache traces written with Client(..., trace=PATH)."),
+    "warm": (_warm_command, "Create or refresh the caches of every plan's static prefix, each shared prefix once "
+                            "per target."),
+    "simulate": (_simulate_command, "Replay a workload through the provider simulator and compare caching "
+                                    "strategies per target: no caching, the provider's naive default, promptc's "
+                                    "placement and the theoretical best."),
+    "observe": (_observe_command, "Proxy an agent's model calls and explain each cache miss (cause, first changed "
+                                  "segment, cost) in a trace."),
+    "providers": (_providers_command, "Every provider and model promptc knows: limits, TTLs, prices, and each "
+                                      "fact's source and date."),
+    "import": (_import_command, "Write a starter .prompt project from traffic recorded by `promptc observe "
+                                "--record-bodies`."),
+}
 
 
 def main() -> None:

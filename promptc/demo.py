@@ -127,14 +127,14 @@ def _preview(text: str, n: int = 60) -> str:
 
 def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_bytes: int = 1 << 30,
              console: Console | None = None, out: Path | None = None, inputs_file: Path | None = None,
-             pairs: tuple[str, ...] = (), engine=None, dtype: str = "float32") -> dict:
+             pairs: tuple[str, ...] = (), engine=None, dtype: str | None = None) -> dict:
     """Run the demo and return its summary numbers.
 
     The demo writes nothing into ``project`` (no lock, no plans) and nothing into the current directory:
     plans are written only to ``out`` when given. Inputs come from ``inputs_file`` and ``pairs`` (see
     :func:`demo_inputs`); a required session input that is missing gets a sample value, and the demo says
     which. ``engine`` is an already loaded :class:`~promptc.engine.Engine` (default: load the embedded model with
-    ``dtype`` weights).
+    ``dtype`` weights; None: the serving default, int4 on a CPU — docs/engine.md).
     """
     import promptc
     from promptc.engine.server import EngineServer, ServerThread
@@ -169,8 +169,10 @@ def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_byte
     for col, just in (("#", "right"), ("agent", "left"), ("prompt", "right"), ("cached", "right"),
                       ("computed", "right"), ("TTFT", "right"), ("answer", "left")):
         table.add_column(col, justify=just)
-    with ServerThread(EngineServer(engine)) as server, EngineClient(server.url) as client, \
-            Live(table, console=console, refresh_per_second=8):
+    # Not a terminal (a CI log, a pipe): no live redraws, which would print nothing until the end; one
+    # line per request as it finishes, and the whole table after the last one.
+    live = Live(table, console=console, refresh_per_second=8) if console.is_terminal else contextlib.nullcontext()
+    with ServerThread(EngineServer(engine)) as server, EngineClient(server.url) as client, live:
         n = 0
         for turn in range(turns):
             for name, plan in plans.items():
@@ -187,7 +189,13 @@ def run_demo(project: Path, *, turns: int = 3, max_tokens: int = 48, budget_byte
                              "computed": computed, "ttft_s": result.ttft_s or result.total_s, "answer": result.text})
                 table.add_row(str(n), name, str(result.prompt_tokens), f"[green]{result.cached_tokens}[/]",
                               str(computed), f"{rows[-1]['ttft_s']:.2f}s", _preview(result.text))
+                if not console.is_terminal:
+                    console.print(f"request {n}/{turns * len(plans)}: {name}, {result.prompt_tokens} prompt tokens, "
+                                  f"{result.cached_tokens} cached, {computed} computed, "
+                                  f"TTFT {rows[-1]['ttft_s']:.2f}s", highlight=False)
         stats = client.stats()
+    if not console.is_terminal:
+        console.print(table)
     prompt = sum(r["prompt"] for r in rows)
     computed = sum(r["computed"] for r in rows)
     summary = {"requests": len(rows), "prompt_tokens": prompt, "computed_with_tree": computed,

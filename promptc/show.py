@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from promptc.core.wire import wire_prefix_keys
 from promptc.plan import Plan, load_plan
 from promptc.runtime.plans import choose_plan, is_plan_file, open_plans
 
@@ -25,7 +26,8 @@ LEGEND = (
     "bp: the targets whose provider places a cache breakpoint after this segment (e.g. Anthropic cache_control, "
     "Bedrock cachePoint); empty where no breakpoint goes",
     "role: a history segment has one role per entry (user, assistant, ...), bound at run time",
-    "shared with: sibling plans whose prefix through this segment is identical",
+    "shared with: sibling plans whose prefix through this segment is identical on every target's wire (tools first "
+    "on most providers)",
     "tokens: one column per target (named by its model); — for session and turn segments, whose text is only "
     "known at run time",
 )
@@ -36,16 +38,28 @@ def _short(h: str | None) -> str:
 
 
 def shared_with(plan: Plan, siblings: list[Plan]) -> list[list[str]]:
-    """For each segment: the sibling plans whose prefix up to and including it is identical."""
-    out = []
-    for i, seg in enumerate(plan.segments):
-        names = []
-        if seg.prefix_hash:
-            for other in siblings:
-                if i < len(other.segments) and other.segments[i].prefix_hash == seg.prefix_hash:
-                    names.append(other.name)
-        out.append(sorted(names))
-    return out
+    """For each segment: the sibling plans whose prefix up to and including it is identical *on the
+    wire of every target the plan runs on* (:func:`promptc.core.wire.wire_prefix_keys`: tools-first
+    providers hash the tool definitions before any system text), so a share is never claimed that
+    one of the plan's providers does not have."""
+    def keys(p: Plan, target: str) -> list[str | None]:
+        try:
+            return wire_prefix_keys(target, p.segments, lambda s: s.hash)
+        except ValueError:  # an unknown provider: plan order
+            return wire_prefix_keys("engine", p.segments, lambda s: s.hash)
+
+    targets = [t.name for t in plan.targets] or ["engine"]
+    mine = {t: keys(plan, t) for t in targets}
+    out: list[list[str]] = [[] for _ in plan.segments]
+    for other in siblings:
+        theirs = {t: keys(other, t) for t in targets}
+        for i, seg in enumerate(plan.segments):
+            if not seg.prefix_hash or i >= len(other.segments) or other.segments[i].prefix_hash != seg.prefix_hash:
+                continue
+            # the same position in plan order and the same wire prefix through it on every target
+            if all(mine[t][i] is not None and mine[t][i] == theirs[t][i] for t in targets):
+                out[i].append(other.name)
+    return [sorted(n) for n in out]
 
 
 def sibling_plans(path: Path, plan: Plan) -> list[Plan]:

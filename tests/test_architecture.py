@@ -25,6 +25,10 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"plan", "core", "tokenizers", "engine"},
     "lint": {"compiler", "syntax", "plan", "lock", "core", "tokenizers"},
     "report": {"lint", "compiler", "runtime", "plan", "lock", "core", "tokenizers"},
+    "fmt": {"compiler", "syntax", "core"},
+    "scaffold": {"core"},
+    "observe": {"runtime", "core", "tokenizers"},
+    "lsp": {"fmt", "lint", "compiler", "syntax", "plan", "lock", "core", "tokenizers"},
 }
 #: The application layer: thin front ends that may call any library unit (never imported by one).
 APPS = {"cli", "show", "demo", "__init__", "__main__"}

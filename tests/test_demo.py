@@ -49,6 +49,11 @@ def test_demo_runs_a_project_with_session_inputs_and_writes_nothing(support, tmp
     assert snapshot(support) == before  # no build/, no plans, the lock untouched
     assert list(cwd.iterdir()) == []
     assert "sample values" not in buf.getvalue()
+    # not a terminal (a CI log): a line per request as it finishes, then the table
+    text = buf.getvalue()
+    rows = summary["rows"]
+    assert f"request 2/2: support, {rows[1]['prompt']} prompt tokens, {rows[1]['cached']} cached" in text
+    assert text.index("request 1/2: support") < text.index("request 2/2: support") < text.index("requests (interleaved agents)")
 
 
 def test_missing_session_inputs_get_sample_values_and_the_demo_says_so(support, engine, tmp_path):

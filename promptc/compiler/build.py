@@ -27,6 +27,7 @@ from promptc.compiler.loader import ProjectLoader
 from promptc.compiler.resolve import ModuleInfo, Project, load_project, lookup, unknown_segment_hint
 from promptc.compiler.warnings import plan_warnings
 from promptc.core.content import memory_content, memory_entries, tools_content
+from promptc.core import safewrite
 from promptc.core.errors import CompileError, Diagnostic, sorted_diagnostics, with_excerpts
 from promptc.core.hashing import entry_hash
 from promptc.core.inputs import inputs_model, tool_schema
@@ -63,6 +64,12 @@ class BuildResult:
 
     def __getitem__(self, name: str) -> Plan:
         return self.plans[name]
+
+
+#: The most entries one memory segment may have: a 4 MB file of tiny paragraphs made 1.3M entries,
+#: a 116 MB plan (105 MB of entry hashes) and 2.1 GB of memory. A fixed ceiling, not a setting: a
+#: pull request controls pyproject.toml.
+MAX_MEMORY_ENTRIES = 10_000
 
 
 def span_model(s) -> SourceSpan:
@@ -162,6 +169,12 @@ class _Compiler:
                     return None
             else:
                 entries = [e.text for e in seg.entries]
+            if len(entries) > MAX_MEMORY_ENTRIES:  # each entry costs a hash in the plan and the lock
+                self.diags.append(Diagnostic(
+                    "E810", f"memory segment `{seg.name}` has {len(entries)} entries, over the limit of "
+                            f"{MAX_MEMORY_ENTRIES}", seg.from_span if seg.from_file is not None else seg.span,
+                    "merge small entries into larger paragraphs (entries are separated by blank lines)"))
+                return None
             content = memory_content(entries)
             entry_hashes = [entry_hash(e) for e in entries]
         ps = PlanSegment(id=seg.name, module=info.display, level=seg.level, stability="static",
@@ -334,6 +347,7 @@ def _late_stages(plans: dict[str, Plan], root: Path, config: ProjectConfig, cont
     if not annotate:
         return hash_plans(plans), []
     cache_dir = cache_dir or (root / ".promptc" / "cache")
+    safewrite.check_output_path(cache_dir, root)  # E812 before a cache file is written through a link
     tools: dict[str, tuple] = {}
     for plan in plans.values():
         for t in plan.targets:

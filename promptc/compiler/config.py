@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from promptc.compiler import deps
 from promptc.compiler.confine import DEFAULT_MAX_FILE_BYTES
 from promptc.core.errors import Diagnostic, Span
+from promptc.core.pyproject import PyprojectError, parse as parse_pyproject
 from promptc.core.templates import DEFAULT_LIMITS, TemplateLimits
 
 ALIGN_MODES = ("check", "fix")
@@ -96,14 +96,11 @@ def load_config(root: Path | None) -> ProjectConfig:
         f = d / "pyproject.toml"
         deps.record(f)
         if f.is_file():
-            try:
-                text = f.read_text(encoding="utf-8")
-                data = tomllib.loads(text)
-            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
-                return ProjectConfig(path=f)
-            tool = data.get("tool", {})
-            table = tool.get("promptc", {}) if isinstance(tool, dict) else {}
-            return _from_table(table if isinstance(table, dict) else {}, f, text, _display(f, root))
+            try:  # the one [tool.promptc] reader (promptc.core.pyproject): a broken file is E525, located
+                found = parse_pyproject(f)
+            except PyprojectError as exc:
+                return ProjectConfig(path=f, diagnostics=(exc.diagnostic(_display(f, root)),))
+            return _from_table(found.table, f, found.text, _display(f, root))
         d = d.parent if d.parent != d else None
     return ProjectConfig()
 

@@ -11,11 +11,13 @@ diagnostic can show its content.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import jinja2
 
@@ -24,6 +26,24 @@ from promptc.core.resources import stdlib_dir
 
 #: Default bound on the size of any file a build reads (sources, includes, memory files).
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
+
+_OVERLAYS: contextvars.ContextVar[Mapping[Path, str] | None] = contextvars.ContextVar("promptc_overlays",
+                                                                                      default=None)
+
+
+class overlay:
+    """``with overlay({real_path: text}):`` builds inside the block read ``text`` instead of the file's
+    bytes on disk (an editor's unsaved buffer, for ``promptc lsp``). Only files that pass the guard's
+    checks are substituted: the overlay never widens what a build may read."""
+
+    def __init__(self, texts: Mapping[Path, str]):
+        self.texts = {Path(os.path.realpath(p)): t for p, t in texts.items()}
+
+    def __enter__(self) -> None:
+        self.token = _OVERLAYS.set(self.texts)
+
+    def __exit__(self, *exc) -> None:
+        _OVERLAYS.reset(self.token)
 
 
 class FileRefused(jinja2.TemplateNotFound, PromptcError):
@@ -109,6 +129,13 @@ class FileGuard:
         re-checked on the open descriptor, so a swapped-in FIFO or device is refused too."""
         shown = name if name is not None else str(path)
         real = self.check(path, name)
+        texts = _OVERLAYS.get()
+        if texts is not None and real in texts:
+            data = texts[real].encode("utf-8")
+            if len(data) > self.max_file_bytes:
+                raise FileRefused("E803", shown, f"`{shown}` is over the limit of {self.max_file_bytes} bytes",
+                                  "split the file, or raise `[tool.promptc] max_file_bytes` in pyproject.toml")
+            return data
         try:
             fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:

@@ -9,6 +9,7 @@ comparing two versions) loads each tokenizer once. Drop the context and everythi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from promptc.compiler.token_cache import TokenCache
@@ -38,7 +39,8 @@ class BuildContext:
 
     def token_cache(self, cache_dir: Path, tok: Tokenizer) -> TokenCache:
         """The incremental token cache of ``tok`` under ``cache_dir`` (read from disk once per context)."""
-        path = (cache_dir / f"tokens-{tok.digest.split(':')[1][:16]}.json").resolve()
+        # absolute, not resolved: a committed symlink must stay visible to promptc.core.safewrite
+        path = Path(os.path.abspath(cache_dir / f"tokens-{tok.digest.split(':')[1][:16]}.json"))
         cache = self._token_caches.get(path)
         if cache is None:
             cache = self._token_caches[path] = TokenCache.load(path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from promptc.compiler.build import BuildResult
 from promptc.compiler.sources import find_sources
+from promptc.core import safewrite
 from promptc.core.errors import PromptcError
 from promptc.lock import LOCK_NAME, Change, compare, lock_data, read_lock, render_lock_data
 
@@ -90,7 +91,11 @@ def write_outputs(result: BuildResult, out: Path, lock_path: Path, contents: dic
         raise OutputError(f"error[E811]: cannot write plans: {out} exists and is not a directory; remove it or "
                           "pass --out DIR")
     scope = scope or Scope(None)
+    root = result.root  # no write or delete follows a symlink out of it (promptc.core.safewrite)
+    safewrite.check_output_path(out, root)
+    safewrite.check_output_path(lock_path, root)
     out.mkdir(parents=True, exist_ok=True)
+    safewrite.check_output_path(out, root)
     owned = _owned_plan_names(lock_path, scope)
     lock_bytes = lock_text(result, lock_path, scope).encode("utf-8")
     written = []
@@ -100,30 +105,31 @@ def write_outputs(result: BuildResult, out: Path, lock_path: Path, contents: dic
         data = text.encode("utf-8")
         if contents is not None:
             contents[path.resolve()] = data
-        if not path.exists() or path.read_bytes() != data:
-            path.write_bytes(data)
+        if path.is_symlink() or not path.exists() or path.read_bytes() != data:
+            safewrite.write_bytes(path, data, root, mkdir=False)
             written.append(path)
     for stale in out.glob(f"*{PLAN_SUFFIX}"):
         if stale.name not in wanted and (owned is None or stale.name[: -len(PLAN_SUFFIX)] in owned):
-            stale.unlink()
+            safewrite.unlink(stale, root)
     if contents is not None:
         contents[lock_path.resolve()] = lock_bytes
     if lock_path.exists() and not lock_path.is_file():
         raise OutputError(f"error[E811]: cannot write the lockfile: {lock_path} exists and is not a regular file "
                           "(a directory?); remove it or pass --lock PATH")
-    if not lock_path.exists() or lock_path.read_bytes() != lock_bytes:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path.write_bytes(lock_bytes)
+    if lock_path.is_symlink() or not lock_path.exists() or lock_path.read_bytes() != lock_bytes:
+        safewrite.write_bytes(lock_path, lock_bytes, root)
         written.append(lock_path)
     return written
 
 
-def check_outputs(result: BuildResult, out: Path, lock_path: Path, scope: Scope | None = None) -> list[Change]:
+def check_outputs(result: BuildResult, out: Path, lock_path: Path, scope: Scope | None = None,
+                  plans: bool = True) -> list[Change]:
     """Changes between the committed lock/plan files and a fresh build (empty when up to date).
 
-    The lock is always checked; plan files only when ``out`` exists (teams that commit only the
-    lock have no plans directory in a fresh checkout). A subset build checks only the plans its
-    files declare (or used to declare).
+    The lock is always checked; plan files only when ``plans`` and ``out`` exists (teams that commit
+    only the lock have no plans directory in a fresh checkout; the default ``.promptc/plans`` is a
+    gitignored build output, so ``build --check`` leaves it out: a local check must give a fresh
+    clone's verdict). A subset build checks only the plans its files declare (or used to declare).
     """
     scope = scope or Scope(None)
     old = read_lock(lock_path)
@@ -133,7 +139,7 @@ def check_outputs(result: BuildResult, out: Path, lock_path: Path, scope: Scope 
     changes = compare(old, result.plans)
     if not changes and lock_path.is_file() and lock_path.read_bytes() != lock_text(result, lock_path, scope).encode("utf-8"):
         changes.append(Change("*", "promptc.lock is not in canonical form; run `promptc build`", False))
-    if not out.is_dir():
+    if not plans or not out.is_dir():
         return changes
     owned = _owned_plan_names(lock_path, scope)
     for name, plan in result.plans.items():

@@ -14,6 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from promptc.core import safewrite
 from promptc.core.version import __version__
 
 VERSION = 1
@@ -69,10 +70,7 @@ def save(root: Path, paths: list[str], out: Path, lock: Path, align: str | None,
     }
     path = manifest_path(root)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        tmp.replace(path)
+        safewrite.write_text(path, json.dumps(data), root)
     except OSError:
         pass  # no manifest only means no shortcut
 

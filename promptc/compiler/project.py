@@ -95,7 +95,8 @@ def build_project(paths=(".",), *, out: str | Path | None = None, lock: str | Pa
     outcome.lock_path = lock_path or default_lock(result.root)
     scope = build_scope(result)
     if check:
-        outcome.changes = check_outputs(result, outcome.out_dir, outcome.lock_path, scope)
+        # plan files are checked only in an explicit --out directory (the default one is gitignored)
+        outcome.changes = check_outputs(result, outcome.out_dir, outcome.lock_path, scope, plans=out_path is not None)
         outcome.summary = f"up to date: {len(result.plans)} plan(s)"
         return outcome
     contents: dict[Path, bytes] = {}

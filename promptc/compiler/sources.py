@@ -6,12 +6,14 @@ import os
 import tomllib
 from pathlib import Path
 
+from promptc.compiler.confine import project_root
 from promptc.core.errors import Diagnostic
 
 
 def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]:
-    """The project root and the .prompt files to build. The root is the given directory, or the
-    common parent directory of the given files."""
+    """The project root and the .prompt files to build. The root is the project around the given
+    directory (or the common parent directory of the given files): the nearest directory at or
+    above it with a ``promptc.lock`` or a ``[tool.promptc]`` table, else that directory itself."""
     files: list[Path] = []
     diags: list[Diagnostic] = []
     dirs: list[Path] = []
@@ -28,6 +30,9 @@ def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]
             diags.append(Diagnostic("E127", f"no such file or directory: {p}", None,
                                     "pass a directory of .prompt files or a .prompt file"))
     root = Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd().resolve()
+    # one project, one root (issue 21): `promptc build prompts` and a plain `promptc build` from the
+    # project root must record the same paths and write the same promptc.lock in the same place
+    root = project_root(root)
     return root, sorted(set(files)), diags
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptc.compiler.cachefiles import token_cache_tables
+from promptc.core import safewrite
 
 #: Bumped whenever the file's layout changes; a file of another format is ignored (rebuilt).
 FORMAT = 3
@@ -64,11 +65,9 @@ class TokenCache:
         if self.path is None or not self.dirty:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"format": FORMAT, "counts": self.counts, "boundaries": self.boundaries},
-                                      separators=(",", ":"), sort_keys=True), encoding="utf-8")
-            tmp.replace(self.path)
+            safewrite.write_text(self.path, json.dumps({"format": FORMAT, "counts": self.counts,
+                                                        "boundaries": self.boundaries},
+                                                       separators=(",", ":"), sort_keys=True))
             self.dirty = False
         except OSError:
             pass

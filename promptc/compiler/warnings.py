@@ -1,4 +1,4 @@
-"""Static warnings about a plan's cache shape (W310–W312), computed from the annotated plans.
+"""Static warnings about a plan's cache shape (W310–W313), computed from the annotated plans.
 
 They are warnings, not errors: the plan is valid, but the cache will not do what its author expects.
 ``compile_project`` reports them with every build and ``promptc check``; ``promptc lint`` reports
@@ -11,6 +11,7 @@ from typing import Mapping
 
 from promptc.core.errors import Diagnostic, Span
 from promptc.core.providers import limits_for
+from promptc.core.wire import tools_first, wire_order
 from promptc.plan import Plan, PlanSegment
 
 
@@ -70,6 +71,43 @@ def memory_before_static_block(plan: Plan) -> list[Diagnostic]:
     return []
 
 
+def _is_shared(s: PlanSegment) -> bool:
+    return s.level == "global" and s.stability == "static"
+
+
+def shared_block_cut_on_wire(plan: Plan) -> list[Diagnostic]:
+    """W313: on a target that sends tools first, a non-global tools segment goes on the wire before
+    the plan's shared global block, so that block is not a prefix other plans share."""
+    segs = plan.segments
+    shared = []
+    for s in segs:  # the shared block in plan order: the leading run of global static segments
+        if not _is_shared(s):
+            break
+        shared.append(s)
+    if not shared:
+        return []
+    cut: dict[str, list[str]] = {}
+    for t in plan.targets:
+        if not tools_first(t.name):
+            continue
+        order = [segs[i] for i in wire_order(t.name, segs)]
+        first = next((s for s in order if not _is_shared(s)), None)
+        if first is not None and order.index(first) < max(order.index(s) for s in shared):
+            cut.setdefault(first.id, []).append(t.name)
+    out = []
+    for culprit, targets in cut.items():
+        seg = next(s for s in segs if s.id == culprit)
+        out.append(Diagnostic(
+            "W313", f"plan `{plan.name}`: on {', '.join(targets)} the tools of `{culprit}` ({seg.level}, "
+                    f"{seg.stability}) go on the wire before the shared block "
+                    f"({', '.join(f'`{s.id}`' for s in shared)}): the provider "
+                    "sends every tool definition first, so no other plan shares this prefix and each caches its own "
+                    "copy", _span(plan.source),
+            f"make `{culprit}` global (one shared tools segment every plan lists), or move its tools into a global "
+            "tools segment", severity="warning"))
+    return out
+
+
 def plan_warnings(plans: Mapping[str, Plan], cache_limits: Mapping[str, Mapping] | None = None) -> list[Diagnostic]:
     """Every static warning for ``plans`` (token-based ones only when the plans carry token counts)."""
     out: list[Diagnostic] = []
@@ -77,4 +115,5 @@ def plan_warnings(plans: Mapping[str, Plan], cache_limits: Mapping[str, Mapping]
         out += no_static_prefix(plan)
         out += shared_block_below_minimum(plan, cache_limits or {})
         out += memory_before_static_block(plan)
+        out += shared_block_cut_on_wire(plan)
     return out

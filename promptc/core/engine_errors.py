@@ -19,6 +19,7 @@ E711    the server's request queue is full (HTTP 429 with ``retry-after``)
 E712    a request ran past its deadline and was cancelled (HTTP 504)
 E713    a request's ``timeout`` (body field or ``x-promptc-timeout`` header) is not a positive number
 E714    the metrics key is empty, contains whitespace, or is also a tenant's API key
+E715    a command that runs the engine on an install without the engine extra (or the embedded model)
 ======  ==========================================================================
 
 E711–E713 are a running server's answers (queue full: 429; deadline exceeded: 504; a malformed
@@ -107,6 +108,20 @@ class DeadlineExceeded(EngineUserError, TimeoutError):
         within = f" of {timeout_s:g} s" if timeout_s is not None else ""
         super().__init__(None, f"the request ran past its deadline{within} while {stage}; it was cancelled",
                          hint="ask for fewer tokens or send a longer `timeout`")
+
+
+class EngineNotInstalled(EngineUserError, ModuleNotFoundError):
+    """``serve``, ``run --embedded`` or ``demo`` on the light install (``pip install promptc``): the engine
+    extra or the embedded model is missing; the hint is the exact install line
+    (:func:`promptc.core.extras.require_engine` raises it)."""
+
+    code = "E715"
+
+    def __init__(self, command: str, missing: list[str], install: str):
+        self.command, self.missing, self.install = command, missing, install
+        super().__init__(None, f"`{command}` runs the KV-tree engine, which is not installed "
+                               f"(missing: {', '.join(missing)})",
+                         hint=f"install it with: {install}")
 
 
 class InvalidTimeout(EngineUserError, ValueError):

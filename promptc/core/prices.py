@@ -1,35 +1,75 @@
-"""The dated price table: per model, input and output prices and the cache multipliers.
+"""Prices: what a model's tokens cost, from ``genai-prices`` (pydantic's maintained price data).
 
-Prices are USD per million tokens. ``read`` and ``write`` are multipliers of the input price
-(``write`` per TTL: ``5m``, ``1h``, ``30m``); ``storage`` is USD per million tokens per hour for
-providers that bill explicit caches by time. Source: the provider docs summarized in
-docs/providers.md (dated ``SOURCE_DATE``); entries marked ``unverified`` come from secondary
-sources. Keys are ``provider/model-prefix``; the longest matching prefix wins. Override or add
-models per project in ``pyproject.toml``::
+`genai-prices <https://github.com/pydantic/genai-prices>`_ is THE price source: per model it has the
+input, output, cache-read and cache-write prices (Anthropic's 1-hour write too), long-context tiers
+and the price history by request time (e.g. DeepSeek's peak/off-peak hours). promptc keeps only what
+it lacks, each with its source and date:
+
+* explicit-cache *storage* (Gemini ``cachedContents``, USD per million tokens per hour: ``_STORAGE``);
+* Moonshot's legacy context-cache object fees (:data:`CONTEXT_CACHE_FEES`);
+* local targets (engine, raw, vLLM, SGLang) that send no bill (``_FREE``).
+
+A model no source knows is **unpriced**: :func:`price_for` returns None and the caller reports
+:data:`UNPRICED_CODE` (:func:`unpriced_message` names the model and how to add its price) — never
+another model's row. Projects override or add prices in ``pyproject.toml`` (overrides win)::
 
     [tool.promptc.prices."anthropic/claude-sonnet-4-5"]
-    input = 3.0
+    input = 3.0          # USD per million input tokens
     output = 15.0
-    read = 0.1
-    write = { "5m" = 1.25, "1h" = 2.0 }
+    read = 0.1           # cache-read multiplier of the input price
+    write = { "5m" = 1.25, "1h" = 2.0 }   # or one number for every TTL
 
-``write`` may also be one number for every TTL. This module is dependency-free so the runtime (cost
-of a reply) and ``promptc lint`` (cost of a finding, :mod:`promptc.lint.pricing`) read the same table.
+Keys are ``provider/model-prefix``; the longest matching prefix wins. :func:`cost_of` is the ONE
+function that prices a usage (replies, traces, ``trace stats``, lint, simulate, warm, report).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from datetime import datetime, timezone
+from typing import Any, Mapping, Protocol
 
-SOURCE_DATE = "2026-10"
+#: The diagnostic code of an unpriced model (registered in promptc.core.codes.runtime).
+UNPRICED_CODE = "W509"
 
-_ANTHROPIC_WRITE = {"5m": 1.25, "1h": 2.0}
+#: promptc provider name → genai-prices provider id.
+GENAI_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google", "deepseek": "deepseek",
+                  "moonshot": "moonshotai", "bedrock": "aws", "openrouter": "openrouter"}
+
+#: Local targets: recompute time, no bill.
+_FREE = ("engine/", "raw/", "vllm/", "sglang/")
+
+#: Explicit-cache storage, USD per million tokens per hour (longest matching key wins). genai-prices has
+#: no storage prices. Source: ai.google.dev/gemini-api/docs/pricing ("Context caching ... storage price"),
+#: read 2026-10: $1.00 (Flash and Flash-Lite models) and $4.50 (Pro models) per 1M tokens per hour.
+_STORAGE: tuple[tuple[str, float], ...] = (
+    ("gemini/", 1.0),
+    ("gemini/gemini-2.5-pro", 4.5),
+    ("gemini/gemini-3-pro", 4.5),
+    ("gemini/gemini-3.1-pro", 4.5),
+)
+
+
+#: Cache-read multipliers genai-prices lacks (it has no cache-read price for these models; without one a read
+#: would be billed as uncached input). Moonshot's legacy moonshot-v1 models read context caches at no
+#: per-token price — the cache object is billed by :data:`CONTEXT_CACHE_FEES` instead. Source: reference §4
+#: of /work/shared/reference/provider-caching.md (platform.moonshot.cn context-caching docs), read 2026-10.
+_READ_LACKING: tuple[tuple[str, float], ...] = (("moonshot/moonshot-v1", 0.0),)
+
+
+class _Usage(Protocol):
+    uncached: int | None
+    cache_read: int | None
+    cache_write: dict[str, int] | None
+    output: int | None
 
 
 @dataclass(frozen=True)
 class Price:
-    """Prices for one model family. ``write`` maps a TTL to its multiplier; free writes are 0."""
+    """One model's prices at one time (base tier). USD per million tokens; ``read`` and ``write`` are
+    multipliers of the input price (``write`` per TTL; ``"*"`` = every TTL); ``storage`` is USD per million
+    tokens per hour. ``provider_id``/``model_ref`` name the genai-prices model that :func:`cost_of` asks for
+    the exact (tiered, time-dependent) cost; None when the price is an override or a local target."""
 
     key: str
     input: float
@@ -37,94 +77,38 @@ class Price:
     read: float
     write: Mapping[str, float] = field(default_factory=dict)
     storage: float = 0.0
-    source: str = SOURCE_DATE
+    source: str = ""
     verified: bool = True
+    provider_id: str | None = None
+    model_ref: str | None = None
 
     def write_multiplier(self, ttl: str) -> float:
-        """The multiplier for a write with ``ttl``; an unknown TTL is billed at the dearest one."""
+        """The multiplier for a write with ``ttl`` (an unknown TTL is billed at the dearest one)."""
         if ttl in self.write:
             return self.write[ttl]
+        if "*" in self.write:
+            return self.write["*"]
         return max(self.write.values(), default=0.0)
 
 
-# key, input $/MTok, output $/MTok, read ×, write × per TTL, verified
-_TABLE: list[tuple[str, float, float, float, dict[str, float], bool]] = [
-    ("anthropic/", 3.0, 15.0, 0.1, _ANTHROPIC_WRITE, True),
-    ("anthropic/claude-sonnet-4", 3.0, 15.0, 0.1, _ANTHROPIC_WRITE, True),
-    ("anthropic/claude-sonnet-5", 3.0, 15.0, 0.1, _ANTHROPIC_WRITE, False),
-    ("anthropic/claude-opus-4-8", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, True),
-    ("anthropic/claude-opus-4-5", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, True),
-    ("anthropic/claude-opus-4-1", 15.0, 75.0, 0.1, _ANTHROPIC_WRITE, True),
-    ("anthropic/claude-haiku-4-5", 1.0, 5.0, 0.1, _ANTHROPIC_WRITE, True),
-    ("anthropic/claude-haiku-3-5", 0.8, 4.0, 0.1, _ANTHROPIC_WRITE, True),
-    ("openai/", 1.25, 10.0, 0.1, {}, False),
-    ("openai/gpt-5", 1.25, 10.0, 0.1, {}, True),
-    ("openai/gpt-5.6", 5.0, 30.0, 0.1, {"30m": 1.25}, False),
-    ("openai/gpt-5.7", 5.0, 30.0, 0.1, {"30m": 1.25}, False),
-    ("openai/gpt-4.1", 2.0, 8.0, 0.25, {}, True),
-    ("openai/gpt-4o", 2.5, 10.0, 0.5, {}, True),
-    ("engine/", 0.0, 0.0, 0.0, {}, True),  # local: recompute time, no bill
-    ("raw/", 0.0, 0.0, 0.0, {}, True),
-    ("vllm/", 0.0, 0.0, 0.0, {}, True),
-    ("sglang/", 0.0, 0.0, 0.0, {}, True),
-    # Gemini (Developer API, prompts <= 200k tokens): implicit caching has no write fee; explicit
-    # cachedContents are billed at creation (input price, unverified) plus storage (_STORAGE).
-    # Read 0.1x on 2.5+ and 0.25x on 2.0 (unverified) per the reference notes; the $/MTok prices
-    # come from secondary sources (unverified).
-    ("gemini/", 0.30, 2.50, 0.1, {}, False),
-    ("gemini/gemini-2.5-flash", 0.30, 2.50, 0.1, {}, False),
-    ("gemini/gemini-2.5-flash-lite", 0.10, 0.40, 0.1, {}, False),
-    ("gemini/gemini-2.5-pro", 1.25, 10.0, 0.1, {}, False),
-    ("gemini/gemini-2.0-flash", 0.10, 0.40, 0.25, {}, False),
-    ("gemini/gemini-3-flash", 0.50, 3.00, 0.1, {}, False),
-    ("gemini/gemini-3-pro", 2.00, 12.0, 0.1, {}, False),
-    ("gemini/gemini-3.1-pro", 2.00, 12.0, 0.1, {}, False),
-    # Kimi / Moonshot (reference §4, §11). kimi-k3: ¥20/M miss, ¥2/M hit, writes ¥20/M (5m) and ¥40/M (1h)
-    # = 1.0x / 2.0x / 0.1x; the USD input is ¥20 at ≈7.1 ¥/$ and the output price is not in the reference
-    # (unverified). K2 models bill no cache write; their hit price ($0.15 vs $0.60 miss) is unverified.
-    ("moonshot/", 0.6, 2.5, 0.25, {}, False),
-    ("moonshot/kimi-k2", 0.6, 2.5, 0.25, {}, False),
-    ("moonshot/kimi-k3", 2.8, 11.2, 0.1, {"5m": 1.0, "1h": 2.0}, False),
-    # moonshot-v1 (legacy; context caches only): cached tokens cost nothing per token, the cache object
-    # is billed by CONTEXT_CACHE_FEES below (unverified)
-    ("moonshot/moonshot-v1-8k", 0.2, 2.0, 0.0, {}, False),
-    ("moonshot/moonshot-v1-32k", 1.0, 3.0, 0.0, {}, False),
-    ("moonshot/moonshot-v1-128k", 2.0, 5.0, 0.0, {}, False),
-    ("moonshot/moonshot-v1-auto", 2.0, 5.0, 0.0, {}, False),
-    # DeepSeek (api-docs.deepseek.com pricing, 2026-08 list prices): no write or storage fee. These values
-    # change between doc versions: hits were 0.1x in 2025, are 0.02x (V4-Flash) and ~0.0083x (V4-Pro)
-    # since 2026-04-26, and peak/off-peak billing (off-peak half) started 2026-08-16; `deepseek-chat`,
-    # `deepseek-reasoner` and `deepseek-flash` are served by the Flash model.
-    ("deepseek/", 0.14, 0.28, 0.02, {}, False),
-    ("deepseek/deepseek-v4-flash", 0.14, 0.28, 0.02, {}, False),
-    ("deepseek/deepseek-flash", 0.14, 0.28, 0.02, {}, False),
-    ("deepseek/deepseek-v4-pro", 0.435, 0.87, 0.003625 / 0.435, {}, False),
-    # Bedrock (Claude): Anthropic's list prices; write multipliers unverified (reference §11).
-    ("bedrock/claude-", 3.0, 15.0, 0.1, _ANTHROPIC_WRITE, False),
-    ("bedrock/claude-opus-4-8", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, False),
-    ("bedrock/claude-opus-4-5", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, False),
-    ("bedrock/claude-haiku-4-5", 1.0, 5.0, 0.1, _ANTHROPIC_WRITE, False),
-    # OpenRouter: the upstream's prices and multipliers (reference §7; unverified).
-    ("openrouter/anthropic/", 3.0, 15.0, 0.1, _ANTHROPIC_WRITE, False),
-    ("openrouter/anthropic/claude-opus-4.8", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, False),
-    ("openrouter/anthropic/claude-opus-4.5", 5.0, 25.0, 0.1, _ANTHROPIC_WRITE, False),
-    ("openrouter/anthropic/claude-haiku-4.5", 1.0, 5.0, 0.1, _ANTHROPIC_WRITE, False),
-    ("openrouter/openai/", 1.25, 10.0, 0.1, {}, False),
-    ("openrouter/openai/gpt-5.6", 5.0, 30.0, 0.1, {"30m": 1.25}, False),
-    ("openrouter/google/", 1.25, 10.0, 0.25, {"5m": 1.0}, False),  # + 5 min of storage, not modelled
-    ("openrouter/qwen/", 0.4, 1.2, 0.1, {"5m": 1.25}, False),
-    ("openrouter/deepseek/", 0.28, 0.42, 0.1, {}, False),
-    ("openrouter/moonshotai/", 0.6, 2.5, 0.25, {}, False),
-]
+@dataclass(frozen=True)
+class Cost:
+    """USD, split by what was paid for; ``total`` is None when a counter the formula needs is unknown."""
 
-#: Explicit-cache storage, USD per million tokens per hour (the longest matching key wins).
-#: Gemini: $1.00 (Flash models) to $4.50 (Pro models) per MTok-hour; unverified (secondary sources).
-_STORAGE: list[tuple[str, float]] = [
-    ("gemini/", 1.0),
-    ("gemini/gemini-2.5-pro", 4.5),
-    ("gemini/gemini-3-pro", 4.5),
-    ("gemini/gemini-3.1-pro", 4.5),
-]
+    uncached: float | None
+    cache_read: float | None
+    cache_write: float | None
+    output: float | None
+    price_key: str
+
+    @property
+    def total(self) -> float | None:
+        parts = (self.uncached, self.cache_read, self.cache_write, self.output)
+        return None if any(p is None for p in parts) else sum(parts)  # type: ignore[arg-type]
+
+    def to_json(self) -> dict:
+        return {"total": self.total, "uncached": self.uncached, "cache_read": self.cache_read,
+                "cache_write": self.cache_write, "output": self.output, "price": self.price_key}
 
 
 def _storage(target: str) -> float:
@@ -132,10 +116,65 @@ def _storage(target: str) -> float:
                default=("", 0.0))[1]
 
 
-#: Bedrock model ids and cross-region profiles (``us.anthropic.claude-...``) price like their family.
-_TABLE += [(f"bedrock/{region}anthropic.{key[len('bedrock/'):]}", *rest)
-           for region in ("", "us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
-           for key, *rest in list(_TABLE) if key.startswith("bedrock/claude-")]
+def _now() -> datetime:
+    return datetime.now(tz=timezone.utc)
+
+
+def _genai_model(target: str):
+    """(genai provider, genai model) of ``provider/model``, or None when genai-prices knows no such model."""
+    from genai_prices import data_snapshot
+
+    provider, _, model = target.partition("/")
+    pid = GENAI_PROVIDER.get(provider)
+    if pid is None or not model:
+        return None
+    snapshot = data_snapshot.get_snapshot()
+    gp = next((p for p in snapshot.providers if p.id == pid), None)
+    if gp is None:
+        return None
+    info = gp.find_model(model, all_providers=snapshot.providers)
+    return None if info is None else (gp, info)
+
+
+def _version() -> str:
+    from genai_prices import __version__
+
+    return __version__
+
+
+def _base(value: Any) -> float | None:
+    """A genai-prices price (a Decimal or TieredPrices) at its base tier."""
+    if value is None:
+        return None
+    return float(getattr(value, "base", value))
+
+
+def _from_genai(target: str, at: datetime | None) -> Price | None:
+    found = _genai_model(target)
+    if found is None:
+        return None
+    gp, info = found
+    mp = info.get_prices(at or _now())
+    inp, out = _base(getattr(mp, "input_mtok", None)), _base(getattr(mp, "output_mtok", None))
+    if inp is None or out is None:
+        return None
+    ratio = (lambda v: 0.0 if v is None or inp == 0 else v / inp)
+    read = _base(getattr(mp, "cache_read_mtok", None))
+    w = _base(getattr(mp, "cache_write_mtok", None))
+    w1h = _base(getattr(mp, "cache_write_1h_mtok", None))
+    write: dict[str, float] = {}
+    if w is not None:
+        write["*"] = ratio(w)
+    if w1h is not None:
+        write["1h"] = ratio(w1h)
+    lacking = max((kv for kv in _READ_LACKING if target.startswith(kv[0])), key=lambda kv: len(kv[0]), default=None)
+    read_mult = ratio(read) if read is not None else (lacking[1] if lacking else 1.0)
+    if read is None and lacking:  # cost_of must use the promptc fact, not genai-prices' input-rate fallback
+        return Price(target, inp, out, read_mult, write, storage=_storage(target),
+                     source=f"genai-prices {_version()} ({gp.id}/{info.id}) + promptc read multiplier (reference §4)")
+    return Price(target, inp, out, read_mult, write, storage=_storage(target),
+                 source=f"genai-prices {_version()} ({gp.id}/{info.id})", verified=True, provider_id=gp.id,
+                 model_ref=target.partition("/")[2])
 
 
 def _write_override(value: Any) -> dict[str, float]:
@@ -145,22 +184,93 @@ def _write_override(value: Any) -> dict[str, float]:
     return {str(k): float(v) for k, v in dict(value).items()}
 
 
-def price_for(target: str, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Price | None:
-    """The price of ``provider/model`` (project ``overrides`` first, then the table); None if unknown."""
-    best: Price | None = None
-    for key, inp, out, read, write, verified in _TABLE:
-        if target.startswith(key) and (best is None or len(key) > len(best.key)):
-            best = Price(key, inp, out, read, dict(write), storage=_storage(target), verified=verified)
+def price_for(target: str, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+              at: datetime | None = None) -> Price | None:
+    """The price of ``provider/model`` at ``at`` (now when None): project ``overrides`` first, then
+    genai-prices; None when neither knows the model (unpriced — see :func:`unpriced_message`)."""
     over = overrides or {}
     match = max((k for k in over if target.startswith(k)), key=len, default=None)
+    if target.startswith(_FREE):
+        best: Price | None = Price(target.split("/")[0] + "/", 0.0, 0.0, 0.0, {}, source="local: no bill")
+    else:
+        best = _from_genai(target, at)
     if match is not None:
         o = over[match]
-        base = best or Price(match, 0.0, 0.0, 1.0)
+        base = best or Price(match, 0.0, 0.0, 1.0, storage=_storage(target))
         best = replace(base, key=match, input=float(o.get("input", base.input)),
                        output=float(o.get("output", base.output)), read=float(o.get("read", base.read)),
                        write=_write_override(o.get("write", base.write)),
-                       storage=float(o.get("storage", base.storage)), source="pyproject.toml", verified=True)
+                       storage=float(o.get("storage", base.storage)), source="pyproject.toml", verified=True,
+                       provider_id=None, model_ref=None)
     return best
+
+
+def unpriced_message(target: str) -> str:
+    """The warning for a target no price source knows: it names the model and how to add its price."""
+    return (f"warning[{UNPRICED_CODE}]: no price for {target}: genai-prices does not know this model, so its "
+            f"cost is unknown (None); add its price in pyproject.toml: [tool.promptc.prices.\"{target}\"] "
+            "input = <USD per million tokens>, output = ..., read = <cache-read multiplier>, write = <multiplier>")
+
+
+def _genai_usage(usage: _Usage):
+    from genai_prices import Usage as GUsage
+
+    write = usage.cache_write or {}
+    total_write = sum(write.values())
+    prompt = (usage.uncached or 0) + (usage.cache_read or 0) + total_write
+    return GUsage(input_tokens=prompt, cache_read_tokens=usage.cache_read or None,
+                  cache_write_tokens=total_write or None, cache_write_1h_tokens=write.get("1h") or None,
+                  output_tokens=usage.output or None)
+
+
+def cost_of(usage: _Usage, price: Price, at: datetime | None = None) -> Cost:
+    """The :class:`Cost` of ``usage`` at ``price`` (the one function that prices a usage).
+
+    A genai-prices price is computed by genai-prices itself (long-context tiers, the price in force at
+    ``at``); an override or local price by ``tokens × rate``. An unknown counter makes its part None."""
+    if price.provider_id is not None and price.model_ref is not None:
+        return _genai_cost(usage, price, at)
+    per = 1e-6
+    uncached = None if usage.uncached is None else usage.uncached * price.input * per
+    read = None if usage.cache_read is None else usage.cache_read * price.input * price.read * per
+    write = None if usage.cache_write is None else sum(
+        n * price.input * price.write_multiplier(ttl) * per for ttl, n in usage.cache_write.items())
+    output = None if usage.output is None else usage.output * price.output * per
+    return Cost(uncached, read, write, output, price.key)
+
+
+def _genai_cost(usage: _Usage, price: Price, at: datetime | None) -> Cost:
+    from genai_prices import calc_price
+    from genai_prices.types import calc_unit_price
+
+    calc = calc_price(_genai_usage(usage), price.model_ref or "", provider_id=price.provider_id,
+                      genai_request_timestamp=at)
+    mp = calc.model_price
+    g = _genai_usage(usage)
+    total_in = g.input_tokens
+    write = usage.cache_write or {}
+    w1h = write.get("1h", 0)
+    w_other = sum(write.values()) - w1h
+
+    # genai-prices bills a counter without its own price at its parent's (1h write → write → input)
+    chain = {"cache_write_1h_mtok": ("cache_write_1h_mtok", "cache_write_mtok", "input_mtok"),
+             "cache_write_mtok": ("cache_write_mtok", "input_mtok"), "cache_read_mtok": ("cache_read_mtok", "input_mtok"),
+             "input_mtok": ("input_mtok",)}
+
+    def part(key: str, n: int) -> float:
+        rate = next((r for k in chain[key] if (r := getattr(mp, k, None)) is not None), None)
+        return float(calc_unit_price(rate, n, total_in, 1_000_000))
+
+    uncached = None if usage.uncached is None else part("input_mtok", usage.uncached)
+    read = None if usage.cache_read is None else part("cache_read_mtok", usage.cache_read)
+    cw = None if usage.cache_write is None else part("cache_write_mtok", w_other) + part("cache_write_1h_mtok", w1h)
+    output = None if usage.output is None else float(calc.output_price)
+    parts = (uncached, read, cw, output)
+    if None not in parts:
+        # genai-prices' own total is the number: put any rounding difference of the split on the input part
+        drift = float(calc.total_price) - sum(parts)  # type: ignore[arg-type]
+        uncached = (uncached or 0.0) + drift
+    return Cost(uncached, read, cw, output, price.key)
 
 
 @dataclass(frozen=True)
@@ -176,8 +286,9 @@ class ObjectFees:
 
 
 #: Moonshot's legacy context caches (``/v1/caching``, moonshot-v1 only): $1/M to create, $0.15/M per
-#: minute stored, $0.0015 per call (reference §4; unverified — the 2024 launch prices were ¥24/M,
-#: ¥5–10/M·min and ¥0.02 per call).
+#: minute stored, $0.0015 per call (reference §4 of /work/shared/reference/provider-caching.md, 2026-10;
+#: unverified — the 2024 launch prices were ¥24/M, ¥5–10/M·min and ¥0.02 per call). genai-prices has no
+#: cache-object fees.
 CONTEXT_CACHE_FEES: tuple[ObjectFees, ...] = (ObjectFees("moonshot/moonshot-v1", 1.0, 0.15, 0.0015),)
 
 

@@ -15,6 +15,7 @@ also a Jinja ``SecurityError``), never a ``RecursionError``, ``MemoryError`` or 
 from __future__ import annotations
 
 import contextvars
+import os
 import operator
 import re
 from dataclasses import dataclass
@@ -49,6 +50,34 @@ class TemplateLimits:
 
 
 DEFAULT_LIMITS = TemplateLimits()
+
+#: Hard ceilings: ``[tool.promptc]`` lives in the checkout a pull request controls, so no value
+#: there lifts a limit past these (a 50M-step render is about a minute of CPU; a 50M-character
+#: string a few hundred MB). Applied where an environment is made (:func:`effective_limits`).
+CEILINGS = TemplateLimits(max_nesting=128, max_steps=50_000_000, max_output=50_000_000, max_int_bits=65_536)
+
+#: Environment variables with which a CI job (not the pull request) lowers a limit further. A value
+#: that is not a positive integer caps the limit at its default: a typo never lifts anything.
+CAP_ENV = {"max_nesting": "PROMPTC_MAX_TEMPLATE_NESTING", "max_steps": "PROMPTC_MAX_TEMPLATE_STEPS",
+           "max_output": "PROMPTC_MAX_TEMPLATE_OUTPUT", "max_int_bits": "PROMPTC_MAX_TEMPLATE_INT_BITS"}
+
+
+def effective_limits(limits: TemplateLimits, environ: Mapping[str, str] | None = None) -> TemplateLimits:
+    """``limits`` (from ``[tool.promptc]`` or a caller) clamped to :data:`CEILINGS` and to the caps
+    in :data:`CAP_ENV` (read from ``environ``, default ``os.environ``)."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for name, var in CAP_ENV.items():
+        value = min(getattr(limits, name), getattr(CEILINGS, name))
+        raw = environ.get(var)
+        if raw is not None:
+            try:
+                cap = int(raw.strip())
+            except ValueError:
+                cap = 0
+            value = min(value, cap if cap > 0 else getattr(DEFAULT_LIMITS, name))
+        values[name] = value
+    return TemplateLimits(**values)
 
 
 class TemplateLimitError(SecurityError, PromptcError):
@@ -106,10 +135,77 @@ class _Budget:
 
 _BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("promptc_template_budget", default=None)
 _BLOCKS = {"for", "if", "macro", "call", "filter", "with", "block", "autoescape"}
-_FORMAT_STAR = re.compile(r"\{[^{}]*:[^{}]*\{|%[-#0 +]*\*|%[-#0 +]*\d*\.\*")
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?([-#0 +]*\d*(?:\.\d*)?)")
-_BRACE_SPEC = re.compile(r"\{[^{}:]*:([^{}]*)\}")
 _DIGITS = re.compile(r"\d+")
+
+
+@dataclass
+class FormatScan:
+    """The width/precision specs of a ``%`` or ``str.format`` format string, whether any width is
+    dynamic (``*``, or a nested ``{}`` in a format spec), and ``steps``: characters examined."""
+
+    specs: list[str]
+    dynamic: bool = False
+    steps: int = 0
+
+
+def scan_format(fmt: str) -> FormatScan:
+    """Find the specs of ``fmt`` in one left-to-right pass.
+
+    Hand-written rather than regular expressions: the patterns this replaces backtracked
+    quadratically on hostile template strings (``{`` followed by 100k ``:`` took 41 s); here each
+    character is examined a bounded number of times, which ``steps`` records for the tests."""
+    out = FormatScan([])
+    n, i = len(fmt), 0
+    flags, digits = "-#0 +", "0123456789"
+    percent = True  # False after an unclosed "%(": Python's % refuses the string; "{...}" still counts
+    while i < n:
+        out.steps += 1
+        c = fmt[i]
+        if c == "%" and percent:  # printf-style: %[(key)][flags][width|*][.precision|*]
+            j = i + 1
+            if j < n and fmt[j] == "%":
+                i = j + 1
+                continue
+            if j < n and fmt[j] == "(":  # the key ends at its matching parenthesis, as Python parses it
+                depth, j = 1, j + 1
+                while j < n and depth:
+                    out.steps += 1
+                    depth += {"(": 1, ")": -1}.get(fmt[j], 0)
+                    j += 1
+                if depth:
+                    percent = False
+                    i += 1
+                    continue
+            start = j
+            while j < n and fmt[j] in flags:
+                out.steps += 1
+                j += 1
+            if j < n and fmt[j] == "*":
+                out.dynamic = True
+            while j < n and (fmt[j] in digits or fmt[j] in ".*"):
+                out.steps += 1
+                out.dynamic |= fmt[j] == "*"
+                j += 1
+            out.specs.append(fmt[start:j])
+            i = max(j, i + 1)
+        elif c == "{":  # str.format: {field[:spec]}; "{{" is a literal brace
+            if i + 1 < n and fmt[i + 1] == "{":
+                i += 2
+                continue
+            j, colon = i + 1, -1
+            while j < n and fmt[j] not in "{}":
+                out.steps += 1
+                if fmt[j] == ":" and colon < 0:
+                    colon = j
+                j += 1
+            if colon >= 0:
+                if j < n and fmt[j] == "{":
+                    out.dynamic = True  # a nested replacement field inside the spec
+                out.specs.append(fmt[colon + 1:j])
+            i = j if j > i + 1 else i + 1
+        else:
+            i += 1
+    return out
 
 
 class _CodeGenerator(CodeGenerator):
@@ -131,7 +227,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
 
     def __init__(self, *args, limits: TemplateLimits = DEFAULT_LIMITS, **kwargs):
         super().__init__(*args, **kwargs)
-        self.limits = limits
+        self.limits = effective_limits(limits)
         self.globals.pop("lipsum", None)  # random text: keep the surface small and deterministic
         self.globals["range"] = self._range
         for name in ("center", "indent", "format", "replace", "join", "slice", "wordwrap", "truncate"):
@@ -166,10 +262,10 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
 
     def _check_format(self, fmt: str) -> None:
         """Refuse ``%``/``str.format`` widths or precisions over ``max_output`` (and ``*`` widths)."""
-        if _FORMAT_STAR.search(fmt):
+        scan = scan_format(fmt)
+        if scan.dynamic:
             raise _too_big(self.limits, "format width")
-        specs = [m.group(1) for m in _PERCENT_SPEC.finditer(fmt)] + [m.group(1) for m in _BRACE_SPEC.finditer(fmt)]
-        for spec in specs:
+        for spec in scan.specs:
             if any(len(d) > 18 or int(d) > self.limits.max_output for d in _DIGITS.findall(spec)):
                 raise _too_big(self.limits, "format width")
 

@@ -54,6 +54,11 @@ def parse_seconds(value: float | str | None, field: str = "--ttl") -> float | No
     return v
 
 
+def visible_ascii(key: str) -> bool:
+    """True when ``key`` is only visible ASCII (``!`` to ``~``): what an HTTP header carries as typed."""
+    return all("!" <= c <= "~" for c in key)
+
+
 def _check_keys(keys: dict, where: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, tenant in keys.items():
@@ -68,6 +73,10 @@ def _check_keys(keys: dict, where: str) -> dict[str, str]:
         if k != k.strip() or any(c.isspace() for c in k):
             raise KeysFileError(where, f"the key for tenant {tenant!r} contains whitespace",
                                 hint="a key is sent as `Authorization: Bearer KEY`, so it cannot contain spaces")
+        if not visible_ascii(k):
+            raise KeysFileError(where, f"the key for tenant {tenant!r} contains an invisible or non-ASCII character",
+                                hint="a key is one word of visible ASCII (a zero-width space or a look-alike "
+                                     "letter would make a key nobody can type)")
         out[k] = tenant.strip()
     return out
 
@@ -129,6 +138,11 @@ class ServerConfig:
     deadline_s: float = 600.0  # default and ceiling of a request's deadline (E712); `timeout` may ask for less
     # a bearer key that reads every tenant's /metrics series (tenant keys read their own); None: no such key
     metrics_key: str | None = None
+    # slow clients (docs/security.md, "Shared engine"): a request's headers and its body must arrive
+    # within these many seconds, and at most max_connections connections are open at once
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 256
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -140,11 +154,14 @@ class ServerConfig:
                                                      f"{self.max_tokens_limit}")
         self.api_keys = _check_keys(dict(self.api_keys), "api_keys")
         self.deadline_s = parse_seconds(self.deadline_s, "deadline_s")
+        self.header_timeout_s = parse_seconds(self.header_timeout_s, "header_timeout_s")
+        self.body_timeout_s = parse_seconds(self.body_timeout_s, "body_timeout_s")
         if self.metrics_key is not None:
             k = self.metrics_key
-            if not isinstance(k, str) or not k.strip() or any(c.isspace() for c in k):
-                raise MetricsKeyError("metrics_key", "the metrics key is empty or contains whitespace",
-                                      hint="a key is sent as `Authorization: Bearer KEY`: one word, no spaces")
+            if not isinstance(k, str) or not k.strip() or any(c.isspace() for c in k) or not visible_ascii(k):
+                raise MetricsKeyError("metrics_key", "the metrics key is empty or contains whitespace or an "
+                                                     "invisible or non-ASCII character",
+                                      hint="a key is sent as `Authorization: Bearer KEY`: one word of visible ASCII")
             if k in self.api_keys:
                 raise MetricsKeyError("metrics_key", f"the metrics key is also the API key of tenant "
                                                      f"{self.api_keys[k]!r}",

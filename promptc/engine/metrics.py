@@ -19,8 +19,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-if TYPE_CHECKING:
-    from promptc.engine.runner import Engine
+if TYPE_CHECKING:  # the protocol of what is read of an engine, not the runner: no import cycle back to it
+    from promptc.engine.steps import EngineCore
 
 # TTFT on a CPU spans tens of milliseconds (a cache hit) to a minute (a cold 8k prompt under load)
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -158,7 +158,7 @@ _TREE_SERIES = (
 )
 
 
-def render(engine: "Engine", tenant: str | None = None, queue_limit: int | None = None) -> str:
+def render(engine: "EngineCore", tenant: str | None = None, queue_limit: int | None = None) -> str:
     """The Prometheus text exposition of ``engine``'s metrics.
 
     ``tenant=None`` is the operator scope (every tenant, and the process-wide series); a tenant name

@@ -14,22 +14,20 @@ flight*; a request that needs the same path waits for the node instead of comput
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import torch
 
 from promptc.engine.kvtree import Node
 from promptc.engine.model import KVCache
 from promptc.engine.request import Prefill, SegmentIn, SegmentStatus
-
-if TYPE_CHECKING:  # annotations only: the runner creates jobs
-    from promptc.engine.runner import Engine
+from promptc.engine.steps import ChunkResult, EngineCore, PrefillChunk, StepPlan
 
 
 class PrefillJob:
     """The prefill of one request. Not thread-safe: one thread (the scheduler's or the caller's) steps it."""
 
-    def __init__(self, engine: "Engine", tenant: str, segments: Sequence[SegmentIn], seg_ids: list[tuple[int, ...]],
+    def __init__(self, engine: EngineCore, tenant: str, segments: Sequence[SegmentIn], seg_ids: list[tuple[int, ...]],
                  suffix: list[int], extra_capacity: int, use_cache: bool):
         self.engine, self.tenant, self.use_cache = engine, tenant, use_cache
         self.segments, self.seg_ids, self.suffix = list(segments), seg_ids, suffix
@@ -49,6 +47,7 @@ class PrefillJob:
         self.held: list[Node] = []
         self.cache: KVCache | None = None
         self._begun = False
+        self._pending: tuple[int, list[int], bool] = (0, [], False)  # the chunk plan() handed out
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def begin(self) -> None:
@@ -95,36 +94,59 @@ class PrefillJob:
             eng.inflight_register(self, self.path_keys[len(path):])
         self._finalize({})  # leading empty segments
 
-    def step(self, budget: int | None = None) -> bool:
-        """Compute up to ``budget`` more prompt tokens (all when None); True when the prompt is done."""
+    def plan(self, budget: int | None = None) -> PrefillChunk | None:
+        """The next chunk to compute: up to ``budget`` more prompt tokens (all when None), with the LM head
+        when it completes the prompt; None when there is nothing to run (done, or no budget)."""
         if self.prefill is not None:
-            return True
+            return None
         done = self.computed
         n = len(self.tokens) - done if budget is None else min(budget, len(self.tokens) - done)
         if n > 0:
             last = done + n == len(self.tokens)
             seg_rows = [i for i, e in enumerate(self.ends) if done < e <= done + n and len(self.todo[i][1]) > 0]
             positions = [self.ends[i] - 1 - done for i in seg_rows] + ([n - 1] if last else [])
-            eng = self.engine
-            with eng._compute:
-                out = eng.model.forward(torch.tensor(self.tokens[done:done + n]), self.cache, self.start + done,
-                                        positions=positions, hidden=True)
+            self._pending = (n, seg_rows, last)
+            return PrefillChunk(tuple(self.tokens[done:done + n]), self.cache, self.start + done, tuple(positions),
+                                logits=last)
+        if done < len(self.tokens):
+            return None
+        # every token was cached: only the LM head runs, on the last cached position's hidden state
+        if self.hidden is None:
+            raise ValueError("empty prompt")
+        self._pending = (0, [], False)
+        return PrefillChunk((), self.cache, self.start + done, (), logits=True, last_hidden=self.hidden)
+
+    def apply(self, result: ChunkResult) -> bool:
+        """Take the result of the chunk :meth:`plan` returned (insert the segments it completed); True when
+        the prompt is done. Raises the error computing the chunk raised."""
+        if result.error is not None:
+            raise result.error
+        n, seg_rows, last = self._pending
+        if n > 0:
+            out = result.hidden
             self.computed += n
             self._finalize({i: out[r] for r, i in enumerate(seg_rows)})
             if last:
                 self.hidden = out[-1]
         if self.computed < len(self.tokens):
             return False
-        if self.hidden is None:
+        if self.hidden is None or result.logits is None:
             raise ValueError("empty prompt")
-        with self.engine._compute:  # the LM head runs for the prompt's last position only
-            self.logits = self.engine.model.logits(self.hidden[None])[0]
+        self.logits = result.logits
         self.engine.tree.record(self.tenant, self.hits, len(self.segments) - self.hits, self.cached_tokens,
                                 self.prompt_tokens - self.cached_tokens)
         self.prefill = Prefill(self.cache, self.start + len(self.tokens), self.logits, self.statuses,
                                self.cached_tokens, self.prompt_tokens - self.cached_tokens, self.prompt_tokens,
                                self.held)
         return True
+
+    def step(self, budget: int | None = None) -> bool:
+        """Plan one chunk, have the engine run it, apply it: True when the prompt is done
+        (:meth:`promptc.engine.runner.Engine.prefill` runs a whole prompt this way)."""
+        chunk = self.plan(budget)
+        if chunk is None:
+            return self.prefill is not None
+        return self.apply(self.engine.step(StepPlan(chunks=(chunk,))).chunks[0])
 
     def _finalize(self, rows: dict[int, torch.Tensor]) -> None:
         """Insert every segment whose tokens are all computed now (in order), and report its status."""

@@ -22,6 +22,7 @@ from promptc.engine.prefill import PrefillJob
 from promptc.engine.request import (Completion, DeadlineExceeded, GenerationParams, Prefill,  # noqa: F401
                                     QueueFull, SegmentIn, SegmentStatus, TokenEvent, openai_usage)
 from promptc.engine.scheduler import Generation, Scheduler
+from promptc.engine.steps import ChunkResult, StepPlan, StepResult
 from promptc.engine.tokenize import RequestTokenizer, TokenCache, disable_shared_word_cache
 from promptc.engine.weights import LoadedWeights, load_weights
 from promptc.tokenizers.chat import ChatTemplate
@@ -31,6 +32,15 @@ T = TypeVar("T")
 # accepted spellings → weight mode (promptc.engine.model.MODES); fp32 is the exact reference
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16", "int8": "int8", "int4": "int4"}
+# The mode `promptc serve`, `demo` and `run --embedded` use without --dtype (``Engine(dtype=None)``): the
+# fastest single-stream decode on a CPU, and within the accuracy bound docs/engine.md states (measured by
+# bench/engine.py against fp32). int4's kernel is CPU-only, so on a GPU the default is bfloat16.
+SERVING_DTYPE = {"cpu": "int4", "cuda": "bfloat16"}
+
+
+def serving_dtype(device: str) -> str:
+    """The default weight mode on ``device`` (``cpu``, ``cuda``, ``cuda:1``…)."""
+    return SERVING_DTYPE.get(device.split(":")[0], "bfloat16")
 
 
 class Engine:
@@ -46,14 +56,16 @@ class Engine:
     exits (freeing its OpenMP threads; the next request starts it again).
     """
 
-    def __init__(self, model_path: str | None = None, *, dtype: str = "float32", device: str | None = None,
+    def __init__(self, model_path: str | None = None, *, dtype: str | None = "float32", device: str | None = None,
                  budget_bytes: int = 2 << 30, ttl_s: float | None = None, weights: LoadedWeights | None = None,
                  token_cache_bytes: int = 64 << 20, max_batch: int = 16, chunk_tokens: int = 256,
                  idle_exit_s: float = 2.0):
-        if dtype not in DTYPES:
-            raise ValueError(f"unknown dtype `{dtype}` (one of {', '.join(DTYPES)})")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype is None:  # the CLI's default: the serving mode for this device
+            dtype = serving_dtype(str(device))
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype `{dtype}` (one of {', '.join(DTYPES)})")
         self.dtype_name = DTYPES[dtype]
         # every torch computation runs on the model thread (the scheduler's; see promptc.engine.scheduler),
         # building the model included
@@ -91,6 +103,38 @@ class Engine:
         Torch work that should run at the engine's speed goes here: computing in a second thread
         while the engine runs makes both slower (see :mod:`promptc.engine.scheduler`)."""
         return self.scheduler.call(fn)
+
+    def step(self, plan: StepPlan) -> StepResult:
+        """Execute what a scheduler step decided (:mod:`promptc.engine.steps`): the prompt chunks in
+        order, then the decode batch, on the model thread under the compute lock. The only place the
+        scheduler and the prefill jobs reach the model. A chunk that raises fails alone (its
+        :class:`ChunkResult` carries the error); a decode batch that raises raises."""
+        return self.scheduler.call(lambda: self._execute(plan))
+
+    def _execute(self, plan: StepPlan) -> StepResult:
+        model = self.model
+        chunks = []
+        with self._compute:
+            for c in plan.chunks:
+                try:
+                    hidden = None
+                    if c.tokens:
+                        hidden = model.forward(torch.tensor(c.tokens), c.cache, c.start, positions=list(c.positions),
+                                               hidden=True)
+                    logits = None
+                    if c.logits:  # the LM head runs for the prompt's last position only
+                        last = hidden[-1] if c.tokens else c.last_hidden
+                        if last is None:
+                            raise ValueError("empty prompt")
+                        logits = model.logits(last[None])[0]
+                    chunks.append(ChunkResult(hidden, logits))
+                except Exception as exc:  # noqa: BLE001 - that request fails, the step goes on
+                    chunks.append(ChunkResult(error=exc))
+            logits = None
+            if plan.decode is not None:
+                d = plan.decode
+                logits = model.decode(list(d.tokens), list(d.caches), list(d.positions))
+        return StepResult(tuple(chunks), logits)
 
     # -- tokenization ---------------------------------------------------------------------------
     def _ids(self, piece: str, tenant: str | None = None) -> tuple[int, ...]:

@@ -33,16 +33,14 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import torch
 
 from promptc.engine.detok import TextStream
+from promptc.engine.prefill import PrefillJob
 from promptc.engine.request import Completion, DeadlineExceeded, GenerationParams, QueueFull, TokenEvent
-
-if TYPE_CHECKING:  # annotations only: the runner and the prefill jobs import this module
-    from promptc.engine.prefill import PrefillJob
-    from promptc.engine.runner import Engine
+from promptc.engine.steps import DecodeBatch, EngineCore, PrefillChunk, StepPlan
 
 T = TypeVar("T")
 
@@ -70,7 +68,7 @@ class SchedulerStats:
 class Generation:
     """A handle on one submitted request: iterate its events, cancel it, or wait for its result."""
 
-    def __init__(self, engine: "Engine", job: "PrefillJob", params: GenerationParams, prefill_only: bool,
+    def __init__(self, engine: EngineCore, job: PrefillJob, params: GenerationParams, prefill_only: bool,
                  arrived: float | None = None, timeout_s: float | None = None):
         self.engine, self.job, self.params, self.prefill_only = engine, job, params, prefill_only
         # monotonic times: arrival (TTFT is measured from it), the deadline, the previous token
@@ -137,7 +135,7 @@ class Scheduler:
     """The engine's model thread. ``max_batch`` bounds admitted requests; ``chunk_tokens`` bounds the
     prompt tokens computed between two decode steps."""
 
-    def __init__(self, engine: "Engine", max_batch: int = 16, chunk_tokens: int = 256, idle_exit_s: float = 2.0):
+    def __init__(self, engine: EngineCore, max_batch: int = 16, chunk_tokens: int = 256, idle_exit_s: float = 2.0):
         self.engine = engine
         self.max_batch = max_batch
         self.chunk_tokens = chunk_tokens
@@ -319,14 +317,29 @@ class Scheduler:
                 self._q.prefilling.append(g)
 
     def _prefill(self) -> None:
+        """Decide the prompt chunks of this step (up to ``chunk_tokens`` tokens, requests in order), have
+        the engine run them (one :class:`~promptc.engine.steps.StepPlan`), then hand each its result."""
         budget = self.chunk_tokens
+        planned: list[tuple[Generation, PrefillChunk]] = []
         for g in list(self._q.prefilling):
             if budget <= 0:
                 break
             try:
-                before = g.job.computed
-                done = g.job.step(budget)
-                budget -= g.job.computed - before
+                chunk = g.job.plan(budget)
+            except BaseException as exc:
+                with self._cond:
+                    self._q.prefilling.remove(g)
+                self._fail(g, exc)
+                continue
+            if chunk is not None:
+                planned.append((g, chunk))
+                budget -= len(chunk.tokens)
+        if not planned:
+            return
+        results = self.engine.step(StepPlan(chunks=tuple(c for _, c in planned))).chunks
+        for (g, _), result in zip(planned, results):
+            try:
+                done = g.job.apply(result)
                 self.stats.prefill_chunks += 1
             except BaseException as exc:
                 with self._cond:
@@ -380,9 +393,9 @@ class Scheduler:
         metrics.last_batch = len(running)
         if not running:
             return
-        with self.engine._compute:
-            logits = self.engine.model.decode([g.out_ids[-1] for g in running], [g.job.prefill.cache for g in running],
-                                              [g.pos for g in running])
+        plan = StepPlan(decode=DecodeBatch(tuple(g.out_ids[-1] for g in running),
+                                           tuple(g.job.prefill.cache for g in running), tuple(g.pos for g in running)))
+        logits = self.engine.step(plan).logits
         self.stats.decode_steps += 1
         self.stats.batched_tokens += len(running)
         self.stats.max_batch = max(self.stats.max_batch, len(running))

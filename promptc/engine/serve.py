@@ -36,9 +36,9 @@ def run_server(engine, config, sock: socket.socket) -> None:
     """Serve ``engine`` on an already-bound socket until interrupted."""
     import uvicorn
 
-    from promptc.engine.server import EngineServer
+    from promptc.engine.server import EngineServer, uvicorn_config
 
-    server = uvicorn.Server(uvicorn.Config(EngineServer(engine, config).app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn_config(EngineServer(engine, config).app, config))
     server.run(sockets=[sock])
     if not server.started:
         raise PortUnavailable("--port", "the server did not start on the bound socket")

@@ -16,6 +16,13 @@ rejected with 400, so a client can never poison the cache. Body size, JSON depth
 message counts and generation length are limited (:class:`~promptc.engine.limits.ServerConfig`);
 every malformed request is a 400 in OpenAI's error JSON shape, never a 500. Body parsing and
 tokenization run in worker threads, so a large request never stalls ``/health`` or other requests.
+
+Slow and cross-origin clients (issue 22): a request's headers must arrive within
+``header_timeout_s`` and its body within ``body_timeout_s`` (else 408 and the connection closes); at
+most ``max_connections`` connections are open at once (:func:`uvicorn_config`). A POST must be
+``application/json`` (a ``text/plain`` form post needs no CORS preflight, so any web page could
+otherwise spend a loopback server's model), and with no API keys the ``Host`` header must name the
+address the request arrived on or ``localhost`` (DNS rebinding). Keys compare in constant time.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import hmac
+import ipaddress
 import json
 import math
 import threading
@@ -144,6 +153,54 @@ def _validation_error(exc: ValidationError) -> ApiError:
                     param=param, code="invalid_value")
 
 
+def _same_key(given: str, expected: str) -> bool:
+    """Constant-time key comparison (no early exit on the first differing byte)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def host_allowed(host_header: str, server: tuple[str, int] | None) -> bool:
+    """True when ``Host`` names the address the request arrived on (``server`` from the ASGI scope),
+    or ``localhost`` when that address is loopback. A DNS-rebinding page sends its own host name."""
+    if server is None:
+        return True  # not a socket (an in-process ASGI test client): nothing to rebind
+    addr, port = server[0], server[1]
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return host_header.lower() in (addr.lower(), f"{addr.lower()}:{port}")
+    shown = f"[{addr}]" if ip.version == 6 else addr
+    names = {shown} | (set(_LOOPBACK_NAMES) if ip.is_loopback else set())
+    host = host_header.lower()
+    return any(host in (n, f"{n}:{port}") for n in names)
+
+
+class _Guard:
+    """ASGI middleware for the HTTP layer: the Host check (no keys configured) and JSON-only POSTs."""
+
+    def __init__(self, app, config: ServerConfig):
+        self.app, self.config = app, config
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            error = None
+            if not self.config.api_keys and not host_allowed(headers.get("host", ""), scope.get("server")):
+                error = ApiError(421, "the Host header does not name this server (a loopback server without API "
+                                      "keys answers only requests addressed to it)", code="misdirected_request")
+            elif scope["method"] == "POST":
+                ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+                if ctype != "application/json":
+                    error = ApiError(415, f"Content-Type must be application/json, not {ctype or 'missing'!r}",
+                                     param="content-type", code="unsupported_media_type")
+            if error is not None:
+                await error.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class EngineServer:
     """The ASGI application and its request handling (``app`` is a Starlette instance)."""
 
@@ -164,6 +221,7 @@ class EngineServer:
                                                               code="not_found").response(),
                                405: lambda req, exc: ApiError(405, f"method {req.method} not allowed on "
                                                                    f"{req.url.path}", code="method_not_allowed").response()})
+        self.app.add_middleware(_Guard, config=self.config)
 
     # -- request plumbing ---------------------------------------------------------------------
     def tenant(self, request: Request) -> str:
@@ -171,7 +229,10 @@ class EngineServer:
             return "default"
         auth = request.headers.get("authorization", "")
         key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        tenant = self.config.api_keys.get(key)
+        tenant = None
+        for known, name in self.config.api_keys.items():  # every key compared, each in constant time
+            if _same_key(key, known):
+                tenant = name
         if tenant is None:
             raise ApiError(401, "invalid or missing API key (send Authorization: Bearer <key>)",
                            type_="authentication_error", code="invalid_api_key")
@@ -184,10 +245,15 @@ class EngineServer:
         if declared.isdigit() and int(declared) > limit:
             raise ApiError(413, f"request body over {limit} bytes", code="request_too_large")
         buf = bytearray()  # one growing buffer, not a new bytes object per chunk
-        async for chunk in request.stream():
-            if len(buf) + len(chunk) > limit:
-                raise ApiError(413, f"request body over {limit} bytes", code="request_too_large")
-            buf += chunk
+        try:
+            async with asyncio.timeout(self.config.body_timeout_s):  # a body dripped byte by byte ends
+                async for chunk in request.stream():
+                    if len(buf) + len(chunk) > limit:
+                        raise ApiError(413, f"request body over {limit} bytes", code="request_too_large")
+                    buf += chunk
+        except TimeoutError:
+            raise ApiError(408, f"the request body did not arrive within {self.config.body_timeout_s:g}s",
+                           code="request_timeout") from None
         try:
             return await self._off_loop(parse_body, bytes(buf), self.config.max_json_depth)
         except BodyError as exc:
@@ -356,7 +422,7 @@ class EngineServer:
             return None
         auth = request.headers.get("authorization", "")
         key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        if self.config.metrics_key is not None and key == self.config.metrics_key:
+        if self.config.metrics_key is not None and _same_key(key, self.config.metrics_key):
             return None
         return self.tenant(request)
 
@@ -501,6 +567,70 @@ def parse_size(text: str) -> int:
     return int(t)
 
 
+_TIMEOUT_BODY = json.dumps({"error": {"message": "the request headers did not arrive in time",
+                                      "type": "invalid_request_error", "param": None, "code": "request_timeout"}}).encode()
+_TIMEOUT_408 = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY))
+
+
+def guarded_protocol(config: ServerConfig):
+    """uvicorn's h11 protocol with what it lacks against slow clients: a deadline for each
+    request's headers (uvicorn times out only idle keep-alive connections, so a client sending
+    half a request held its connection forever) and a cap on open connections (one over it is
+    closed at once, so half-open connections cannot use up the file descriptors)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            if len(self.connections) > config.max_connections:
+                self.connections.discard(self)
+                transport.close()
+                return
+            self._start_header_timer()
+
+        def _start_header_timer(self) -> None:
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(config.header_timeout_s, self._headers_too_slow)
+
+        def _stop_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                self.transport.write(_TIMEOUT_408)
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle:
+                self._start_header_timer()  # a new request begins: its headers have a deadline
+            before = self.cycle
+            super().data_received(data)
+            if self.cycle is not before:  # the headers are complete (a new request cycle started)
+                self._stop_header_timer()
+
+        def connection_lost(self, exc) -> None:
+            self._stop_header_timer()
+            super().connection_lost(exc)
+
+    return GuardedH11Protocol
+
+
+def uvicorn_config(app, config: ServerConfig, **kw):
+    """The uvicorn configuration every engine server runs with (``promptc serve`` and
+    :class:`ServerThread`): the guarded h11 protocol, and h11's bound on incomplete headers."""
+    import uvicorn
+
+    return uvicorn.Config(app, http=guarded_protocol(config), h11_max_incomplete_event_size=64 * 1024,
+                          timeout_keep_alive=5, log_level="warning", lifespan="off", **kw)
+
+
 class ServerThread:
     """Run uvicorn in a background thread on loopback (tests and the demo use it)."""
 
@@ -514,8 +644,7 @@ class ServerThread:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
         self.host, self.port = host, port
-        self.uvicorn = uvicorn.Server(uvicorn.Config(server.app, host=host, port=port, log_level="warning",
-                                                     lifespan="off"))
+        self.uvicorn = uvicorn.Server(uvicorn_config(server.app, server.config, host=host, port=port))
         self.thread = threading.Thread(target=self.uvicorn.run, daemon=True)
 
     @property

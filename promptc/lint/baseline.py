@@ -8,7 +8,7 @@ When nothing under the project changed since REF, no baseline is built at all (:
 
 from __future__ import annotations
 
-import subprocess
+import io
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from promptc.compiler.build import compile_project
 from promptc.lint.config import load_lint_config
-from promptc.lint.gitref import BaselineError, _fail, changed_paths, default_ref, label_for, repo_root, resolve_commit
+from promptc.lint.gitref import BaselineError, _fail, _git, changed_paths, default_ref, label_for, repo_root, resolve_commit
 from promptc.lint.incremental import affected
 from promptc.lint.snapshot import Snapshot, view_lock, view_plans
 from promptc.lock import LOCK_NAME, read_lock
@@ -36,14 +36,26 @@ class Baseline:
             self.workdir.cleanup()
 
 
-def _extract(repo: Path, commit: str, dest: Path) -> None:
-    proc = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar", commit], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        tar.extractall(dest, filter="data")
-    err = proc.stderr.read().decode(errors="replace")
-    if proc.wait() != 0:
-        raise _fail("E921", f"git archive {commit[:12]} failed: {err.strip()}", "check the repository")
+def _keep_inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's ``data`` filter, except that a link it refuses (absolute, or leaving the
+    extraction directory: committed symlinks are ordinary) is left out instead of aborting."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
+
+
+def _extract(repo: Path, commit: str, rel: str, dest: Path) -> None:
+    """Extract the project's subtree (and the top-level ``pyproject.toml``, which configures lint)
+    of ``commit`` into ``dest``; links that would leave ``dest`` are dropped."""
+    specs = [rel] if rel else ["."]
+    if rel and _git(repo, "cat-file", "-e", f"{commit}:pyproject.toml", check=False).returncode == 0:
+        specs.append("pyproject.toml")
+    if rel and _git(repo, "cat-file", "-e", f"{commit}:{rel}", check=False).returncode != 0:
+        return  # the project did not exist at that commit
+    proc = _git(repo, "archive", "--format=tar", commit, "--", *specs, binary=True)
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r:") as tar:
+        tar.extractall(dest, filter=_keep_inside)
 
 
 def _compiled(root: Path, kind: str, label: str, cache_dir: Path | None, stop: Path | None) -> Snapshot | None:
@@ -62,6 +74,8 @@ def _partial(root: Path, label: str, cache_dir: Path | None, tree: Path, changed
         return None
     plans, loose = found
     entries = {new.plans[p].span.path for p in plans} | loose
+    if any(not (root / new.plans[p].span.path).is_file() for p in plans):
+        return None  # a plan's file was moved or renamed (git mv): only a full build finds its old version
     entries = sorted(e for e in entries if (root / e).is_file())
     views = {name: v for name, v in new.plans.items() if name not in plans}
     if entries:
@@ -87,7 +101,7 @@ def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None, n
         return Baseline(None, identical=True, label=label)
     work = tempfile.TemporaryDirectory(prefix="promptc-lint-")
     tree = Path(work.name)
-    _extract(repo, commit, tree)
+    _extract(repo, commit, rel, tree)
     root = tree / rel if rel else tree
     snap = None
     if new is not None and root.is_dir():

@@ -78,8 +78,7 @@ def _entries_change(old: SegView, new: SegView, new_snap: Snapshot, old_snap: Sn
         added = len(n) - len(o)
         keep = {t: old.tokens.get(t, 0) for t in old.tokens}
         return Change("I906", plan.name, f"append-only segment `{new.id}` grew by {added} entr{'y' if added == 1 else 'ies'}"
-                                         f" at its end ({_label(new, len(o))}{' …' if added > 1 else ''}): the cached "
-                                         "prefix through the existing entries stays valid, only the suffix is new",
+                                         f" at its end ({_label(new, len(o))}{' …' if added > 1 else ''})",
                       new.id, locate.entry_location(new_snap, new, len(o), "new"), i_new, None, keep)
     i = _first_diff(o, n)
     if sorted(o) == sorted(n):
@@ -102,7 +101,14 @@ def _entries_change(old: SegView, new: SegView, new_snap: Snapshot, old_snap: Sn
 def _content_change(old: SegView, new: SegView, old_snap: Snapshot | None, new_snap: Snapshot, i_new: int,
                     plan: PlanView) -> Change:
     notes: list[str] = []
-    ws = _ws_class(old.content, new.content) if old.content is not None and new.content is not None else None
+    if old.content is not None and old.content == new.content and old.role and new.role and old.role != new.role:
+        loc = locate.first_change(old_snap, old, new_snap, new) or locate.declaration(new_snap, new)
+        return Change("E901", plan.name, f"static segment `{new.id}` changed: its role changed ({old.role} → "
+                                         f"{new.role}), the text is the same", new.id, loc, i_new,
+                      hint=f"restore `role {old.role}`; if the new role is intended, acknowledge the cache reset "
+                           "(`# promptc: allow E901 — reason`)")
+    ws = _ws_class(old.content, new.content) if old.content is not None and new.content is not None \
+        and old.content != new.content else None
     decl_same = locate.first_change(old_snap, old, new_snap, new) is None and old_snap is not None \
         and old_snap.root is not None
     if decl_same:
@@ -125,8 +131,9 @@ def _content_change(old: SegView, new: SegView, old_snap: Snapshot | None, new_s
         return Change(code, plan.name, f"static segment `{new.id}` changed: {what} (still a cache break)", new.id,
                       loc, i_new, notes=tuple(notes), hint="revert the whitespace change")
     return Change("E901", plan.name, f"static segment `{new.id}` changed", new.id, loc, i_new, notes=tuple(notes),
-                  hint="if the cache reset is intended, acknowledge it: `# promptc: allow E901 — reason` above the "
-                       "segment, or bump `cache_epoch` in [tool.promptc]")
+                  hint=f"if the cache reset is intended, acknowledge these bytes: `# promptc: allow E901 "
+                       f"@{(new.hash or '').removeprefix('sha256:')[:12]} — reason` above the segment, or bump "
+                       "`cache_epoch` in [tool.promptc]")
 
 
 def _moved(old_ids: list[str], new_ids: list[str]) -> set[str]:
@@ -174,15 +181,50 @@ def _targets(old: PlanView, new: PlanView) -> tuple[list[Change], tuple[str, ...
     return out, carried
 
 
+def _target_location(snap: Snapshot, plan: PlanView, change: Change) -> Location | None:
+    """Where a target change was made: the plan line when it names its targets, else the line of
+    ``pyproject.toml`` that names the new target (the project's default targets)."""
+    names = [t.name for t in plan.targets]
+    decl = snap.text(plan.span.path) if plan.span is not None else None
+    line = decl.split("\n")[plan.span.line - 1] if decl is not None and 0 < plan.span.line <= decl.count("\n") + 1 else ""
+    if any(f'"{n}"' in line for n in names) or "target" in line:
+        return None
+    text = snap.text("pyproject.toml")
+    if text is None:
+        return None
+    for k, row in enumerate(text.split("\n")):
+        for n in change.targets or names:
+            if f'"{n}"' in row:
+                return locate.at(snap, "pyproject.toml", k + 1, row.index(f'"{n}"') + 1, row.index(f'"{n}"') + len(n) + 3)
+    return None
+
+
 def classify_plan(old: PlanView, new: PlanView, old_snap: Snapshot | None, new_snap: Snapshot) -> list[Change]:
     """Every change between two versions of one plan."""
     out, carried = _targets(old, new)
     plan_loc = locate.at(new_snap, new.span.path, new.span.line, new.span.col) if new.span else None
     for c in out:
-        c.location, c.suppress_at = plan_loc, new
-    old_ids = [s.id for s in old.segments]
+        c.location, c.suppress_at = _target_location(new_snap, new, c) or plan_loc, new
+    # identity by content first (the provider caches bytes, not names): a cached segment that is gone
+    # under its old name and present, byte for byte, under a new one was renamed, not removed + added
+    n_ids = {s.id for s in new.segments}
+    gone = [s for s in old.segments if s.id not in n_ids and s.hash]
+    renamed: dict[str, str] = {}  # old id -> new id
+    for s in new.segments:
+        if s.hash and s.id not in {o.id for o in old.segments}:
+            m = next((g for g in gone if g.hash == s.hash and g.id not in renamed), None)
+            if m is not None:
+                renamed[m.id] = s.id
+    for old_id, new_id in renamed.items():
+        seg = next(x for x in new.segments if x.id == new_id)
+        c = Change("I918", new.name, f"segment `{old_id}` was renamed `{new_id}`: same bytes, every cached prefix "
+                                     "stays valid", new_id, locate.declaration(new_snap, seg) or plan_loc,
+                   suppress_at=seg)
+        c.group = ("I918", old_id, new_id)
+        out.append(c)
+    old_ids = [renamed.get(s.id, s.id) for s in old.segments]
     new_ids = [s.id for s in new.segments]
-    o_by, n_by = {s.id: s for s in old.segments}, {s.id: s for s in new.segments}
+    o_by, n_by = {renamed.get(s.id, s.id): s for s in old.segments}, {s.id: s for s in new.segments}
     o_end, n_end = old.static_end(), new.static_end()
 
     def plan_change(code, msg, break_at, old_break, seg_id, hint=None):

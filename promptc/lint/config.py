@@ -20,9 +20,10 @@ temporary directory's parents)::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from promptc.core.pyproject import read_tool_table
 
 
 @dataclass(frozen=True)
@@ -35,23 +36,19 @@ class LintConfig:
     sessions: float | None = None
     fail_on: str | None = None
     path: Path | None = None
+    cache_limits: dict = field(default_factory=dict)  #: [tool.promptc.cache_limits]
+    retention: str | None = None  #: cacheRetention (short | long | none)
+    plan_retention: dict = field(default_factory=dict)  #: per plan: [tool.promptc.plans.<plan>] cacheRetention
+
+    def retention_for(self, plan: str) -> str:
+        """The retention a plan's requests use (per-plan override first; default ``short``)."""
+        return self.plan_retention.get(plan) or self.retention or "short"
 
 
 def _table(root: Path, stop: Path | None) -> tuple[dict, Path | None]:
-    d = root.resolve()
-    stop = stop.resolve() if stop else None
-    while True:
-        f = d / "pyproject.toml"
-        if f.is_file():
-            try:
-                data = tomllib.loads(f.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
-                return {}, f
-            table = data.get("tool", {}).get("promptc", {})
-            return (table if isinstance(table, dict) else {}), f
-        if d == stop or d.parent == d:
-            return {}, None
-        d = d.parent
+    # the one [tool.promptc] reader (promptc.core.pyproject): a broken file is E525, never an empty config
+    found = read_tool_table(root, stop)
+    return found.table, found.path
 
 
 def load_lint_config(root: Path, stop: Path | None = None) -> LintConfig:
@@ -59,7 +56,14 @@ def load_lint_config(root: Path, stop: Path | None = None) -> LintConfig:
     table, path = _table(root, stop)
     lint = table.get("lint", {}) if isinstance(table.get("lint"), dict) else {}
     epoch = table.get("cache_epoch")
+    limits = table.get("cache_limits")
+    retention = table.get("cacheRetention")
+    plans = table.get("plans") if isinstance(table.get("plans"), dict) else {}
+    per_plan = {name: t["cacheRetention"] for name, t in plans.items()
+                if isinstance(t, dict) and isinstance(t.get("cacheRetention"), str)}
     return LintConfig(cache_epoch=epoch if isinstance(epoch, int) else None,
                       pricing=dict(table.get("prices", {})) if isinstance(table.get("prices"), dict) else {},
                       requests_per_day=lint.get("requests_per_day"), sessions=lint.get("sessions"),
-                      fail_on=lint.get("fail_on"), path=path)
+                      fail_on=lint.get("fail_on"), path=path,
+                      cache_limits=dict(limits) if isinstance(limits, dict) else {},
+                      retention=retention if isinstance(retention, str) else None, plan_retention=per_plan)

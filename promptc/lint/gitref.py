@@ -3,6 +3,8 @@ case in a pre-commit hook) answers without importing or building anything."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,23 +24,52 @@ def _fail(code: str, message: str, hint: str) -> BaselineError:
     return BaselineError(Diagnostic(code, message, None, hint))
 
 
-def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+# Run git as if the checkout were hostile (a pull request controls every file in it): the
+# repository is named explicitly (never discovered from a directory the PR controls, where a
+# committed bare-repository layout would be taken for the repository and its `core.fsmonitor`
+# run), no hooks, no fsmonitor, no external diff or textconv drivers, and no GIT_* variable from
+# the environment redirects it.
+_GIT_CONFIG = ("safe.bareRepository=explicit", "core.fsmonitor=false", "core.hooksPath=/dev/null",
+               "core.untrackedCache=false")
+
+
+def git_env() -> dict[str, str]:
+    """The environment git runs with: the caller's, less every ``GIT_*`` variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+
+
+def git_command(repo: Path, *args: str) -> list[str]:
+    """The argv of one git command on the work tree ``repo`` (from :func:`repo_root`)."""
+    config = [arg for item in _GIT_CONFIG for arg in ("-c", item)]
+    return ["git", f"--git-dir={repo / '.git'}", f"--work-tree={repo}", *config, *args]
+
+
+def _git(repo: Path, *args: str, check: bool = True, binary: bool = False) -> subprocess.CompletedProcess:
+    """The one way promptc runs git (see :func:`git_command`); ``repo`` is a :func:`repo_root`.
+    ``binary`` keeps stdout as bytes (``git archive``)."""
     try:
-        proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+        proc = subprocess.run(git_command(repo, *args), cwd=repo, env=git_env(), capture_output=True,
+                              text=not binary)
     except FileNotFoundError:
         raise _fail("E921", "`git` is not installed", "install git, or lint against a lockfile or directory") from None
     if check and proc.returncode != 0:
-        raise _fail("E921", f"git {' '.join(args)} failed: {proc.stderr.strip()}", "check the ref and the repository")
+        err = proc.stderr.decode(errors="replace") if binary else proc.stderr
+        raise _fail("E921", f"git {' '.join(args)} failed: {err.strip()}", "check the ref and the repository")
     return proc
 
 
 def repo_root(path: Path) -> Path | None:
-    """The top of the git work tree containing ``path``, or None."""
-    try:
-        proc = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
-    except FileNotFoundError:
-        return None
-    return Path(proc.stdout.strip()).resolve() if proc.returncode == 0 else None
+    """The top of the git work tree containing ``path``, or None.
+
+    Found from the file system, not by asking git: the nearest ancestor holding a ``.git`` entry
+    (a directory, or a worktree's ``gitdir:`` file). Git itself never checks a ``.git`` path
+    out, so a pull request cannot plant one; it can plant a bare-repository layout (``HEAD``,
+    ``objects/``, ``refs/``, ``config``), which git's own discovery would adopt."""
+    for cand in (path.resolve(), *path.resolve().parents):
+        if (cand / ".git").exists():
+            proc = _git(cand, "rev-parse", "--is-inside-work-tree", check=False) if shutil.which("git") else None
+            return cand if proc is not None and proc.stdout.strip() == "true" else None
+    return None
 
 
 def default_ref(repo: Path) -> str:
@@ -76,7 +107,7 @@ def changed_paths(repo: Path, commit: str, rel: str) -> list[str]:
     specs = [rel or "."]
     if rel not in ("", "."):
         specs.append(":(top)pyproject.toml")
-    diff = _git(repo, "diff", "--name-only", commit, "--", *specs).stdout.split("\n")
+    diff = _git(repo, "diff", "--no-ext-diff", "--no-textconv", "--name-only", commit, "--", *specs).stdout.split("\n")
     untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "--", rel or ".").stdout.split("\n")
     return sorted({p for p in diff + untracked if p and ".promptc" not in p.split("/")})  # build caches
 

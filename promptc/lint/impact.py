@@ -1,13 +1,16 @@
-"""Impact: per plan and target, the tokens the next request re-writes instead of reading, the
-provider breakpoints whose cache entries are lost, and what that costs.
+"""Impact: per plan and target, what the next request re-writes instead of reading, which provider
+breakpoints' entries are lost, and what that costs — in the target's wire order, above its minimum,
+at the write price of the retention in force (the wire model is :mod:`promptc.lint.wire`).
 
-Token counts are the plans' own (``tokens`` per segment and target, as ``promptc build`` computed
-them): the impact of a change at position ``i`` is the plan's static prefix from segment ``i`` to
-its end (minus what stays cached, for an append at the end of an append-only segment).
+Token counts are the plans' own per-target counts. Two figures per target: ``tokens`` (written on the
+next request) and ``lost`` (cached tokens no longer read). A change breaks a plan on a target when
+``lost > 0``; below the minimum on the baseline side nothing was cached, so nothing is lost.
 """
 
 from __future__ import annotations
 
+from promptc.core.providers import ttl_name
+from promptc.lint import wire
 from promptc.lint.classify import Change
 from promptc.lint.config import LintConfig
 from promptc.lint.model import Cost, PlanImpact, TargetImpact
@@ -15,36 +18,140 @@ from promptc.lint.pricing import price_for
 from promptc.lint.snapshot import PlanView
 
 
-def cost_of(target: str, tokens: int, config: LintConfig) -> Cost | None:
-    """``tokens × input price × (write − read)`` per request, and a daily figure with a traffic
-    model; None when the table has no price for ``target``."""
+def ttl_for(target: str, retention: str) -> str:
+    """The cache-write TTL ``retention`` buys on ``target`` (the provider's spec; ``long`` is the
+    1-hour write on Anthropic and Bedrock)."""
+    try:
+        name = ttl_name(target, retention)
+    except (KeyError, ValueError):
+        name = None
+    return name or ("1h" if retention == "long" else "5m")
+
+
+def _write_multiplier(target: str, ttl: str, config: LintConfig, default: float) -> float:
+    if ttl == "5m":
+        return default
+    from promptc.core.prices import price_for as row_for
+
+    row = row_for(target, config.pricing)
+    try:
+        return float(row.write_multiplier(ttl)) if row is not None and row.write else default
+    except (AttributeError, TypeError, ValueError):
+        return default
+
+
+def cost_of(target: str, tokens: int, config: LintConfig, *, lost_reads: int = 0, ttl: str = "5m") -> Cost | None:
+    """``tokens × input price × (write − read)`` for the re-written tokens, plus ``lost_reads × input ×
+    (1 − read)`` for cached tokens no longer cached at all; a daily figure with a traffic model. None
+    when no price is known for ``target``."""
     price = price_for(target, config.pricing)
     if price is None or price.input is None:
         return None
-    per = tokens * price.input / 1_000_000 * (price.write - price.read)
+    write = _write_multiplier(target, ttl, config, price.write)
+    per = tokens * price.input / 1_000_000 * (write - price.read) + lost_reads * price.input / 1_000_000 * (1 - price.read)
     daily = None
     if config.requests_per_day is not None:
         daily = per * min(float(config.sessions or 1), float(config.requests_per_day))
     return Cost(per_request=round(per, 6), daily=round(daily, 6) if daily is not None else None,
-                price_per_mtok=price.input, write_multiplier=price.write, read_multiplier=price.read,
-                pricing_key=price.key, source_date=price.source)
+                price_per_mtok=price.input, write_multiplier=write, read_multiplier=price.read,
+                pricing_key=price.key, source_date=price.source, ttl=ttl)
 
 
-def plan_impact(change: Change, old: PlanView | None, new: PlanView, config: LintConfig) -> PlanImpact | None:
-    """The impact of one change on its plan, or None when nothing cached is lost."""
+def _old_stop(old_w: wire.Wire, new_w: wire.Wire, new: PlanView, change: Change) -> int:
+    """The wire position (baseline side) of one change: every baseline segment before it is taken
+    as unchanged (what this change alone loses)."""
+    i = change.break_at or 0
+    sid = new.segments[i].id if i < len(new.segments) else None
+    p = wire.position(new_w, sid)
+    head = new_w.segs[: len(new_w.segs) if p is None else p]
+    ids, hashes = {s.id for s in head}, {s.hash for s in head}
+    if change.code in ("E911",):
+        return 0
+    return next((k for k, s in enumerate(old_w.segs) if s.id not in ids and s.hash not in hashes), len(old_w.segs))
+
+
+def target_impact(target: str, old: PlanView | None, new: PlanView, config: LintConfig, *,
+                  change: Change | None = None, exact: bool = True,
+                  counter: wire.WireCounter | None = None) -> TargetImpact:
+    """What ``new``'s next request on ``target`` loses against a warm ``old`` (one ``change`` of it,
+    or the whole plan when None)."""
+    lim = wire.limits(target, config.cache_limits)
+    new_w = wire.wire_of(new, target, lim, counter=counter)
+    olds = {t.name for t in old.targets} if old is not None else set()
+    fresh = old is None or target not in olds or (change is not None and change.code == "E911")
+    old_w = wire.wire_of(old, target, lim, like=new, counter=counter) if old is not None and target in olds else None
+    if fresh:
+        res = wire.loss(None, new_w, lim)
+        # a new model or tokenizer: everything the old target cached is gone, all of it is written again
+        res = wire.WireLoss(0, res.write, res.end if change is not None and change.code == "E911" else 0, res.end, ())
+    else:
+        stop = _old_stop(old_w, new_w, new, change) if change is not None else None
+        res = wire.loss(old_w, new_w, lim, old_stop=stop)
+    notes = []
+    if old_w is not None and not wire.written(old_w, lim) and res.write:
+        notes.append(f"nothing was cached before on {target}: the baseline's prefix ({old_w.total} tokens) is below "
+                     f"the minimum of {lim.min_tokens}")
+    if res.end == 0 and res.was_read:
+        notes.append(f"nothing will be cached after on {target}: the new prefix ({new_w.total} tokens) is below the "
+                     f"minimum of {lim.min_tokens}; every request pays the full input price")
+    retention = config.retention_for(new.name)
+    ttl = ttl_for(target, retention)
+    lost_reads = res.lost if res.end == 0 else 0  # nothing cached any more: every request pays full price
+    return TargetImpact(target=target, tokens=res.write, lost=res.lost, read=res.read, estimate=not exact,
+                        breakpoints_lost=list(res.lost_marks), notes=notes,
+                        cost=cost_of(target, res.write if res.lost else 0, config, lost_reads=lost_reads, ttl=ttl)
+                        if retention != "none" else None)
+
+
+def plan_impact(change: Change, old: PlanView | None, new: PlanView, config: LintConfig,
+                counter: wire.WireCounter | None = None) -> PlanImpact | None:
+    """The impact of one change on its plan, or None when the change cannot lose a cached prefix."""
     if change.break_at is None:
         return None
     i = change.break_at
     exact = {t.name: t.exact for t in new.targets}
     names = change.targets if change.targets is not None else tuple(exact)
     from_seg = new.segments[i].id if i < len(new.segments) else (new.segments[-1].id if new.segments else "")
-    targets = []
-    for t in names:
-        tokens = max(0, new.static_tokens(t) - new.prefix_before(i, t) - change.keep.get(t, 0))
-        lost: list[str] = []
-        if old is not None:
-            ob = change.old_break if change.old_break is not None else i
-            lost = [s.id for s in old.segments[ob: old.static_end()] if t in s.breakpoint]
-        targets.append(TargetImpact(target=t, tokens=tokens, estimate=not exact.get(t, True),
-                                    breakpoints_lost=lost, cost=cost_of(t, tokens, config)))
+    targets = [target_impact(t, old, new, config, change=change, exact=exact.get(t, True), counter=counter)
+               for t in names]
     return PlanImpact(plan=new.name, from_segment=from_seg, targets=targets)
+
+
+def whole_plan_impact(old: PlanView | None, new: PlanView, config: LintConfig,
+                      counter: wire.WireCounter | None = None) -> dict[str, TargetImpact]:
+    """Per target: what the plan's next request loses, every change of it together."""
+    return {t.name: target_impact(t.name, old, new, config, exact=t.exact, counter=counter) for t in new.targets}
+
+
+def totals(old_plans: dict[str, PlanView], new_plans: dict[str, PlanView], names: list[str],
+           config: LintConfig, counter: wire.WireCounter | None = None) -> dict[str, tuple[int, float | None]]:
+    """Per target: tokens written and extra cost of the next request of every plan in ``names``, in
+    that order, as the wire counts them: a prefix one plan re-writes is read by the next plan whose
+    wire starts with the same bytes (entries are keyed by prefix content, not by plan)."""
+    out: dict[str, tuple[int, float | None]] = {}
+    targets = sorted({t.name for n in names for t in new_plans[n].targets})
+    for target in targets:
+        lim = wire.limits(target, config.cache_limits)
+        fresh_entries: set[tuple] = set()  # prefixes written by earlier plans of this pass
+        tokens, cost, priced = 0, 0.0, False
+        for name in names:
+            new = new_plans[name]
+            if target not in {t.name for t in new.targets}:
+                continue
+            imp = target_impact(target, old_plans.get(name), new, config, counter=counter)
+            new_w = wire.wire_of(new, target, lim, counter=counter)
+            marks = wire.written(new_w, lim)
+            keys = {k: tuple(s.hash for s in new_w.segs[: k + 1]) for k in marks}
+            shared = max((new_w.cum[k] for k in marks if keys[k] in fresh_entries), default=0)
+            read = max(imp.read, min(shared, imp.read + imp.tokens))
+            write = imp.tokens - (read - imp.read)
+            lost = max(0, imp.read + imp.lost - read)  # what the baseline read, less what is read now
+            fresh_entries.update(keys[k] for k in marks if new_w.cum[k] > imp.read)
+            tokens += write
+            c = cost_of(target, write if lost else 0, config,
+                        lost_reads=lost if imp.tokens == 0 and lost else 0,
+                        ttl=ttl_for(target, config.retention_for(name)))
+            if c is not None:
+                cost, priced = cost + c.per_request, True
+        out[target] = (tokens, round(cost, 6) if priced else None)
+    return out

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 Severity = Literal["error", "warning", "info"]
 
@@ -42,17 +42,22 @@ class Cost(_Model):
     read_multiplier: float
     pricing_key: str = Field(description="the pricing table row used (provider/model prefix)")
     source_date: str = Field(description="the date of the pricing data (or pyproject.toml when overridden)")
+    ttl: str = Field("5m", description="the cache-write TTL the plan's retention buys (its write multiplier)")
 
 
 class TargetImpact(_Model):
     """What one plan loses on one target."""
 
     target: str
-    tokens: int = Field(description="tokens re-written to the cache on the next request (the plan's own counts)")
+    tokens: int = Field(description="tokens (re-)written to the cache on the next request, in the target's wire "
+                                    "order and above its minimum (the plan's per-target counts)")
+    lost: int = Field(0, description="cached tokens the next request no longer reads (what the wire loses)")
+    read: int = Field(0, description="tokens the next request still reads from the cache")
     estimate: bool = Field(description="true when the target's tokenizer is a proxy (counts are estimates)")
     breakpoints_lost: list[str] = Field(default_factory=list,
                                         description="segments whose provider breakpoint cache entry is lost")
     cost: Cost | None = None
+    notes: list[str] = Field(default_factory=list, description="e.g. nothing was cached before / will be after")
 
 
 class PlanImpact(_Model):
@@ -97,8 +102,11 @@ class PlanSummary(_Model):
 
     plan: str
     from_segment: str
-    tokens: dict[str, int] = Field(description="per target")
-    cost_per_request: float
+    tokens: dict[str, int] = Field(description="per target: tokens (re-)written on the next request")
+    lost: dict[str, int] = Field(default_factory=dict, description="per target: cached tokens no longer read")
+    cost: dict[str, float] = Field(default_factory=dict, description="per target: extra cost of the next request")
+    cost_per_request: float = Field(description="the dearest target's extra cost (a request goes to one provider: "
+                                                "targets are never added up)")
     cost_daily: float | None = None
     suppressed: bool = Field(description="true when every finding breaking this plan is suppressed")
 
@@ -109,7 +117,10 @@ class Summary(_Model):
     infos: int
     suppressed: int
     plans: list[PlanSummary]
-    cost_per_request: float
+    cost: dict[str, float] = Field(default_factory=dict,
+                                   description="per target: the next request of every broken plan, a shared prefix "
+                                               "counted once (the first plan re-writes it, the others read it)")
+    cost_per_request: float = Field(description="the dearest target's total (never a sum across providers)")
     cost_daily: float | None = None
 
 

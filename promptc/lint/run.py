@@ -16,16 +16,17 @@ from pathlib import Path
 from promptc.compiler.build import BuildResult, compile_project
 from promptc.compiler.sources import find_sources
 from promptc.core.codes import lookup
-from promptc.core.errors import Diagnostic
+from promptc.core.errors import Diagnostic, Span
 from promptc.core.version import __version__
 from promptc.lint import suppress
 from promptc.lint.baseline import load_baseline, repo_root
-from promptc.lint.gitref import unchanged_since
+from promptc.lint.gitref import BaselineError, unchanged_since
 from promptc.lint.classify import Change, classify
 from promptc.lint.config import LintConfig, load_lint_config
-from promptc.lint.impact import plan_impact
-from promptc.lint.model import Finding, LintReport, Location, PlanImpact, PlanSummary, Summary, Suppression
-from promptc.lint.snapshot import Snapshot, view_lock, view_plans
+from promptc.lint.impact import plan_impact, totals as impact_totals, whole_plan_impact
+from promptc.lint.model import REPORT_VERSION, Finding, LintReport, Location, PlanImpact, PlanSummary, Summary, Suppression
+from promptc.lint.snapshot import PlanView, Snapshot, view_lock, view_plans
+from promptc.lint.wire import WireCounter
 from promptc.lock import read_lock
 
 #: Warnings of the new build that lint repeats when they sit on a changed line.
@@ -63,6 +64,7 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
             prefix: str = "", notes: tuple[str, ...] = ()) -> LintReport:
     """The report for the change from ``old`` to ``new`` (both :class:`Snapshot`)."""
     config = config or LintConfig()
+    counter = WireCounter()  # tool definitions counted as each provider's wire carries them
     changes = classify(old.plans, new.plans, old if old.root is not None else None, new)
     groups: dict[tuple, list[Change]] = {}
     for c in changes:
@@ -76,11 +78,17 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
         entry = lookup(first.code)
         impacts = []
         for c in cs:
-            imp = plan_impact(c, old.plans.get(c.plan), new.plans[c.plan], config) if c.plan in new.plans else None
+            imp = plan_impact(c, old.plans.get(c.plan), new.plans[c.plan], config, counter) if c.plan in new.plans \
+                else None
             if imp is not None:
                 impacts.append(imp)
+        code, wire_notes = _by_wire(first.code, impacts, first.keep)
+        if code != first.code:
+            entry = lookup(code)
         sup = None
+        older: list[str] = []
         allows = suppress.allows_above(new, first.suppress_at.span) if first.suppress_at is not None else []
+        seg_hash, old_span = _acknowledged(first, old)
         for a in allows:
             if not a.reason:
                 k = (a.location.path, a.location.line)
@@ -90,17 +98,22 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
                                             message=f"`# promptc: allow {', '.join(a.codes)}` gives no reason, so it "
                                                     "suppresses nothing", location=_rel(a.location, prefix),
                                             hint="write the reason after a dash: # promptc: allow E901 — why"))
-            elif first.code in a.codes and sup is None:
-                sup = Suppression(by="comment", reason=a.reason, location=_rel(a.location, prefix))
+            elif code in a.codes and sup is None:
+                stale = suppress.acknowledges(a, seg_hash, old if old.root is not None else None, old_span)
+                if stale is None:
+                    sup = Suppression(by="comment", reason=a.reason, location=_rel(a.location, prefix))
+                else:
+                    older.append(stale)
         if sup is None and epoch and entry is not None and entry.severity == "error":
             sup = Suppression(by="cache_epoch", reason=epoch)
         findings.append(Finding(
-            code=first.code, name=entry.name if entry else "", severity=entry.severity if entry else "error",
+            code=code, name=entry.name if entry else "", severity=entry.severity if entry else "error",
             message=first.message, location=_rel(first.location, prefix), segment=first.segment,
             plans=sorted({c.plan for c in cs}), impact=sorted(impacts, key=lambda p: p.plan),
-            notes=list(first.notes), hint=first.hint, suppressed=sup))
+            notes=list(first.notes) + wire_notes + older, hint=first.hint if code == first.code else entry.fix, suppressed=sup))
         for c, imp in zip([c for c in cs if c.break_at is not None], impacts):
             per_plan.setdefault(c.plan, []).append((c.break_at, imp, sup is not None))
+    findings.extend(_retention_changes(old, new, prefix))
     # static warnings of the new build, where they sit on a changed line
     if old.root is not None:
         changed: dict[str, set[int]] = {}
@@ -116,23 +129,88 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
     findings.sort(key=lambda f: ((f.location.path, f.location.line, f.location.col) if f.location else ("~", 0, 0),
                                  f.code, f.message))
     plans = []
-    for name in sorted(per_plan):
-        brk, imp, _ = min(per_plan[name], key=lambda x: x[0])
+    broken = sorted(n for n in per_plan if n in new.plans)
+    for name in broken:
+        _, imp, _ = min(per_plan[name], key=lambda x: x[0])
         all_sup = all(s for _, _, s in per_plan[name])
-        cost = sum(t.cost.per_request for t in imp.targets if t.cost)
-        daily = [t.cost.daily for t in imp.targets if t.cost and t.cost.daily is not None]
+        whole = whole_plan_impact(old.plans.get(name), new.plans[name], config, counter)
+        costs = {t: w.cost.per_request for t, w in whole.items() if w.cost is not None}
+        daily = [w.cost.daily for w in whole.values() if w.cost and w.cost.daily is not None]
         plans.append(PlanSummary(plan=name, from_segment=imp.from_segment,
-                                 tokens={t.target: t.tokens for t in imp.targets}, cost_per_request=round(cost, 6),
-                                 cost_daily=round(sum(daily), 6) if daily else None, suppressed=all_sup))
+                                 tokens={t: w.tokens for t, w in whole.items()},
+                                 lost={t: w.lost for t, w in whole.items()}, cost=costs,
+                                 cost_per_request=round(max(costs.values(), default=0.0), 6),
+                                 cost_daily=round(max(daily), 6) if daily else None, suppressed=all_sup))
+    per_target = impact_totals(old.plans, new.plans, broken, config, counter)
+    cost_by_target = {t: c for t, (_, c) in per_target.items() if c is not None}
     daily_all = [p.cost_daily for p in plans if p.cost_daily is not None]
     summary = Summary(
         errors=sum(f.severity == "error" and f.suppressed is None for f in findings),
         warnings=sum(f.severity == "warning" and f.suppressed is None for f in findings),
         infos=sum(f.severity == "info" for f in findings), suppressed=sum(f.suppressed is not None for f in findings),
-        plans=plans, cost_per_request=round(sum(p.cost_per_request for p in plans), 6),
-        cost_daily=round(sum(daily_all), 6) if daily_all else None)
+        plans=plans, cost=cost_by_target, cost_per_request=round(max(cost_by_target.values(), default=0.0), 6),
+        cost_daily=round(max(daily_all), 6) if daily_all else None)
     return LintReport(tool_version=__version__, baseline=old.label, baseline_kind=old.kind if old.kind != "new" else "dir",
                       findings=findings, summary=summary, notes=list(notes))
+
+
+def _retention_changes(old: Snapshot, new: Snapshot, prefix: str) -> list[Finding]:
+    """I919 per plan whose ``cacheRetention`` changed: no prefix is lost, later writes buy a new TTL
+    at its price (the impact of every other finding is priced at the new one)."""
+    def retention(cfg: dict, plan: str) -> str:
+        return (cfg.get("plan_retention") or {}).get(plan) or cfg.get("retention") or "short"
+
+    if old.kind == "lock":  # a lockfile records no configuration
+        return []
+    changed = {}
+    for name in sorted(set(old.plans) & set(new.plans)):
+        a, b = retention(old.config, name), retention(new.config, name)
+        if a != b:
+            changed.setdefault((a, b), []).append(name)
+    out = []
+    entry = lookup("I919")
+    for (a, b), plans in changed.items():
+        loc = None
+        text = new.text("pyproject.toml") if new.root is not None else None
+        if text is not None:
+            from promptc.lint.locate import at
+
+            k = next((i for i, row in enumerate(text.split("\n")) if "cacheRetention" in row), None)
+            loc = _rel(at(new, "pyproject.toml", k + 1), prefix) if k is not None else None
+        out.append(Finding(code="I919", name=entry.name, severity="info", location=loc, plans=plans,
+                           message=f"cache retention {a} → {b}: cached prefixes stay readable; later writes use the "
+                                   f"{b} TTL and its write price", hint=entry.fix))
+    return out
+
+
+def _acknowledged(change: Change, old: Snapshot) -> tuple[str | None, Span | None]:
+    """The new hash a suppression of ``change`` must name, and where the same declaration sits in the
+    baseline (to tell an older acknowledgement from one written for this change)."""
+    at = change.suppress_at
+    if isinstance(at, PlanView):
+        prev = old.plans.get(at.name)
+        return None, prev.span if prev is not None else None
+    if at is None:
+        return None, None
+    prev = next((s for p in old.plans.values() for s in p.segments if s.id == at.id), None)
+    return at.hash, prev.span if prev is not None else None
+
+
+def _by_wire(code: str, impacts: list[PlanImpact], own: dict[str, int]) -> tuple[str, list[str]]:
+    """The code a change gets from what the wire loses: an append that makes a target re-write other
+    cached content (more than the segment's own old entries, ``own``) is E904, not I906; a break that
+    loses nothing cached on any target (every baseline prefix was below its minimum) is I913."""
+    targets = [t for p in impacts for t in p.targets]
+    if code == "I906" and any(t.lost > own.get(t.target, 0) for t in targets):
+        where = sorted({t.target for t in targets if t.lost > own.get(t.target, 0)})
+        return "E904", [f"on {', '.join(where)} the wire sends the new entries before other cached content, which is "
+                        "re-written"]
+    entry = lookup(code)
+    if entry is not None and entry.severity == "error" and targets and not any(t.lost for t in targets):
+        return "I913", ["nothing cached is lost on any target: " + "; ".join(
+            dict.fromkeys(n for t in targets for n in t.notes)) if any(t.notes for t in targets) else
+            "nothing cached is lost on any target"]
+    return code, []
 
 
 def _empty(label: str, kind: str) -> LintReport:
@@ -187,3 +265,15 @@ def check_against_lock(result: BuildResult, lock_path: Path, display_root: Path 
     display_root = (display_root or Path.cwd()).resolve()
     prefix = Path(os.path.relpath(root, display_root)).as_posix()
     return compare(old, new, config=load_lint_config(root), prefix="" if prefix == "." else prefix)
+
+
+def error_json(exc: BaselineError) -> str:
+    """``--format json`` for a lint that cannot start (E920, E921, E922): one JSON document with the
+    coded error, so a CI step that parses the report gets the reason, not an empty stream."""
+    import json
+
+    d = exc.diagnostic
+    entry = lookup(d.code)
+    return json.dumps({"version": REPORT_VERSION, "tool": "promptc", "tool_version": __version__,
+                       "error": {"code": d.code, "name": entry.name if entry else "", "severity": "error",
+                                 "message": d.message, "hint": d.hint}}, sort_keys=True, ensure_ascii=False)

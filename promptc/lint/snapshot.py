@@ -35,6 +35,8 @@ class SegView:
     module: str | None = None
     span: Span | None = None
     breakpoint: tuple[str, ...] = ()
+    role: str | None = None
+    tools: tuple[dict, ...] | None = None  #: tool definitions (provider-neutral) of a tools segment
 
     @property
     def cached(self) -> bool:
@@ -117,7 +119,8 @@ def view_plan(plan: Plan) -> PlanView:
         entries=tuple(s.entry_hashes) if s.entry_hashes is not None else None, labels=_labels(s),
         entry_texts=tuple(s.entries) if s.entries is not None else None,
         content=s.content, template=s.template, module=s.module, span=_span(s.source),
-        breakpoint=tuple(s.breakpoint or ())) for s in plan.segments)
+        breakpoint=tuple(s.breakpoint or ()), role=s.role,
+        tools=tuple(s.tools) if s.tools is not None else None) for s in plan.segments)
     targets = tuple(TargetView(t.name, t.tokenizer, t.tokenizer_exact) for t in plan.targets)
     return PlanView(plan.name, targets, segs, _span(plan.source))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from promptc.core import safewrite
 from promptc.core.errors import Diagnostic, PromptcError
 
 
@@ -34,7 +35,7 @@ def check_output(path: Path) -> None:
 def write_output(path: Path, text: str) -> None:
     """Write the report (E960 when the file system refuses it after all)."""
     try:
-        path.write_text(text, encoding="utf-8", newline="\n")
+        safewrite.write_text(path, text, mkdir=False)
     except OSError as exc:
         raise ReportError("E960", f"--output {path}", f"cannot be written ({exc.strerror or exc})",
                           "write the report to a writable location") from None

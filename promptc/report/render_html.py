@@ -17,6 +17,8 @@ Rules the page keeps (tests/report/ checks them in a real browser):
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 from typing import Iterable
 
@@ -338,6 +340,18 @@ def runtime_section(pm: PrefixMap, run: RunView) -> str:
             f"<h3>Cache objects</h3>{events}</section>")
 
 
+def _csp() -> str:
+    """The page's Content-Security-Policy: nothing loads from anywhere, and the one script that runs
+    is the page's own inline script, by hash — so markup that slipped past escaping could neither
+    run a script nor send anything out. Inline styles stay allowed (the legend's swatches)."""
+    digest = base64.b64encode(hashlib.sha256(JS.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; img-src data:; "
+            "base-uri 'none'; form-action 'none'")
+
+
+CSP = _csp()
+
+
 def render_html(pm: PrefixMap, impact: MapImpact | None = None, run: RunView | None = None,
                 title: str = "promptc cache report") -> str:
     """The whole page for ``pm`` (with the change's ``impact`` and the trace's ``run`` when given)."""
@@ -359,6 +373,7 @@ def render_html(pm: PrefixMap, impact: MapImpact | None = None, run: RunView | N
                  '<p class="muted">One row per segment at one prefix: plans in the last column share the cached '
                  "prefix through it.</p>", segments_table(pm, impact)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta name=\"color-scheme\" content=\"light dark\">"
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(sections) +

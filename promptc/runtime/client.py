@@ -15,12 +15,11 @@ and, when asked, appends a line to a JSONL cache trace. Nothing here imports the
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import os
-import random
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Callable, Iterator
 
@@ -28,61 +27,26 @@ import httpx
 
 from promptc.core.providers import CacheLimits, limits_for
 from promptc.plan import Request
-from promptc.core.prices import Price, price_for
+from promptc.core.prices import Price, price_for, unpriced_message
 from promptc.runtime import eventstream, retention as _retention
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.cost import Cost, cost_of
-from promptc.runtime.errors import (MissingKeyError, ProviderError, ProviderUnavailable, RuntimeConfigError,
-                                    StreamInterrupted, redact)
+from promptc.runtime.attempts import Attempts, Recover, RetryPolicy
+from promptc.runtime.bounds import ACCEPT_ENCODING, BodyReader, Bounds, LineSplitter, parse_reply, scrub
+from promptc.runtime.errors import (MissingKeyError, ProviderError, ProviderResponseError, ProviderUnavailable,
+                                    BaseURLError, RetentionError, StreamInterrupted, TargetError, UnpricedWarning,
+                                    redact)
 from promptc.runtime.layout import Mark, TokenCounter
 from promptc.runtime.providers import adapter_for
 from promptc.runtime.providers.base import Adapter, BuildContext, CallOptions, Completion, StreamEvent, WireCall
-from promptc.runtime.sse import aevents, events
+from promptc.runtime.sse import SSEDecoder
 from promptc.runtime.usage import Usage
 from promptc.core.providers import parse_target
 
-_RETRY_STATUS = frozenset({408, 409, 429})
 _RETRY_EXC = (httpx.TimeoutException, httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
               httpx.WriteError)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries with exponential backoff and jitter; a server's ``retry-after`` wins when given.
-
-    ``deadline_s`` bounds the whole request, retries and waits included.
-    """
-
-    max_retries: int = 2
-    backoff_s: float = 0.5
-    backoff_max_s: float = 8.0
-    timeout_s: float = 120.0
-    deadline_s: float = 600.0
-
-    @staticmethod
-    def retryable_status(status: int) -> bool:
-        return status in _RETRY_STATUS or status >= 500
-
-    def delay(self, attempt: int, headers: httpx.Headers | None) -> float:
-        if headers is not None:
-            ms = headers.get("retry-after-ms")
-            if ms:
-                try:
-                    return max(0.0, float(ms) / 1000)
-                except ValueError:
-                    pass
-            ra = headers.get("retry-after")
-            if ra:
-                try:
-                    return max(0.0, float(ra))
-                except ValueError:
-                    pass
-                try:  # an HTTP date
-                    return max(0.0, email.utils.parsedate_to_datetime(ra).timestamp() - time.time())
-                except (TypeError, ValueError, IndexError):
-                    pass  # unreadable: fall back to backoff
-        base = min(self.backoff_max_s, self.backoff_s * (2 ** attempt))
-        return base * (0.5 + random.random() / 2)
+#: What an adapter's parser raises on a body of the wrong shape (turned into E509).
+_SHAPE_EXC = (KeyError, TypeError, AttributeError, ValueError, IndexError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -114,10 +78,10 @@ class Reply:
                                  "prefix_tokens": m.prefix_tokens} for m in self.breakpoints]}
 
 
-class Client:
-    """A provider client for one target (``provider/model``). Sync methods: :meth:`complete`,
-    :meth:`stream`; async: :meth:`acomplete`, :meth:`astream`. Use as a context manager or call
-    :meth:`close`.
+class _ClientBase:
+    """What :class:`Client` and :class:`AsyncClient` share: configuration, payloads, cache objects, reading
+    answers (bounded, redacted), pricing and tracing. The retry loop is :class:`~promptc.runtime.attempts.Attempts`,
+    driven by the sync client with ``time.sleep`` and by the async one with ``asyncio.sleep``.
 
     ``api_key`` defaults to the provider's standard variable (``ANTHROPIC_API_KEY``,
     ``OPENAI_API_KEY``); ``base_url`` to the SDK's variable (``ANTHROPIC_BASE_URL``,
@@ -132,11 +96,12 @@ class Client:
                  retry: RetryPolicy | None = None, trace: Any = None, config: RuntimeConfig | None = None,
                  http_client: httpx.Client | None = None, async_http_client: httpx.AsyncClient | None = None,
                  sleep: Callable[[float], None] = time.sleep, registry: Any = None,
-                 cache_objects: dict[str, Any] | None = None, clock: Callable[[], float] = time.time):
+                 cache_objects: dict[str, Any] | None = None, clock: Callable[[], float] = time.time,
+                 bounds: Bounds | None = None):
         try:
             self.target = parse_target(target)
         except ValueError as exc:
-            raise RuntimeConfigError(f"error[E507]: {exc} (targets are provider/model, e.g. "
+            raise TargetError(f"error[E526]: {exc} (targets are provider/model, e.g. "
                                      "anthropic/claude-sonnet-4-5 or openai/gpt-5.6)") from None
         self.adapter = adapter_for(self.target.provider, api)
         self.config = config if config is not None else RuntimeConfig.discover()
@@ -147,12 +112,15 @@ class Client:
         self.base_url = (base_url or os.environ.get(self.adapter.base_url_env) or
                          self.config.base_url(self.target.provider) or self.adapter.default_base_url).rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
-            raise RuntimeConfigError(f"error[E507]: base URL {self.base_url!r} for {self.target.provider} is not an "
+            raise BaseURLError(f"error[E527]: base URL {self.base_url!r} for {self.target.provider} is not an "
                                      "http(s) URL")
         self._api_key = api_key or next((os.environ[k] for k in (self.adapter.env_key, *self.adapter.env_key_fallbacks)
                                          if os.environ.get(k)), None)
         self.limits = self._limits()
         self.price: Price | None = price_for(self.target.name, self.config.prices)
+        if self.price is None:
+            warnings.warn(unpriced_message(self.target.name), UnpricedWarning, stacklevel=3)
+        self.bounds = bounds or Bounds()
         self.counter = TokenCounter(self.target.tokenizer if self.target.tokenizer in ("o200k_base", "cl100k_base")
                                     else "o200k_base")
         if trace is not None and not hasattr(trace, "record"):
@@ -191,6 +159,21 @@ class Client:
         value, where = self.config.retention_for(plan)
         return _retention.normalize(value, where)
 
+    def _defaulted(self, plan: str | None) -> bool:
+        """True when nobody chose the retention (no argument, no configuration): the default is ours to adapt."""
+        return self._retention_arg is None and self.config.retention_for(plan)[0] is None
+
+    def _build(self, request: Request, opts: CallOptions) -> WireCall:
+        """The adapter's call; with the default retention on a model that cannot honour it (gpt-5.5 keeps
+        caches for 24h only), what the model supports instead of E504 — a retention someone chose still
+        raises E504."""
+        try:
+            return self.adapter.build(request, opts, self._context())
+        except RetentionError:
+            if not self._defaulted(request.plan) or opts.retention != "short":
+                raise
+            return self.adapter.build(request, replace(opts, retention="long"), self._context())
+
     def _options(self, request: Request, max_tokens: int, temperature: float | None, stream: bool,
                  extra: dict[str, Any] | None) -> CallOptions:
         return CallOptions(model=self.target.model, target=self.target.name, max_tokens=max_tokens,
@@ -205,7 +188,7 @@ class Client:
         """The wire call for ``request`` without sending it or touching cache objects (what
         :meth:`complete` would send when the provider needs none)."""
         opts = self._options(request, max_tokens, temperature, stream, extra)
-        return self.adapter.build(request, opts, self._context())
+        return self._build(request, opts)
 
     # -- cache objects (promptc.runtime.resources) ---------------------------------------------------
     @property
@@ -237,7 +220,7 @@ class Client:
             self.tracer.event(target=self.target.name, **event)
 
     def _prepared(self, request: Request, opts: CallOptions) -> WireCall:
-        call = self.adapter.build(request, opts, self._context())
+        call = self._build(request, opts)
         rm = self.resources()
         return rm.prepare(call, request, opts, self._context()) if rm is not None else call
 
@@ -260,39 +243,102 @@ class Client:
         signs requests (:meth:`Adapter.sign`) signs the bytes that are sent."""
         body = json.dumps(call.payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         signed = self.adapter.sign("POST", self._url(call), {**headers, **call.headers}, body)
+        if not any(k.lower() == "accept-encoding" for k in signed):
+            signed = {**signed, "accept-encoding": ACCEPT_ENCODING}  # what bounds.BodyReader can inflate
         return {"content": body, "headers": signed}
 
-    def _frames(self, resp: httpx.Response) -> Iterator[tuple[str | None, str]]:
-        if self.adapter.stream_framing == "eventstream":
-            return eventstream.events(resp.iter_bytes())
-        return events(resp.iter_lines())
+    # -- reading answers (bounded, redacted: promptc.runtime.bounds) -----------------------------
+    def _reader(self, resp: httpx.Response, m: Attempts) -> BodyReader:
+        # a response httpx built from bytes (a mock transport) is already read and decoded
+        encoding = None if resp.is_stream_consumed else resp.headers.get("content-encoding")
+        return BodyReader(self.target.provider, encoding, self.bounds, m.deadline)
 
-    def _aframes(self, resp: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
-        if self.adapter.stream_framing == "eventstream":
-            return eventstream.aevents(resp.aiter_bytes())
-        return aevents(resp.aiter_lines())
+    def _redact(self, text: str | None) -> str | None:
+        return None if text is None else redact(text, self._api_key)
+
+    def _request_id(self, resp: httpx.Response) -> str | None:
+        rid = _request_id(resp)
+        return None if rid is None else self._redact(rid[:200])
+
+    def _line(self, line: str) -> str:
+        return scrub(line, self._api_key)
+
+    def _check_redirect(self, resp: httpx.Response) -> None:
+        if 300 <= resp.status_code < 400:
+            where = self._redact(resp.headers.get("location", "")[:200]) or "nowhere"
+            raise ProviderResponseError(self.target.provider, resp.status_code,
+                                        f"a redirect to {where!r} (redirects are never followed)",
+                                        request_id=self._request_id(resp))
+
+    def _completion(self, body: bytes, status: int, call: WireCall) -> Completion:
+        """The adapter's :class:`Completion` of a 2xx body; anything unusable is E509."""
+        obj = scrub(parse_reply(self.target.provider, status, body), self._api_key)
+        try:
+            done = self.adapter.parse(obj, call)
+        except ProviderError:
+            raise
+        except _SHAPE_EXC as exc:
+            raise ProviderResponseError(self.target.provider, status, "the answer does not have the shape of a "
+                                        f"{self.target.provider} reply ({type(exc).__name__})") from None
+        return self._usable(done, status)
+
+    def _usable(self, done: Completion, status: int | None) -> Completion:
+        u = done.usage
+        if not isinstance(done.text, str) or (not done.text and u.output is None and u.uncached is None
+                                               and u.cache_read is None):
+            raise ProviderResponseError(self.target.provider, status,
+                                        "the answer has neither text nor usage: not a reply")
+        return done
+
+    def _feed(self, state: Any, ev: str | None, data: str) -> list[StreamEvent]:
+        try:
+            return state.feed(ev, data)
+        except ProviderError:
+            raise
+        except _SHAPE_EXC as exc:
+            raise ProviderResponseError(self.target.provider, None, f"a stream event of the wrong shape "
+                                        f"({type(exc).__name__})") from None
+
+    def _finish(self, state: Any) -> Completion:
+        try:
+            done = state.finish()
+        except ProviderError:
+            raise
+        except _SHAPE_EXC as exc:
+            raise ProviderResponseError(self.target.provider, None, f"a stream of the wrong shape "
+                                        f"({type(exc).__name__})") from None
+        return self._usable(done, None)
 
     # -- results -------------------------------------------------------------------------------
-    def _reply(self, done: Completion, call: WireCall, started: float, attempts: int,
-               request_id: str | None) -> Reply:
+    def _reply(self, done: Completion, call: WireCall, m: Attempts, request_id: str | None) -> Reply:
         cost = cost_of(done.usage, self.price) if self.price else None
         return Reply(done.text, done.usage, cost.total if cost else None, cost, done.finish_reason, self.target.name,
-                     done.model, done.response_id, request_id, time.monotonic() - started, attempts, call.marks,
+                     done.model, done.response_id, request_id, time.monotonic() - m.started, m.attempt, call.marks,
                      call.cache_key, done.raw)
 
-    def _error(self, resp: httpx.Response, attempts: int) -> ProviderError:
+    def _error(self, resp: httpx.Response, raw: bytes, attempts: int) -> ProviderError:
+        text = raw.decode("utf-8", "replace")
         try:
-            body: Any = resp.json()
-        except ValueError:
-            body = resp.text
-        etype, msg = self.adapter.error_from(resp.headers, body)
-        return ProviderError(self.target.provider, resp.status_code, redact(msg, self._api_key),
-                             request_id=_request_id(resp), retryable=RetryPolicy.retryable_status(resp.status_code),
-                             error_type=etype, attempts=attempts)
+            body: Any = scrub(json.loads(raw), self._api_key)
+        except (ValueError, RecursionError):
+            body = text
+        try:
+            etype, msg = self.adapter.error_from(resp.headers, body)
+        except _SHAPE_EXC:
+            etype, msg = None, text[:500]
+        etype = None if etype is None else self._redact(str(etype)[:200])
+        return ProviderError(self.target.provider, resp.status_code, self._redact(str(msg)[:2000]) or "",
+                             request_id=self._request_id(resp),
+                             retryable=RetryPolicy.retryable_status(resp.status_code), error_type=etype,
+                             attempts=attempts)
 
     def _unavailable(self, exc: Exception, attempts: int) -> ProviderUnavailable:
         return ProviderUnavailable(self.target.provider, None, redact(f"{type(exc).__name__}: {exc}", self._api_key),
                                    retryable=True, attempts=attempts)
+
+    def _interrupted(self, state: Any, exc: Exception, rid: str | None) -> StreamInterrupted:
+        return StreamInterrupted(self.target.provider, "".join(getattr(state, "parts", [])), f"{type(exc).__name__}",
+                                 request_id=rid)
 
     def _trace(self, request: Request, call: WireCall, reply: Reply | None, error: Exception | None,
                started: float, attempts: int) -> None:
@@ -300,202 +346,219 @@ class Client:
             self.tracer.record(request=request, target=self.target.name, call=call, reply=reply, error=error,
                                latency_s=time.monotonic() - started, attempts=attempts, limits=self.limits)
 
-    def _wait(self, attempt: int, headers: httpx.Headers | None, started: float, err: Exception) -> float:
-        """Seconds to wait before the next attempt; raises ``err`` when no retry is left or the deadline passes."""
-        if attempt >= self.retry.max_retries:
-            raise err
-        delay = self.retry.delay(attempt, headers)
-        if time.monotonic() - started + delay > self.retry.deadline_s:
-            raise err
-        return delay
+    def _options_and_call(self, request: Request, max_tokens: int, temperature: float | None, stream: bool,
+                          extra: dict[str, Any] | None) -> tuple[CallOptions, dict[str, str]]:
+        return self._options(request, max_tokens, temperature, stream, extra), self._headers()
 
-    # -- sync ------------------------------------------------------------------------------------
+    # -- sync driving (used by Client) -----------------------------------------------------------
     def _client(self) -> httpx.Client:
         if self._http is None:
             self._http = httpx.Client(timeout=self.retry.timeout_s)
         return self._http
 
-    def complete(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
-                 extra: dict[str, Any] | None = None) -> Reply:
-        """Send ``request`` and return the :class:`Reply` (raises :class:`ProviderError` subclasses)."""
-        opts = self._options(request, max_tokens, temperature, False, extra)
-        headers = self._headers()
+    def _read(self, resp: httpx.Response, m: Attempts) -> bytes:
+        reader = self._reader(resp, m)
+        return b"".join(reader.feed(raw) for raw in _raw(resp))
+
+    def _frames(self, resp: httpx.Response, m: Attempts) -> Iterator[tuple[str | None, str]]:
+        reader = self._reader(resp, m)
+        if self.adapter.stream_framing == "eventstream":
+            yield from eventstream.events(reader.feed(raw) for raw in _raw(resp))
+            return
+        split, dec = LineSplitter(self.target.provider, self.bounds.max_line_bytes), SSEDecoder()
+        for raw in _raw(resp):
+            for line in split.feed(reader.feed(raw)):
+                ev = dec.line(self._line(line))
+                if ev is not None:
+                    yield ev
+        for line in split.close():
+            ev = dec.line(self._line(line))
+            if ev is not None:
+                yield ev
+
+    def _sync_complete(self, request: Request, max_tokens: int, temperature: float | None,
+                       extra: dict[str, Any] | None) -> Reply:
+        opts, headers = self._options_and_call(request, max_tokens, temperature, False, extra)
         call = self._prepared(request, opts)
-        started, attempt, recovered = time.monotonic(), 0, False
+        m = Attempts(self.retry)
         try:
             while True:
                 try:
-                    resp = self._client().post(self._url(call), **self._body(call, headers),
-                                               timeout=self._timeout(started))
+                    with self._client().stream("POST", self._url(call), **self._body(call, headers),
+                                               timeout=m.timeout()) as resp:
+                        raw = self._read(resp, m)
                 except _RETRY_EXC as exc:
-                    self._sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
-                    attempt += 1
+                    self._sleep(m.failed(self._unavailable(exc, m.attempt)).seconds)
                     continue
                 if resp.status_code >= 400:
-                    err = self._error(resp, attempt + 1)
-                    if not err.retryable:
-                        again = self._recovered(call, request, opts, err, recovered)
+                    step = m.refused(self._error(resp, raw, m.attempt), resp.headers)
+                    if isinstance(step, Recover):
+                        again = self._recovered(call, request, opts, step.error, False)
                         if again is None:
-                            raise err
-                        call, recovered = again, True
-                        attempt += 1
-                        continue
-                    self._sleep(self._wait(attempt, resp.headers, started, err))
-                    attempt += 1
+                            raise step.error
+                        call = again
+                        m.rebuilt()
+                    else:
+                        self._sleep(step.seconds)
                     continue
-                reply = self._reply(self.adapter.parse(resp.json(), call), call, started, attempt + 1,
-                                    _request_id(resp))
-                self._trace(request, call, reply, None, started, attempt + 1)
+                self._check_redirect(resp)
+                reply = self._reply(self._completion(raw, resp.status_code, call), call, m, self._request_id(resp))
+                self._trace(request, call, reply, None, m.started, m.attempt)
                 return reply
         except ProviderError as exc:
-            self._trace(request, call, None, exc, started, attempt + 1)
+            self._trace(request, call, None, exc, m.started, m.attempt)
             raise
 
-    def stream(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
-               extra: dict[str, Any] | None = None) -> Iterator[StreamEvent]:
-        """Yield ``text`` events as they arrive, then one ``done`` event whose ``reply`` is the :class:`Reply`.
-
-        Failures before the first byte are retried like :meth:`complete`; a stream cut mid-way raises
-        :class:`StreamInterrupted` (never a silently truncated reply).
-        """
-        opts = self._options(request, max_tokens, temperature, True, extra)
-        headers = self._headers()
+    def _sync_stream(self, request: Request, max_tokens: int, temperature: float | None,
+                     extra: dict[str, Any] | None) -> Iterator[StreamEvent]:
+        opts, headers = self._options_and_call(request, max_tokens, temperature, True, extra)
         call = self._prepared(request, opts)
-        started, attempt, recovered = time.monotonic(), 0, False
+        m = Attempts(self.retry)
         try:
             while True:
                 state = self.adapter.stream(call)
+                step: Any = None
                 try:
                     with self._client().stream("POST", self._url(call), **self._body(call, headers),
-                                               timeout=self._timeout(started)) as resp:
+                                               timeout=m.timeout()) as resp:
                         if resp.status_code >= 400:
-                            resp.read()
-                            err = self._error(resp, attempt + 1)
-                            if not err.retryable:
-                                again = self._recovered(call, request, opts, err, recovered)
-                                if again is None:
-                                    raise err
-                                call, recovered = again, True
-                                attempt += 1
-                                continue
-                            self._sleep(self._wait(attempt, resp.headers, started, err))
-                            attempt += 1
-                            continue
-                        rid = _request_id(resp)
-                        try:
-                            for ev, data in self._frames(resp):
-                                for out in state.feed(ev, data):
-                                    yield out
-                        except _RETRY_EXC as exc:
-                            raise StreamInterrupted(self.target.provider, "".join(getattr(state, "parts", [])),
-                                                    f"{type(exc).__name__}", request_id=rid) from None
-                        reply = self._reply(state.finish(), call, started, attempt + 1, rid)
+                            step = m.refused(self._error(resp, self._read(resp, m), m.attempt), resp.headers)
+                        else:
+                            self._check_redirect(resp)
+                            rid = self._request_id(resp)
+                            try:
+                                for ev, data in self._frames(resp, m):
+                                    yield from self._feed(state, ev, data)
+                            except _RETRY_EXC as exc:
+                                raise self._interrupted(state, exc, rid) from None
+                            reply = self._reply(self._finish(state), call, m, rid)
                 except _RETRY_EXC as exc:
-                    self._sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
-                    attempt += 1
+                    self._sleep(m.failed(self._unavailable(exc, m.attempt)).seconds)
                     continue
-                self._trace(request, call, reply, None, started, attempt + 1)
+                if isinstance(step, Recover):
+                    again = self._recovered(call, request, opts, step.error, False)
+                    if again is None:
+                        raise step.error
+                    call = again
+                    m.rebuilt()
+                    continue
+                if step is not None:
+                    self._sleep(step.seconds)
+                    continue
+                self._trace(request, call, reply, None, m.started, m.attempt)
                 yield StreamEvent("done", reply=reply)
                 return
         except ProviderError as exc:
-            self._trace(request, call, None, exc, started, attempt + 1)
+            self._trace(request, call, None, exc, m.started, m.attempt)
             raise
 
-    def _timeout(self, started: float) -> httpx.Timeout:
-        left = max(0.001, self.retry.deadline_s - (time.monotonic() - started))
-        return httpx.Timeout(min(self.retry.timeout_s, left))
-
-    # -- async -----------------------------------------------------------------------------------
+    # -- async driving (used by AsyncClient) ----------------------------------------------------
     def _aclient(self) -> httpx.AsyncClient:
         if self._ahttp is None:
             self._ahttp = httpx.AsyncClient(timeout=self.retry.timeout_s)
         return self._ahttp
 
-    async def acomplete(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
-                        extra: dict[str, Any] | None = None) -> Reply:
-        """Async :meth:`complete` (cache-object work, where the provider needs it, runs in a worker thread)."""
-        opts = self._options(request, max_tokens, temperature, False, extra)
-        headers = self._headers()
+    async def _aread(self, resp: httpx.Response, m: Attempts) -> bytes:
+        reader = self._reader(resp, m)
+        return b"".join([reader.feed(raw) async for raw in _araw(resp)])
+
+    async def _aframes(self, resp: httpx.Response, m: Attempts) -> AsyncIterator[tuple[str | None, str]]:
+        reader = self._reader(resp, m)
+        if self.adapter.stream_framing == "eventstream":
+            async for ev in eventstream.aevents(_amap(reader.feed, _araw(resp))):
+                yield ev
+            return
+        split, dec = LineSplitter(self.target.provider, self.bounds.max_line_bytes), SSEDecoder()
+        async for raw in _araw(resp):
+            for line in split.feed(reader.feed(raw)):
+                ev = dec.line(self._line(line))
+                if ev is not None:
+                    yield ev
+        for line in split.close():
+            ev = dec.line(self._line(line))
+            if ev is not None:
+                yield ev
+
+    async def _async_complete(self, request: Request, max_tokens: int, temperature: float | None,
+                              extra: dict[str, Any] | None) -> Reply:
+        opts, headers = self._options_and_call(request, max_tokens, temperature, False, extra)
         call = await self._aprepared(request, opts)
-        started, attempt, recovered = time.monotonic(), 0, False
+        m = Attempts(self.retry)
         try:
             while True:
                 try:
-                    resp = await self._aclient().post(self._url(call), **self._body(call, headers),
-                                                      timeout=self._timeout(started))
+                    async with self._aclient().stream("POST", self._url(call), **self._body(call, headers),
+                                                      timeout=m.timeout()) as resp:
+                        raw = await self._aread(resp, m)
                 except _RETRY_EXC as exc:
-                    await asyncio.sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
-                    attempt += 1
+                    await asyncio.sleep(m.failed(self._unavailable(exc, m.attempt)).seconds)
                     continue
                 if resp.status_code >= 400:
-                    err = self._error(resp, attempt + 1)
-                    if not err.retryable:
-                        again = await self._arecovered(call, request, opts, err, recovered)
+                    step = m.refused(self._error(resp, raw, m.attempt), resp.headers)
+                    if isinstance(step, Recover):
+                        again = await self._arecovered(call, request, opts, step.error, False)
                         if again is None:
-                            raise err
-                        call, recovered = again, True
-                        attempt += 1
-                        continue
-                    await asyncio.sleep(self._wait(attempt, resp.headers, started, err))
-                    attempt += 1
+                            raise step.error
+                        call = again
+                        m.rebuilt()
+                    else:
+                        await asyncio.sleep(step.seconds)
                     continue
-                reply = self._reply(self.adapter.parse(resp.json(), call), call, started, attempt + 1,
-                                    _request_id(resp))
-                self._trace(request, call, reply, None, started, attempt + 1)
+                self._check_redirect(resp)
+                reply = self._reply(self._completion(raw, resp.status_code, call), call, m, self._request_id(resp))
+                self._trace(request, call, reply, None, m.started, m.attempt)
                 return reply
         except ProviderError as exc:
-            self._trace(request, call, None, exc, started, attempt + 1)
+            self._trace(request, call, None, exc, m.started, m.attempt)
             raise
 
-    async def astream(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
-                      extra: dict[str, Any] | None = None) -> AsyncIterator[StreamEvent]:
-        """Async :meth:`stream`."""
-        opts = self._options(request, max_tokens, temperature, True, extra)
-        headers = self._headers()
+    async def _async_stream(self, request: Request, max_tokens: int, temperature: float | None,
+                            extra: dict[str, Any] | None) -> AsyncIterator[StreamEvent]:
+        opts, headers = self._options_and_call(request, max_tokens, temperature, True, extra)
         call = await self._aprepared(request, opts)
-        started, attempt, recovered = time.monotonic(), 0, False
+        m = Attempts(self.retry)
         try:
             while True:
                 state = self.adapter.stream(call)
+                step: Any = None
                 try:
                     async with self._aclient().stream("POST", self._url(call), **self._body(call, headers),
-                                                      timeout=self._timeout(started)) as resp:
+                                                      timeout=m.timeout()) as resp:
                         if resp.status_code >= 400:
-                            await resp.aread()
-                            err = self._error(resp, attempt + 1)
-                            if not err.retryable:
-                                again = await self._arecovered(call, request, opts, err, recovered)
-                                if again is None:
-                                    raise err
-                                call, recovered = again, True
-                                attempt += 1
-                                continue
-                            await asyncio.sleep(self._wait(attempt, resp.headers, started, err))
-                            attempt += 1
-                            continue
-                        rid = _request_id(resp)
-                        try:
-                            async for ev, data in self._aframes(resp):
-                                for out in state.feed(ev, data):
-                                    yield out
-                        except _RETRY_EXC as exc:
-                            raise StreamInterrupted(self.target.provider, "".join(getattr(state, "parts", [])),
-                                                    f"{type(exc).__name__}", request_id=rid) from None
-                        reply = self._reply(state.finish(), call, started, attempt + 1, rid)
+                            step = m.refused(self._error(resp, await self._aread(resp, m), m.attempt), resp.headers)
+                        else:
+                            self._check_redirect(resp)
+                            rid = self._request_id(resp)
+                            try:
+                                async for ev, data in self._aframes(resp, m):
+                                    for out in self._feed(state, ev, data):
+                                        yield out
+                            except _RETRY_EXC as exc:
+                                raise self._interrupted(state, exc, rid) from None
+                            reply = self._reply(self._finish(state), call, m, rid)
                 except _RETRY_EXC as exc:
-                    await asyncio.sleep(self._wait(attempt, None, started, self._unavailable(exc, attempt + 1)))
-                    attempt += 1
+                    await asyncio.sleep(m.failed(self._unavailable(exc, m.attempt)).seconds)
                     continue
-                self._trace(request, call, reply, None, started, attempt + 1)
+                if isinstance(step, Recover):
+                    again = await self._arecovered(call, request, opts, step.error, False)
+                    if again is None:
+                        raise step.error
+                    call = again
+                    m.rebuilt()
+                    continue
+                if step is not None:
+                    await asyncio.sleep(step.seconds)
+                    continue
+                self._trace(request, call, reply, None, m.started, m.attempt)
                 yield StreamEvent("done", reply=reply)
                 return
         except ProviderError as exc:
-            self._trace(request, call, None, exc, started, attempt + 1)
+            self._trace(request, call, None, exc, m.started, m.attempt)
             raise
 
     async def _aprepared(self, request: Request, opts: CallOptions) -> WireCall:
         if self.adapter.resources.__func__ is _no_resources:  # type: ignore[attr-defined]
-            return self.adapter.build(request, opts, self._context())
+            return self._build(request, opts)
         return await asyncio.to_thread(self._prepared, request, opts)
 
     async def _arecovered(self, call: WireCall, request: Request, opts: CallOptions, err: ProviderError,
@@ -512,11 +575,32 @@ class Client:
             self._http.close()
             self._http = None
 
-    async def aclose(self) -> None:
-        self.close()
-        if self._ahttp is not None and self._owns_ahttp:
-            await self._ahttp.aclose()
-            self._ahttp = None
+
+class Client(_ClientBase):
+    """A provider client for one target (``provider/model``): :meth:`complete` and :meth:`stream`. Use as a
+    context manager or call :meth:`close`. :class:`AsyncClient` is the async sibling.
+
+    ``api_key`` defaults to the provider's standard variable (``ANTHROPIC_API_KEY``,
+    ``OPENAI_API_KEY``); ``base_url`` to the SDK's variable (``ANTHROPIC_BASE_URL``,
+    ``OPENAI_BASE_URL``), then ``[tool.promptc.providers.<provider>] base_url``, then the public
+    endpoint. ``retention`` (``none``/``short``/``long``) overrides the project configuration;
+    ``tenant`` scopes the cache key; ``trace`` is a path (or :class:`~promptc.runtime.trace.Tracer`)
+    for the JSONL cache trace; ``bounds`` limits the size of an answer (:class:`~promptc.runtime.bounds.Bounds`).
+    """
+
+    def complete(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+                 extra: dict[str, Any] | None = None) -> Reply:
+        """Send ``request`` and return the :class:`Reply` (raises :class:`ProviderError` subclasses)."""
+        return self._sync_complete(request, max_tokens, temperature, extra)
+
+    def stream(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+               extra: dict[str, Any] | None = None) -> Iterator[StreamEvent]:
+        """Yield ``text`` events as they arrive, then one ``done`` event whose ``reply`` is the :class:`Reply`.
+
+        Failures before the first byte are retried like :meth:`complete`; a stream cut mid-way raises
+        :class:`StreamInterrupted` (never a silently truncated reply).
+        """
+        return self._sync_stream(request, max_tokens, temperature, extra)
 
     def __enter__(self) -> "Client":
         return self
@@ -524,21 +608,57 @@ class Client:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    async def __aenter__(self) -> "Client":
+
+class AsyncClient(_ClientBase):
+    """The async sibling of :class:`Client` (same arguments): ``await`` :meth:`complete`, ``async for`` over
+    :meth:`stream`; use ``async with`` or call :meth:`aclose`. Cache-object work, where the provider needs
+    it, runs in a worker thread."""
+
+    async def complete(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+                       extra: dict[str, Any] | None = None) -> Reply:
+        """Send ``request`` and return the :class:`Reply` (raises :class:`ProviderError` subclasses)."""
+        return await self._async_complete(request, max_tokens, temperature, extra)
+
+    def stream(self, request: Request, *, max_tokens: int = 1024, temperature: float | None = None,
+               extra: dict[str, Any] | None = None) -> AsyncIterator[StreamEvent]:
+        """Async-iterate ``text`` events, then one ``done`` event (see :meth:`Client.stream`)."""
+        return self._async_stream(request, max_tokens, temperature, extra)
+
+    acomplete = complete
+    astream = stream
+
+    async def aclose(self) -> None:
+        self.close()
+        if self._ahttp is not None and self._owns_ahttp:
+            await self._ahttp.aclose()
+            self._ahttp = None
+
+    async def __aenter__(self) -> "AsyncClient":
         return self
 
     async def __aexit__(self, *exc) -> None:
         await self.aclose()
 
 
-class AsyncClient(Client):
-    """:class:`Client` whose :meth:`complete` and :meth:`stream` are the async ones."""
+def _raw(resp: httpx.Response) -> Iterator[bytes]:
+    """The body as it came off the wire (still compressed), chunk by chunk."""
+    if resp.is_stream_consumed:
+        yield resp.content
+        return
+    yield from resp.iter_raw()
 
-    async def complete(self, request: Request, **kw: Any) -> Reply:  # type: ignore[override]
-        return await self.acomplete(request, **kw)
 
-    def stream(self, request: Request, **kw: Any) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
-        return self.astream(request, **kw)
+async def _araw(resp: httpx.Response) -> AsyncIterator[bytes]:
+    if resp.is_stream_consumed:
+        yield resp.content
+        return
+    async for chunk in resp.aiter_raw():
+        yield chunk
+
+
+async def _amap(fn: Callable[[bytes], bytes], chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for c in chunks:
+        yield fn(c)
 
 
 _no_resources = Adapter.resources

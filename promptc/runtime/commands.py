@@ -20,7 +20,12 @@ def sim() -> None:
 @click.option("--port", default=8700, show_default=True, type=int)
 @click.option("--real-clock", is_flag=True, help="Expire cache entries in real time (default: a fake clock "
               "moved with POST /_sim/advance)")
-def sim_serve(provider, host, port, real_clock):
+@click.option("--min-tokens", type=click.IntRange(1), default=None,
+              help="Lower every provider's minimum cacheable tokens to N (default: each model's, from "
+              "`promptc providers`), so small prompts show cache hits")
+@click.option("--anthropic-min-tokens", "anthropic_min", multiple=True, metavar="MODEL=N",
+              help="Lower one Claude model's minimum (Anthropic, Bedrock, OpenRouter); repeatable")
+def sim_serve(provider, host, port, real_clock, min_tokens, anthropic_min):
     """Serve the simulator until interrupted; point an SDK or promptc at it."""
     import uvicorn
 
@@ -28,7 +33,14 @@ def sim_serve(provider, host, port, real_clock):
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise click.UsageError("the simulator serves loopback only (--host 127.0.0.1)")
-    app = SimApp(clock=time.time if real_clock else None)
+    per_model = {}
+    for item in anthropic_min:
+        model, sep, n = item.partition("=")
+        if not sep or not model or not n.isdigit() or int(n) < 1:
+            raise click.BadParameter(f"`{item}` is not MODEL=N (N ≥ 1)", param_hint="--anthropic-min-tokens")
+        per_model[model] = int(n)
+    app = SimApp(clock=time.time if real_clock else None, anthropic_min_tokens=per_model or None,
+                 min_tokens=min_tokens)
     url = f"http://{host}:{port}"
     if provider in ("anthropic", "all"):
         click.echo(f"export ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY=sim", err=True)

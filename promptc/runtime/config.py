@@ -22,12 +22,12 @@ For retention: ``Client(retention=...)`` > ``plans.<plan>.cacheRetention`` > ``c
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptc.runtime.errors import RuntimeConfigError
+from promptc.core.pyproject import read_tool_table
+from promptc.runtime.errors import RuntimeSettingError
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,13 @@ class RuntimeConfig:
         def table(key: str) -> dict[str, dict[str, Any]]:
             value = data.get(key, {})
             if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-                raise RuntimeConfigError(f"error[E507]: {source or 'config'}: tool.promptc.{key} must be a table "
+                raise RuntimeSettingError(f"error[E528]: {source or 'config'}: tool.promptc.{key} must be a table "
                                          "of tables")
             return value
 
         retention = data.get("cacheRetention")
         if retention is not None and not isinstance(retention, str):
-            raise RuntimeConfigError(f"error[E507]: {source or 'config'}: tool.promptc.cacheRetention must be a "
+            raise RuntimeSettingError(f"error[E528]: {source or 'config'}: tool.promptc.cacheRetention must be a "
                                      "string (none, short or long)")
         return cls(retention=retention, plans=table("plans"), providers=table("providers"), prices=table("prices"),
                    cache_limits=table("cache_limits"), source=source)
@@ -60,17 +60,10 @@ class RuntimeConfig:
     @classmethod
     def discover(cls, start: str | Path | None = None) -> "RuntimeConfig":
         """Read the nearest ``pyproject.toml`` at or above ``start`` (default: the working directory)."""
-        d: Path | None = Path(start or Path.cwd()).resolve()
-        while d is not None:
-            f = d / "pyproject.toml"
-            if f.is_file():
-                try:
-                    data = tomllib.loads(f.read_text(encoding="utf-8"))
-                except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
-                    raise RuntimeConfigError(f"error[E507]: {f}: cannot read it: {exc}") from None
-                return cls.from_dict(data.get("tool", {}).get("promptc", {}) or {}, source=str(f))
-            d = d.parent if d.parent != d else None
-        return cls()
+        found = read_tool_table(Path(start or Path.cwd()))  # the one reader: E525 when the file is broken
+        if found.path is None:
+            return cls()
+        return cls.from_dict(found.table, source=str(found.path))
 
     def retention_for(self, plan: str | None) -> tuple[str | None, str]:
         """(configured retention or None, where it came from) for a plan, per-plan override first."""

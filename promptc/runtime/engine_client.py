@@ -128,13 +128,31 @@ def _client_kwargs(base_url: str, api_key: str | None, timeout: float) -> dict:
     return {"base_url": url, "headers": headers, "timeout": timeout}
 
 
+def _sent_key(resp: httpx.Response) -> str | None:
+    """The bearer key this response's request carried (redacted from anything the server echoes)."""
+    try:
+        auth = resp.request.headers.get("authorization") or ""
+    except RuntimeError:  # a response built without a request
+        return None
+    return auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else (auth or None)
+
+
+def _scrub(value: Any, key: str | None) -> str:
+    from promptc.runtime.errors import redact
+
+    return redact(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False), key)
+
+
 def _raise_for(resp: httpx.Response) -> None:
     if resp.status_code >= 400:
+        key = _sent_key(resp)
         try:
             err = resp.json()["error"]
-            raise EngineRequestError(resp.status_code, err.get("message", resp.text), err.get("param"))
-        except (ValueError, KeyError, TypeError):
-            raise EngineRequestError(resp.status_code, resp.text[:500]) from None
+            param = err.get("param")
+            raise EngineRequestError(resp.status_code, _scrub(err.get("message", resp.text), key),
+                                     None if param is None else _scrub(param, key))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise EngineRequestError(resp.status_code, _scrub(resp.text[:500], key)) from None
 
 
 def _result_from_json(data: dict, t0: float) -> RunResult:
@@ -144,8 +162,8 @@ def _result_from_json(data: dict, t0: float) -> RunResult:
 
 
 class _StreamAssembler:
-    def __init__(self, t0: float):
-        self.t0 = t0
+    def __init__(self, t0: float, key: str | None = None):
+        self.t0, self.key = t0, key
         self.parts: list[str] = []
         self.ttft: float | None = None
         self.usage: dict = {}
@@ -160,7 +178,9 @@ class _StreamAssembler:
             return None
         obj = json.loads(data)
         if "error" in obj:
-            raise EngineRequestError(500, obj["error"].get("message", "stream error"))
+            err = obj["error"]
+            msg = err.get("message", "stream error") if isinstance(err, dict) else err
+            raise EngineRequestError(500, _scrub(msg, self.key))
         if obj.get("usage"):
             self.usage = obj["usage"]
             self.segments = obj.get("promptc", {}).get("segments", [])
@@ -211,7 +231,7 @@ class EngineClient:
             if resp.status_code >= 400:
                 resp.read()
                 _raise_for(resp)
-            asm = _StreamAssembler(t0)
+            asm = _StreamAssembler(t0, _sent_key(resp))
             for line in resp.iter_lines():
                 text = asm.feed(line)
                 if text:
@@ -266,7 +286,7 @@ class AsyncEngineClient:
             if resp.status_code >= 400:
                 await resp.aread()
                 _raise_for(resp)
-            asm = _StreamAssembler(t0)
+            asm = _StreamAssembler(t0, _sent_key(resp))
             async for line in resp.aiter_lines():
                 text = asm.feed(line)
                 if text:

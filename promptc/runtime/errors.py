@@ -9,8 +9,16 @@ Codes:
   (:class:`RetentionError`);
 - ``E505`` a stream ended before its final event (:class:`StreamInterrupted`);
 - ``E506`` the request could not reach the provider, or its deadline passed (:class:`ProviderUnavailable`);
-- ``E507`` a target the runtime has no adapter for, or a bad runtime setting (:class:`RuntimeConfigError`);
-- ``E508`` a cache trace file that cannot be read (:class:`TraceError`).
+- ``E507`` a target whose provider has no runtime adapter (:class:`RuntimeConfigError`); its subclasses
+  carry one code per other mistake: ``E526`` a target that is not ``provider/model`` (:class:`TargetError`),
+  ``E527`` a base URL that is not http(s) (:class:`BaseURLError`), ``E528`` a bad runtime setting in
+  ``[tool.promptc]`` (:class:`RuntimeSettingError`);
+- ``E508`` a cache trace file that cannot be read (:class:`TraceError`);
+- ``E509`` a provider answer that is not a usable reply (non-JSON, a redirect, too deeply nested, the
+  wrong shape, ``null``, ``{}``) (:class:`ProviderResponseError`);
+- ``E524`` a provider answer over the size bound, compressed or decompressed, or an SSE line over its
+  bound (:class:`ResponseTooLarge`);
+- ``W509`` a model no price source knows: its cost is None (:class:`UnpricedWarning`).
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ class ProviderError(PromptcError):
 
     def __init__(self, provider: str, status: int | None, message: str, *, request_id: str | None = None,
                  retryable: bool = False, error_type: str | None = None, attempts: int = 1):
+        # every provider-supplied string: anything shaped like a key is masked even when the caller
+        # could not name the key (the clients also mask their own key exactly)
+        message, error_type, request_id = (None if v is None else redact(str(v)) for v in (message, error_type, request_id))
         self.provider, self.status, self.request_id = provider, status, request_id
         self.retryable, self.error_type, self.attempts = retryable, error_type, attempts
         self.message = message
@@ -82,9 +93,46 @@ class ProviderUnavailable(ProviderError):
 
 
 class RuntimeConfigError(PromptcError):
-    """A target without an adapter, or a bad runtime setting (base URL, option)."""
+    """A target without an adapter (E507); the subclasses below are the other configuration mistakes."""
 
     code = "E507"
+
+
+class TargetError(RuntimeConfigError):
+    """A target that is not ``provider/model``."""
+
+    code = "E526"
+
+
+class BaseURLError(RuntimeConfigError):
+    """A provider base URL that is not an http(s) URL."""
+
+    code = "E527"
+
+
+class RuntimeSettingError(RuntimeConfigError):
+    """A bad runtime setting in ``[tool.promptc]`` (a table that is not one, an unknown or invalid value)."""
+
+    code = "E528"
+
+
+class ProviderResponseError(ProviderError):
+    """A 2xx/3xx answer that is not a usable reply: not JSON, a redirect (never followed), nested deeper
+    than :data:`MAX_JSON_DEPTH`, ``null``/``{}`` or another shape the provider never sends."""
+
+    code = "E509"
+
+
+class ResponseTooLarge(ProviderError):
+    """A response body (compressed or decompressed) or one SSE line over its bound."""
+
+    code = "E524"
+
+
+class UnpricedWarning(UserWarning):
+    """``W509``: no price source knows the target's model; replies carry ``cost=None``."""
+
+    code = "W509"
 
 
 class TraceError(PromptcError):

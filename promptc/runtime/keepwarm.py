@@ -2,8 +2,8 @@
 out, while the plan is in use and only when that pays; it stops when the plan goes idle.
 
 **When.** A prefix used at ``t`` (or refreshed at ``t``) expires at ``t + TTL``; the TTL comes from
-the client's retention (:func:`ttl_seconds`: Anthropic ``short`` = 5 min, ``long`` = 1 h; OpenAI
-gpt-5.6+ 30 min, ...). The heartbeat decides at ``expires_at − lead`` (``lead`` defaults to 10% of
+the client's retention and the provider's spec (:func:`ttl_seconds`: Anthropic ``short`` = 5 min,
+``long`` = 1 h; OpenAI gpt-5.6+ 30 min or 12 h, ...). The heartbeat decides at ``expires_at − lead`` (``lead`` defaults to 10% of
 the TTL, at most 60 s).
 
 **Whether (the cost model).** With ``P`` prefix tokens, input price ``in`` ($/MTok), read
@@ -38,6 +38,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from promptc.core import providers
 from promptc.core.errors import PromptcError
 from promptc.core.prices import Price
 
@@ -81,31 +82,14 @@ class KeepWarmPolicy:
 
 
 def ttl_seconds(target: str, retention: str) -> float | None:
-    """The TTL a cached prefix lives unused on ``target`` under ``retention`` (None: no TTL to beat)."""
-    provider, _, model = target.partition("/")
-    if retention == "none":
-        return None
-    long = retention == "long"
-    if provider in ("anthropic", "bedrock"):
-        return 3600.0 if long else 300.0
-    if provider == "openai":
-        m = model.lower()
-        if m.startswith(("gpt-5.6", "gpt-5.7", "gpt-6")):
-            return 1800.0
-        return 86400.0 if long else 300.0
-    if provider == "moonshot":
-        return 3600.0 if (long or model.startswith("moonshot-v1")) else 300.0
-    if provider == "gemini":
-        return 3600.0
-    return None
+    """The TTL a cached prefix lives unused on ``target`` under ``retention`` (None: no TTL to beat),
+    from the provider's spec (:func:`promptc.core.providers.ttl_seconds`)."""
+    return providers.ttl_seconds(target, retention)
 
 
 def write_ttl(target: str, retention: str) -> str:
-    """The write-multiplier key of the price table for ``target`` under ``retention``."""
-    provider, _, model = target.partition("/")
-    if provider == "openai":
-        return "30m"
-    return "1h" if retention == "long" else "5m"
+    """The TTL name a write under ``retention`` buys on ``target`` (the price table's write key)."""
+    return providers.ttl_name(target, retention) or providers.ttl_name(target, "short") or "5m"
 
 
 @dataclass(frozen=True)
@@ -336,7 +320,7 @@ class KeepWarmClient:
 
         self.keepwarm.used(plan=request.plan, target=c.target.name, prefix_hash=request.segments[mark.index].prefix_hash,
                            prefix_tokens=mark.prefix_tokens, ttl_s=ttl_s,
-                           ttl="1h" if mark.long and provider != "openai" else write_ttl(c.target.name, "short"),
+                           ttl=write_ttl(c.target.name, "long" if mark.long else "short"),
                            price=c.price, ping=ping)
         return True
 

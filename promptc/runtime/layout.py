@@ -8,7 +8,7 @@ A breakpoint marks the end of a stable run of segments. Candidates, in priority 
 2. the end of the growing history (a turn-level append-only segment) when a slot is left: the next
    turn re-reads it.
 
-:func:`place` then walks the provider's render order and drops a candidate whose cumulative prefix
+:func:`place` then walks the provider's render order (its spec's wire order) and drops a candidate whose cumulative prefix
 is below the model's minimum (the provider would silently ignore it), keeps at most
 ``max_breakpoints``, and gives marks on static/session segments the long TTL only while no
 short-TTL mark precedes them (providers require 1h before 5m).
@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from promptc.core.wire import wire_last, wire_order
 from promptc.plan import Request, RequestSegment
 
 
@@ -43,20 +44,48 @@ class Mark:
     prefix_tokens: int
 
 
+def _leading_run(order: Sequence[int], segs: Sequence[RequestSegment], pred: Callable[[RequestSegment], bool]) -> list[int]:
+    """The indices at the start of the wire ``order`` while ``pred`` holds."""
+    out: list[int] = []
+    for i in order:
+        if not pred(segs[i]):
+            break
+        out.append(i)
+    return out
+
+
+def _is_static(s: RequestSegment) -> bool:
+    return s.stability == "static"
+
+
+def _is_global(s: RequestSegment) -> bool:
+    return s.stability == "static" and s.level == "global"
+
+
 def candidates(request: Request, target: str) -> list[Candidate]:
-    """Wanted breakpoints for ``request`` on ``target``, highest priority first (see module doc)."""
+    """Wanted breakpoints for ``request`` on ``target``, highest priority first (see module doc).
+
+    Positions are in ``target``'s wire order (:func:`promptc.core.wire.wire_order`): the shared
+    block ends at the wire's leading run of global static segments (on a tools-first provider the
+    tools come first whatever the plan's order), and a plan breakpoint compiled on a global segment
+    inside that run (an older plan measured in plan order) moves to the run's end, where the wire
+    prefix is really shared."""
     segs = request.segments
+    order = wire_order(target, segs)
+    glob = _leading_run(order, segs, _is_global)
+    static = _leading_run(order, segs, _is_static)
     planned = [i for i, s in enumerate(segs) if s.breakpoint and target in s.breakpoint]
     out: list[Candidate] = []
     if planned:
-        out = [Candidate(i, "plan", True) for i in planned]
+        for i in planned:
+            if i in glob and static and i != static[-1]:
+                i = glob[-1]
+            if all(c.index != i for c in out):
+                out.append(Candidate(i, "plan", True))
     else:
-        def last(pred) -> int | None:
-            return max((i for i, s in enumerate(segs) if pred(s)), default=None)
-
-        for idx, reason in ((last(lambda s: s.stability == "static"), "static"),
-                            (last(lambda s: s.stability == "static" and s.level == "global"), "global"),
-                            (last(lambda s: s.stability == "session"), "session")):
+        session = wire_last(target, segs, [i for i, s in enumerate(segs) if s.stability == "session"])
+        for idx, reason in ((static[-1] if static else None, "static"), (glob[-1] if glob else None, "global"),
+                            (session, "session")):
             if idx is not None and all(c.index != idx for c in out):
                 out.append(Candidate(idx, reason, True))
     hist = max((i for i, s in enumerate(segs) if s.kind == "history" and s.stability == "turn"), default=None)
@@ -67,16 +96,19 @@ def candidates(request: Request, target: str) -> list[Candidate]:
 
 def in_render_order(wanted: Sequence[Candidate], order: Sequence[int], segs: Sequence[RequestSegment],
                     markable: Callable[[int], bool] = lambda i: True) -> list[Candidate]:
-    """Re-anchor the ``static`` and ``global`` candidates on the last such segment *as the provider
-    renders them* (Anthropic renders tools first, so the global prefix ends at the last global
-    system block, not at the tools segment); candidates on unmarkable segments are dropped."""
-    preds = {"static": lambda s: s.stability == "static",
-             "global": lambda s: s.stability == "static" and s.level == "global"}
+    """Re-anchor the ``static`` and ``global`` candidates on the last markable segment of the
+    provider's leading run of such segments *as it renders them* (Anthropic renders tools first, so
+    the global prefix ends at the last global system block, not at the tools segment; OpenAI cannot
+    mark a tool definition); other candidates on unmarkable segments are dropped."""
+    runs = {"static": _leading_run(order, segs, _is_static), "global": _leading_run(order, segs, _is_global)}
     out: list[Candidate] = []
     for c in wanted:
         idx: int | None = c.index
-        if c.reason in preds:
-            idx = next((i for i in reversed(order) if preds[c.reason](segs[i]) and markable(i)), None)
+        run = runs.get(c.reason)
+        if run is None and c.reason == "plan" and c.index in runs["global"]:
+            run = runs["global"][: runs["global"].index(c.index) + 1]
+        if run is not None:
+            idx = next((i for i in reversed(run) if markable(i)), None)
         if idx is not None and markable(idx) and all(o.index != idx for o in out):
             out.append(Candidate(idx, c.reason, c.stable))
     return out

@@ -302,6 +302,9 @@ CREATE TABLE IF NOT EXISTS claims (
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 SCHEMA_VERSION = "1"
+#: SQLite's ``application_id`` header field of a promptc registry ("prmc"): a database of another
+#: program is refused (E530), never adopted (its tables would make every query fail).
+APPLICATION_ID = 0x70726D63
 _COLS = "provider, account, model, prefix_hash, remote_id, expires_at, tokens, created_at, last_used, status, slot, creator"
 _KEY = "provider = ? AND account = ? AND model = ? AND prefix_hash = ?"
 
@@ -335,7 +338,11 @@ class SQLiteBackend(RegistryBackend):
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:  # the file holds account names and remote cache ids: readable by its owner only
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
             self._conn()  # creates the schema
         except (OSError, sqlite3.Error) as exc:
             raise RegistryError(f"error[E530]: cannot open the cache registry {self.path}: {exc}\n"
@@ -350,10 +357,18 @@ class SQLiteBackend(RegistryBackend):
             conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_s, isolation_level=None,
                                    check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            # checked before anything writes (even switching to WAL rewrites the file's header)
+            if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID and not self._adoptable(conn):
+                conn.close()
+                raise RegistryError(f"error[E530]: {self.path} is not a promptc cache registry (another "
+                                    "program's database)\n   = hint: pass another file "
+                                    "(SQLiteBackend(path=...)); promptc never writes into it")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 for stmt in filter(str.strip, _SCHEMA.split(";")):
                     conn.execute(stmt)
                 row = conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
@@ -370,6 +385,18 @@ class SQLiteBackend(RegistryBackend):
                 raise
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
+
+    @staticmethod
+    def _adoptable(conn: sqlite3.Connection) -> bool:
+        """True for an empty database, or a registry written before ``application_id`` was set
+        (exactly promptc's tables and columns)."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return True
+        if tables != {"entries", "claims", "meta"}:
+            return False
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(entries)")]
+        return cols == [c.strip() for c in _COLS.split(",")]
 
     class _Txn:
         def __init__(self, conn: sqlite3.Connection, write: bool):

@@ -35,7 +35,9 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from promptc.runtime.errors import TraceError
 
@@ -147,8 +149,76 @@ def _reason(last: _Last, segs, model, target: str, now: float, expected, limits)
             "detail": "the prefix repeated but was not read from the cache"}
 
 
+# -- reading: every record is validated before anything computes with it ----------------------------
+# A trace file may come from anywhere (a pull request, a colleague, a hand edit): the fields the
+# readers use (``trace stats``, ``report --trace``, ``simulate --from-trace``) are checked here, so
+# ``usage: [1, 2]``, ``ts: NaN`` or ``cache_read: 10**400`` is an E508 with its line, not a crash.
+# Unknown fields are kept: a newer writer's extra fields never make an older reader refuse a file.
+
+#: The largest token count a record may carry (no model's context comes near it).
+MAX_TRACE_TOKENS = 10**9
+_Count = Annotated[int, Field(strict=True, ge=0, le=MAX_TRACE_TOKENS)]
+_Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e15, le=1e15)]
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _TraceUsage(_Open):
+    uncached: _Count | None = None
+    cache_read: _Count | None = None
+    cache_write_total: _Count | None = None
+    output: _Count | None = None
+
+
+class _TraceCost(_Open):
+    total: _Number | None = None
+
+
+class _TraceSegment(_Open):
+    id: str | None = None
+    hash: str | None = None
+    prefix_hash: str | None = None
+
+
+class _TraceInvalidation(_Open):
+    reason: str | None = None
+    segment: str | None = None
+
+
+class _TraceRecord(_Open):
+    """The fields of one trace line the readers use (a request or a cache-object event)."""
+
+    ts: _Number | None = None
+    plan: str | None = None
+    target: str | None = None
+    status: str | None = None
+    usage: _TraceUsage | None = None
+    cost: _Number | _TraceCost | None = None
+    segments: list[_TraceSegment] | None = None
+    invalidation: _TraceInvalidation | None = None
+    event: str | None = None
+    action: str | None = None
+    remote_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    tokens: _Count | None = None
+    expires_at: _Number | None = None
+
+
+_RECORD = TypeAdapter(_TraceRecord)
+
+
+def _field_error(exc: ValidationError) -> str:
+    e = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in e["loc"]) or "record"
+    return f"`{where}`: {e['msg']}"
+
+
 def read_trace(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a trace file (a malformed line is an E508 error with its line number)."""
+    """The records of a trace file, each checked against the trace record model (a malformed line,
+    or a field of the wrong type or range, is an E508 error with its line number)."""
     out = []
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -163,6 +233,12 @@ def read_trace(path: str | Path) -> list[dict[str, Any]]:
                 raise ValueError("not an object")
         except ValueError as exc:
             raise TraceError(f"error[E508]: {path}:{n}: not a trace record ({exc})") from None
+        except RecursionError:
+            raise TraceError(f"error[E508]: {path}:{n}: not a trace record (nested too deeply)") from None
+        try:
+            _RECORD.validate_python(rec)
+        except ValidationError as exc:
+            raise TraceError(f"error[E508]: {path}:{n}: not a trace record ({_field_error(exc)})") from None
         out.append(rec)
     return out
 

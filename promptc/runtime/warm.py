@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 
 from promptc.core.errors import PromptcError
 from promptc.core.hashing import chain, segment_hash
+from promptc.core.providers import SPECS
 from promptc.plan import Plan, Request, RequestSegment
 
 #: The user turn a warm or keep-warm ping sends after the prefix (outside every breakpoint).
@@ -82,8 +83,9 @@ def prefix_request(request: Request, upto: int | None = None) -> Request:
 
 
 def ping_max_tokens(provider: str) -> int:
-    """``max_tokens`` of a warm request: 0 on Anthropic (documented pre-warm), else 1."""
-    return 0 if provider in ("anthropic", "bedrock") else 1
+    """``max_tokens`` of a warm request: the spec's (0 on Anthropic and Bedrock: documented pre-warm, else 1)."""
+    spec = SPECS.get(provider)
+    return 1 if spec is None else spec.prewarm_max_tokens
 
 
 def warm_plans(plans: Sequence[Plan], clients: Iterable[Any]) -> list[WarmResult]:
@@ -122,7 +124,7 @@ def _merge(results: list[WarmResult]) -> list[WarmResult]:
 def _warm_one(client: Any, plan: Plan, req: Request, warm: set[str]) -> WarmResult:
     target = client.target.name
     provider = client.target.provider
-    if provider == "engine":
+    if client.limits.mode == "tree":  # promptc's engine: every segment is a node
         return _warm_engine(client, plan, req, warm)
     rm = client.resources()
     if rm is not None:

@@ -1,6 +1,6 @@
 """Tokenizer registry: one interface (:class:`~promptc.tokenizers.base.Tokenizer`) behind string ids.
 
-Ids: ``gguf:smollm2`` (the bundled model's tokenizer), ``gguf:/path/model.gguf``,
+Ids: ``gguf:smollm2`` (the embedded model's tokenizer, shipped in ``data/``), ``gguf:/path/model.gguf``,
 ``hf:/path/tokenizer.json``, ``cl100k_base``, ``o200k_base``. Nothing is downloaded.
 
 There is no process-wide cache: :func:`load_tokenizer` loads every time, and a
@@ -42,10 +42,10 @@ def load_tokenizer(tokenizer_id: str) -> Tokenizer:
         from promptc.tokenizers.hf import load_gguf_tokenizer
 
         ref = tokenizer_id[5:]
-        if ref == "smollm2":
-            from promptc.core.locate import default_model_path
+        if ref == "smollm2":  # shipped with the core: compile and lint need neither the model nor gguf
+            from promptc.tokenizers.bundled import load_bundled_smollm2
 
-            return load_gguf_tokenizer(default_model_path(), id_=tokenizer_id)
+            return load_bundled_smollm2(tokenizer_id)
         return load_gguf_tokenizer(Path(ref), id_=tokenizer_id)
     if tokenizer_id.startswith("hf:"):
         from promptc.tokenizers.hf import load_tokenizer_json

@@ -24,7 +24,8 @@ RUNTIME_PREFIXES = ("E4", "E5")
 #: Codes of the compiler family that ``compile_project`` cannot produce: the CLI reports them while
 #: writing the outputs (E811) or comparing with the lock (W801). Each is exercised, through the CLI,
 #: by tests/security/test_cache_robustness.py instead of a fixture folder.
-OUTPUT_CODES = {"E811": "test_cache_robustness.py", "W801": "test_cache_robustness.py"}
+OUTPUT_CODES = {"E811": "test_cache_robustness.py", "W801": "test_cache_robustness.py",
+                "E812": "test_output_confinement.py"}
 ALL_CASES = sorted((code.name, case.name) for code in FIXTURES.iterdir() if code.is_dir()
                    for case in code.iterdir() if case.is_dir() and not case.name.startswith("."))
 CASES = [(code, case) for code, case in ALL_CASES if not code.startswith(RUNTIME_PREFIXES)]

@@ -46,7 +46,7 @@ def test_static_segment_change_in_the_shared_block_is_one_finding_across_three_p
         assert by[OPUS].estimate and not by[ENGINE].estimate
         old = base_build.plans[imp.plan]
         assert by[OPUS].breakpoints_lost == [s.id for s in old.segments if s.breakpoint and OPUS in s.breakpoint]
-        assert by[OPUS].breakpoints_lost == ["tools", f"{imp.plan}_memory"]
+        assert by[OPUS].breakpoints_lost == ["rules", f"{imp.plan}_memory"]  # wire order: tools first
         assert by[ENGINE].breakpoints_lost == []
     assert [p.plan for p in report.summary.plans] == list(PLANS)
     assert report.failing("error") == report.findings
@@ -83,20 +83,27 @@ def test_line_endings_only_change_no_byte(repo):
     assert run(repo).findings == []
 
 
-def test_appending_a_tool_at_the_end_is_info_only_never_both_ways(repo, base_build):
+def test_appending_a_tool_re_writes_what_the_wire_sends_after_it(repo, base_build):
+    """Issue 21: a tool appended at the end of the tools block is E904, not I906: the engine keeps plan
+    order (the agent text after `tools` is re-written), Anthropic sends every tool before any system
+    text (its whole prefix is re-written). The old expectation (I906, info) was wrong against the
+    simulator (tests/lint/test_oracle.py)."""
     edit(repo / "shared.prompt", '    run_tests(selector: string? "A pytest selector") "Run the tests."\n',
          '    run_tests(selector: string? "A pytest selector") "Run the tests."\n'
          '    open_pr(title: string "Title") "Open a pull request."\n')
     report = run(repo)
-    assert codes(report) == [("I906", list(PLANS))]
+    assert codes(report) == [("E904", list(PLANS))]
     f = report.findings[0]
-    assert f.severity == "info" and "`open_pr`" in f.message and report.failing("error") == []
+    assert f.severity == "error" and "`open_pr`" in f.message and report.failing("error") == [f]
     assert (f.location.path, f.location.line, f.location.col) == ("shared.prompt", 12, 5)
     plans = new_plans(repo)
-    for imp in f.impact:  # only the suffix is new: what follows the existing entries
+    for imp in f.impact:
         old_tools = next(s for s in base_build.plans[imp.plan].segments if s.id == "tools")
-        for t in imp.targets:
-            assert t.tokens == static_from(plans[imp.plan], "tools", t.target) - old_tools.tokens[t.target]
+        by = {t.target: t for t in imp.targets}
+        # engine: plan order, the existing entries stay cached (the KV tree shares them)
+        assert by[ENGINE].tokens == static_from(plans[imp.plan], "tools", ENGINE) - old_tools.tokens[ENGINE]
+        # anthropic: no entry ends at the old tools (the breakpoints end the rules and the memory): all of it
+        assert by[OPUS].tokens == plans[imp.plan].static_tokens[OPUS] and by[OPUS].read == 0
 
 
 def test_inserting_removing_reordering_and_rewriting_tools(repo):

@@ -73,7 +73,14 @@ def test_cost_is_the_multipliers_times_the_tokens_by_hand(repo):
     per_request = t.tokens * 5.0 / 1_000_000 * (1.25 - 0.1)
     assert t.cost.per_request == pytest.approx(per_request, abs=1e-6)
     assert t.cost.daily == pytest.approx(per_request * 40, abs=1e-6)  # min(sessions, requests_per_day) caches
-    assert report.summary.cost_per_request == pytest.approx(3 * per_request, abs=1e-5)
+    # the total counts the shared prefix once, as the wire does (issue 21): the first plan re-writes
+    # tools+rules, the other two read it and re-write only their own agent text and memory
+    plans = compile_project([repo]).raise_on_error().plans
+    shared = plans["backend"].segment("rules").prefix_tokens[OPUS]  # tools + rules, in wire order
+    writes = [plans[p].static_tokens[OPUS] - (shared if k else 0) for k, p in enumerate(sorted(plans))]
+    assert [p.tokens[OPUS] for p in report.summary.plans] == [plans[p].static_tokens[OPUS] for p in sorted(plans)]
+    assert report.summary.cost[OPUS] == pytest.approx(sum(writes) * 5.0 / 1_000_000 * (1.25 - 0.1), abs=1e-5)
+    assert report.summary.cost_per_request == report.summary.cost[OPUS]  # never a sum across targets
     assert t.estimate  # Anthropic's tokenizer is not public: counted with a proxy
 
 

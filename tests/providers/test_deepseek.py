@@ -15,6 +15,7 @@ import pytest
 from openai.types.chat import ChatCompletion
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
+from tests.price_oracle import genai_cost, reply_oracle
 from promptc.runtime.client import AsyncClient, Client
 from promptc.runtime.providers.deepseek import from_deepseek
 from promptc.tokenizers import load_tokenizer
@@ -76,7 +77,8 @@ def test_team_three_agents_several_turns_payload_usage_and_cost(team, sim):
                 assert hit >= len([t for d in tools for t in tok.encode(canon(d))]) // UNIT * UNIT > 0
             out = len(tok.encode(f"Simulated deepseek reply to a {len(ids)}-token prompt."))
             assert u.output == out
-            assert reply.cost == pytest.approx((u.uncached * IN + hit * IN * READ + out * OUT) / 1e6, rel=1e-12)
+            assert reply.cost == pytest.approx(genai_cost("deepseek/deepseek-v4-flash", uncached=u.uncached, cache_read=hit,
+                                                          output=out), rel=1e-9)  # genai-prices' price
             assert reply.cache_key is None
     client.close()
 

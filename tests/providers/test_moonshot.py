@@ -14,6 +14,7 @@ import pytest
 from openai.types.chat import ChatCompletion
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
+from tests.price_oracle import genai_cost, reply_oracle
 from promptc.runtime.client import AsyncClient, Client
 from promptc.runtime.providers.moonshot import from_moonshot, prompt_cache_key
 from promptc.tokenizers import load_tokenizer
@@ -83,8 +84,8 @@ def test_team_three_agents_several_turns_payload_usage_and_cost(team, sim, ntok)
             assert (u.cache_read, u.cache_write, u.uncached) == (read, {}, total - read)
             out = ntok(f"Simulated moonshot reply to a {total}-token prompt.")
             assert u.output == out and u.prompt == total and u.raw["prompt_tokens_details"] == {"cached_tokens": read}
-            assert reply.cost == pytest.approx((u.uncached * K2_IN + read * K2_IN * K2_READ + out * K2_OUT) / 1e6,
-                                               rel=1e-12)
+            assert reply.cost == pytest.approx(genai_cost("moonshot/kimi-k2.5", uncached=u.uncached, cache_read=read,
+                                                          output=out), rel=1e-9)  # genai-prices' price
             assert reply.cache_key == key
     assert len(keys) == 1  # the three agents share the global prefix, so one key
     client.close()
@@ -136,7 +137,8 @@ def test_k3_writes_are_billed_but_unreported_so_uncached_and_cost_are_unknown(te
     u = reply.usage
     assert u.raw["cached_tokens"] == u.cache_read > 0  # the top-level spelling
     assert u.cache_write is None and u.uncached is None and reply.cost is None
-    assert reply.cost_detail.cache_read == pytest.approx(u.cache_read * 2.8 * 0.1 / 1e6)
+    assert reply.cost_detail.cache_read == pytest.approx(genai_cost("moonshot/kimi-k3", uncached=0,
+                                                                    cache_read=u.cache_read), rel=1e-9)
 
 
 def test_usage_reads_both_spellings_and_never_invents_a_write():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.price_oracle import genai_cost, reply_oracle
 from promptc.runtime.client import Client
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.errors import RetentionError, RuntimeConfigError
@@ -60,8 +61,7 @@ def test_gpt56_team_payload_breakpoints_usage_and_cost(team, sim, low_min_config
                 assert (u.cache_read, u.cache_write, u.uncached) == (static, {}, turn_tokens)
             out = ntok(f"Simulated openai reply to a {total}-token prompt.")
             assert u.output == out
-            assert reply.cost == pytest.approx((u.uncached * 5.0 + u.cache_read * 0.5 +
-                                                u.cache_write_total * 6.25 + out * 30.0) / 1e6, rel=1e-12)
+            assert reply.cost == pytest.approx(reply_oracle("openai/gpt-5.6", u), rel=1e-9)  # genai-prices' price
     client.close()
 
 
@@ -100,7 +100,7 @@ def test_cache_key_scope_setting(team, tmp_path):
     per_plan = Client("openai/gpt-5", api_key="k", config=RuntimeConfig.from_dict(
         {"providers": {"openai": {"cache_key_scope": "plan"}}})).build(req).payload["prompt_cache_key"]
     assert per_plan == cache_key(req, None, "plan") != shared
-    with pytest.raises(RuntimeConfigError, match="E507.*cache_key_scope"):
+    with pytest.raises(RuntimeConfigError, match="E528.*cache_key_scope"):
         Client("openai/gpt-5", api_key="k", config=RuntimeConfig.from_dict(
             {"providers": {"openai": {"cache_key_scope": "agent"}}}))
 

@@ -16,6 +16,8 @@ import pytest
 from openai.types.chat import ChatCompletion
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
+from tests.price_oracle import genai_cost, reply_oracle
+from openrouter.components import ChatRequest, PromptCacheOptions
 from promptc.runtime.client import AsyncClient, Client
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.errors import RuntimeConfigError
@@ -94,14 +96,10 @@ def test_team_three_agents_several_turns_payload_usage_and_cost(team, osim, conf
             warm.add(replica)
             out = ntok(f"Simulated openrouter reply to a {prefix + turn_tokens}-token prompt.")
             assert u.output == out and u.prompt == prefix + turn_tokens and u.semantics == "inclusive"
-            expected = (u.uncached * PRICE_IN + u.cache_read * PRICE_IN * 0.1 + u.cache_write_total * PRICE_IN * 2.0
-                        + out * PRICE_OUT) / 1e6
-            assert reply.cost == pytest.approx(expected, rel=1e-12)
-            assert u.raw["cost"] == pytest.approx(reply.cost, rel=1e-12)  # OpenRouter's own figure agrees
-            saved = (prefix + turn_tokens) * PRICE_IN / 1e6 - (reply.cost - out * PRICE_OUT / 1e6)
-            assert u.raw["cache_discount"] == pytest.approx(saved, rel=1e-9, abs=1e-15)
-            if turn == 0 and agent == "backend":
-                assert u.raw["cache_discount"] < 0  # an Anthropic write costs more than it saves at first
+            expected = reply_oracle("openrouter/anthropic/claude-sonnet-4.5", u)  # genai-prices' price
+            assert reply.cost == pytest.approx(expected, rel=1e-9)
+            assert u.raw["cost"] == pytest.approx(reply.cost, rel=1e-9)  # OpenRouter's own figure agrees
+            assert "cache_discount" not in u.raw  # not a chat-completions usage field
     c.close()
 
 
@@ -158,10 +156,9 @@ def test_gemini_upstream_gets_one_marker_written_for_5_minutes_without_refresh(t
     osim.advance(200)  # 400 s after the write: a hit did not extend the 5 minutes
     again = c.complete(req, max_tokens=64)
     assert (again.usage.cache_read, again.usage.cache_write) == (0, {"5m": prefix})
-    # Google: read 0.25x, write at the input price (1.25 $/MTok in, 10 out)
-    u = hit.usage
-    assert hit.cost == pytest.approx((u.uncached * 1.25 + u.cache_read * 1.25 * 0.25 + u.output * 10.0) / 1e6)
-    assert first.cost == pytest.approx((first.usage.uncached * 1.25 + prefix * 1.25 + first.usage.output * 10) / 1e6)
+    # genai-prices' own price of each usage
+    assert hit.cost == pytest.approx(reply_oracle("openrouter/" + model, hit.usage), rel=1e-9)
+    assert first.cost == pytest.approx(reply_oracle("openrouter/" + model, first.usage), rel=1e-9)
 
 
 def test_alibaba_upstream_markers_have_no_ttl(team, osim, config):
@@ -180,7 +177,8 @@ def test_openai_upstream_uses_openais_breakpoints(team, osim, config):
     first = c.complete(req, max_tokens=64)
     p = osim.requests[-1]["payload"]
     assert (p["prompt_cache_key"], p["session_id"]) == (cache_key(req, None, "shared"), session_id(req, None))
-    assert p["prompt_cache_options"] == {"mode": "implicit", "ttl": "30m"}
+    # no history in this plan, so no implicit breakpoint: OpenRouter's type takes mode "explicit" only
+    assert p["prompt_cache_options"] == {"mode": "explicit", "ttl": "30m"}
     marked = [part["text"] for m in p["messages"] for part in m["content"] if "prompt_cache_breakpoint" in part]
     assert marked == [team["frontend"].segment(s).content for s in ("rules", "frontend_memory")]
     assert "cache_control" not in canon(p)
@@ -242,7 +240,7 @@ def test_errors_are_readable(team, osim, config):
 def without_openrouter_fields(payload):
     """The payload less what OpenRouter adds to OpenAI's request type: top-level ``session_id`` and
     ``cache_control`` on message content parts (and only there)."""
-    out = {k: v for k, v in payload.items() if k != "session_id"}
+    out = {k: v for k, v in payload.items() if k not in ("session_id", "prompt_cache_options")}  # OpenRouter's own
     out["messages"] = [{**m, "content": [{k: v for k, v in part.items() if k != "cache_control"}
                                          for part in m["content"]]} for m in payload["messages"]]
     return out
@@ -261,8 +259,12 @@ def test_payloads_conform_to_openais_request_type_plus_openrouters_fields(team, 
         payload = c.build(req, max_tokens=50).payload
         stripped = without_openrouter_fields(payload)
         assert problems(CompletionCreateParamsNonStreaming, stripped) == []
+        # OpenRouter's fields against the official openrouter SDK's types (mode is "explicit" only there)
+        ChatRequest.model_validate(payload)
+        if "prompt_cache_options" in payload:
+            PromptCacheOptions.model_validate(payload["prompt_cache_options"])
         assert "cache_control" not in canon(stripped)  # no marker anywhere else (tools, messages, top level)
-        if stripped != payload:
+        if stripped != {k: v for k, v in payload.items() if k != "prompt_cache_options"}:
             assert problems(CompletionCreateParamsNonStreaming, payload)  # the checker does see the extra fields
         assert canon(payload).count("cache_control") <= (1 if model.startswith("google/") else 4)
 

@@ -155,3 +155,74 @@ def httpx_json(url, payload, headers):
     r = httpx.post(url, json=payload, headers=headers)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+# -- issue 20 wire fixes, checked against the official SDK types -----------------------------------------------------
+def _breakpoints(payload):
+    parts = [p for m in payload.get("messages") or payload.get("input") or [] if isinstance(m.get("content"), list)
+             for p in m["content"]]
+    return [p["prompt_cache_breakpoint"] for p in parts if "prompt_cache_breakpoint" in p]
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_gpt56_long_retention_is_a_12h_breakpoint_ttl_not_the_deprecated_retention(team, low_min_config, api):
+    """`long` on gpt-5.6 buys the 12h lifetime through `prompt_cache_breakpoint.ttl` (the request-level
+    `prompt_cache_options.ttl` takes "30m" only in Chat Completions); the deprecated `prompt_cache_retention`
+    is never sent, and `short` stays at the 30m default — so long and short no longer buy the same lifetime."""
+    req = team["backend"].bind().render(file="a", query="q")
+    long_ = Client("openai/gpt-5.6", api=api, api_key="k", retention="long", config=low_min_config).build(req).payload
+    short = Client("openai/gpt-5.6", api=api, api_key="k", retention="short", config=low_min_config).build(req).payload
+    for payload in (long_, short):
+        assert "prompt_cache_retention" not in payload
+        assert payload["prompt_cache_options"]["ttl"] == "30m"
+        assert_conforms(CompletionCreateParamsNonStreaming if api == "chat" else ResponseCreateParamsNonStreaming,
+                        payload)
+    assert _breakpoints(long_) and all(b == {"mode": "explicit", "ttl": "12h"} for b in _breakpoints(long_))
+    assert _breakpoints(short) and all(b == {"mode": "explicit"} for b in _breakpoints(short))
+
+
+def test_official_openai_sdk_parses_responses_usage_of_every_model(team, sim, low_min_config):
+    """`input_tokens_details.cache_write_tokens` is required in the SDK's Responses type: the simulator sends it
+    for models before gpt-5.6 too (0: they write nothing)."""
+    from openai.types.responses.response_usage import InputTokensDetails
+
+    req = team["docs"].bind().render(file="a", query="q")
+    for target in ("openai/gpt-5.4", "openai/gpt-4.1", "openai/gpt-5.6"):
+        payload = Client(target, api="responses", api_key="k", config=low_min_config).build(req, max_tokens=16).payload
+        body = httpx_json(sim.url + "/v1/responses", payload, {"authorization": "Bearer k"})
+        details = body["usage"]["input_tokens_details"]
+        InputTokensDetails.model_validate(details)  # raises without cache_write_tokens
+        assert Response.model_validate(body).usage.input_tokens_details.cache_write_tokens == details["cache_write_tokens"]
+
+
+def test_official_openrouter_sdk_parses_the_simulators_replies(team, sim):
+    """The official `openrouter` SDK's typed models accept every simulator reply, streamed or not
+    (`system_fingerprint` is required there), and chat usage carries no `cache_discount`."""
+    import json
+
+    import httpx
+    from openrouter.components import ChatResult, ChatStreamChunk
+
+    from promptc.runtime.config import RuntimeConfig
+
+    config = RuntimeConfig.from_dict({"cache_limits": {"openrouter/": {"min_tokens": 256}}})
+    req = team["backend"].bind().render(file="a", query="q")
+    for model in ("anthropic/claude-sonnet-4.5", "openai/gpt-5.6", "google/gemini-2.5-pro", "deepseek/deepseek-chat"):
+        payload = Client(f"openrouter/{model}", api_key="k", config=config).build(req, max_tokens=16).payload
+        body = httpx_json(sim.url + "/openrouter/api/v1/chat/completions", payload, {"authorization": "Bearer k"})
+        result = ChatResult.model_validate(body)
+        assert result.usage is not None and "cache_discount" not in body["usage"]
+        with httpx.stream("POST", sim.url + "/openrouter/api/v1/chat/completions", json={**payload, "stream": True},
+                          headers={"authorization": "Bearer k"}) as r:
+            datas = [line[6:] for line in r.iter_lines() if line.startswith("data: ") and line != "data: [DONE]"]
+        assert datas and all(ChatStreamChunk.model_validate(json.loads(d)) for d in datas)
+
+
+@pytest.mark.parametrize("target,suffix", [("deepseek/deepseek-v4-flash", "/deepseek"),
+                                           ("moonshot/kimi-k2.5", "/moonshot/v1")])
+def test_official_openai_sdk_parses_openai_compatible_replies(team, sim, target, suffix):
+    """DeepSeek and Moonshot speak OpenAI's Chat Completions: the openai SDK's typed model parses their replies."""
+    req = team["docs"].bind().render(file="a", query="q")
+    payload = Client(target, api_key="k").build(req, max_tokens=16).payload
+    ChatCompletion.model_validate(httpx_json(sim.url + suffix + "/chat/completions", payload,
+                                             {"authorization": "Bearer k"}))

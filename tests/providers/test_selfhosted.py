@@ -191,14 +191,14 @@ def test_production_stack_session_header_and_body_routing_key(team):
 ])
 def test_bad_settings_are_located_e507(setting, value, match):
     cfg = RuntimeConfig.from_dict({"providers": {"vllm": {setting: value}}})
-    with pytest.raises(RuntimeConfigError, match=f"E507.*tool.promptc.providers.vllm.{match}"):
+    with pytest.raises(RuntimeConfigError, match=f"E528.*tool.promptc.providers.vllm.{match}"):
         Client("vllm/m", config=cfg)
 
 
 def test_unset_salt_secret_is_e507(team, monkeypatch):
     monkeypatch.delenv("NO_SUCH_SECRET", raising=False)
     cfg = RuntimeConfig.from_dict({"providers": {"vllm": {"cache_salt_secret_env": "NO_SUCH_SECRET"}}})
-    with pytest.raises(RuntimeConfigError, match="E507.*NO_SUCH_SECRET"):
+    with pytest.raises(RuntimeConfigError, match="E528.*NO_SUCH_SECRET"):
         Client("vllm/m", tenant="t", config=cfg).build(team["docs"].bind().render(file="a", query="q"))
 
 

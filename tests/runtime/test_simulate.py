@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from tests.price_oracle import genai_cost
 from promptc.core.prices import price_for
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.simulate import replay, simulate
@@ -64,8 +65,8 @@ def reply_tokens(ntok, provider, total):
 
 
 def cost(price, uncached, read, write, output, ttl):
-    return (uncached * price.input + read * price.input * price.read + write * price.input * price.write[ttl]
-            + output * price.output) / 1e6
+    """The price source's own price of these counters (genai-prices via tests/price_oracle.py, not promptc)."""
+    return genai_cost(price.key, uncached=uncached, cache_read=read, cache_write={ttl: write}, output=output)
 
 
 def test_anthropic_four_strategies_match_hand_computed_numbers(team, small, ntok, anthropic_small):

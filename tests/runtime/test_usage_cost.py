@@ -96,8 +96,8 @@ def test_keys_and_base_urls_come_from_the_standard_places(monkeypatch, tmp_path,
 def test_bad_targets_and_config_are_coded_errors(tmp_path):
     with pytest.raises(RuntimeConfigError, match="E507"):
         Client("raw/smollm2", api_key="k", config=RuntimeConfig())  # a target without a runtime adapter
-    with pytest.raises(RuntimeConfigError, match="E507"):
+    with pytest.raises(RuntimeConfigError, match="E526"):  # not provider/model: its own code
         Client("nope", api_key="k", config=RuntimeConfig())
     (tmp_path / "pyproject.toml").write_text("[tool.promptc]\nproviders = 3\n")
-    with pytest.raises(RuntimeConfigError, match="E507.*providers"):
+    with pytest.raises(RuntimeConfigError, match="E528.*providers"):  # a bad runtime setting
         RuntimeConfig.discover(tmp_path)

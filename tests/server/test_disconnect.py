@@ -31,7 +31,7 @@ def test_non_streaming_disconnect_cancels_generation(smollm_weights):
                        "max_tokens": MAX_TOKENS}).encode()
     with ServerThread(EngineServer(engine, ServerConfig(max_tokens_limit=MAX_TOKENS))) as st:
         sock = socket.create_connection((st.host, st.port))
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                      b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         stats = engine.scheduler.stats
         _wait(lambda: stats.generated_tokens > 0, "generation to start")

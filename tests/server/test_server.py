@@ -138,7 +138,8 @@ def test_bad_requests_get_openai_shaped_errors(server, payload, param):
 def test_auth_size_limit_and_info_endpoints(server):
     r = httpx.post(server.url + "/v1/chat/completions", json={"messages": [QUESTION]})
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
-    r = httpx.post(server.url + "/v1/chat/completions", headers={"authorization": "Bearer key-a"},
+    r = httpx.post(server.url + "/v1/chat/completions", headers={"authorization": "Bearer key-a",
+                                                                 "content-type": "application/json"},
                    content=b"x" * (2 << 20))
     assert r.status_code == 413
     models = client(server).models.list()

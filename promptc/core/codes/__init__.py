@@ -7,7 +7,7 @@ diagnostics section of ``docs/language.md`` is generated from it (a test fails w
 The tables live in one module per family, so each family's owners edit one file:
 :mod:`.compiler` (syntax, names, types, stability, templates, alignment, run-time binding),
 :mod:`.lint` (``promptc lint`` change findings), :mod:`.engine` (engine and server configuration),
-:mod:`.report` (``promptc report``).
+:mod:`.report` (``promptc report``), :mod:`.project` (``promptc init``), :mod:`.observe` (``promptc observe``/``import``).
 
 Adding a code: add its entry to the family's table, emit it, add at least two cases under
 ``tests/fixtures/diagnostics/<CODE>/`` and run ``python scripts/gen_diagnostics_docs.py``. The tests
@@ -22,6 +22,8 @@ from promptc.core.codes.base import Code
 from promptc.core.codes.compiler import COMPILER_CODES
 from promptc.core.codes.engine import ENGINE_CODES
 from promptc.core.codes.lint import LINT_CODES
+from promptc.core.codes.observe import OBSERVE_CODES
+from promptc.core.codes.project import PROJECT_CODES
 from promptc.core.codes.report import REPORT_CODES
 from promptc.core.codes.runtime import RUNTIME_CODES
 
@@ -29,7 +31,7 @@ from promptc.core.codes.runtime import RUNTIME_CODES
 def all_codes() -> dict[str, Code]:
     """Every registered code, by code, in code order. Raises if two tables claim one code."""
     out: dict[str, Code] = {}
-    for c in (*COMPILER_CODES, *RUNTIME_CODES, *LINT_CODES, *ENGINE_CODES, *REPORT_CODES):
+    for c in (*COMPILER_CODES, *RUNTIME_CODES, *LINT_CODES, *ENGINE_CODES, *REPORT_CODES, *PROJECT_CODES, *OBSERVE_CODES):
         if c.code in out:
             raise ValueError(f"diagnostic code {c.code} is registered twice")
         out[c.code] = c

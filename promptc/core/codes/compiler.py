@@ -335,6 +335,17 @@ COMPILER_CODES: tuple[Code, ...] = (
          'global rules @static role system """Be terse."""\ntask turn @turn {\n    input q: string\n'
          '    """{{ q }}"""\n}\nplan p = rules, turn target "anthropic/claude-opus-4-6"',
          "grow the shared static prefix, or override the limit in [tool.promptc.cache_limits]"),
+    Code("W313", "shared-block-cut-on-the-wire", "warning",
+         "the plan's shared block is not a shared prefix on a provider that sends tools first",
+         "Anthropic, Bedrock, OpenAI and most providers serialize every tool definition before any system text, "
+         "whatever the plan's order. A tools segment that is not global (an agent's or task's tools, or tools "
+         "bound at run time) therefore goes on the wire before the shared global block, and the prefix every "
+         "plan was meant to share differs per plan: each plan caches its own copy.",
+         'global rules @static role system """Be terse."""\nagent own_tools @append_only tools {\n'
+         '    lookup(id: string "An id") "Look an id up."\n}\nagent helper @static role system """Help."""\n'
+         'plan p = rules, own_tools, helper target "anthropic/claude-opus-4-8"',
+         "make the tools segment global (one shared tools block every plan lists), or accept per-plan caching "
+         "on these targets"),
 )
 
 
@@ -497,10 +508,24 @@ SECURITY_CODES: tuple[Code, ...] = (
          "template arithmetic produces an integer over `max_template_int_bits` bits",
          "`{{ 9 ** (9 ** 9) }}` takes minutes of CPU and gigabytes; the size is estimated before computing.",
          "{{ 9 ** (9 ** 9) }}", "use smaller numbers, or raise `[tool.promptc] max_template_int_bits`"),
+    Code("E810", "memory-too-many-entries", "error",
+         "a memory segment has more than 10000 entries (paragraphs)",
+         "Every entry gets its own hash in the plan and the lockfile: a 4 MB memory file of one-word paragraphs "
+         "made a 116 MB plan and took 2 GB of memory to build. The bound is fixed (a pull request controls "
+         "pyproject.toml).",
+         "$ python -c \"print('a\\n\\n' * 10001)\" > memory/notes.md && promptc build",
+         "merge small entries into larger paragraphs"),
     Code("E811", "output-path-blocked", "error",
          "the lockfile path is a directory, or the plans directory is a file",
          "promptc never deletes something it did not write; the path must be freed by hand.",
          "mkdir promptc.lock", "remove it, or pass --lock/--out"),
+    Code("E812", "output-path-leaves-project", "error",
+         "an output path (lockfile, plans, build cache, report, lint output) is or sits under a symlink leading "
+         "out of the project",
+         "A pull request can commit `promptc.lock` or `.promptc/plans` as a link to a file or directory outside "
+         "the checkout; following it would overwrite or delete files there. promptc writes through no such link "
+         "and deletes nothing outside the project.",
+         "$ ln -s ~/.bashrc promptc.lock && promptc build", "remove the link, or pass --lock/--out/--output"),
     Code("W801", "lock-unreadable", "warning",
          "promptc.lock is not TOML, not UTF-8, a directory, or TOML of the wrong shape",
          "`promptc build --check` cannot compare against it; `promptc build` rewrites it.",

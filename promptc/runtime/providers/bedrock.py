@@ -30,6 +30,7 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from promptc.core.providers.bedrock import supports_ttl, tool_spec
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, RuntimeConfigError, StreamInterrupted
 from promptc.runtime.layout import Candidate, Mark, candidates, in_render_order, place
@@ -37,9 +38,6 @@ from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, 
                                             WireCall)
 from promptc.runtime.usage import Usage
 
-#: Claude families on Bedrock that accept ``ttl: "1h"`` on a cache point (reference §11).
-LONG_TTL_FAMILIES = ("claude-fable-5", "claude-opus-5", "claude-opus-4-8", "claude-opus-4-7", "claude-opus-4-6",
-                     "claude-opus-4-5", "claude-sonnet-5", "claude-sonnet-4-6", "claude-sonnet-4-5", "claude-haiku-4-5")
 _REGION_PREFIX = re.compile(r"^(?:us|eu|apac|global|jp|au|ca|us-gov)\.")
 _HOST_REGION = re.compile(r"^bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 
@@ -64,7 +62,7 @@ def family(model_id: str) -> str:
 
 def supports_long_ttl(model_id: str) -> bool:
     """Whether the model's cache points take ``ttl: "1h"``."""
-    return family(model_id).startswith(LONG_TTL_FAMILIES)
+    return supports_ttl(family(model_id), "1h")  # the Bedrock spec's per-family TTLs
 
 
 def place_cumulative(order: list[int], counts: list[int], wanted: list[Candidate], *, min_tokens: int | None,
@@ -256,12 +254,8 @@ class BedrockAdapter(Adapter):
         return etype, msg
 
 
-def _tool_spec(tool: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": tool["name"]}
-    if tool.get("description"):
-        out["description"] = tool["description"]
-    out["inputSchema"] = {"json": tool.get("parameters") or {"type": "object"}}
-    return out
+#: a Converse ``toolSpec``: the spec's shape, which the compiler counts
+_tool_spec = tool_spec
 
 
 class _ConverseStream(StreamState):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from promptc.core.providers import SPECS
 from promptc.plan import Request
 from promptc.runtime.providers.base import BuildContext, CallOptions, WireCall
 from promptc.runtime.providers.moonshot import chat_payload
@@ -45,9 +46,9 @@ class DeepSeekAdapter(OpenAIChatAdapter):
     """DeepSeek (``deepseek/<model>``): automatic prefix caching, hit/miss usage."""
 
     provider = "deepseek"
-    env_key = "DEEPSEEK_API_KEY"
-    base_url_env = "DEEPSEEK_BASE_URL"
-    default_base_url = "https://api.deepseek.com"
+    env_key = SPECS["deepseek"].env_key
+    base_url_env = SPECS["deepseek"].base_url_env
+    default_base_url = SPECS["deepseek"].default_base_url
 
     def build(self, request: Request, opts: CallOptions, ctx: BuildContext) -> WireCall:
         return WireCall("/chat/completions", chat_payload(request, opts, {}), [], None)

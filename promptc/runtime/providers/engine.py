@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from promptc.core.providers import SPECS
 from promptc.plan import Request
 from promptc.runtime.providers.base import BuildContext, CallOptions, WireCall
 from promptc.runtime.providers.openai import OpenAIChatAdapter
@@ -19,9 +20,9 @@ from promptc.runtime.usage import from_openai_chat
 
 class EngineAdapter(OpenAIChatAdapter):
     provider = "engine"
-    env_key = "PROMPTC_API_KEY"
-    base_url_env = "PROMPTC_ENGINE_URL"
-    default_base_url = "http://127.0.0.1:8000/v1"
+    env_key = SPECS["engine"].env_key
+    base_url_env = SPECS["engine"].base_url_env
+    default_base_url = SPECS["engine"].default_base_url
     key_required = False
 
     def headers(self, api_key: str) -> dict[str, str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from promptc.core.providers import SPECS
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, StreamInterrupted
 from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, Completion, StreamEvent, StreamState,
@@ -124,10 +125,10 @@ class GeminiAdapter(Adapter):
     base URL from ``GOOGLE_GEMINI_BASE_URL`` (the google-genai SDK's variable)."""
 
     provider = "gemini"
-    env_key = "GEMINI_API_KEY"
+    env_key = SPECS["gemini"].env_key
     env_key_fallbacks = ("GOOGLE_API_KEY",)
-    base_url_env = "GOOGLE_GEMINI_BASE_URL"
-    default_base_url = "https://generativelanguage.googleapis.com"
+    base_url_env = SPECS["gemini"].base_url_env
+    default_base_url = SPECS["gemini"].default_base_url
 
     def headers(self, api_key: str) -> dict[str, str]:
         return {"x-goog-api-key": api_key}

@@ -46,6 +46,7 @@ import httpx
 
 from promptc.core.errors import PromptcError
 from promptc.core.prices import price_for
+from promptc.core.providers import SPECS
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, RuntimeConfigError
 from promptc.runtime.layout import Mark
@@ -58,7 +59,8 @@ from promptc.runtime.resources import ResourceContext, ResourceManager
 if TYPE_CHECKING:  # pragma: no cover
     from promptc.runtime.providers.gemini import GeminiAdapter
 
-RETENTION_TTL_S = {"short": 300.0, "long": 3600.0}
+#: retention → explicit cache TTL, from the Gemini spec
+RETENTION_TTL_S = {r: SPECS["gemini"].ttl_seconds("", r) or 0.0 for r in ("short", "long")}
 DISPLAY_PREFIX = "promptc/"
 _TOO_SMALL = re.compile(r"too small.*?total_token_count\s*=\s*(\d+).*?min_total_token_count\s*=\s*(\d+)", re.I | re.S)
 
@@ -189,6 +191,9 @@ class GeminiCacheManager(ResourceManager):
         self.price = price_for(ctx.target)
         self._lock = threading.Lock()
         self._too_small: set[CacheKey] = set()
+        #: models whose cachedContents create was refused outright (a 4xx other than "too small": the model
+        #: has no explicit caching): never asked again by this client, so no create is retried per request
+        self._no_explicit: set[str] = set()
         self._reported: set[tuple[str, str]] = set()  # (prefix hash or plan, reason) fallbacks already in the trace
         # the registry deletes this provider's objects it evicts or loses a race for through the manager
         ctx.registry.set_deleter("gemini", lambda entry: self.delete_remote(entry.remote_id))
@@ -219,7 +224,7 @@ class GeminiCacheManager(ResourceManager):
         return p.key if isinstance(p, Prefix) else None
 
     def ttl_for(self, opts: CallOptions) -> float:
-        return self.options.ttl_s or RETENTION_TTL_S.get(opts.retention, 300.0)
+        return self.options.ttl_s or RETENTION_TTL_S.get(opts.retention, RETENTION_TTL_S["short"])
 
     # -- ResourceManager -----------------------------------------------------------------------------
     def prepare(self, call: WireCall, request: Request, opts: CallOptions, ctx: BuildContext) -> WireCall:
@@ -264,7 +269,7 @@ class GeminiCacheManager(ResourceManager):
             self._fallback(request, prefix.key, "below_minimum", tokens=prefix.tokens, min_tokens=minimum)
             return None, prefix
         with self._lock:
-            if prefix.key in self._too_small:
+            if prefix.key in self._too_small or prefix.key.model in self._no_explicit:
                 return None, prefix
         try:
             entry, _ = self.ctx.registry.acquire(prefix.key, lambda: self._create(prefix, request, opts),
@@ -276,6 +281,11 @@ class GeminiCacheManager(ResourceManager):
                            message=exc.message)
             return None, prefix
         except (ProviderError, httpx.HTTPError) as exc:
+            if isinstance(exc, ProviderError) and exc.status in (400, 403, 404) and not exc.retryable:
+                with self._lock:
+                    self._no_explicit.add(prefix.key.model)
+                self._fallback(request, prefix.key, "explicit_unsupported", message=str(exc))
+                return None, prefix
             self._fallback(request, prefix.key, "create_failed", message=str(exc), repeat=True)
             return None, prefix
         return entry, prefix
@@ -319,7 +329,7 @@ class GeminiCacheManager(ResourceManager):
         payload["contents"] = contents_of(request, prefix.rest_runs)
         payload["cachedContent"] = entry.remote_id
         seg = request.segments[prefix.end - 1]
-        mark = Mark(prefix.end - 1, seg.id, "cached_content", self.ttl_for(opts) >= 3600, prefix.tokens)
+        mark = Mark(prefix.end - 1, seg.id, "cached_content", self.ttl_for(opts) >= RETENTION_TTL_S["long"], prefix.tokens)
         return WireCall(call.path, payload, [mark], entry.remote_id, dict(call.headers))
 
     # -- on demand -----------------------------------------------------------------------------------
@@ -330,7 +340,7 @@ class GeminiCacheManager(ResourceManager):
         if entry is None:
             raise CacheObjectError(f"error[E512]: no live Gemini cache object for prefix {key.prefix_hash} "
                                    f"({key.model}, account {key.account})", code="E512")
-        ttl = ttl_s or self.options.ttl_s or RETENTION_TTL_S.get(retention, 300.0)
+        ttl = ttl_s or self.options.ttl_s or RETENTION_TTL_S.get(retention, RETENTION_TTL_S["short"])
         resp = self._call("PATCH", f"/{API_VERSION}/{entry.remote_id}", {"ttl": duration(ttl)}, "refresh")
         data = resp.json()
         now = self.ctx.clock()

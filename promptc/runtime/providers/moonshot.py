@@ -24,6 +24,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from promptc.core.providers import SPECS
 from promptc.plan import Request
 from promptc.runtime.providers.base import BuildContext, CallOptions, WireCall
 from promptc.runtime.providers.moonshot_cache import ContextCacheManager, StaticPrefix, parse_options
@@ -124,9 +125,9 @@ class MoonshotAdapter(OpenAIChatAdapter):
     """Kimi / Moonshot (``moonshot/<model>``): automatic caching, and legacy context caches on request."""
 
     provider = "moonshot"
-    env_key = "MOONSHOT_API_KEY"
-    base_url_env = "MOONSHOT_BASE_URL"
-    default_base_url = "https://api.moonshot.ai/v1"
+    env_key = SPECS["moonshot"].env_key
+    base_url_env = SPECS["moonshot"].base_url_env
+    default_base_url = SPECS["moonshot"].default_base_url
 
     def build(self, request: Request, opts: CallOptions, ctx: BuildContext) -> WireCall:
         key = None if opts.retention == "none" else prompt_cache_key(request, opts.tenant)

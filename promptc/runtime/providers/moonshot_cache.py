@@ -50,6 +50,7 @@ import httpx
 
 from promptc.core.errors import PromptcError
 from promptc.core.prices import ObjectFees, object_fees, price_for
+from promptc.core.providers import SPECS
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError
 from promptc.runtime.layout import TokenCounter
@@ -63,6 +64,9 @@ PROVIDER = "moonshot"
 CACHE_HEADER = "X-Msh-Context-Cache"
 RESET_HEADER = "X-Msh-Context-Cache-Reset-TTL"
 _FAMILY = re.compile(r"moonshot-v1(-(8k|32k|128k|auto))?")
+
+#: context-cache objects (moonshot-v1) live at most, and by default, this long: the Moonshot spec
+LEGACY_MAX_TTL_S = int(SPECS["moonshot"].ttl_seconds("moonshot-v1", "long") or 1)
 
 
 class _CreateFailed(Exception):
@@ -118,8 +122,8 @@ class ContextCacheOptions:
 
     enabled: bool = False
     use: str = "message"
-    ttl: int = 3600
-    reset_ttl: int = 3600
+    ttl: int = LEGACY_MAX_TTL_S
+    reset_ttl: int = LEGACY_MAX_TTL_S
     user_limit_tokens: int = 1_000_000
     max_cache_tokens: int = 128_000
     on_limit: str = "evict"
@@ -153,12 +157,12 @@ def parse_options(raw: dict[str, Any] | None) -> ContextCacheOptions:
             raise bad(field, f"{v!r} is not a number in [{lo:g}, {hi if hi is not None else '∞'}]")
         return v
 
-    ttl = int(number("ttl", 3600, 1, 3600))
+    ttl = int(number("ttl", LEGACY_MAX_TTL_S, 1, LEGACY_MAX_TTL_S))
     on_limit = raw.get("on_limit", "evict")
     if on_limit not in ("evict", "fallback"):
         raise bad("on_limit", f"{on_limit!r} is not \"evict\" or \"fallback\"")
     return ContextCacheOptions(enabled=bool(mode), use="header" if mode == "header" else "message", ttl=ttl,
-                               reset_ttl=int(number("reset_ttl", ttl, 1, 3600)),
+                               reset_ttl=int(number("reset_ttl", ttl, 1, LEGACY_MAX_TTL_S)),
                                user_limit_tokens=int(number("user_limit_tokens", 1_000_000, 1)),
                                max_cache_tokens=int(number("max_cache_tokens", 128_000, 1)), on_limit=on_limit,
                                poll_s=float(number("poll_s", 5.0, 0.001)), retry_s=float(number("retry_s", 300.0, 0)),

@@ -24,8 +24,9 @@ import hashlib
 import json
 from typing import Any
 
+from promptc.core.providers import SPECS
 from promptc.plan import Request
-from promptc.runtime.errors import ProviderError, RetentionError, RuntimeConfigError, StreamInterrupted
+from promptc.runtime.errors import ProviderError, RetentionError, RuntimeSettingError, StreamInterrupted
 from promptc.runtime.layout import Mark, candidates, in_render_order, place
 from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, Completion, StreamEvent, StreamState,
                                             WireCall, runs)
@@ -61,7 +62,13 @@ def cache_key(request: Request, tenant: str | None, scope: str = "plan") -> str:
     return f"{head}:{digest}"
 
 
-def retention_fields(model: str, retention: str, explicit: bool, implicit: bool = True) -> dict[str, Any]:
+def breakpoint_field(retention: str) -> dict[str, Any]:
+    """``prompt_cache_breakpoint`` of a marked part on gpt-5.6+: ``long`` asks for the 12h lifetime there."""
+    return {"mode": "explicit", "ttl": "12h"} if retention == "long" else {"mode": "explicit"}
+
+
+def retention_fields(model: str, retention: str, explicit: bool, implicit: bool = True, *,
+                     openrouter: bool = False) -> dict[str, Any]:
     """The request fields for a retention on ``model``; E504 when the model cannot honour it.
 
     From gpt-5.6 (``explicit``), ``implicit`` keeps the automatic breakpoint on the newest message
@@ -71,10 +78,17 @@ def retention_fields(model: str, retention: str, explicit: bool, implicit: bool 
     if explicit:  # gpt-5.6+: a 30m minimum TTL; "none" = explicit mode without breakpoints
         if retention == "none":
             return {"prompt_cache_options": {"mode": "explicit"}}
-        out: dict[str, Any] = {"prompt_cache_options": {"mode": "implicit" if implicit else "explicit", "ttl": "30m"}}
-        if retention == "long":
-            out["prompt_cache_retention"] = "24h"
-        return out
+        # `long` is the 12h lifetime: on each breakpoint (:func:`breakpoint_field`), since the request-level
+        # `prompt_cache_options.ttl` of Chat Completions takes "30m" only (openai SDK 3.63 types,
+        # PromptCacheOptions / PromptCacheBreakpoint, read 2026-12); never the deprecated
+        # `prompt_cache_retention` (a maximum, not a lifetime)
+        if openrouter:
+            # OpenRouter's type (openrouter SDK 1.3 PromptCacheOptions) takes mode "explicit" only and a
+            # request-level ttl of "30m" or "12h"; the implicit breakpoint is OpenAI's default (no options)
+            if implicit and retention == "short":
+                return {}
+            return {"prompt_cache_options": {"mode": "explicit", "ttl": "12h" if retention == "long" else "30m"}}
+        return {"prompt_cache_options": {"mode": "implicit" if implicit else "explicit", "ttl": "30m"}}
     if retention == "none":
         return {}
     if retention == "short":
@@ -90,9 +104,9 @@ def retention_fields(model: str, retention: str, explicit: bool, implicit: bool 
 
 class _OpenAIBase(Adapter):
     provider = "openai"
-    env_key = "OPENAI_API_KEY"
-    base_url_env = "OPENAI_BASE_URL"
-    default_base_url = "https://api.openai.com/v1"
+    env_key = SPECS["openai"].env_key
+    base_url_env = SPECS["openai"].base_url_env
+    default_base_url = SPECS["openai"].default_base_url
     part_type = "text"
     #: ``prompt_cache_key`` scope (:data:`KEY_SCOPES`); ``[tool.promptc.providers.openai] cache_key_scope``
     key_scope = "shared"
@@ -101,12 +115,12 @@ class _OpenAIBase(Adapter):
         return {"authorization": f"Bearer {api_key}"}
 
     def configured(self, settings: dict[str, Any]) -> "_OpenAIBase":
-        """``cache_key_scope = "shared" | "plan"`` from ``[tool.promptc.providers.openai]`` (E507 otherwise)."""
+        """``cache_key_scope = "shared" | "plan"`` from ``[tool.promptc.providers.openai]`` (E528 otherwise)."""
         if "cache_key_scope" not in settings or self.provider != "openai":
             return self
         scope = settings["cache_key_scope"]
         if scope not in KEY_SCOPES:
-            raise RuntimeConfigError(f"error[E507]: tool.promptc.providers.openai.cache_key_scope: {scope!r} is not "
+            raise RuntimeSettingError(f"error[E528]: tool.promptc.providers.openai.cache_key_scope: {scope!r} is not "
                                      f"one of {', '.join(KEY_SCOPES)}")
         out = type(self)()
         out.key_scope = scope
@@ -139,7 +153,7 @@ class _OpenAIBase(Adapter):
         def part(i: int) -> dict[str, Any]:
             p: dict[str, Any] = {"type": self.part_type, "text": segs[i].content}
             if i in marked:
-                p["prompt_cache_breakpoint"] = {"mode": "explicit"}
+                p["prompt_cache_breakpoint"] = breakpoint_field(opts.retention)
             return p
 
         messages = [{"role": role, "content": [part(i) for i in idx]} for role, idx in msg_runs]

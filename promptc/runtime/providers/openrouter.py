@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from promptc.core.providers import SPECS
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, RuntimeConfigError, StreamInterrupted
 from promptc.runtime.layout import Mark, candidates, in_render_order, place
@@ -63,9 +64,9 @@ def upstream(model: str) -> str:
 
 class OpenRouterAdapter(Adapter):
     provider = "openrouter"
-    env_key = "OPENROUTER_API_KEY"
-    base_url_env = "OPENROUTER_BASE_URL"
-    default_base_url = "https://openrouter.ai/api/v1"
+    env_key = SPECS["openrouter"].env_key
+    base_url_env = SPECS["openrouter"].base_url_env
+    default_base_url = SPECS["openrouter"].default_base_url
 
     def headers(self, api_key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}"}
@@ -85,7 +86,9 @@ class OpenRouterAdapter(Adapter):
         markable = lambda i: segs[i].kind != "tools"  # noqa: E731 - markers sit on content parts only
         if vendor == "openai":
             explicit = ctx.limits.mode == "explicit" and ctx.limits.max_breakpoints > 0
-            fields.update(retention_fields(opts.model.split("/", 1)[1], opts.retention, explicit))
+            implicit = any(s.kind == "history" for s in segs)  # as on OpenAI: worth it with a growing history
+            fields.update(retention_fields(opts.model.split("/", 1)[1], opts.retention, explicit, implicit,
+                                           openrouter=True))
             if caching:
                 fields = {"prompt_cache_key": cache_key(request, opts.tenant, "shared"), **fields}
             if explicit and caching:
@@ -134,7 +137,7 @@ class OpenRouterAdapter(Adapter):
     def _usage(self, u: dict[str, Any], call: WireCall) -> Usage:
         vendor = upstream(str(call.payload.get("model", "")))
         if vendor == "openai":
-            ttl = "30m"
+            ttl = (call.payload.get("prompt_cache_options") or {}).get("ttl") or "30m"
         elif vendor in MARKER_UPSTREAMS and MARKER_UPSTREAMS[vendor]:
             ttls = {"1h" if m.long else "5m" for m in call.marks}
             ttl = ttls.pop() if len(ttls) == 1 else "unknown"

@@ -17,7 +17,7 @@ cache it may read:
   "always"``.
 
 Settings live in ``[tool.promptc.providers.vllm]`` / ``[tool.promptc.providers.sglang]`` next to
-``base_url`` (:class:`SelfHostedSettings`); a bad one is E507. Messages go out as one string per
+``base_url`` (:class:`SelfHostedSettings`); a bad one is E528. Messages go out as one string per
 same-role run (the segments' texts concatenated byte for byte: vLLM would join text *parts* with
 ``"\\n"``, which changes the tokens), tools as OpenAI function tools, ``max_tokens`` for the
 length. Usage: ``prompt_tokens_details.cached_tokens`` only exists when the server runs with
@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from promptc.plan import Request
-from promptc.runtime.errors import RuntimeConfigError
+from promptc.runtime.errors import RuntimeSettingError
 from promptc.runtime.providers.base import BuildContext, CallOptions, WireCall, runs
 from promptc.runtime.providers.openai import OpenAIChatAdapter, cache_key
 from promptc.runtime.usage import from_openai_chat
@@ -87,43 +87,43 @@ class SelfHostedSettings:
 
     @classmethod
     def from_table(cls, provider: str, table: Mapping[str, Any], defaults: "SelfHostedSettings") -> "SelfHostedSettings":
-        """Settings from a provider's configuration table over ``defaults``; E507 for a bad value."""
+        """Settings from a provider's configuration table over ``defaults``; E528 for a bad value."""
         where = f"tool.promptc.providers.{provider}"
         out = defaults
         known = {"base_url", "cache_salt", "cache_salt_secret_env", "routing_header", "routing_scope",
                  "routing_key_in_body"}
         for key in sorted(table):
             if key not in known:
-                raise RuntimeConfigError(f"error[E507]: {where}.{key}: unknown setting for {provider} (known: "
+                raise RuntimeSettingError(f"error[E528]: {where}.{key}: unknown setting for {provider} (known: "
                                          f"{', '.join(sorted(known))})")
         if "cache_salt" in table:
             v = table["cache_salt"]
             if v not in _SALT_MODES:
-                raise RuntimeConfigError(f"error[E507]: {where}.cache_salt: {v!r} is not one of "
+                raise RuntimeSettingError(f"error[E528]: {where}.cache_salt: {v!r} is not one of "
                                          f"{', '.join(_SALT_MODES)}")
             out = replace(out, cache_salt=v)
         if "cache_salt_secret_env" in table:
             v = table["cache_salt_secret_env"]
             if not isinstance(v, str) or not v:
-                raise RuntimeConfigError(f"error[E507]: {where}.cache_salt_secret_env: expected the name of an "
+                raise RuntimeSettingError(f"error[E528]: {where}.cache_salt_secret_env: expected the name of an "
                                          "environment variable")
             out = replace(out, cache_salt_secret_env=v)
         if "routing_header" in table:
             v = table["routing_header"]
             if not isinstance(v, str) or (v and not all(c.isalnum() or c in "-_" for c in v)):
-                raise RuntimeConfigError(f"error[E507]: {where}.routing_header: {v!r} is not an HTTP header name "
+                raise RuntimeSettingError(f"error[E528]: {where}.routing_header: {v!r} is not an HTTP header name "
                                          "(letters, digits, - and _; \"\" for none)")
             out = replace(out, routing_header=v)
         if "routing_scope" in table:
             v = table["routing_scope"]
             if v not in _SCOPES:
-                raise RuntimeConfigError(f"error[E507]: {where}.routing_scope: {v!r} is not one of "
+                raise RuntimeSettingError(f"error[E528]: {where}.routing_scope: {v!r} is not one of "
                                          f"{', '.join(_SCOPES)}")
             out = replace(out, routing_scope=v)
         if "routing_key_in_body" in table:
             v = table["routing_key_in_body"]
             if not isinstance(v, bool):
-                raise RuntimeConfigError(f"error[E507]: {where}.routing_key_in_body: expected true or false")
+                raise RuntimeSettingError(f"error[E528]: {where}.routing_key_in_body: expected true or false")
             out = replace(out, routing_key_in_body=v)
         return out
 
@@ -135,7 +135,7 @@ class SelfHostedSettings:
         if self.cache_salt_secret_env:
             value = os.environ.get(self.cache_salt_secret_env)
             if not value:
-                raise RuntimeConfigError(f"error[E507]: cache_salt_secret_env names {self.cache_salt_secret_env}, "
+                raise RuntimeSettingError(f"error[E528]: cache_salt_secret_env names {self.cache_salt_secret_env}, "
                                          "which is not set; export it or remove the setting")
             secret = value.encode()
         return cache_salt(tenant or "default", secret)

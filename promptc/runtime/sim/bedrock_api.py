@@ -98,7 +98,7 @@ class BedrockRoutes:
         def minimum(model: str) -> int:
             fam = family(model)
             match = max((k for k in overrides if model == k or fam.startswith(k)), key=len, default=None)
-            return overrides[match] if match else (limits_for(f"bedrock/{model}").min_tokens or 1024)
+            return overrides[match] if match else (limits_for(f"bedrock/{model}").min_tokens or 0)
 
         self.bedrock = BedrockCache(self.state.clock, minimum)
         self.aws_credentials = dict(SIM_AWS_CREDENTIALS)

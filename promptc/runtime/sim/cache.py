@@ -20,8 +20,11 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-LOOKBACK = 20
-TTL_S = {"5m": 300.0, "1h": 3600.0, "30m": 1800.0, "in_memory": 600.0, "24h": 86400.0}
+from promptc.core.providers import SPECS
+
+LOOKBACK = SPECS["anthropic"].limits("anthropic/").lookback or 20
+#: TTL name → seconds, from the provider specs (Anthropic's 5m/1h, OpenAI's in_memory/24h/30m/12h)
+TTL_S = {**SPECS["anthropic"].ttls, **SPECS["openai"].ttls}
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class OpenAICache:
     """OpenAI's prompt cache, scoped by model and ``prompt_cache_key``."""
 
     clock: Callable[[], float]
-    minimum: int = 1024
+    minimum: int = SPECS["openai"].limits("openai/").min_tokens or 0
     increment: int = 128
     max_writes: int = 4
     entries: dict[tuple[str, str, str], _Entry] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
+from promptc.core.providers import SPECS
 from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
 
 
@@ -24,7 +25,7 @@ class DeepSeekCache:
 
     clock: Callable[[], float]
     unit: int = 64
-    ttl_s: float = 4 * 3600.0
+    ttl_s: float = SPECS["deepseek"].ttls["implicit"] or 0.0
     entries: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     def run(self, user: str, model: str, token_ids: list[int]) -> int:

@@ -38,11 +38,11 @@ from typing import Any
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
-from promptc.core.providers import limits_for
+from promptc.core.providers import SPECS, limits_for
 from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
 
-IMPLICIT_TTL_S = 300.0
-DEFAULT_CACHE_TTL_S = 3600.0
+IMPLICIT_TTL_S = SPECS["gemini"].ttls["implicit"] or 0.0
+DEFAULT_CACHE_TTL_S = SPECS["gemini"].ttls["1h"] or 0.0
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            408: "DEADLINE_EXCEEDED", 409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
            503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
@@ -158,7 +158,8 @@ class GeminiRoutes:
 
     def gemini_minimum(self, model: str) -> int:
         model = model.removeprefix("models/")
-        return self.gemini.min_tokens.get(model) or limits_for(f"gemini/{model}").min_tokens or 2048
+        return (self.gemini.min_tokens.get(model) or getattr(self, "min_tokens", None)
+                or limits_for(f"gemini/{model}").min_tokens or 0)
 
     # -- plumbing -----------------------------------------------------------------------------------
     def _gerror(self, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -32,10 +32,13 @@ from typing import Any, Callable
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
+from promptc.core.providers import SPECS
 from promptc.runtime.sim.cache import _Entry, longest_block_prefix
 from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
 
-TTL_S = {"5m": 300.0, "1h": 3600.0}
+TTL_S = SPECS["moonshot"].ttls
+#: legacy context-cache objects live at most (and by default) 1 hour: the spec's moonshot-v1 TTL
+LEGACY_MAX_TTL_S = SPECS["moonshot"].ttl_seconds("moonshot-v1", "long") or 0.0
 PREFIX = "/moonshot/v1"
 
 
@@ -275,10 +278,10 @@ class MoonshotRoutes:
         now = self.state.clock()
         if p.get("expired_at") is not None:
             expired_at = float(p["expired_at"])
-            if expired_at > now + 3600 or expired_at <= now:
+            if expired_at > now + LEGACY_MAX_TTL_S or expired_at <= now:
                 return bad("expired_at must be within the next hour")
         else:
-            ttl = p.get("ttl", 3600)
+            ttl = p.get("ttl", LEGACY_MAX_TTL_S)
             if not isinstance(ttl, (int, float)) or ttl <= 0:
                 return bad("ttl must be a positive number of seconds")
             expired_at = now + float(ttl)

@@ -8,11 +8,13 @@ from typing import Any
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
+from promptc.core.providers import SPECS
 from promptc.runtime.sim.cache import Block, CacheResult
 from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
 
-EXPLICIT_OPENAI = ("gpt-5.6", "gpt-5.7", "gpt-5.8", "gpt-6")
-ONLY_24H = ("gpt-5.5",)
+#: models with explicit breakpoints, and those without in-memory retention: from the OpenAI spec's rows
+EXPLICIT_OPENAI = tuple(r.key.split("/", 1)[1] for r in SPECS["openai"].models if r.mode == "explicit")
+ONLY_24H = tuple(r.key.split("/", 1)[1] for r in SPECS["openai"].models if r.ttls == ("24h",))
 
 
 class OpenAIRoutes:
@@ -113,9 +115,8 @@ class OpenAIRoutes:
             return err
         n = self._next_id()
         text, out_tokens, truncated = self._reply_text("openai", res.total, p.get("max_output_tokens") or 256)
-        details = {"cached_tokens": res.read}
-        if str(p["model"]).startswith(EXPLICIT_OPENAI):
-            details["cache_write_tokens"] = sum(res.write.values())
+        # required in the SDK's Responses type (InputTokensDetails) for every model: 0 before gpt-5.6
+        details = {"cached_tokens": res.read, "cache_write_tokens": sum(res.write.values())}
         usage = {"input_tokens": res.total, "input_tokens_details": details, "output_tokens": out_tokens,
                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": res.total + out_tokens}
         resp = {"id": f"resp_sim_{n}", "object": "response", "created_at": int(self.state.clock()),

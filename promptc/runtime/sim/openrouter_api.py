@@ -24,7 +24,6 @@ from typing import Any
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
-from promptc.core.prices import price_for
 from promptc.core.providers import limits_for
 from promptc.runtime.sim.cache import AnthropicCache, Block, CacheResult, OpenAICache
 from promptc.runtime.sim.openai_api import EXPLICIT_OPENAI
@@ -60,7 +59,7 @@ class OpenRouterRoutes:
         def minimum(model: str) -> int:
             fam = claude_family(model)
             match = max((k for k in overrides if model == k or fam.startswith(k)), key=len, default=None)
-            return overrides[match] if match else (limits_for(f"openrouter/{model}").min_tokens or 1024)
+            return overrides[match] if match else (limits_for(f"openrouter/{model}").min_tokens or 0)
 
         self.openrouter_replicas = [_Replica(AnthropicCache(self.state.clock, minimum),
                                              OpenAICache(self.state.clock, minimum=openai_min))
@@ -159,7 +158,7 @@ class OpenRouterRoutes:
         finish = "length" if truncated else "stop"
         rid = {"x-request-id": f"req_sim_{n}", "x-sim-replica": str(replica)}
         base = {"id": f"gen-sim-{n}", "provider": p["model"].split("/", 1)[0].title(), "model": p["model"],
-                "created": int(self.state.clock())}
+                "created": int(self.state.clock()), "system_fingerprint": None}  # required (nullable) in the SDK type
         if not p.get("stream"):
             return JSONResponse({**base, "object": "chat.completion", "usage": usage, "choices": [{
                 "index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
@@ -179,14 +178,24 @@ def _usage(target: str, res: CacheResult, out_tokens: int) -> dict[str, Any]:
                              "total_tokens": res.total + out_tokens,
                              "prompt_tokens_details": {"cached_tokens": res.read, "cache_write_tokens": written},
                              "completion_tokens_details": {"reasoning_tokens": 0}}
-    price = price_for(target)
-    if price is not None:
-        per = price.input / 1e6
-        paid = res.uncached * per + res.read * per * price.read + sum(
-            n * per * price.write_multiplier(ttl) for ttl, n in res.write.items())
-        usage["cost"] = paid + out_tokens * price.output / 1e6
-        usage["cache_discount"] = res.total * per - paid
+    cost = _credits(target.partition("/")[2], res, out_tokens)
+    if cost is not None:
+        usage["cost"] = cost  # OpenRouter's own charge (no `cache_discount`: not a chat usage field)
     return usage
+
+
+def _credits(model: str, res: CacheResult, out_tokens: int) -> float | None:
+    """What OpenRouter charges, from genai-prices' OpenRouter prices directly — never promptc's price code, so
+    a test comparing a reply's cost with this figure compares two independent computations."""
+    from genai_prices import Usage, calc_price
+
+    written = sum(res.write.values())
+    usage = Usage(input_tokens=res.total, cache_read_tokens=res.read or None, cache_write_tokens=written or None,
+                  cache_write_1h_tokens=res.write.get("1h") or None, output_tokens=out_tokens or None)
+    try:
+        return float(calc_price(usage, model, provider_id="openrouter").total_price)
+    except LookupError:  # a model genai-prices does not know: OpenRouter's reply carries no cost here
+        return None
 
 
 __all__ = ["OpenRouterRoutes", "REPLICAS"]

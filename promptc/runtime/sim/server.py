@@ -84,16 +84,23 @@ class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, Moon
     """The ASGI application (``.app``); :class:`Simulator` runs it on loopback."""
 
     def __init__(self, clock: Any = None, anthropic_min_tokens: dict[str, int] | None = None,
-                 openai_min_tokens: int = 1024):
+                 openai_min_tokens: int | None = None, min_tokens: int | None = None):
         self.state = SimState(clock or FakeClock())
         from promptc.tokenizers import load_tokenizer
 
         self.tok = load_tokenizer("o200k_base")
-        overrides = anthropic_min_tokens or {}
+        # ``min_tokens`` lowers every provider's minimum (``promptc sim serve --min-tokens``); the
+        # per-provider arguments win. "" matches every Claude family (Bedrock, OpenRouter).
+        overrides = {**({"": min_tokens} if min_tokens is not None else {}), **(anthropic_min_tokens or {})}
+        if openai_min_tokens is None:
+            openai_min_tokens = min_tokens
+        self.min_tokens = min_tokens
         self.anthropic_min_tokens = overrides  # Claude families on Bedrock and OpenRouter use them too
-        self.anthropic = AnthropicCache(self.state.clock, lambda m: overrides.get(m) or
-                                        limits_for(f"anthropic/{m}").min_tokens or 1024)
-        self.openai = OpenAICache(self.state.clock, minimum=openai_min_tokens)
+        self.anthropic = AnthropicCache(self.state.clock, lambda m: overrides.get(m) or overrides.get("") or
+                                        limits_for(f"anthropic/{m}").min_tokens or 0)
+        # the OpenAI spec's minimum unless lowered (one number for every OpenAI model)
+        self.openai = OpenAICache(self.state.clock, minimum=openai_min_tokens if openai_min_tokens is not None
+                                  else limits_for("openai/").min_tokens or 0)
         routes: list[Route] = []
         for cls in type(self).__mro__:  # each provider's mixin contributes its routes (sim_routes)
             if "sim_routes" in vars(cls):
@@ -103,7 +110,15 @@ class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, Moon
             Route("/_sim/faults", self.post_faults, methods=["POST"]),
             Route("/_sim/advance", self.post_advance, methods=["POST"]),
             Route("/_sim/requests", self.get_requests, methods=["GET"]),
-        ])
+        ], exception_handlers={exc: self._wrong_shape for exc in (TypeError, ValueError, KeyError, AttributeError,
+                                                                   IndexError, RecursionError)})
+
+    async def _wrong_shape(self, req: HTTPRequest, exc: Exception) -> JSONResponse:
+        """A request body of the wrong types or shape is the client's mistake: 400 in the provider's
+        error shape (as the real APIs answer), never a 500."""
+        provider = "anthropic" if req.url.path.startswith("/v1/messages") else "openai"
+        return self._error(provider, 400, "invalid_request_error",
+                           f"invalid request body ({type(exc).__name__}: {str(exc)[:200]})")
 
     # -- helpers ----------------------------------------------------------------------------------
     def count(self, text: str) -> int:
@@ -194,14 +209,16 @@ class Simulator:
 
     ``clock`` defaults to a :class:`FakeClock` (advance it with :meth:`advance`); pass ``time.time``
     for real time. ``anthropic_min_tokens`` (per model) and ``openai_min_tokens`` override the
-    minimum cacheable tokens, to exercise caching with small prompts.
+    minimum cacheable tokens, to exercise caching with small prompts; ``min_tokens`` lowers every
+    provider's (the specs' minimums otherwise).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, clock: Any = None,
-                 anthropic_min_tokens: dict[str, int] | None = None, openai_min_tokens: int = 1024):
+                 anthropic_min_tokens: dict[str, int] | None = None, openai_min_tokens: int | None = None,
+                 min_tokens: int | None = None):
         import uvicorn
 
-        self.sim = SimApp(clock, anthropic_min_tokens, openai_min_tokens)
+        self.sim = SimApp(clock, anthropic_min_tokens, openai_min_tokens, min_tokens)
         if port == 0:
             with socket.socket() as s:
                 s.bind((host, 0))

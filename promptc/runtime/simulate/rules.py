@@ -44,7 +44,8 @@ from urllib.parse import urlparse
 
 from starlette.routing import Match
 
-from promptc.core.providers import Target, limits_for
+from promptc.core import providers
+from promptc.core.providers import SPECS, Target, limits_for
 from promptc.runtime.providers.base import WireCall
 from promptc.runtime.sim.openrouter_api import claude_family
 
@@ -153,21 +154,24 @@ def naive_openrouter(call: WireCall, target: Target) -> WireCall:
     return out
 
 
-def _anthropic_ttl(model: str, retention: str) -> tuple[str, float]:
-    return ("1h", 3600.0) if retention == "long" else ("5m", 300.0)
+def spec_ttl(provider: str) -> Callable[[str, str], tuple[str, float]]:
+    """The row's ``ttl`` from the provider's spec (:func:`promptc.core.providers.ttl_name`):
+    the TTL ``retention`` buys on the model (``none`` counts as ``short``: the best still caches)."""
+    def ttl(model: str, retention: str) -> tuple[str, float]:
+        target = f"{provider}/{model}"
+        name = providers.ttl_name(target, "short" if retention == "none" else retention)
+        seconds = None if name is None else providers.ttl_lifetime(target, name)
+        return ("lru", math.inf) if name is None or seconds is None else (name, seconds)
+    return ttl
 
 
-def _openai_ttl(model: str, retention: str) -> tuple[str, float]:
-    if limits_for(f"openai/{model}").mode == "explicit":
-        return "30m", 1800.0  # the only TTL from gpt-5.6, a minimum
-    return ("24h", 86400.0) if retention == "long" or model.startswith("gpt-5.5") else ("in_memory", 600.0)
+def implicit_ttl(provider: str) -> Callable[[str, str], tuple[str, float]]:
+    """Implicit caching whatever the retention: the spec's ``implicit`` lifetime."""
+    seconds = SPECS[provider].ttls["implicit"] or math.inf
+    return lambda model, retention: ("implicit", seconds)
 
 
-def _openrouter_ttl(model: str, retention: str) -> tuple[str, float]:
-    upstream, _, rest = model.partition("/")
-    if upstream in RULES and upstream != "openrouter":
-        return RULES[upstream].ttl(rest, retention)
-    return "5m", 300.0
+_openrouter_ttl = spec_ttl("openrouter")  # an upstream's own provider's TTLs (the OpenRouter spec's ``upstream``)
 
 
 @dataclass(frozen=True)
@@ -183,17 +187,17 @@ class ProviderRules:
 
 
 RULES: dict[str, ProviderRules] = {
-    "anthropic": ProviderRules(naive_anthropic, _anthropic_ttl,
+    "anthropic": ProviderRules(naive_anthropic, spec_ttl("anthropic"),
                                sim_min=lambda model, n: {"anthropic_min_tokens": {model: n}}),
-    "openai": ProviderRules(naive_openai, _openai_ttl, sim_min=lambda model, n: {"openai_min_tokens": n}),
-    "bedrock": ProviderRules(naive_bedrock, _anthropic_ttl,
+    "openai": ProviderRules(naive_openai, spec_ttl("openai"), sim_min=lambda model, n: {"openai_min_tokens": n}),
+    "bedrock": ProviderRules(naive_bedrock, spec_ttl("bedrock"),
                              sim_min=lambda model, n: {"anthropic_min_tokens": {model: n}}),
     # Gemini implicit caching: the TTL is undocumented (about 3-5 minutes by OpenRouter's account)
-    "gemini": ProviderRules(naive_implicit, lambda m, r: ("implicit", 300.0),
+    "gemini": ProviderRules(naive_implicit, implicit_ttl("gemini"),
                             sim_setup=lambda app, model, n: app.gemini_config(min_tokens={model: n})),
-    "moonshot": ProviderRules(naive_implicit, _anthropic_ttl),
+    "moonshot": ProviderRules(naive_implicit, spec_ttl("moonshot")),
     # DeepSeek clears its cache "within a few hours to a few days": four hours here
-    "deepseek": ProviderRules(naive_implicit, lambda m, r: ("implicit", 4 * 3600.0)),
+    "deepseek": ProviderRules(naive_implicit, implicit_ttl("deepseek")),
     "openrouter": ProviderRules(naive_openrouter, _openrouter_ttl,
                                 sim_min=lambda model, n: {"anthropic_min_tokens": {claude_family(model): n},
                                                           "openai_min_tokens": n}),

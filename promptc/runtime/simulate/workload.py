@@ -37,6 +37,7 @@ every target replays the same ones.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -194,8 +195,9 @@ def working_day(plans: Mapping[str, Plan], names: list[str] | None = None) -> Wo
 
 
 # -- workload files -------------------------------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
-_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
+# matched with fullmatch on the stripped text: two adjacent \s* runs backtracked quadratically
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _TOP = {"plans", "session", "turns", "name"}
 _TURN = {"plan", "at", "after", "inputs"}
 
@@ -234,6 +236,10 @@ def _parse_file(path: Path) -> Any:
             where = f"{path}:{len(last)}:{len(last[-1]) + 1}"
         message = re.sub(r" \(at (line \d+, column \d+|end of document)\)", "", str(exc))
         raise WorkloadError("E540", where, f"not valid TOML: {message}") from None
+    except RecursionError:
+        raise WorkloadError("E540", str(path), "the workload is nested too deeply to read") from None
+    except ValueError as exc:  # e.g. an integer over Python's 4300-digit conversion limit
+        raise WorkloadError("E540", str(path), f"cannot read the workload: {exc}") from None
     raise WorkloadError("E540", str(path), f"unknown workload format `{suffix or '(none)'}`",
                         "name the file .json, .toml, .yaml or .yml")
 
@@ -242,23 +248,42 @@ def parse_seconds(value: Any, where: str, clock: bool = False) -> float:
     """Seconds from a number, a duration (``"90s"``, ``"5m"``, ``"1.5h"``, ``"250ms"``) or, when
     ``clock``, a time of day ``"HH:MM[:SS]"`` (E543 otherwise)."""
     if isinstance(value, bool) or value is None:
-        raise WorkloadError("E543", where, f"expected seconds or a duration like \"90s\", got {json.dumps(value)}")
+        raise WorkloadError("E543", where, f"expected seconds or a duration like \"90s\", got {_shown(value)}")
     if isinstance(value, (int, float)):
+        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_SECONDS:
+            raise WorkloadError("E543", where, f"{_shown(value)} is not a usable number of seconds",
+                                f"times are finite and within {MAX_SECONDS:.0f} seconds")
         if value < 0:
             raise WorkloadError("E543", where, f"{value} is negative")
         return float(value)
     if isinstance(value, str):
-        m = _CLOCK.match(value) if clock else None
+        m = _CLOCK.fullmatch(value.strip()) if clock else None
         if m:
             h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
             if h < 24 and mi < 60 and s < 60:
                 return float(h * 3600 + mi * 60 + s)
-        m = _DURATION.match(value)
+        m = _DURATION.fullmatch(value.strip())
         if m:
             scale = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
-            return float(m.group(1)) * scale
+            seconds = float(m.group(1)) * scale
+            if math.isfinite(seconds) and seconds <= MAX_SECONDS:
+                return seconds
     want = "a time HH:MM[:SS], seconds or a duration" if clock else "seconds or a duration"
-    raise WorkloadError("E543", where, f"expected {want} like \"90s\", \"5m\" or \"1h\", got {json.dumps(value)}")
+    raise WorkloadError("E543", where, f"expected {want} like \"90s\", \"5m\" or \"1h\", got {_shown(value)}")
+
+
+#: The longest time a workload may span (a year): beyond it a simulation means nothing.
+MAX_SECONDS = 366 * 86400.0
+
+
+def _shown(value: Any) -> str:
+    """``value`` as an error shows it: JSON where it is JSON, else its text (a TOML date or time,
+    a NaN), at most 80 characters."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _plans_from(paths: list[Path], where: str, compile_sources: CompileSources | None) -> dict[str, Plan]:
@@ -352,6 +377,10 @@ def load_workload(path: str | Path, *, plans: Mapping[str, Plan] | None = None,
 
 
 # -- from a cache trace ---------------------------------------------------------------------------------
+#: The most filler tokens one replayed turn gets (the largest contexts are about 2M tokens).
+MAX_FILLER_TOKENS = 2_000_000
+
+
 def _filler(n: int) -> str:
     # " data" is one o200k token; n of them make n tokens (the simulator counts with o200k_base)
     return " data" * max(0, n)
@@ -399,6 +428,9 @@ def from_trace(path: str | Path, plans: Mapping[str, Plan], counter: Callable[[s
         # turn's share is what remains after the text segments and the estimated tools
         tools = sum(counter(s.content) for s in req.segments if s.stability != "turn" and s.kind == "tools")
         want = prompt - stable - tools if prompt else tail
+        if want - tail > MAX_FILLER_TOKENS:
+            raise WorkloadError("E544", f, f"a traced request of {prompt} prompt tokens is larger than any model's "
+                                "context; the trace cannot be replayed", "replay a trace the runtime wrote")
         first = next((s.name for s in strings if s.type.get("type") == "string"), None)
         if first is not None:
             base[first] = _filler(want - tail)

@@ -1,0 +1,70 @@
+"""Anthropic Messages API facts (``POST /v1/messages``)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from promptc.core.providers.spec import ModelLimits, ProviderSpec, Source
+
+DOCS = "https://docs.claude.com/en/docs/build-with-claude/prompt-caching"
+REF = "/work/shared/reference/provider-caching.md §1, §11"
+LIMITS = Source(DOCS, "2026-10", "minimum cacheable prompt length per model; 4 breakpoints; 20-block lookback")
+PRICING = Source("https://docs.claude.com/en/docs/about-claude/pricing", "2026-10", "5m write 1.25×, 1h write 2×, read 0.1×")
+
+
+def tool_def(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """A Messages API tool definition."""
+    out = {"name": tool["name"], "input_schema": tool.get("parameters") or {"type": "object"}}
+    if tool.get("description"):
+        out["description"] = tool["description"]
+    return out
+
+
+def _row(model: str, minimum: int) -> ModelLimits:
+    return ModelLimits(f"anthropic/{model}", minimum, 4, "explicit", LIMITS, lookback=20)
+
+
+SPEC = ProviderSpec(
+    name="anthropic",
+    render=("tools", "system", "messages"),
+    prewarm_max_tokens=0,
+    tool_def=tool_def,
+    tokenizer=lambda model: ("o200k_base", False),
+    raw_join=True,
+    estimated_tokens=True,
+    env_key="ANTHROPIC_API_KEY",
+    base_url_env="ANTHROPIC_BASE_URL",
+    default_base_url="https://api.anthropic.com",
+    usage="exclusive",
+    ttls={"5m": 300.0, "1h": 3600.0},
+    retention={"short": "5m", "long": "1h"},
+    write_multipliers={"5m": 1.25, "1h": 2.0},
+    models=(
+        _row("", 1024),
+        _row("claude-fable-5", 512),
+        _row("claude-mythos-5", 512),
+        _row("claude-opus-4-8", 1024),
+        _row("claude-sonnet-5", 1024),
+        _row("claude-sonnet-4", 1024),
+        _row("claude-opus-4-1", 1024),
+        _row("claude-opus-4-7", 2048),
+        _row("claude-mythos-preview", 2048),
+        _row("claude-haiku-3-5", 2048),
+        _row("claude-opus-4-6", 4096),
+        _row("claude-opus-4-5", 4096),
+        _row("claude-haiku-4-5", 4096),
+    ),
+    sources={
+        "render": Source("https://docs.claude.com/en/docs/build-with-claude/prompt-caching", "2026-10",
+                         "cache prefixes are built in the order tools, system, messages"),
+        "limits": LIMITS,
+        "ttls": Source(DOCS, "2026-10", "ephemeral 5m (default) and 1h; a hit refreshes the TTL"),
+        "write_multipliers": PRICING,
+        "usage": Source("https://docs.claude.com/en/api/messages", "2026-10",
+                        "input_tokens excludes cache_read_input_tokens and cache_creation_input_tokens"),
+        "env": Source("https://github.com/anthropics/anthropic-sdk-python", "2026-10",
+                      "ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL"),
+        "tokenizer": Source(REF, "2026-10", "tokenizer not public: o200k_base proxy"),
+        "prewarm": Source(DOCS, "2026-10", "pre-warm the cache with max_tokens: 0"),
+    },
+)

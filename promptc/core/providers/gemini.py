@@ -1,0 +1,45 @@
+"""Google Gemini API facts (``generateContent``, ``cachedContents``)."""
+
+from __future__ import annotations
+
+from promptc.core.providers.spec import ModelLimits, ProviderSpec, Source
+
+DOCS = "https://ai.google.dev/gemini-api/docs/caching"
+LIMITS = Source(DOCS, "2026-10", "minimum input token count for context caching, per model")
+
+
+def _row(model: str, minimum: int) -> ModelLimits:
+    return ModelLimits(f"gemini/{model}", minimum, 1, "explicit", LIMITS)
+
+
+SPEC = ProviderSpec(
+    name="gemini",
+    render=("tools", "system", "messages"),
+    tokenizer=lambda model: ("o200k_base", False),
+    raw_join=True,
+    estimated_tokens=True,
+    env_key="GEMINI_API_KEY",
+    base_url_env="GOOGLE_GEMINI_BASE_URL",
+    default_base_url="https://generativelanguage.googleapis.com",
+    usage="inclusive",
+    ttls={"implicit": 300.0, "5m": 300.0, "1h": 3600.0},
+    retention={"short": "5m", "long": "1h"},
+    models=(
+        _row("", 2048),
+        _row("gemini-3-flash", 1024),
+        _row("gemini-3.1-pro", 4096),
+        _row("gemini-3.5-flash", 4096),
+    ),
+    sources={
+        "render": Source("/work/shared/reference/provider-caching.md §3", "2026-10",
+                         "undocumented; tools, systemInstruction, contents as Anthropic and Bedrock"),
+        "limits": LIMITS,
+        "ttls": Source(DOCS, "2026-10", "explicit caches: ttl default 1 h, any value; implicit: undocumented "
+                                        "(about 5 minutes, OpenRouter)"),
+        "usage": Source("https://ai.google.dev/api/generate-content#UsageMetadata", "2026-10",
+                        "promptTokenCount includes cachedContentTokenCount"),
+        "env": Source("https://github.com/googleapis/python-genai", "2026-10",
+                      "GEMINI_API_KEY (GOOGLE_API_KEY), GOOGLE_GEMINI_BASE_URL"),
+        "tokenizer": Source("/work/shared/reference/provider-caching.md §3", "2026-10", "o200k_base proxy"),
+    },
+)

@@ -1,0 +1,71 @@
+"""OpenRouter facts: the upstream's rules (Anthropic breakpoints, Gemini's last marker only, OpenAI's
+automatic caching with breakpoints from gpt-5.6, Alibaba explicit markers)."""
+
+from __future__ import annotations
+
+from promptc.core.providers.spec import ModelLimits, ProviderSpec, Source, chat_function_tool
+
+DOCS = "https://openrouter.ai/docs/features/prompt-caching"
+LIMITS = Source(DOCS, "2026-10", "the upstream provider's minimums and markers")
+
+
+def _row(model: str, minimum: int | None, bps: int, mode: str, **kw) -> ModelLimits:
+    return ModelLimits(f"openrouter/{model}", minimum, bps, mode, LIMITS, **kw)
+
+
+#: OpenRouter model prefix → the provider whose TTLs and retention the upstream has.
+UPSTREAM = {"anthropic": "anthropic", "openai": "openai", "deepseek": "deepseek", "moonshotai": "moonshot"}
+
+
+def _upstream(model: str) -> tuple[str, str] | None:
+    """OpenAI, DeepSeek and Kimi upstreams keep their own provider's TTLs; Anthropic and Gemini ones
+    take OpenRouter's rows (5m/1h markers; Gemini 5 minutes)."""
+    prefix, _, rest = model.partition("/")
+    owner = UPSTREAM.get(prefix)
+    return None if owner in (None, "anthropic") else (owner, rest)
+
+
+SPEC = ProviderSpec(
+    upstream=_upstream,
+    name="openrouter",
+    render=("tools", "system", "messages"),
+    tool_def=chat_function_tool,
+    tokenizer=lambda model: ("o200k_base", False),
+    estimated_tokens=True,
+    env_key="OPENROUTER_API_KEY",
+    base_url_env="OPENROUTER_BASE_URL",
+    default_base_url="https://openrouter.ai/api/v1",
+    usage="inclusive",
+    # upstreams other than Anthropic-style ones use their own provider's TTLs (see UPSTREAM)
+    ttls={"5m": 300.0, "1h": 3600.0},
+    retention={"short": "5m", "long": "1h"},
+    write_multipliers={"5m": 1.25, "1h": 2.0},
+    models=(
+        _row("", 1024, 4, "explicit"),
+        _row("anthropic/", 1024, 4, "explicit", lookback=20),
+        _row("anthropic/claude-fable-5", 512, 4, "explicit", lookback=20),
+        _row("anthropic/claude-opus-4.7", 2048, 4, "explicit", lookback=20),
+        _row("anthropic/claude-opus-4.6", 4096, 4, "explicit", lookback=20),
+        _row("anthropic/claude-opus-4.5", 4096, 4, "explicit", lookback=20),
+        _row("anthropic/claude-haiku-4.5", 4096, 4, "explicit", lookback=20),
+        # Gemini: the last marker only; implicit entries live about 5 minutes, not refreshed
+        # Gemini: the last marker only; entries live about 5 minutes whatever the retention, not refreshed
+        _row("google/", 2048, 1, "explicit", retention={"short": "5m", "long": "5m"}),
+        _row("openai/", 1024, 0, "automatic", block_size=128),
+        _row("openai/gpt-5.6", 1024, 3, "explicit"),
+        _row("openai/gpt-5.7", 1024, 3, "explicit"),
+        _row("qwen/", 1024, 4, "explicit"),  # Alibaba; minimum unverified
+        _row("deepseek/", 64, 0, "automatic", block_size=64),
+        _row("moonshotai/", None, 0, "automatic"),
+    ),
+    sources={
+        "render": Source(DOCS, "2026-10", "chat completions; the upstream's prefix order (tools first)"),
+        "limits": LIMITS,
+        "ttls": Source(DOCS, "2026-10", "the upstream's TTLs; Gemini about 5 minutes"),
+        "write_multipliers": Source(DOCS, "2026-10", "Anthropic upstream: 1.25× (5m), 2× (1h)"),
+        "usage": Source("https://openrouter.ai/docs/api-reference/overview", "2026-10",
+                        "prompt_tokens includes prompt_tokens_details.cached_tokens"),
+        "env": Source("https://openrouter.ai/docs/quickstart", "2026-10", "OPENROUTER_API_KEY"),
+        "tokenizer": Source("/work/shared/reference/provider-caching.md §7", "2026-10", "o200k_base proxy"),
+    },
+)

@@ -1,0 +1,115 @@
+"""The shape of a provider's facts: one frozen :class:`ProviderSpec` per provider module.
+
+Every fact carries where it comes from (:class:`Source`: a URL or document and the date it was
+read). A fact that changes between doc versions is written once, in its provider's module, and every
+consumer (compiler, show, report, lint, adapters, simulate, keep-warm, warm, the simulator) reads it
+from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a fact was read: ``ref`` (URL or document) and ``date`` (YYYY-MM-DD or YYYY-MM)."""
+
+    ref: str
+    date: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """Cache limits of the models whose ``provider/model`` starts with ``key`` (longest key wins).
+
+    ``min_tokens``: the shortest cacheable prefix (None: unpublished/none); ``max_breakpoints``:
+    markers a request may carry (0: automatic caching); ``mode``: ``explicit`` (breakpoints),
+    ``automatic`` (prefix, no markers) or ``tree`` (the promptc engine); ``block_size``: the
+    granularity a prefix is matched in (None: any boundary); ``lookback``: blocks a breakpoint looks
+    back for an earlier entry (None: unlimited); ``ttls``: the TTL names this model accepts (None: the
+    provider's); ``retention``: retention → TTL name for this model (None: the provider's)."""
+
+    key: str
+    min_tokens: int | None
+    max_breakpoints: int
+    mode: str
+    source: Source
+    block_size: int | None = None
+    lookback: int | None = None
+    ttls: tuple[str, ...] | None = None
+    retention: Mapping[str, str] | None = None
+    #: the row this one repeats under another model-id spelling (Bedrock's regional ids): not listed twice
+    alias_of: str | None = None
+
+
+def chat_function_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAI Chat Completions tool shape (also Kimi, DeepSeek, OpenRouter, vLLM, SGLang)."""
+    return {"type": "function", "function": {k: tool[k] for k in ("name", "description", "parameters")
+                                             if tool.get(k) is not None}}
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One provider's facts.
+
+    ``render``: the regions of the wire in the order the provider serializes (and hashes) them:
+    ``("tools", "system", "messages")`` means every tools segment's definitions come first, then the
+    other segments in plan order; ``("plan",)`` means plan order. ``raw_join``: consecutive same-role
+    segments are packed into one text the model sees concatenated. ``ttls``: TTL name → seconds an
+    unused cached prefix lives (None: no TTL, memory-bound). ``retention``: promptc retention
+    (``short``/``long``) → TTL name. ``write_multipliers``: cache-write price × base input per TTL,
+    kept here only where a price library lacks them. ``usage``: ``exclusive`` (input counts only
+    uncached tokens) or ``inclusive`` (input includes cached ones).
+    """
+
+    name: str
+    render: tuple[str, ...]
+    tokenizer: Callable[[str], tuple[str, bool]]
+    models: tuple[ModelLimits, ...]
+    sources: Mapping[str, Source]
+    raw_join: bool = False
+    estimated_tokens: bool = False
+    env_key: str | None = None
+    base_url_env: str | None = None
+    default_base_url: str | None = None
+    usage: str = "inclusive"
+    ttls: Mapping[str, float | None] = field(default_factory=dict)
+    retention: Mapping[str, str] = field(default_factory=dict)
+    write_multipliers: Mapping[str, float] = field(default_factory=dict)
+    #: a promptc tool (``name``, ``description``, ``parameters``) → the definition the wire carries (None:
+    #: the provider takes no tool definitions); the simulator counts its canonical JSON
+    tool_def: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    #: ``max_tokens`` of a pre-warm request (Anthropic documents 0 for warming; others need ≥ 1)
+    prewarm_max_tokens: int = 1
+    #: token counts are of the chat-templated message pieces (promptc's engine), not the contents
+    counts_chat_template: bool = False
+    #: ``model`` → (provider, model) whose TTLs apply, for a router whose upstream has its own (None: this spec's)
+    upstream: Callable[[str], tuple[str, str] | None] | None = None
+
+    @property
+    def tools_first(self) -> bool:
+        return bool(self.render) and self.render[0] == "tools"
+
+    def limits(self, model_key: str) -> ModelLimits | None:
+        """The longest ``models`` row whose key prefixes ``model_key`` (``provider/model``)."""
+        best = None
+        for row in self.models:
+            if model_key.startswith(row.key) and (best is None or len(row.key) > len(best.key)):
+                best = row
+        return best
+
+    def ttl_name(self, model: str, retention: str) -> str | None:
+        """The TTL name ``retention`` buys on ``model`` (None for ``none`` or no TTL)."""
+        if retention == "none":
+            return None
+        row = self.limits(f"{self.name}/{model}")
+        table = (row.retention if row is not None and row.retention is not None else self.retention)
+        return table.get(retention)
+
+    def ttl_seconds(self, model: str, retention: str) -> float | None:
+        """Seconds an unused prefix lives on ``model`` under ``retention`` (None: no TTL to beat)."""
+        name = self.ttl_name(model, retention)
+        return None if name is None else self.ttls.get(name)
