@@ -405,8 +405,12 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
               help="Seconds a request may take (default and ceiling of its `timeout`)")
 @click.option("--metrics-key", default=None,
               help="Bearer key that reads every tenant's /metrics (also PROMPTC_METRICS_KEY)")
+@click.option("--header-timeout", default="10", show_default=True, help="Seconds for a request's headers to arrive")
+@click.option("--body-timeout", default="30", show_default=True, help="Seconds for a request's body to arrive")
+@click.option("--max-connections", default="256", show_default=True, help="Open connections; one more is closed")
 def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_tokens_limit, max_segments,
-          max_messages, token_cache, max_queue, retry_after, deadline, metrics_key):
+          max_messages, token_cache, max_queue, retry_after, deadline, metrics_key, header_timeout, body_timeout,
+          max_connections):
     """Serve the KV-tree engine over an OpenAI-compatible HTTP API.
 
     Every option is checked, and the port is bound, before the model loads: a bad value or a busy
@@ -426,7 +430,10 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         max_segments=parse_count(max_segments, "--max-segments"),
         max_messages=parse_count(max_messages, "--max-messages"),
         max_queue=parse_count(max_queue, "--max-queue"), retry_after_s=parse_count(retry_after, "--retry-after"),
-        deadline_s=parse_seconds(deadline, "--deadline"), metrics_key=metrics_key)
+        deadline_s=parse_seconds(deadline, "--deadline"), metrics_key=metrics_key,
+        header_timeout_s=parse_seconds(header_timeout, "--header-timeout"),
+        body_timeout_s=parse_seconds(body_timeout, "--body-timeout"),
+        max_connections=parse_count(max_connections, "--max-connections"))
     if host not in ("127.0.0.1", "localhost", "::1") and not config.api_keys:
         raise click.UsageError("serving beyond loopback needs API keys (--keys or PROMPTC_API_KEYS)")
     from promptc.engine.serve import bind_socket, run_server

@@ -30,18 +30,28 @@ def no_static_prefix(plan: Plan) -> list[Diagnostic]:
 
 
 def shared_block_below_minimum(plan: Plan, cache_limits: Mapping[str, Mapping]) -> list[Diagnostic]:
-    """W311: the shared global block alone is below a target's minimum while the static prefix is above it."""
+    """W311: the shared global block alone is below a target's minimum while the static prefix is above it
+    (both measured in the target's wire order: the shared block is the wire's leading run of global
+    static segments, tools first on most providers)."""
     out: list[Diagnostic] = []
     segs = plan.segments
     static = [i for i, s in enumerate(segs) if s.is_static]
-    globals_ = [i for i in static if segs[i].level == "global"]
-    if not static or not globals_ or globals_[-1] == static[-1]:
+    if not static:
         return out
-    last_global = globals_[-1]
     for t in plan.targets:
+        order = wire_order(t.name, segs)
+        run = []
+        for i in order:
+            if not _is_shared(segs[i]):
+                break
+            run.append(i)
+        wire_static = [i for i in order if segs[i].is_static]
+        if not run or run[-1] == wire_static[-1]:
+            continue
+        last_global = run[-1]
         limits = limits_for(t.name, cache_limits)
         upto = (segs[last_global].prefix_tokens or {}).get(t.name)
-        total = (segs[static[-1]].prefix_tokens or {}).get(t.name)
+        total = max((segs[i].prefix_tokens or {}).get(t.name, 0) for i in static) if static else None
         if limits.mode != "explicit" or not limits.min_tokens or upto is None or total is None:
             continue
         if upto < limits.min_tokens <= total:

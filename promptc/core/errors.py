@@ -293,5 +293,6 @@ class RenderError(PromptcError):
 
 
 
-__all__ = ["printable", "AppendOnlyError", "CompileError", "Diagnostic", "InputError", "PlanFormatError", "PromptcError",
-           "RenderError", "Span", "relative_to_cwd", "render_all", "sorted_diagnostics", "source_line", "with_excerpts"]
+__all__ = ["AppendOnlyError", "CompileError", "Diagnostic", "InputError", "PlanFormatError", "PromptcError",
+           "RenderError", "Span", "note_locations", "printable", "relative_to_cwd", "relocate_note", "render_all",
+           "sorted_diagnostics", "source_line", "with_excerpts"]

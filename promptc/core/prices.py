@@ -34,7 +34,9 @@ UNPRICED_CODE = "W509"
 
 #: promptc provider name → genai-prices provider id.
 GENAI_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google", "deepseek": "deepseek",
-                  "moonshot": "moonshotai", "bedrock": "aws", "openrouter": "openrouter"}
+                  "moonshot": "moonshotai", "bedrock": "aws", "openrouter": "openrouter",
+                  "zai": "zai", "minimax": "minimax", "xai": "x-ai", "mistral": "mistral",
+                  "vertex": "google"}
 
 #: Local targets: recompute time, no bill.
 _FREE = ("engine/", "raw/", "vllm/", "sglang/")

@@ -1,7 +1,8 @@
 """``promptc lint``: review every prompt change for what it does to the cache, and what it costs.
 
 One small module per rule family: :mod:`.baseline` (git ref, lockfile, directory; git plumbing in
-:mod:`.gitref`), :mod:`.classify` (change classes), :mod:`.impact` (tokens, breakpoints, cost),
+:mod:`.gitref`), :mod:`.classify` (change classes), :mod:`.impact` (tokens, breakpoints, cost, in each
+target's wire order: :mod:`.wire`),
 :mod:`.pricing` (the dated price table), :mod:`.suppress` (allow comments, ``cache_epoch``),
 :mod:`.formats` (text, json, github, sarif, markdown). :func:`lint` is the library call behind the
 command; :func:`check_against_lock` is ``build --check``'s.

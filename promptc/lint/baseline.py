@@ -16,7 +16,8 @@ from pathlib import Path
 
 from promptc.compiler.build import compile_project
 from promptc.lint.config import load_lint_config
-from promptc.lint.gitref import BaselineError, _fail, _git, changed_paths, default_ref, label_for, repo_root, resolve_commit
+from promptc.lint.gitref import (BaselineError, _fail, _git, changed_paths, default_ref, label_for, repo_root,
+                                 resolve_commit)
 from promptc.lint.incremental import affected
 from promptc.lint.snapshot import Snapshot, view_lock, view_plans
 from promptc.lock import LOCK_NAME, read_lock
@@ -46,11 +47,14 @@ def _keep_inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
 
 
 def _extract(repo: Path, commit: str, rel: str, dest: Path) -> None:
-    """Extract the project's subtree (and the top-level ``pyproject.toml``, which configures lint)
+    """Extract the project's subtree (and each ``pyproject.toml`` above it, which configure lint)
     of ``commit`` into ``dest``; links that would leave ``dest`` are dropped."""
     specs = [rel] if rel else ["."]
-    if rel and _git(repo, "cat-file", "-e", f"{commit}:pyproject.toml", check=False).returncode == 0:
-        specs.append("pyproject.toml")
+    parts = rel.split("/") if rel else []
+    for depth in range(len(parts)):
+        config = "/".join([*parts[:depth], "pyproject.toml"])
+        if _git(repo, "cat-file", "-e", f"{commit}:{config}", check=False).returncode == 0:
+            specs.append(config)
     if rel and _git(repo, "cat-file", "-e", f"{commit}:{rel}", check=False).returncode != 0:
         return  # the project did not exist at that commit
     proc = _git(repo, "archive", "--format=tar", commit, "--", *specs, binary=True)

@@ -9,8 +9,11 @@ Rules (one code each, see :mod:`promptc.core.codes.lint`):
 * a cached segment's bytes changed: E901, or only whitespace E902 / only trailing whitespace E903,
   or E914 when the declaration is unchanged and an included file changed (line endings are
   normalized to LF by the compiler, so a line-ending-only change changes no byte: no finding);
-* an append-only segment: grown at its end I906 (only the suffix is new), otherwise E905 naming the
-  entry and whether it was inserted, removed, reordered or rewritten — never both;
+* an append-only segment: grown at its end I906 — E904 when a target's wire sends it before other
+  cached content, which is then re-written (decided from the impact, :func:`promptc.lint.run._by_wire`)
+  — otherwise E905 naming the entry and whether it was inserted, removed, reordered or rewritten;
+* segments are matched by content first: a cached segment renamed with the same bytes is I918;
+* a role-only change is E901 saying so (never a whitespace finding);
 * a segment moved E907, added E908 or removed E909 in the cached prefix; a stability changed E910;
 * a target's model or tokenizer changed E911; targets added or removed I912;
 * anything outside the cached prefix (session/turn templates, turn segments) I913;

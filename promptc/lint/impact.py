@@ -14,7 +14,7 @@ from promptc.lint import wire
 from promptc.lint.classify import Change
 from promptc.lint.config import LintConfig
 from promptc.lint.model import Cost, PlanImpact, TargetImpact
-from promptc.lint.pricing import price_for
+from promptc.lint.pricing import break_cost, price_for
 from promptc.lint.snapshot import PlanView
 
 
@@ -48,7 +48,8 @@ def cost_of(target: str, tokens: int, config: LintConfig, *, lost_reads: int = 0
     if price is None or price.input is None:
         return None
     write = _write_multiplier(target, ttl, config, price.write)
-    per = tokens * price.input / 1_000_000 * (write - price.read) + lost_reads * price.input / 1_000_000 * (1 - price.read)
+    # priced by the one function (promptc.core.prices.cost_of, through lint.pricing.break_cost)
+    per = break_cost(target, tokens, config.pricing, ttl=ttl, lost_reads=lost_reads) or 0.0
     daily = None
     if config.requests_per_day is not None:
         daily = per * min(float(config.sessions or 1), float(config.requests_per_day))
@@ -88,16 +89,17 @@ def target_impact(target: str, old: PlanView | None, new: PlanView, config: Lint
         stop = _old_stop(old_w, new_w, new, change) if change is not None else None
         res = wire.loss(old_w, new_w, lim, old_stop=stop)
     notes = []
-    if old_w is not None and not wire.written(old_w, lim) and res.write:
-        notes.append(f"nothing was cached before on {target}: the baseline's prefix ({old_w.total} tokens) is below "
-                     f"the minimum of {lim.min_tokens}")
+    if old_w is not None and not wire.written(old_w, lim) and old_w.segs:
+        notes.append(f"nothing was cached before on {target}: the baseline's prefix is below its minimum of "
+                     f"{lim.min_tokens} tokens")
     if res.end == 0 and res.was_read:
-        notes.append(f"nothing will be cached after on {target}: the new prefix ({new_w.total} tokens) is below the "
-                     f"minimum of {lim.min_tokens}; every request pays the full input price")
+        notes.append(f"nothing will be cached after on {target}: the new prefix is below its minimum of "
+                     f"{lim.min_tokens} tokens; every request pays the full input price")
     retention = config.retention_for(new.name)
     ttl = ttl_for(target, retention)
     lost_reads = res.lost if res.end == 0 else 0  # nothing cached any more: every request pays full price
     return TargetImpact(target=target, tokens=res.write, lost=res.lost, read=res.read, estimate=not exact,
+                        lost_segments=list(res.lost_segments) if res.lost else [],
                         breakpoints_lost=list(res.lost_marks), notes=notes,
                         cost=cost_of(target, res.write if res.lost else 0, config, lost_reads=lost_reads, ttl=ttl)
                         if retention != "none" else None)

@@ -52,6 +52,8 @@ class TargetImpact(_Model):
     tokens: int = Field(description="tokens (re-)written to the cache on the next request, in the target's wire "
                                     "order and above its minimum (the plan's per-target counts)")
     lost: int = Field(0, description="cached tokens the next request no longer reads (what the wire loses)")
+    lost_segments: list[str] = Field(default_factory=list,
+                                     description="baseline segments whose cached tokens are no longer read")
     read: int = Field(0, description="tokens the next request still reads from the cache")
     estimate: bool = Field(description="true when the target's tokenizer is a proxy (counts are estimates)")
     breakpoints_lost: list[str] = Field(default_factory=list,

@@ -82,7 +82,7 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
                 else None
             if imp is not None:
                 impacts.append(imp)
-        code, wire_notes = _by_wire(first.code, impacts, first.keep)
+        code, wire_notes = _by_wire(first.code, impacts, first.segment)
         if code != first.code:
             entry = lookup(code)
         sup = None
@@ -196,21 +196,21 @@ def _acknowledged(change: Change, old: Snapshot) -> tuple[str | None, Span | Non
     return at.hash, prev.span if prev is not None else None
 
 
-def _by_wire(code: str, impacts: list[PlanImpact], own: dict[str, int]) -> tuple[str, list[str]]:
+def _by_wire(code: str, impacts: list[PlanImpact], segment: str | None) -> tuple[str, list[str]]:
     """The code a change gets from what the wire loses: an append that makes a target re-write other
-    cached content (more than the segment's own old entries, ``own``) is E904, not I906; a break that
-    loses nothing cached on any target (every baseline prefix was below its minimum) is I913."""
+    cached content (anything but the grown segment's own old entries) is E904, not I906; a break that
+    loses nothing cached on any target (every baseline prefix was below its minimum) is I913. The
+    targets' notes (nothing cached before / after) are the finding's."""
     targets = [t for p in impacts for t in p.targets]
-    if code == "I906" and any(t.lost > own.get(t.target, 0) for t in targets):
-        where = sorted({t.target for t in targets if t.lost > own.get(t.target, 0)})
+    notes = list(dict.fromkeys(n for t in targets for n in t.notes))
+    if code == "I906" and any(set(t.lost_segments) - {segment} for t in targets):
+        where = sorted({t.target for t in targets if set(t.lost_segments) - {segment}})
         return "E904", [f"on {', '.join(where)} the wire sends the new entries before other cached content, which is "
-                        "re-written"]
+                        "re-written"] + notes
     entry = lookup(code)
     if entry is not None and entry.severity == "error" and targets and not any(t.lost for t in targets):
-        return "I913", ["nothing cached is lost on any target: " + "; ".join(
-            dict.fromkeys(n for t in targets for n in t.notes)) if any(t.notes for t in targets) else
-            "nothing cached is lost on any target"]
-    return code, []
+        return "I913", ["nothing cached is lost on any target"] + notes
+    return code, notes
 
 
 def _empty(label: str, kind: str) -> LintReport:

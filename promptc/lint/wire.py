@@ -184,6 +184,7 @@ class WireLoss:
     was_read: int  #: tokens the baseline's next request would have read
     end: int  #: the new version's last written prefix (0: nothing will be cached)
     lost_marks: tuple[str, ...]  #: segments whose written entry is no longer read
+    lost_segments: tuple[str, ...] = ()  #: baseline segments whose cached tokens are no longer read
 
     @property
     def lost(self) -> int:
@@ -207,7 +208,8 @@ def loss(old: Wire | None, new: Wire, lim: Limits, *, old_stop: int | None = Non
         read = 0
     read = min(read, end) if end else min(read, new.total)
     lost = tuple(old.segs[k].id for k in old_w if k not in valid) if lim.mode == "explicit" else ()
-    return WireLoss(read, max(0, end - read), was, end, lost)
+    gone = tuple(s.id for k, s in enumerate(old.segs) if old.cum[k] > read and (old.cum[k - 1] if k else 0) < was)
+    return WireLoss(read, max(0, end - read), was, end, lost, gone)
 
 
 def position(w: Wire, seg_id: str | None) -> int | None:

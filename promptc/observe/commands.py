@@ -28,13 +28,16 @@ def _limits(pairs: tuple[str, ...]) -> dict[str, dict[str, int]]:
               help="Where Anthropic Messages calls go")
 @click.option("--openai-upstream", default="https://api.openai.com", show_default=True,
               help="Where OpenAI Chat Completions / Responses calls go")
+@click.option("--gemini-upstream", default="https://generativelanguage.googleapis.com", show_default=True,
+              help="Where Gemini generateContent calls go")
 @click.option("--key", envvar="PROMPTC_OBSERVE_KEY", default=None,
               help="Required off loopback: agents send it as x-promptc-key [env: PROMPTC_OBSERVE_KEY]")
 @click.option("--record-bodies", is_flag=True,
               help="Store whole segment texts in the trace (for `promptc import`); default: hashes and excerpts")
 @click.option("--min-tokens", "min_tokens", multiple=True, metavar="PREFIX=N",
               help="Override a minimum cacheable prefix, e.g. anthropic/=256 (for a simulator with a lowered one)")
-def observe_command(host, port, trace_path, anthropic_upstream, openai_upstream, key, record_bodies, min_tokens):
+def observe_command(host, port, trace_path, anthropic_upstream, openai_upstream, gemini_upstream, key, record_bodies,
+                    min_tokens):
     """Proxy an agent's model calls and explain each cache miss (cause, first changed segment, cost) in a trace.
 
     Point ANTHROPIC_BASE_URL=http://HOST:PORT or OPENAI_BASE_URL=http://HOST:PORT/v1 at it
@@ -45,8 +48,8 @@ def observe_command(host, port, trace_path, anthropic_upstream, openai_upstream,
     from promptc.observe.proxy import ObserveProxy, ProxyServer
 
     obs = Observer(cache_limits=_limits(min_tokens), record_bodies=record_bodies)
-    proxy = ObserveProxy(obs, trace_path, upstreams={"anthropic": anthropic_upstream, "openai": openai_upstream},
-                         key=key, on_record=lambda rec: click.echo(summary(rec), err=True))
+    proxy = ObserveProxy(obs, trace_path, upstreams={"anthropic": anthropic_upstream, "openai": openai_upstream,
+                                               "gemini": gemini_upstream}, key=key, on_record=lambda rec: click.echo(summary(rec), err=True))
     server = ProxyServer(proxy, host=host, port=port)
     click.echo(f"promptc observe: http://{host}:{server.port} → anthropic {anthropic_upstream}, openai "
                f"{openai_upstream}; trace {trace_path}", err=True)

@@ -96,7 +96,7 @@ class Exchange:
         if self.reader is not None:
             self.reader.finish()
         try:
-            req = split(self.api, self.body)
+            req = split(self.api, self.body, self.path)
         except (WireError, ValueError) as exc:  # unsplittable: recorded, never raised at the agent
             self.observer.abandon(self.ticket)
             rec = {"ts": round(self.observer.clock(), 3), "plan": self.label or "unparsed", "target": "unknown",

@@ -24,7 +24,7 @@ exchange it:
 The record it returns is a promptc trace record (:mod:`promptc.runtime.trace`): ``promptc trace
 stats`` and ``promptc report --trace`` read it unchanged; the observer's own details are under the
 ``observe`` key. Provider facts (minimums, TTLs) come from :mod:`promptc.core.providers` and
-:func:`promptc.runtime.keepwarm.ttl_seconds`; nothing here restates them.
+:func:`promptc.core.providers.ttl_lifetime` / ``ttl_seconds``; nothing here restates them.
 """
 
 from __future__ import annotations
@@ -37,10 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from promptc.core.prices import price_for
-from promptc.core.providers import limits_for, tokenizer_for
+from promptc.core.providers import limits_for, tokenizer_for, ttl_lifetime, ttl_seconds
 from promptc.observe.wire import WireRequest, WireSegment, usage_of
 from promptc.runtime.cost import cost_of
-from promptc.runtime.keepwarm import ttl_seconds
 from promptc.runtime.trace import TOLERANCE
 from promptc.runtime.usage import Usage
 from promptc.tokenizers import TokenizerRegistry
@@ -55,7 +54,7 @@ EXCERPT_MAX = 160
 #: Bytes of each segment kept in a trace record without --record-bodies.
 SEGMENT_EXCERPT = 80
 
-_VOLATILE = [
+VOLATILE = [
     ("uuid", re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")),
     ("timestamp", re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2})?")),
     ("date", re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}")),
@@ -66,7 +65,7 @@ _VOLATILE = [
 
 def classify(old: str, new: str) -> str | None:
     """What a changed value looks like: ``uuid``, ``timestamp``, ``date``, ``time``, ``counter`` (or None)."""
-    for name, rx in _VOLATILE:
+    for name, rx in VOLATILE:
         if rx.search(new) and rx.search(old):
             return name
     return None
@@ -148,12 +147,14 @@ class Observer:
     def _count(self, provider: str, model: str, seg: WireSegment) -> int:
         tok_id = tokenizer_for(provider, model)[0]
         key = (tok_id, seg.hash)
-        n = self._counts.get(key)
+        with self._lock:
+            n = self._counts.get(key)
         if n is None:
             n = len(self.tokenizers.get(tok_id).encode(seg.text)) if seg.text else 0
-            self._counts[key] = n
-            if len(self._counts) > 16 * self.memory:
-                self._counts.popitem(last=False)
+            with self._lock:
+                self._counts[key] = n
+                if len(self._counts) > 16 * self.memory:
+                    self._counts.popitem(last=False)
         return n
 
     # -- the main entry point ------------------------------------------------------------------------
@@ -182,7 +183,10 @@ class Observer:
         requests that arrived before it, so records are explained and written in arrival order."""
         if ticket is not None:
             with self._order:
-                self._order.wait_for(lambda: min(self._open, default=ticket) >= ticket, timeout=order_wait_s)
+                if not self._order.wait_for(lambda: min(self._open, default=ticket) >= ticket, timeout=order_wait_s):
+                    # an earlier exchange is still streaming (or will never finish: a client that went away
+                    # before its body started): stop waiting for it, now and for every later record
+                    self._open.difference_update({t for t in self._open if t < ticket})
         try:
             rec = self._explain(req, status, raw_usage, reply_model, latency_s, path, error, label, request_id,
                                 stream_complete, started)
@@ -200,6 +204,8 @@ class Observer:
         limits = limits_for(target, self.cache_limits)
         minimum = limits.min_tokens or 0
         mode = limits.mode
+        if req.provider == "gemini":  # implicit caching is automatic; a cachedContent request reads an object
+            mode = "object" if req.extra.get("cached_content") else "automatic"
         cum: list[int] = []
         total = 0
         for s in req.segments:
@@ -232,7 +238,7 @@ class Observer:
         rec["observe"] = obs
         with self._lock:
             self._n += 1
-            prev, shared = self._link(req)
+            prev, shared = self._link(req, label)
             if label:
                 plan = label
             elif prev is not None:
@@ -274,6 +280,8 @@ class Observer:
     def _breakpoints(req: WireRequest, mode: str) -> list[tuple[int, str]]:
         """(index, ttl name) of the prefixes a request asks the provider to cache."""
         n = len(req.segments)
+        if mode == "object":  # a cache object is read whole or not at all: nothing to explain per prefix
+            return []
         if mode == "explicit":
             out = [(i, s.marker) for i, s in enumerate(req.segments) if s.marker]
             if req.provider == "openai" and n and (not out or out[-1][0] != n - 1):
@@ -281,12 +289,13 @@ class Observer:
             return out
         return [(i, "automatic") for i in range(n)]  # automatic prefix caching: every boundary
 
-    def _link(self, req: WireRequest) -> tuple[_Seen | None, int]:
+    def _link(self, req: WireRequest, label: str | None) -> tuple[_Seen | None, int]:
+        """The remembered request this one continues (a labelled request: only that agent's)."""
         best: tuple[int, int, int] | None = None
         found: _Seen | None = None
         hashes = {s.hash for s in req.segments}
         for seen in self._seen.values():
-            if seen.target.split("/")[0] != req.provider:
+            if seen.target.split("/")[0] != req.provider or (label is not None and seen.plan != label):
                 continue
             k = 0
             for a, b in zip(seen.segments, req.segments):
@@ -374,12 +383,19 @@ class Observer:
                        f"{ex['new_value']!r}; everything after it was re-sent uncached",
                        first_changed=new.id, excerpt=ex)
         gap = now - prev.ts
-        ttl_s = ttl_seconds(req.target, self._retention(ttl, req.retention))
+        # the TTL that was sent (a marker's ttl, OpenAI's prompt_cache_retention), else the default one
+        sent = ttl if ttl not in ("automatic", "implicit", "breakpoint") else req.retention
+        ttl_s = (ttl_lifetime(req.target, sent) if sent else None) or \
+            ttl_seconds(req.target, self._retention(ttl, req.retention))
         if ttl_s is not None and gap > ttl_s:
             return inv("ttl_expired", prev.segments[j].id,
                        f"{gap:.0f}s since the prefix was last used, longer than its {ttl_s:.0f}s TTL "
                        f"({ttl if ttl not in ('automatic', 'implicit') else req.retention or 'default'})",
                        gap_s=round(gap, 3), ttl_s=ttl_s)
+        if mode != "explicit" and read > 0:
+            # automatic caching reads in provider-sized steps (not in the provider table): a partial read
+            # of an unchanged prefix is the provider's granularity, not a miss
+            return expected, None
         return inv("provider_side", prev.segments[j].id,
                    "no explanation on the wire: the same prefix, within its TTL and above the minimum, was not "
                    "read (eviction, another replica, or the provider's own limits)", gap_s=round(gap, 3))

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from promptc.core.errors import PromptcError
-from promptc.observe.explain import _VOLATILE
+from promptc.observe.explain import VOLATILE
 
 #: Most records read from one trace, and most distinct agents imported.
 MAX_RECORDS = 100_000
@@ -93,7 +93,7 @@ def _string(template: str) -> str:
 def _skeleton(text: str) -> tuple[list[str], list[tuple[str, str]]]:
     """(literal pieces, [(kind, value)] holes) of ``text`` split at volatile values."""
     spans: list[tuple[int, int, str]] = []
-    for kind, rx in _VOLATILE:
+    for kind, rx in VOLATILE:
         for m in rx.finditer(text):
             if not any(a < m.end() and m.start() < b for a, b, _ in spans):
                 spans.append((m.start(), m.end(), kind))

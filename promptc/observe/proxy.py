@@ -4,7 +4,9 @@ Agents point ``ANTHROPIC_BASE_URL=http://127.0.0.1:PORT`` / ``OPENAI_BASE_URL=ht
 at it. A path may start with ``/agent/NAME`` to label an agent (``.../agent/planner/v1/messages``),
 or a request may carry ``x-promptc-agent: NAME``; unlabelled requests are grouped by conversation.
 Requests go to the Anthropic upstream when the path is ``/v1/messages`` or the request carries an
-``anthropic-version`` header, else to the OpenAI upstream.
+``anthropic-version`` header, to the Gemini upstream for ``models/{model}:generateContent`` /
+``:streamGenerateContent`` (and ``cachedContents``, or an ``x-goog-api-key`` header), else to the
+OpenAI upstream. (``GOOGLE_GEMINI_BASE_URL`` / ``http_options.base_url`` point Gemini SDKs at it.)
 
 Streaming is passed through chunk by chunk as it arrives (``aiter_raw``: the bytes the upstream
 sent, never re-encoded or buffered); usage is read from the chunks on the side and the record is
@@ -42,9 +44,10 @@ from starlette.routing import Route
 from promptc.observe.exchange import SECRET_HEADERS, Exchange, TraceWriter
 from promptc.observe.errors import ObserveConfigError
 from promptc.observe.explain import Observer
-from promptc.observe.wire import MAX_BODY
+from promptc.observe.wire import GEMINI_PATH, MAX_BODY
 
-DEFAULT_UPSTREAMS = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com"}
+DEFAULT_UPSTREAMS = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com",
+                     "gemini": "https://generativelanguage.googleapis.com"}
 #: Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus ones httpx sets itself.
 HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
                  "host", "content-length"})
@@ -131,8 +134,16 @@ class ObserveProxy:
                 return JSONResponse({"error": {"type": "request_too_large",
                                                "message": f"promptc observe: body over {self.max_body} bytes"}},
                                     status_code=413)
-        provider = "anthropic" if (path.rstrip("/").endswith("/v1/messages")
-                                   or "anthropic-version" in request.headers) else "openai"
+        if path.rstrip("/").endswith("/v1/messages") or "anthropic-version" in request.headers:
+            provider = "anthropic"
+        elif GEMINI_PATH.search(path) or "/cachedContents" in path or "x-goog-api-key" in request.headers:
+            provider = "gemini"
+        else:
+            provider = "openai"
+        if provider not in self.upstreams:
+            return JSONResponse({"error": {"type": "invalid_request_error",
+                                           "message": f"promptc observe: no {provider} upstream configured"}},
+                                status_code=502)
         base = httpx.URL(self.upstreams[provider])
         url = base.copy_with(path=base.path.rstrip("/") + path, query=request.url.query.encode() or None)
         headers = [(k, v) for k, v in request.headers.items()
@@ -144,7 +155,7 @@ class ObserveProxy:
         try:
             upstream = await client.send(client.build_request(request.method, url, headers=headers,
                                                               content=bytes(body)), stream=True)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, ValueError, OSError) as exc:
             msg = f"promptc observe: upstream {base.host} unreachable ({type(exc).__name__})"
             ex.response_started(502, {})
             await asyncio.get_running_loop().run_in_executor(self._pool, ex.finish, msg)

@@ -17,6 +17,7 @@ event over ``MAX_EVENT`` bytes is not parsed (the request is still forwarded, un
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,11 +76,17 @@ class WireRequest:
         return f"{self.provider}/{self.model}"
 
 
+#: Gemini ``models/{model}:generateContent`` / ``:streamGenerateContent`` (the model is in the path).
+GEMINI_PATH = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent)$")
+
+
 def api_for(path: str) -> tuple[str, str] | None:
     """(api, provider) for a request path (any prefix before ``/v1/...`` is allowed), or None."""
     for suffix, found in APIS.items():
         if path.rstrip("/").endswith(suffix):
             return found
+    if GEMINI_PATH.search(path):
+        return "gemini-generate", "gemini"
     return None
 
 
@@ -205,12 +212,48 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
+def split_gemini(p: dict[str, Any], path: str) -> WireRequest:
+    m = GEMINI_PATH.search(path)
+    b = _Builder()
+    for i, t in enumerate(p.get("tools") or []):
+        if not isinstance(t, dict):
+            raise WireError(f"tools[{i}] is not an object")
+        decls = t.get("functionDeclarations") or t.get("function_declarations")
+        if isinstance(decls, list):
+            for j, d in enumerate(decls):
+                name = d.get("name") if isinstance(d, dict) and isinstance(d.get("name"), str) else ""
+                b.add(f"tools[{i}].functionDeclarations[{j}]" + (f":{name}" if name else ""), "tool", "tools",
+                      canonical_json(d), None)
+        else:
+            b.add(f"tools[{i}]", "tool", "tools", canonical_json(t), None)
+    si = p.get("systemInstruction") or p.get("system_instruction")
+    if isinstance(si, dict):
+        for k, part in enumerate(si.get("parts") or []):
+            if not isinstance(part, dict):
+                raise WireError(f"systemInstruction.parts[{k}] is not an object")
+            b.add(f"systemInstruction.parts[{k}]", "system", "system",
+                  part["text"] if isinstance(part.get("text"), str) else canonical_json(part), None)
+    for c, content in enumerate(p.get("contents") or []):
+        if not isinstance(content, dict):
+            raise WireError(f"contents[{c}] is not an object")
+        role = "assistant" if content.get("role") == "model" else str(content.get("role") or "user")
+        for k, part in enumerate(content.get("parts") or []):
+            if not isinstance(part, dict):
+                raise WireError(f"contents[{c}].parts[{k}] is not an object")
+            b.add(f"contents[{c}].parts[{k}]", "message", role,
+                  part["text"] if isinstance(part.get("text"), str) else canonical_json(part), None)
+    cached = p.get("cachedContent") or p.get("cached_content")
+    return WireRequest("gemini-generate", "gemini", m.group(1) if m else "", bool(m and m.group(2).startswith("stream")),
+                       b.out, extra={"cached_content": cached} if isinstance(cached, str) else {})
+
+
 _SPLITTERS = {"anthropic-messages": split_anthropic, "openai-chat": split_openai_chat,
               "openai-responses": split_openai_responses}
 
 
-def split(api: str, body: bytes) -> WireRequest:
-    """Split a request ``body`` of ``api``; raises :class:`WireError` for what cannot be split."""
+def split(api: str, body: bytes, path: str = "") -> WireRequest:
+    """Split a request ``body`` of ``api`` (Gemini: the model is in ``path``); raises
+    :class:`WireError` for what cannot be split."""
     if len(body) > MAX_BODY:
         raise WireError(f"request body of {len(body)} bytes is over the {MAX_BODY}-byte parse limit")
     try:
@@ -219,6 +262,8 @@ def split(api: str, body: bytes) -> WireRequest:
         raise WireError(f"request body is not JSON ({exc})") from None
     if not isinstance(p, dict):
         raise WireError("request body is not a JSON object")
+    if api == "gemini-generate":
+        return split_gemini(p, path)
     return _SPLITTERS[api](p)
 
 
@@ -230,6 +275,14 @@ def usage_of(api: str, raw: dict[str, Any], model: str, explicit: bool) -> Usage
         return from_anthropic(raw)
     if api == "openai-chat":
         return from_openai_chat(raw, writes_exist=explicit)
+    if api == "gemini-generate":  # usageMetadata: inclusive prompt count, implicit reads, no write fee
+        def num(k: str) -> int | None:
+            v = raw.get(k)
+            return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        prompt, read, out = num("promptTokenCount"), num("cachedContentTokenCount") or 0, num("candidatesTokenCount")
+        return Usage(uncached=None if prompt is None else max(0, prompt - read), cache_read=read, cache_write={},
+                     output=None if out is None else out + (num("thoughtsTokenCount") or 0),
+                     reasoning=num("thoughtsTokenCount"), semantics="inclusive", raw=dict(raw))
     return from_openai_responses(raw, writes_exist=explicit)
 
 
@@ -320,8 +373,8 @@ class ResponseReader:
         """A whole (non-streamed) reply or error."""
         if isinstance(body.get("error"), dict):
             self.error = {"type": _str(body["error"].get("type")), "message": _str(body["error"].get("message"))}
-        self.model = _str(body.get("model")) or self.model
-        self._merge(body.get("usage"))
+        self.model = _str(body.get("model")) or _str(body.get("modelVersion")) or self.model
+        self._merge(body.get("usage") if "usage" in body else body.get("usageMetadata"))
 
     def _stream_event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("type")
@@ -339,6 +392,10 @@ class ResponseReader:
             self.complete = True
         elif kind == "error":
             self.error = ev.get("error") if isinstance(ev.get("error"), dict) else {"message": str(ev)[:200]}
+        elif "usageMetadata" in ev or "candidates" in ev:  # Gemini: each chunk repeats the usage so far
+            self.model = _str(ev.get("modelVersion")) or self.model
+            if isinstance(ev.get("usageMetadata"), dict):
+                self.usage = dict(ev["usageMetadata"])
         elif "choices" in ev:  # chat completion chunk
             self.model = _str(ev.get("model")) or self.model
             self._merge(ev.get("usage"))

@@ -12,7 +12,9 @@ Invariants (what the renderers rely on):
 3. Children are ordered by segment id then prefix hash, and plans by name: the same plans give the
    same tree, node ids and lane order, whatever the order they came in.
 4. Widths are the node's own tokens for one chosen target (``None`` for a run-time segment), and a
-   node's ``offset`` is the tokens before it along its prefix: the map's x axis is the prefix.
+   node's ``offset`` is the tokens before it along its prefix: the map's x axis is the prefix *in
+   that target's wire order* (:func:`promptc.core.wire.wire_order`: tools first on most providers),
+   and two plans share a node exactly when their wire prefixes through it are identical.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
+from promptc.core.wire import wire_order, wire_prefix_keys
 from promptc.plan import Plan, PlanSegment
 
 
@@ -144,8 +147,16 @@ def build_map(plans: Mapping[str, Plan], target: str | None = None, root_label: 
     for name in sorted(plans):
         plan = plans[name]
         level, parent = roots, None
-        for depth, seg in enumerate(plan.segments):
-            k = (id(parent), *_key(seg))
+        # the map's target's wire order (tools first on most providers): nodes join on the wire prefix
+        try:
+            order = wire_order(target, plan.segments) if target else list(range(len(plan.segments)))
+            wire_keys = wire_prefix_keys(target, plan.segments, lambda s: s.hash) if target else None
+        except ValueError:  # a target of an unknown provider: plan order
+            order, wire_keys = list(range(len(plan.segments))), None
+        for depth, i in enumerate(order):
+            seg = plan.segments[i]
+            k = (id(parent), *_key(seg)) if wire_keys is None or wire_keys[i] is None else (id(parent), seg.id,
+                                                                                              wire_keys[i])
             node = index.get(k)
             if node is None:
                 node = Node(id="", segment=seg.id, depth=depth, level=seg.level, stability=seg.stability,

@@ -8,8 +8,13 @@
 
 The adapter for the target's provider builds the payload (cache controls at the plan's
 breakpoints); the client sends it over httpx with retries (429, 408, 409, 5xx, timeouts and
-connection resets; ``retry-after`` honoured; a per-request deadline), normalizes usage, prices it
-and, when asked, appends a line to a JSONL cache trace. Nothing here imports the compiler.
+connection resets; ``retry-after`` honoured; a per-request deadline that also bounds every read),
+reads the answer as hostile input (size bounds, key redaction, E509 for anything that is not a reply:
+:mod:`promptc.runtime.bounds`), normalizes usage, prices it (:func:`promptc.core.prices.cost_of`) and,
+when asked, appends a line to a JSONL cache trace. The retry loop is written once, as the sans-IO
+:class:`~promptc.runtime.attempts.Attempts`; :class:`Client` drives it with ``time.sleep`` and httpx's sync
+client, its sibling :class:`AsyncClient` with ``asyncio.sleep`` and the async one. Nothing here imports the
+compiler.
 """
 
 from __future__ import annotations

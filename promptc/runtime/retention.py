@@ -7,8 +7,12 @@ none       no ``cache_control``  no ``prompt_cache_key``        ``prompt_cache_o
                                  (caching itself is automatic   explicit`` with no breakpoints
                                  and cannot be switched off)
 short      ``ttl: "5m"``         ``in_memory``                 ``ttl: "30m"``
-long       ``ttl: "1h"``         ``24h``                       ``ttl: "30m"`` + ``24h`` retention
+long       ``ttl: "1h"``         ``24h``                       ``ttl: "12h"``
 ========== ===================== ============================= ==============================
+
+The TTL each retention buys per model, and its lifetime, are the provider spec's
+(:func:`promptc.core.providers.ttl_name`, :func:`~promptc.core.providers.ttl_seconds`; ``promptc
+providers`` lists them).
 
 A value a model does not support is an error (E504), e.g. ``short`` on gpt-5.5, which keeps
 prompts for 24h only.

@@ -77,7 +77,11 @@ def test_the_example_report_is_what_promptc_prints(tmp_path, monkeypatch, capsys
         DOC.write_text(text.replace("```text output\n" + documented, "```text output\n" + out), encoding="utf-8")
         documented = out
     assert out == documented
-    assert "E901" in out and "I906" in out
+    # wire order (issue 21): the appended tool lands before the rules on Anthropic, after them on the
+    # engine: either way other cached content is re-written, so it is E904, not I906; the Anthropic
+    # prefix is below claude-opus-4-8's minimum, so nothing was cached there to lose
+    assert "E901" in out and "E904" in out and "I906" not in out
+    assert "nothing was cached before on anthropic/claude-opus-4-8" in out
 
 
 def test_every_lint_code_is_documented_from_the_registry():
@@ -110,4 +114,4 @@ def test_workflow_and_pre_commit_examples_use_what_exists():
     (pc,) = [yaml.safe_load(b) for lang, info, b in blocks(text) if lang == "yaml" and info == "pre-commit"]
     hooks = {h["id"] for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     assert {h["id"] for h in pc["repos"][0]["hooks"]} == hooks == {"promptc-check", "promptc-build-check",
-                                                                     "promptc-lint"}
+                                                                     "promptc-lint", "promptc-fmt"}

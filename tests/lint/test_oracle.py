@@ -143,7 +143,7 @@ def test_a_byte_identical_change_has_no_finding(base, tmp_path):
     assert {f.code for f in report.findings} <= {"I918"}
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.sampled_from(sorted(EDITS)), min_size=1, max_size=2, unique=True),
        short=st.booleans())
 def test_random_edits_are_held_to_the_simulator(edits, short, sim, tmp_path_factory):

@@ -18,7 +18,8 @@ from promptc.runtime.sim import Simulator
 #: tests/providers/conftest.py).
 LOW_MIN = 256
 MODEL = "claude-sonnet-4-5"
-LIMITS = {"anthropic/": {"min_tokens": LOW_MIN}, "openai/": {"min_tokens": LOW_MIN}}
+GEMINI_MODEL = "gemini-2.5-flash"
+LIMITS = {"anthropic/": {"min_tokens": LOW_MIN}, "openai/": {"min_tokens": LOW_MIN}, "gemini/": {"min_tokens": LOW_MIN}}
 ANTHROPIC_KEY = "sk-ant-api03-OBSERVE-TEST-SECRET"
 OPENAI_KEY = "sk-proj-OBSERVE-TEST-SECRET"
 
@@ -66,6 +67,7 @@ def _rig(tmp_path, record_bodies: bool):
     with Simulator(anthropic_min_tokens={MODEL: LOW_MIN}, openai_min_tokens=LOW_MIN) as sim:
         obs = Observer(clock=sim.clock, cache_limits=LIMITS, record_bodies=record_bodies)
         trace = tmp_path / ("trace-bodies.jsonl" if record_bodies else "trace.jsonl")
-        proxy = ObserveProxy(obs, str(trace), upstreams={"anthropic": sim.url, "openai": sim.url})
+        sim.sim.gemini_config(min_tokens={GEMINI_MODEL: LOW_MIN})
+        proxy = ObserveProxy(obs, str(trace), upstreams={"anthropic": sim.url, "openai": sim.url, "gemini": sim.url})
         with ProxyServer(proxy) as px:
             yield Rig(sim, px, trace, obs)

@@ -232,3 +232,86 @@ def test_keys_never_reach_the_trace_and_bodies_are_excerpts(rig):
     # the upstream still got the keys (forwarded), and nothing promptc-specific
     sent = rig.sim.sim.state.requests
     assert len(sent) == 2 and all("x-promptc-key" not in r["headers"] for r in sent)
+
+
+def test_openai_responses_streaming_usage_is_read(rig):
+    c = rig.openai()
+    reads = []
+    for _ in range(2):
+        stream = c.responses.create(model="gpt-4.1", stream=True, input=[
+            {"role": "system", "content": RULES}, {"role": "user", "content": "Status?"}])
+        done = [e for e in stream if e.type == "response.completed"]
+        reads.append(done[-1].response.usage.input_tokens_details.cached_tokens)
+    recs = rig.records(2)
+    assert [r["usage"]["cache_read"] for r in recs] == reads and reads[1] > 0
+    assert recs[1]["invalidation"] is None and recs[1]["observe"]["stream_complete"] is True
+
+
+def test_concurrent_agents_are_linked_each_to_its_own_conversation(rig):
+    """Two agents talk at the same time (threads); each turn links to that agent's previous turn and a
+    healthy conversation shows no invalidation, whatever order the responses finish in."""
+    import concurrent.futures
+
+    def agent(name: str) -> list[int]:
+        import anthropic
+
+        c = anthropic.Anthropic(base_url=f"{rig.proxy.url}/agent/{name}", api_key=ANTHROPIC_KEY, max_retries=0)
+        history, reads = [], []
+        for t in range(3):
+            history.append({"role": "user", "content": f"{name} question {t}"})
+            r = c.messages.create(model=MODEL, max_tokens=8, messages=history, system=[
+                {"type": "text", "text": f"You are the {name} agent. {RULES}", "cache_control": {"type": "ephemeral"}}])
+            reads.append(r.usage.cache_read_input_tokens)
+            history.append({"role": "assistant", "content": r.content[0].text})
+        return reads
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = dict(zip(("alpha", "beta"), pool.map(agent, ("alpha", "beta"))))
+    recs = rig.records(6)
+    for name, reads in results.items():
+        mine = [r for r in recs if r["plan"] == name]
+        assert len(mine) == 3 and [r["invalidation"] for r in mine] == [None] * 3
+        assert [r["usage"]["cache_read"] for r in mine] == reads and reads[1] > 0
+        assert mine[1]["observe"]["linked_to"] == mine[0]["observe"]["request"]
+
+
+def test_automatic_caching_steps_are_not_a_miss(rig):
+    """OpenAI's automatic cache reads in fixed steps: an unchanged prompt read up to the last step is a hit."""
+    c = rig.openai()
+    prompt = RULES + "Extra context for this task. " * 12
+    usages = [c.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": prompt}]).usage
+              for _ in range(2)]
+    recs = rig.records(2)
+    read = usages[1].prompt_tokens_details.cached_tokens
+    assert 0 < read < usages[1].prompt_tokens * 0.9  # more than the tolerance short of the whole prompt...
+    assert recs[1]["invalidation"] is None  # ...yet not reported as a miss
+
+
+def test_gemini_clock_in_the_system_instruction_sync_and_streaming(rig):
+    """The official google-genai SDK (sync, then streaming) against the simulator's implicit cache."""
+    from google import genai
+    from google.genai import types
+
+    from tests.observe.conftest import GEMINI_MODEL
+
+    c = genai.Client(api_key="gemini-OBSERVE-TEST-SECRET",
+                     http_options=types.HttpOptions(base_url=rig.proxy.url, api_version="v1beta"))
+    metas = []
+    for minute in (0, 0, 1):
+        cfg = types.GenerateContentConfig(system_instruction=f"Now: 08:1{minute}\n{RULES}")
+        if minute:
+            chunks = list(c.models.generate_content_stream(model=GEMINI_MODEL, contents="Status?", config=cfg))
+            metas.append(chunks[-1].usage_metadata)
+        else:
+            metas.append(c.models.generate_content(model=GEMINI_MODEL, contents="Status?", config=cfg).usage_metadata)
+    recs = rig.records(3)
+    assert recs[1]["invalidation"] is None and recs[1]["usage"]["cache_read"] == metas[1].cached_content_token_count
+    inv = _inv(recs[2])
+    assert inv["reason"] == "segment_changed" and inv["segment"] == "systemInstruction.parts[0]"
+    assert (inv["excerpt"]["old_value"], inv["excerpt"]["new_value"]) == ("08:10", "08:11")
+    assert recs[2]["observe"]["stream"] and (metas[2].cached_content_token_count or 0) == 0
+    hit = metas[1].cached_content_token_count  # what the unchanged request read
+    assert hit > 0 and inv["missed_tokens"] >= hit * 0.9
+    # Gemini 2.5 Flash: $0.30/MTok input, implicit cache hits at 0.1x (ai.google.dev/gemini-api/docs/pricing, 2026-10)
+    assert inv["miss_cost"] == pytest.approx(inv["missed_tokens"] * 0.30e-6 * (1 - 0.1))
+    assert "OBSERVE-TEST-SECRET" not in rig.trace.read_text()

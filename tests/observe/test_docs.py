@@ -84,3 +84,19 @@ def test_the_walkthrough_runs_as_written(tmp_path):
     assert "release @ anthropic/claude-sonnet-4-5" in outputs["trace"]
     assert "W560" in outputs["import"]
     assert (tmp_path / "imported" / "release.prompt").exists()
+
+
+def test_the_in_process_example_runs_and_writes_records(tmp_path, monkeypatch):
+    from promptc.runtime.sim import Simulator
+
+    snippet = next(b for b in _blocks("python") if "instrument(" in b)
+    with Simulator() as sim:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", sim.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sim")
+        scope: dict = {}
+        exec(compile(snippet, "docs/observe.md", "exec"), scope)  # noqa: S102 - the doc's own example
+        scope["client"].messages.create(model="claude-sonnet-4-5", max_tokens=8,
+                                        messages=[{"role": "user", "content": "hi"}])
+    recs = [json.loads(x) for x in (tmp_path / "cache-trace.jsonl").read_text().splitlines()]
+    assert len(recs) == 1 and recs[0]["target"] == "anthropic/claude-sonnet-4-5" and recs[0]["usage"]["output"] > 0

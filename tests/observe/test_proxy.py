@@ -211,3 +211,14 @@ def test_no_provider_fact_is_restated_in_the_observer():
     src = "\n".join(p.read_text() for p in (Path(__file__).parents[2] / "promptc" / "observe").glob("*.py"))
     for literal in ("300", "3600", "1800", "86400", "1024", "2048", "4096", "1.25", "0.1", "\"5m\":", "\"1h\":"):
         assert not re.search(rf"(?<![\w.]){re.escape(literal)}(?![\w])", src), literal
+
+
+def test_cli_refuses_a_public_bind_without_a_key_and_bad_overrides():
+    from promptc.observe.commands import _limits
+
+    r = CliRunner().invoke(cli, ["observe", "--host", "0.0.0.0", "--port", "0"])
+    assert r.exit_code != 0 and getattr(r.exception, "code", None) == "E560"
+    with pytest.raises(PromptcError) as e:
+        _limits(("anthropic/",))
+    assert e.value.code == "E560"
+    assert _limits(("anthropic/=256",)) == {"anthropic/": {"min_tokens": 256}}

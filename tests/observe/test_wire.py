@@ -93,3 +93,15 @@ def test_excerpt_shows_the_whole_changed_value():
     assert ex["byte_offset"] == 3
     multi = excerpt("ünïcode 12", "ünïcode 13")
     assert multi["offset"] == 9 and multi["byte_offset"] == 11 and multi["looks_like"] == "counter"
+
+
+def test_a_request_that_never_finishes_stops_holding_later_records_back():
+    obs = Observer()
+    body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8,
+                       "messages": [{"role": "user", "content": "x"}]}).encode()
+    stuck = Exchange(obs, None, "/v1/messages", body)  # its client went away: never finished
+    later = Exchange(obs, None, "/v1/messages", body, order_wait_s=0.05)
+    later.response_started(200, {"content-type": "application/json"})
+    later.feed(json.dumps({"model": "m", "usage": {"input_tokens": 1, "output_tokens": 1}}).encode())
+    assert later.finish()["status"] == "ok"
+    assert stuck.ticket not in obs._open and not obs._open  # pruned: the next records do not wait for it

@@ -4,6 +4,8 @@ against the SDK's response models, and the official clients run against the simu
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import openai
 import pytest
@@ -226,3 +228,45 @@ def test_official_openai_sdk_parses_openai_compatible_replies(team, sim, target,
     payload = Client(target, api_key="k").build(req, max_tokens=16).payload
     ChatCompletion.model_validate(httpx_json(sim.url + suffix + "/chat/completions", payload,
                                              {"authorization": "Bearer k"}))
+
+
+def _required_present(shape, value, path="$") -> list[str]:
+    """Members botocore's output shape marks required that the parsed value lacks (recursively)."""
+    out: list[str] = []
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name in shape.required_members:
+            if name not in value:
+                out.append(f"{path}.{name}")
+        for name, member in shape.members.items():
+            if name in value:
+                out += _required_present(member, value[name], f"{path}.{name}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _required_present(shape.member, v, f"{path}[{i}]")
+    return out
+
+
+def test_botocore_parses_the_simulators_converse_reply(team, monkeypatch, tmp_path):
+    """botocore's own rest-json parser and the bedrock-runtime service model read the simulator's Converse
+    answer, with every member the model marks required."""
+    import botocore.parsers
+    import botocore.session
+
+    from promptc.runtime.sim import Simulator
+    from promptc.runtime.sim.bedrock_api import SIM_AWS_CREDENTIALS
+
+    key_id = next(iter(SIM_AWS_CREDENTIALS))
+    for var, value in (("AWS_ACCESS_KEY_ID", key_id), ("AWS_SECRET_ACCESS_KEY", SIM_AWS_CREDENTIALS[key_id]),
+                       ("AWS_REGION", "us-west-2"), ("AWS_CONFIG_FILE", str(tmp_path / "none")),
+                       ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none")), ("AWS_EC2_METADATA_DISABLED", "true")):
+        monkeypatch.setenv(var, value)
+    for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"):
+        monkeypatch.delenv(var, raising=False)
+    op = botocore.session.get_session().get_service_model("bedrock-runtime").operation_model("Converse")
+    parser = botocore.parsers.create_parser("rest-json")
+    with Simulator() as s, Client("bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0", base_url=s.url) as c:
+        reply = c.complete(team["docs"].bind().render(file="a", query="q"), max_tokens=16)
+    body = json.dumps(reply.raw).encode()
+    parsed = parser.parse({"status_code": 200, "headers": {}, "body": body}, op.output_shape)
+    assert "Error" not in parsed and parsed["usage"]["inputTokens"] == reply.raw["usage"]["inputTokens"]
+    assert _required_present(op.output_shape, {k: v for k, v in parsed.items() if k != "ResponseMetadata"}) == []

@@ -119,3 +119,39 @@ def test_show_marks_the_breakpoint_after_rules_and_its_numbers_are_the_wire_numb
     col = 6 + [t.name for t in plan.targets].index(target)
     assert int(rows["rules"][col]) + int(rows["repo_tools"][col]) == plan.segment("rules").prefix_tokens[target]
     assert set(rows["rules"][-1].split(", ")) == {"backend", "docs"}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_report_map_is_in_wire_order_and_shares_tools_and_rules(plans, target):
+    from promptc.report.model import build_map
+
+    prefix_map = build_map(plans, target)
+    (root,) = prefix_map.roots  # every plan starts with the tools on the wire
+    assert root.segment == "repo_tools" and root.plans == sorted(AGENTS)
+    (rules,) = root.children
+    assert rules.segment == "rules" and rules.plans == sorted(AGENTS)
+    assert rules.offset + rules.tokens_for(target) == plans["backend"].segment("rules").prefix_tokens[target]
+
+
+def test_show_claims_no_share_the_wire_does_not_have(tmp_path):
+    """Two plans share `rules` in plan order, but each sends its own agent tools first on Anthropic:
+    `show` must not say `rules` is shared, and the compiler says why (W313)."""
+    (tmp_path / "main.prompt").write_text('''global rules @static role system """You work on the acme shop."""
+agent a_tools @append_only tools {
+    refund(order: string "An order id") "Refund an order."
+}
+agent b_tools @append_only tools {
+    ship(order: string "An order id") "Ship an order."
+}
+task turn @turn role user {
+    input q: string
+    """{{ q }}"""
+}
+plan a = rules, a_tools, turn target "anthropic/claude-sonnet-4-5"
+plan b = rules, b_tools, turn target "anthropic/claude-sonnet-4-5"
+''')
+    result = promptc.compile(tmp_path)
+    a, b = result.plans["a"], result.plans["b"]
+    assert a.segment("rules").prefix_hash == b.segment("rules").prefix_hash  # equal in plan order
+    assert shown_rows(a, [b])["rules"][-1] == ""  # but not on the wire
+    assert sorted(d.code for d in result.diagnostics if d.code == "W313") == ["W313", "W313"]

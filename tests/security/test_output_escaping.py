@@ -52,6 +52,17 @@ def test_text_lint_output_escapes_control_characters_and_never_starts_a_workflow
     assert "changed\\n::warning file=x.prompt::pwned\\x1b]0;owned\\x07" in text
 
 
+def test_a_file_name_starting_with_two_colons_cannot_be_a_workflow_command():
+    report = hostile_report()
+    f = report.findings[0]
+    path = "::warning file=a.prompt::pwned.prompt"
+    moved = f.model_copy(update={"location": f.location.model_copy(update={"path": path})})
+    report = report.model_copy(update={"findings": [moved]})
+    text = render(report, "text")
+    assert_terminal_safe(text)
+    assert "./::warning file=a.prompt::pwned.prompt:1:1: E901" in text
+
+
 def test_a_newline_in_an_import_string_cannot_start_a_workflow_command(project):
     write(project, {"main.prompt": 'import "./missing\\n::warning file=a.prompt::pwned\\u001b[2J.prompt"\n'})
     diags = compile_project([project], annotate_tokens=False).diagnostics

@@ -232,7 +232,8 @@ def test_cli_run_against_a_server_and_embedded(server, tmp_path):
     assert r.returncode == 0, r.stderr
     served = json.loads(r.stdout)
     assert served["text"] and served["usage"]["prompt_tokens"] > 0
-    r = subprocess.run(args + ["--embedded"], capture_output=True, text=True, timeout=300)
+    # the server fixture is fp32: the embedded run is compared with it in fp32 (the default is int4)
+    r = subprocess.run(args + ["--embedded", "--dtype", "float32"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["text"] == served["text"]
     r = subprocess.run(args[:5] + ["--input", "nope=1", "--embedded"], capture_output=True, text=True)

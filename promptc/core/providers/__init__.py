@@ -26,6 +26,8 @@ from typing import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptc.core.providers import anthropic, bedrock, deepseek, gemini, local, moonshot, openai, openrouter, selfhosted
+from promptc.core.providers import dashscope, minimax, mistral, xai, zai
+from promptc.core.providers import vertex
 from promptc.core.providers.spec import ModelLimits, ProviderSpec, Source
 
 SOURCE_DATE = "2026-10"
@@ -46,6 +48,12 @@ SPECS: Mapping[str, ProviderSpec] = {s.name: s for s in (
     openrouter.SPEC,
     selfhosted.VLLM,
     selfhosted.SGLANG,
+    zai.SPEC,
+    dashscope.SPEC,
+    minimax.SPEC,
+    xai.SPEC,
+    mistral.SPEC,
+    vertex.SPEC,
 )}
 
 PROVIDERS = tuple(SPECS)

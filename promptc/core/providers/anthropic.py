@@ -20,8 +20,14 @@ def tool_def(tool: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _row(model: str, minimum: int) -> ModelLimits:
-    return ModelLimits(f"anthropic/{model}", minimum, 4, "explicit", LIMITS, lookback=20)
+#: Opus 5: not in the reference notes; 512 per a 2026 summary of the docs' table (secondary: re-check)
+OPUS_5 = Source("https://dev.to/creeta/claudes-prompt-cache-fails-silently-below-1024-tokens-1ch1", "2026-12-06",
+                "secondary source quoting the docs: 512 for Opus 5, Fable 5, Mythos 5; 1,024 Opus 4.8, Sonnet 5, "
+                "Sonnet 4.6/4.5, Opus 4.1/4; 2,048 Opus 4.7; 4,096 Opus 4.6/4.5, Haiku 4.5")
+
+
+def _row(model: str, minimum: int, source: Source = LIMITS) -> ModelLimits:
+    return ModelLimits(f"anthropic/{model}", minimum, 4, "explicit", source, lookback=20)
 
 
 SPEC = ProviderSpec(
@@ -43,6 +49,8 @@ SPEC = ProviderSpec(
         _row("", 1024),
         _row("claude-fable-5", 512),
         _row("claude-mythos-5", 512),
+        _row("claude-opus-5", 512, OPUS_5),
+        _row("claude-sonnet-4-6", 1024, OPUS_5),
         _row("claude-opus-4-8", 1024),
         _row("claude-sonnet-5", 1024),
         _row("claude-sonnet-4", 1024),

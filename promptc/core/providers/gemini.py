@@ -5,11 +5,15 @@ from __future__ import annotations
 from promptc.core.providers.spec import ModelLimits, ProviderSpec, Source
 
 DOCS = "https://ai.google.dev/gemini-api/docs/caching"
-LIMITS = Source(DOCS, "2026-10", "minimum input token count for context caching, per model")
+LIMITS = Source(DOCS, "2026-07-07", "minimum input token count for context caching, per model (page last updated "
+                                    "2026-07-07: 3.5-3.8 Flash and 3.1 Pro 4,096; 2.5 Flash and Pro 2,048)")
+#: Gemini 3 Flash Preview: 1,024 on the page of 2026-05-07 (no longer listed on 2026-07-07)
+LIMITS_MAY = Source("https://ai.google.dev/gemini-api/docs/interactions/caching", "2026-05-07",
+                    "Gemini 3 Flash Preview 1,024; Gemini 3 Pro Preview 4,096")
 
 
-def _row(model: str, minimum: int) -> ModelLimits:
-    return ModelLimits(f"gemini/{model}", minimum, 1, "explicit", LIMITS)
+def _row(model: str, minimum: int, source: Source = LIMITS) -> ModelLimits:
+    return ModelLimits(f"gemini/{model}", minimum, 1, "explicit", source)
 
 
 SPEC = ProviderSpec(
@@ -26,9 +30,15 @@ SPEC = ProviderSpec(
     retention={"short": "5m", "long": "1h"},
     models=(
         _row("", 2048),
-        _row("gemini-3-flash", 1024),
+        _row("gemini-2.5-flash", 2048),
+        _row("gemini-2.5-pro", 2048),
+        _row("gemini-3-flash", 1024, LIMITS_MAY),
+        _row("gemini-3-pro", 4096, LIMITS_MAY),
         _row("gemini-3.1-pro", 4096),
         _row("gemini-3.5-flash", 4096),
+        _row("gemini-3.6-flash", 4096),
+        _row("gemini-3.7-flash", 4096),
+        _row("gemini-3.8-flash", 4096),
     ),
     sources={
         "render": Source("/work/shared/reference/provider-caching.md §3", "2026-10",

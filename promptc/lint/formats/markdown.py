@@ -15,7 +15,8 @@ def render(report: LintReport) -> str:
         out += ["| plan | from segment | tokens invalidated | cost / request |", "|---|---|---|---|"]
         for p in s.plans:
             toks = _cell(", ".join(f"{t}: {n}" for t, n in p.tokens.items()))
-            out.append(f"| {_cell(p.plan)}{' (suppressed)' if p.suppressed else ''} | {code_span(p.from_segment)} | {toks} | "
+            out.append(f"| {_cell(p.plan)}{' (suppressed)' if p.suppressed else ''} | {code_span(p.from_segment)} "
+                       f"| {toks} | "
                        f"{money(p.cost_per_request)} |")
         out.append("")
     if report.findings:

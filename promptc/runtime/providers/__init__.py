@@ -17,6 +17,12 @@ from promptc.runtime.providers.moonshot import MoonshotAdapter
 from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
 from promptc.runtime.providers.selfhosted import SGLangAdapter, VLLMAdapter
 from promptc.runtime.providers.openrouter import OpenRouterAdapter
+from promptc.runtime.providers.zai import ZaiAdapter
+from promptc.runtime.providers.dashscope import DashScopeAdapter
+from promptc.runtime.providers.minimax import MiniMaxAdapter
+from promptc.runtime.providers.xai import XaiAdapter
+from promptc.runtime.providers.mistral import MistralAdapter
+from promptc.runtime.providers.vertex import VertexAnthropicAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     "anthropic": AnthropicAdapter,
@@ -31,6 +37,12 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "deepseek": DeepSeekAdapter,
     "bedrock": BedrockAdapter,
     "openrouter": OpenRouterAdapter,
+    "zai": ZaiAdapter,
+    "dashscope": DashScopeAdapter,
+    "minimax": MiniMaxAdapter,
+    "xai": XaiAdapter,
+    "mistral": MistralAdapter,
+    "vertex": VertexAnthropicAdapter,
 }
 
 

@@ -42,6 +42,12 @@ from promptc.runtime.sim.moonshot_api import MoonshotRoutes
 from promptc.runtime.sim.openai_api import OpenAIRoutes
 from promptc.runtime.sim.selfhosted_api import SelfHostedRoutes
 from promptc.runtime.sim.openrouter_api import OpenRouterRoutes
+from promptc.runtime.sim.zai_api import ZaiRoutes
+from promptc.runtime.sim.dashscope_api import DashScopeRoutes
+from promptc.runtime.sim.minimax_api import MiniMaxRoutes
+from promptc.runtime.sim.xai_api import XaiRoutes
+from promptc.runtime.sim.mistral_api import MistralRoutes
+from promptc.runtime.sim.vertex_api import VertexRoutes
 
 
 @dataclass
@@ -80,7 +86,9 @@ class SimState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, MoonshotRoutes, DeepSeekRoutes, BedrockRoutes, OpenRouterRoutes):
+class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, MoonshotRoutes, DeepSeekRoutes, BedrockRoutes, OpenRouterRoutes,
+             ZaiRoutes, DashScopeRoutes, MiniMaxRoutes, XaiRoutes, MistralRoutes,
+             VertexRoutes):
     """The ASGI application (``.app``); :class:`Simulator` runs it on loopback."""
 
     def __init__(self, clock: Any = None, anthropic_min_tokens: dict[str, int] | None = None,

@@ -48,6 +48,8 @@ from promptc.core import providers
 from promptc.core.providers import SPECS, Target, limits_for
 from promptc.runtime.providers.base import WireCall
 from promptc.runtime.sim.openrouter_api import claude_family
+from promptc.runtime.sim.dashscope_api import naive_dashscope
+from promptc.runtime.sim.xai_api import naive_xai
 
 #: Request fields and headers that only route or scope a cache (stripped by every naive default).
 KEY_FIELDS = ("prompt_cache_key", "session_id", "cache_salt", "routing_key")
@@ -204,6 +206,12 @@ RULES: dict[str, ProviderRules] = {
     # self-hosted engines keep prefixes until memory runs out: no TTL
     "vllm": ProviderRules(naive_implicit, lambda m, r: ("lru", math.inf)),
     "sglang": ProviderRules(naive_implicit, lambda m, r: ("lru", math.inf)),
+    "zai": ProviderRules(naive_implicit, implicit_ttl("zai"), sim_min=lambda model, n: {"min_tokens": n}),
+    "dashscope": ProviderRules(naive_dashscope, spec_ttl("dashscope"), sim_min=lambda model, n: {"min_tokens": n}),
+    "minimax": ProviderRules(naive_anthropic, spec_ttl("minimax"), sim_min=lambda model, n: {"min_tokens": n}),
+    "xai": ProviderRules(naive_xai, implicit_ttl("xai"), sim_min=lambda model, n: {"min_tokens": n}),
+    "mistral": ProviderRules(naive_implicit, implicit_ttl("mistral"), sim_min=lambda model, n: {"min_tokens": n}),
+    "vertex": ProviderRules(naive_anthropic, spec_ttl("vertex"), sim_min=lambda model, n: {"min_tokens": n}),
 }
 GENERIC = ProviderRules(naive_implicit, lambda m, r: ("5m", 300.0), generic=True)
 
