@@ -16,7 +16,8 @@ from pathlib import Path
 
 from promptc.compiler.build import compile_project
 from promptc.lint.config import load_lint_config
-from promptc.lint.gitref import (BaselineError, _fail, _git, changed_paths, default_ref, label_for, repo_root,
+from promptc.lint.gitref import (BaselineError, _fail, _git, changed_paths, default_ref, label_for,
+                                 renamed_paths, repo_root,
                                  resolve_commit)
 from promptc.lint.incremental import affected
 from promptc.lint.snapshot import Snapshot, view_lock, view_plans
@@ -78,8 +79,6 @@ def _partial(root: Path, label: str, cache_dir: Path | None, tree: Path, changed
         return None
     plans, loose = found
     entries = {new.plans[p].span.path for p in plans} | loose
-    if any(not (root / new.plans[p].span.path).is_file() for p in plans):
-        return None  # a plan's file was moved or renamed (git mv): only a full build finds its old version
     entries = sorted(e for e in entries if (root / e).is_file())
     views = {name: v for name, v in new.plans.items() if name not in plans}
     if entries:
@@ -108,7 +107,8 @@ def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None, n
     _extract(repo, commit, rel, tree)
     root = tree / rel if rel else tree
     snap = None
-    if new is not None and root.is_dir():
+    # a renamed or moved file (git diff -M) is followed by a full build: its old plans live at the old path
+    if new is not None and root.is_dir() and not renamed_paths(repo, commit, rel):
         local = [p[len(rel) + 1:] if rel else p for p in changed]
         snap = _partial(root, label, cache_dir, tree, local, new)
     if snap is None:

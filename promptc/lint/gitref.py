@@ -112,6 +112,19 @@ def changed_paths(repo: Path, commit: str, rel: str) -> list[str]:
     return sorted({p for p in diff + untracked if p and ".promptc" not in p.split("/")})  # build caches
 
 
+def renamed_paths(repo: Path, commit: str, rel: str) -> dict[str, str]:
+    """New path → old path of the files under ``rel`` renamed or moved since ``commit`` (``git diff
+    -M``: with or without edits; a ``git mv`` is staged, so the working tree's rename is seen)."""
+    out = _git(repo, "diff", "--no-ext-diff", "--no-textconv", "-M", "--name-status", commit, "--",
+               rel or ".").stdout
+    moved = {}
+    for line in out.split("\n"):
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[0].startswith("R"):
+            moved[parts[2]] = parts[1]
+    return moved
+
+
 def unchanged_since(project_root: Path, against: str | None) -> str | None:
     """The baseline's label when ``against`` is a git ref (or the default) and nothing under the
     project changed since it; None otherwise (a lockfile, a directory, or a change)."""

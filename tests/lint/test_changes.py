@@ -138,7 +138,10 @@ def test_memory_file_append_and_rewrite_point_into_the_memory_file(repo):
     mem = repo / "memory" / "backend.md"
     mem.write_text(mem.read_text() + "\nDeploys need two approvals.\n")
     report = run(repo)
-    assert codes(report) == [("I906", ["backend"])]
+    # issue 21: E904, not I906: on Anthropic the memory is one text block after the agent text and no
+    # breakpoint ends the agent text, so the agent text is re-written too (the simulator agrees:
+    # tests/lint/test_oracle.py, "memory append")
+    assert codes(report) == [("E904", ["backend"])]
     loc = report.findings[0].location
     assert (loc.path, loc.line) == ("memory/backend.md", 5)
     mem.write_text("The CI runs on four cores.\n\nReleases happen on Fridays.\n")

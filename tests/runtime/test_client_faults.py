@@ -203,3 +203,31 @@ def test_async_recover_rebuilds_once(req):
 
     reply = asyncio.run(go())
     assert reply.text == "recovered" and calls == ["send", "recover", "send"] and reply.attempts == 2
+
+
+# -- Gemini: no cache create retried on every request for a model without explicit caching -----------------
+def test_gemini_model_without_explicit_caching_is_asked_once(req, tmp_path):
+    from promptc.runtime.registry import CacheRegistry, MemoryBackend
+
+    creates, generates = [], []
+
+    def handler(request):
+        if request.url.path.endswith("/cachedContents"):
+            creates.append(1)
+            return httpx.Response(400, json={"error": {"code": 400, "status": "INVALID_ARGUMENT", "message":
+                                                       "Model gemini-2.0-flash-lite does not support explicit caching."}})
+        generates.append(1)
+        return httpx.Response(200, json={"candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]},
+                                                         "finishReason": "STOP"}],
+                                         "usageMetadata": {"promptTokenCount": 900, "candidatesTokenCount": 1,
+                                                           "totalTokenCount": 901}})
+
+    config = RuntimeConfig.from_dict({"cache_limits": {"gemini/": {"min_tokens": 16}}})
+    with Client("gemini/gemini-2.0-flash-lite", base_url="http://gemini.invalid", api_key=KEY, config=config,
+                http_client=httpx.Client(transport=httpx.MockTransport(handler)), registry=CacheRegistry(MemoryBackend()),
+                cache_objects={"gemini": "explicit"}, trace=tmp_path / "t.jsonl") as c:
+        for _ in range(4):
+            assert c.complete(req, max_tokens=8).text == "ok"
+    assert len(generates) == 4 and len(creates) == 1  # refused once: never asked again by this client
+    events = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [e.get("reason") for e in events if e.get("event") == "fallback"].count("explicit_unsupported") == 1

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from promptc.core.providers import SPECS
@@ -49,6 +50,26 @@ def from_dashscope(u: dict[str, Any], marked: bool) -> Usage:
     return Usage(uncached=uncached, cache_read=read, cache_write=write, output=_int(u, "completion_tokens"),
                  reasoning=_int(u.get("completion_tokens_details"), "reasoning_tokens"), semantics="inclusive",
                  raw=dict(u))
+
+
+def naive_dashscope(call: WireCall, target: Any) -> WireCall:
+    """DashScope's naive default (``promptc simulate``), as its context-cache quick start shows: one
+    ``cache_control: {"type": "ephemeral"}`` on the last part of the system message; no other marker."""
+    p = copy.deepcopy(call.payload)
+    system = None
+    for msg in p.get("messages") or []:
+        if isinstance(msg.get("content"), list):
+            for part in msg["content"]:
+                if isinstance(part, dict):
+                    part.pop("cache_control", None)
+        if msg.get("role") == "system":
+            system = msg
+    if system is not None:
+        if isinstance(system.get("content"), str):
+            system["content"] = [{"type": "text", "text": system["content"]}]
+        if system.get("content"):
+            system["content"][-1]["cache_control"] = {"type": "ephemeral"}
+    return WireCall(call.path, p, [], None, dict(call.headers))
 
 
 class DashScopeAdapter(OpenAIChatAdapter):
@@ -99,4 +120,4 @@ class DashScopeAdapter(OpenAIChatAdapter):
         return from_dashscope(u, marked=bool(call.marks))
 
 
-__all__ = ["DashScopeAdapter", "from_dashscope"]
+__all__ = ["DashScopeAdapter", "from_dashscope", "naive_dashscope"]

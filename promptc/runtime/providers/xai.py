@@ -24,6 +24,12 @@ from promptc.runtime.usage import Usage, from_openai_chat
 _SPEC = SPECS["xai"]
 
 
+def naive_xai(call: WireCall, target: Any) -> WireCall:
+    """xAI's naive default for ``promptc simulate``: its quick start sends no ``x-grok-conv-id``."""
+    headers = {k: v for k, v in call.headers.items() if k.lower() != CONV_HEADER}
+    return WireCall(call.path, dict(call.payload), [], None, headers)
+
+
 class XaiAdapter(OpenAIChatAdapter):
     """xAI (``xai/<model>``, e.g. ``xai/grok-4.7``): automatic caching, sticky routing by conversation id."""
 
@@ -41,4 +47,4 @@ class XaiAdapter(OpenAIChatAdapter):
         return from_openai_chat(u, write_ttl="implicit", writes_exist=False)
 
 
-__all__ = ["XaiAdapter"]
+__all__ = ["XaiAdapter", "naive_xai"]

@@ -25,30 +25,6 @@ IMPLICIT_TTL_S = SPECS["dashscope"].ttls["implicit"]
 EXPLICIT_TTL_S = SPECS["dashscope"].ttls["5m"]
 
 
-def naive_dashscope(call: Any, target: Any) -> Any:
-    """DashScope's naive default (``promptc simulate``), as its context-cache quick start shows: one
-    ``cache_control: {"type": "ephemeral"}`` on the last part of the system message; no other marker."""
-    import copy
-
-    from promptc.runtime.providers.base import WireCall
-
-    p = copy.deepcopy(call.payload)
-    system = None
-    for msg in p.get("messages") or []:
-        if isinstance(msg.get("content"), list):
-            for part in msg["content"]:
-                if isinstance(part, dict):
-                    part.pop("cache_control", None)
-        if msg.get("role") == "system":
-            system = msg
-    if system is not None:
-        if isinstance(system.get("content"), str):
-            system["content"] = [{"type": "text", "text": system["content"]}]
-        if system.get("content"):
-            system["content"][-1]["cache_control"] = {"type": "ephemeral"}
-    return WireCall(call.path, p, [], None, dict(call.headers))
-
-
 class DashScopeRoutes:
     """Mixed into :class:`~promptc.runtime.sim.server.SimApp`."""
 

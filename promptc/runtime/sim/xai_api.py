@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from typing import Any
-
 from starlette.requests import Request as HTTPRequest
 
-from promptc.core.providers import SPECS, Target, limits_for
+from promptc.core.providers import SPECS, limits_for
 from promptc.core.providers.xai import CONV_HEADER
 from promptc.runtime.sim.compat import PrefixCache, bearer, chat_blocks, chat_reply, valid_chat
 
@@ -27,14 +25,6 @@ def server_for(conv_id: str | None, turn: int) -> int:
     if conv_id:
         return int(hashlib.sha256(conv_id.encode()).hexdigest()[:8], 16) % SERVERS
     return turn % SERVERS
-
-
-def naive_xai(call: Any, target: Target) -> Any:
-    """xAI's naive default (``promptc simulate``): the quick start sends no ``x-grok-conv-id``."""
-    from promptc.runtime.providers.base import WireCall
-
-    headers = {k: v for k, v in call.headers.items() if k.lower() != CONV_HEADER}
-    return WireCall(call.path, dict(call.payload), [], None, headers)
 
 
 class XaiRoutes:

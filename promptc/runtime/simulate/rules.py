@@ -47,9 +47,9 @@ from starlette.routing import Match
 from promptc.core import providers
 from promptc.core.providers import SPECS, Target, limits_for
 from promptc.runtime.providers.base import WireCall
+from promptc.runtime.providers.dashscope import naive_dashscope
+from promptc.runtime.providers.xai import naive_xai
 from promptc.runtime.sim.openrouter_api import claude_family
-from promptc.runtime.sim.dashscope_api import naive_dashscope
-from promptc.runtime.sim.xai_api import naive_xai
 
 #: Request fields and headers that only route or scope a cache (stripped by every naive default).
 KEY_FIELDS = ("prompt_cache_key", "session_id", "cache_salt", "routing_key")
