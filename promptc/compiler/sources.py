@@ -32,7 +32,10 @@ def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]
     root = Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd().resolve()
     # one project, one root (issue 21): `promptc build prompts` and a plain `promptc build` from the
     # project root must record the same paths and write the same promptc.lock in the same place
-    root = project_root(root)
+    lifted = project_root(root)
+    if lifted != root and not any((d / ".git").exists() for d in (root, *root.parents) if d != lifted and
+                                  d.is_relative_to(lifted)):
+        root = lifted  # never across a repository's top: a promptc.lock above a checkout is not its project
     return root, sorted(set(files)), diags
 
 

@@ -27,8 +27,10 @@ from typing import Any, Iterable, Sequence
 
 from promptc.core.errors import PromptcError
 from promptc.core.hashing import chain, segment_hash
+from promptc.core.prices import cost_of
 from promptc.core.providers import SPECS
 from promptc.plan import Plan, Request, RequestSegment
+from promptc.runtime.usage import Usage
 
 #: The user turn a warm or keep-warm ping sends after the prefix (outside every breakpoint).
 PING_TEXT = "."
@@ -165,8 +167,9 @@ def _warm_object(client: Any, rm: Any, plan: Plan, req: Request, warm: set[str])
     made = [e for e in client.registry.entries() if e.remote_id not in before]
     warm.add(point)
     price = client.price
-    # creation is billed at the input rate unless the price table names a "create" multiplier
-    cost = sum(e.tokens * price.input * price.write.get("create", 1.0) * 1e-6 for e in made) if price else None
+    # creating a cache object bills its tokens at the input rate: priced by the one function (core.prices.cost_of)
+    cost = sum(cost_of(Usage(uncached=e.tokens, cache_read=0, cache_write={}, output=0), price).total or 0.0
+               for e in made) if price else None
     return WarmResult(target, [plan.name], "object", [point], [e.remote_id for e in made],
                       tokens_written=sum(e.tokens for e in made), cost=cost)
 

@@ -161,3 +161,13 @@ def test_one_lockfile_location_whatever_path_build_is_given(tmp_path):
     assert subprocess.run(py + ["build", "--check"], cwd=root, env=ENV, capture_output=True).returncode == 0
     assert subprocess.run(py + ["build", "prompts", "--check"], cwd=root, env=ENV,
                           capture_output=True).returncode == 0
+
+
+def test_a_lockfile_above_a_checkout_does_not_capture_its_root(tmp_path):
+    from promptc.compiler.sources import find_sources
+    from tests.lint.project import init_repo
+
+    (tmp_path / "promptc.lock").write_text("not ours\n")
+    repo = init_repo(tmp_path / "repo")
+    assert find_sources([repo])[0] == repo.resolve()
+    assert find_sources([repo / "memory"])[0] == repo.resolve()  # a subfolder: its project's root

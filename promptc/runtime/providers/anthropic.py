@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from promptc.core.providers import SPECS
+from promptc.core.wire import wire_order
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, StreamInterrupted
 from promptc.runtime.layout import candidates, in_render_order, place
@@ -48,7 +49,9 @@ class AnthropicAdapter(Adapter):
         tool_idx = [i for i, s in enumerate(segs) if s.kind == "tools" and s.tools]
         system_idx = [i for i in range(first_turn) if segs[i].kind != "tools" and segs[i].content]
         message_idx = [i for i in range(first_turn, len(segs)) if segs[i].kind != "tools" and segs[i].content]
-        order = tool_idx + system_idx + message_idx
+        order = wire_order(opts.target, segs)  # the spec's render order: tools → system → messages
+        sent = set(tool_idx + system_idx + message_idx)
+        order = [i for i in order if i in sent]  # = tool_idx + system_idx + message_idx, the payload's order
         marks = []
         if opts.retention != "none":
             counts = [ctx.counter.count(segs[i], opts.target) for i in order]

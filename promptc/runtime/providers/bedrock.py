@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from promptc.core.providers.bedrock import supports_ttl, tool_spec
+from promptc.core.wire import wire_order
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, RuntimeConfigError, StreamInterrupted
 from promptc.runtime.layout import Candidate, Mark, candidates, in_render_order, place
@@ -187,7 +188,9 @@ class BedrockAdapter(Adapter):
         tool_idx = [i for i, s in enumerate(segs) if s.kind == "tools" and s.tools]
         system_idx = [i for i in range(first_turn) if segs[i].kind != "tools" and segs[i].content]
         message_idx = [i for i in range(first_turn, len(segs)) if segs[i].kind != "tools" and segs[i].content]
-        order = tool_idx + system_idx + message_idx
+        order = wire_order(opts.target, segs)  # the spec's render order: tools → system → messages
+        sent = set(tool_idx + system_idx + message_idx)
+        order = [i for i in order if i in sent]  # = tool_idx + system_idx + message_idx, the payload's order
         marks: list[Mark] = []
         if opts.retention != "none":
             counts = [ctx.counter.count(segs[i], opts.target) for i in order]
