@@ -602,6 +602,12 @@ def _import_command() -> click.Command:
     return import_command
 
 
+def _test_command() -> click.Command:
+    from promptc.runtime.golden import golden_command
+
+    return golden_command(_compile_sources)
+
+
 #: ``promptc sim``, ``trace``, ``warm`` and ``simulate`` live with the provider runtime
 #: (promptc/runtime/commands.py, cache_commands.py, simulate/cli.py): name → (loader, one-line help).
 _LAZY = {
@@ -618,6 +624,8 @@ _LAZY = {
                                       "fact's source and date."),
     "import": (_import_command, "Write a starter .prompt project from traffic recorded by `promptc observe "
                                 "--record-bodies`."),
+    "test": (_test_command, "Render every plan for every target into the exact provider payload and compare it "
+                            "with golden fixtures."),
 }
 
 

@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "fmt": {"compiler", "syntax", "core"},
     "scaffold": {"core"},
     "observe": {"runtime", "core", "tokenizers"},
+    "integrations": {"runtime", "plan", "core"},
     "lsp": {"fmt", "lint", "compiler", "syntax", "plan", "lock", "core", "tokenizers"},
 }
 #: The application layer: thin front ends that may call any library unit (never imported by one).

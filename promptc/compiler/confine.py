@@ -23,6 +23,7 @@ import jinja2
 
 from promptc.core.errors import Diagnostic, PromptcError, Span
 from promptc.core.resources import stdlib_dir
+from promptc.compiler.sources import project_root  # noqa: F401  (re-exported; lives there to keep jinja2 off the no-op build)
 
 #: Default bound on the size of any file a build reads (sources, includes, memory files).
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -59,25 +60,6 @@ class FileRefused(jinja2.TemplateNotFound, PromptcError):
     def diagnostic(self, span: Span | None) -> Diagnostic:
         """This refusal as a diagnostic at ``span`` (the import, include or ``memory from`` site)."""
         return Diagnostic(self.code, self.reason, span, self.hint)
-
-
-def project_root(start: Path) -> Path:
-    """The confinement root for sources found at ``start``: the nearest directory at or above it
-    with a ``promptc.lock`` or a ``pyproject.toml`` holding ``[tool.promptc]``; ``start`` itself
-    when there is none."""
-    start = start.resolve()
-    for d in (start, *start.parents):
-        if (d / "promptc.lock").is_file():
-            return d
-        py = d / "pyproject.toml"
-        if py.is_file():
-            try:
-                data = tomllib.loads(py.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
-                continue
-            if isinstance(data.get("tool"), dict) and "promptc" in data["tool"]:
-                return d
-    return start
 
 
 @dataclass(frozen=True)

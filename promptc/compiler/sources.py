@@ -6,8 +6,26 @@ import os
 import tomllib
 from pathlib import Path
 
-from promptc.compiler.confine import project_root
 from promptc.core.errors import Diagnostic
+
+
+def project_root(start: Path) -> Path:
+    """The confinement root for sources found at ``start``: the nearest directory at or above it
+    with a ``promptc.lock`` or a ``pyproject.toml`` holding ``[tool.promptc]``; ``start`` itself
+    when there is none."""
+    start = start.resolve()
+    for d in (start, *start.parents):
+        if (d / "promptc.lock").is_file():
+            return d
+        py = d / "pyproject.toml"
+        if py.is_file():
+            try:
+                data = tomllib.loads(py.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+                continue
+            if isinstance(data.get("tool"), dict) and "promptc" in data["tool"]:
+                return d
+    return start
 
 
 def find_sources(paths: list[Path]) -> tuple[Path, list[Path], list[Diagnostic]]:

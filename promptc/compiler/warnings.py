@@ -76,8 +76,9 @@ def memory_before_static_block(plan: Plan) -> list[Diagnostic]:
         if later is not None:
             return [Diagnostic(
                 "W312", f"plan `{plan.name}`: append-only memory `{s.id}` comes before static `{later.id}`: every "
-                        f"appended entry re-writes `{later.id}` to the cache", _span(s.source),
-                f"place `{s.id}` after `{later.id}` in plan `{plan.name}`", severity="warning")]
+                        f"appended entry re-writes `{later.id}` to the cache", _span(plan.source),
+                f"place `{s.id}` after `{later.id}` in plan `{plan.name}`", severity="warning",
+                notes=(f"`{s.id}` declared at {_span(s.source)}",))]
     return []
 
 

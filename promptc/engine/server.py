@@ -49,6 +49,7 @@ from promptc.core.engine_errors import InvalidTimeout
 from promptc.core.hashing import chain, segment_hash
 from promptc.engine.limits import ServerConfig, parse_size  # noqa: F401  (re-exported)
 from promptc.engine.metrics import render as render_metrics
+from promptc.engine.named import NAME_RE, MemoryNames, NamedError, NameStore
 from promptc.engine.request import DeadlineExceeded, QueueFull
 from promptc.engine.request_json import BodyError, parse_body
 from promptc.engine.runner import Engine, GenerationParams, SegmentIn, openai_usage
@@ -204,13 +205,16 @@ class _Guard:
 class EngineServer:
     """The ASGI application and its request handling (``app`` is a Starlette instance)."""
 
-    def __init__(self, engine: Engine, config: ServerConfig | None = None):
+    def __init__(self, engine: Engine, config: ServerConfig | None = None, names: NameStore | None = None):
         self.engine = engine
         self.config = config or ServerConfig()
+        # named segments (PUT /v1/segments/{name}); RedisNames shares them between replicas
+        self.names = names if names is not None else MemoryNames()
         self._prep = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="promptc-prepare")
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._counted(self.chat), methods=["POST"]),
             Route("/v1/cache/warm", self.warm, methods=["POST"]),
+            Route("/v1/segments/{name}", self.named_segment, methods=["PUT", "GET"]),
             Route("/v1/cache/stats", self.stats, methods=["GET"]),
             Route("/v1/cache", self.clear, methods=["DELETE"]),
             Route("/v1/models", self.models, methods=["GET"]),
@@ -314,7 +318,7 @@ class EngineServer:
     async def chat(self, request: Request) -> Response:
         arrived = time.monotonic()  # the deadline and TTFT count from here
         tenant = self.tenant(request)
-        data = await self.body(request)
+        data = self.resolve_refs(tenant, await self.body(request))
         if not isinstance(data, dict):
             raise ApiError(400, "request body must be a JSON object", code="invalid_json")
         try:
@@ -513,7 +517,7 @@ class EngineServer:
     async def warm(self, request: Request) -> Response:
         arrived = time.monotonic()
         tenant = self.tenant(request)
-        data = await self.body(request)
+        data = self.resolve_refs(tenant, await self.body(request))
         try:
             req = WarmRequest.model_validate(data)
         except ValidationError as exc:
@@ -526,6 +530,35 @@ class EngineServer:
             raise self._deadline_error(exc) from None
         return JSONResponse({"cached_segments": sum(1 for s in statuses if s.cached_after),
                              "root_hash": self.root_hash(segments), "segments": [s.to_json() for s in statuses]})
+
+    def resolve_refs(self, tenant: str, data: Any) -> Any:
+        """Replace ``{"ref": name}`` segments by the caller's named segments (promptc.engine.named)."""
+        try:
+            return self.names.resolve_refs(tenant, data)
+        except NamedError as exc:
+            raise ApiError(exc.status, exc.message, param=exc.param, code=exc.code) from None
+
+    async def named_segment(self, request: Request) -> Response:
+        """``PUT /v1/segments/{name}`` registers (a new version when the content changed); ``GET`` shows
+        the newest version (``?version=n`` another), with its content."""
+        tenant = self.tenant(request)
+        name = request.path_params["name"]
+        try:
+            if request.method == "GET":
+                version = request.query_params.get("version")
+                if version is not None and not version.isdigit():
+                    raise NamedError(400, "version must be a positive integer", "invalid_value", "version")
+                seg = self.names.resolve(tenant, name, int(version) if version else None) \
+                    if NAME_RE.fullmatch(name) else None
+                if seg is None:
+                    raise NamedError(404, f"no named segment `{name[:140]}` for this tenant", "unknown_segment_ref",
+                                     "name")
+                return JSONResponse(seg.to_json(content=True))
+            data = await self.body(request)
+            seg, created = await self._off_loop(self.names.register, tenant, name, data)
+        except NamedError as exc:
+            raise ApiError(exc.status, exc.message, param=exc.param, code=exc.code) from None
+        return JSONResponse({**seg.to_json(), "created": created}, status_code=201 if created else 200)
 
     async def stats(self, request: Request) -> Response:
         tenant = self.tenant(request)

@@ -46,7 +46,9 @@ def warm_command(compile_sources: CompileSources) -> click.Command:
     @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
                   help="Append the warm requests and cache-object events to this JSONL trace")
     @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-    def warm(paths, targets, plan_names, base_urls, retention, tenant, registry_path, trace_path, fmt):
+    @click.option("--named", is_flag=True, default=False,
+                  help="promptc's engine: deploy the static segments as named segments (PUT /v1/segments/{id})")
+    def warm(paths, targets, plan_names, base_urls, retention, tenant, registry_path, trace_path, fmt, named):
         """Create or refresh the caches of every plan's static prefix, each shared prefix once per target."""
         from promptc.runtime.client import Client
         from promptc.runtime.plans import open_plans
@@ -71,7 +73,7 @@ def warm_command(compile_sources: CompileSources) -> click.Command:
                 provider = t.split("/", 1)[0]
                 clients.append(Client(t, base_url=urls.get(provider) or urls.get("*"), retention=retention,
                                       tenant=tenant, registry=registry, trace=trace_path))
-            results = warm_plans(list(plans.values()), clients)
+            results = warm_plans(list(plans.values()), clients, named=named)
         finally:
             for c in clients:
                 c.close()

@@ -23,8 +23,8 @@ Invariants (each one is tested in ``tests/runtime/test_registry.py``):
 
 The storage is a :class:`RegistryBackend`: :class:`MemoryBackend` (one process, the default) or
 :class:`SQLiteBackend` (a file under the user cache dir; WAL, ``BEGIN IMMEDIATE`` transactions and
-a busy timeout). A fleet can implement the interface over a shared store (docs/providers.md
-sketches a Redis backend).
+a busy timeout). A fleet shares one registry through Redis/Valkey:
+:class:`promptc.runtime.registry_redis.RedisBackend`.
 """
 
 from __future__ import annotations

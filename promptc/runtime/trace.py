@@ -193,7 +193,8 @@ class _TraceRecord(_Open):
     ts: _Number | None = None
     plan: str | None = None
     target: str | None = None
-    status: str | None = None
+    # a request's "ok"/"error", or a cache-object event's HTTP status
+    status: str | int | None = None
     usage: _TraceUsage | None = None
     cost: _Number | _TraceCost | None = None
     segments: list[_TraceSegment] | None = None

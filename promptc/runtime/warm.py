@@ -55,11 +55,15 @@ class WarmResult:
     tokens_written: int = 0
     tokens_read: int = 0
     cost: float | None = 0.0
+    named: list[dict[str, Any]] = field(default_factory=list)  # engine named segments (warm --named)
 
     def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "plans": self.plans, "action": self.action, "prefixes": self.prefixes,
-                "created": self.created, "reason": self.reason, "tokens_written": self.tokens_written,
-                "tokens_read": self.tokens_read, "cost": self.cost}
+        out = {"target": self.target, "plans": self.plans, "action": self.action, "prefixes": self.prefixes,
+               "created": self.created, "reason": self.reason, "tokens_written": self.tokens_written,
+               "tokens_read": self.tokens_read, "cost": self.cost}
+        if self.named:
+            out["named"] = self.named
+        return out
 
 
 def static_request(plan: Plan) -> Request | None:
@@ -90,9 +94,16 @@ def ping_max_tokens(provider: str) -> int:
     return 1 if spec is None else spec.prewarm_max_tokens
 
 
-def warm_plans(plans: Sequence[Plan], clients: Iterable[Any]) -> list[WarmResult]:
+def warm_plans(plans: Sequence[Plan], clients: Iterable[Any], *, named: bool = False) -> list[WarmResult]:
     """Warm every plan's static prefix on every client's target (see the module doc); returns what
-    each step did. ``clients`` are :class:`~promptc.runtime.client.Client` objects (one per target)."""
+    each step did. ``clients`` are :class:`~promptc.runtime.client.Client` objects (one per target).
+    ``named`` (promptc's engine only): deploy each static segment as a named segment
+    (``PUT /v1/segments/{segment id}``) and warm the prefix by reference."""
+    clients = list(clients)
+    foreign = [c.target.name for c in clients if c.limits.mode != "tree"]
+    if named and foreign:  # checked before anything is sent
+        raise WarmError(f"error[E532]: --named deploys named segments on promptc's engine; {foreign[0]} has none\n"
+                        "   = hint: use --named with --target engine/<model> only")
     todo = [(p, static_request(p)) for p in plans]
     empty = [p.name for p, r in todo if r is None]
     if empty and len(empty) == len(todo):
@@ -105,7 +116,7 @@ def warm_plans(plans: Sequence[Plan], clients: Iterable[Any]) -> list[WarmResult
             if req is None:
                 results.append(WarmResult(client.target.name, [plan.name], "skipped", reason="no static prefix"))
                 continue
-            results.append(_warm_one(client, plan, req, warm))
+            results.append(_warm_one(client, plan, req, warm, named))
     return _merge(results)
 
 
@@ -123,11 +134,11 @@ def _merge(results: list[WarmResult]) -> list[WarmResult]:
     return out
 
 
-def _warm_one(client: Any, plan: Plan, req: Request, warm: set[str]) -> WarmResult:
+def _warm_one(client: Any, plan: Plan, req: Request, warm: set[str], named: bool = False) -> WarmResult:
     target = client.target.name
     provider = client.target.provider
     if client.limits.mode == "tree":  # promptc's engine: every segment is a node
-        return _warm_engine(client, plan, req, warm)
+        return _warm_engine(client, plan, req, warm, named)
     rm = client.resources()
     if rm is not None:
         return _warm_object(client, rm, plan, req, warm)
@@ -174,12 +185,24 @@ def _warm_object(client: Any, rm: Any, plan: Plan, req: Request, warm: set[str])
                       tokens_written=sum(e.tokens for e in made), cost=cost)
 
 
-def _warm_engine(client: Any, plan: Plan, req: Request, warm: set[str]) -> WarmResult:
+def _warm_engine(client: Any, plan: Plan, req: Request, warm: set[str], named: bool = False) -> WarmResult:
     target = client.target.name
     points = [req.segments[-1].prefix_hash]
     if all(p in warm for p in points):
         return WarmResult(target, [plan.name], "skipped", prefixes=points, reason="already warm")
     segments = [{"id": s.id, "hash": s.hash, "role": s.role, "content": s.content} for s in req.segments]
+    deployed: list[dict[str, Any]] = []
+    if named:  # register each segment under its id (a new version when its content changed), warm by reference
+        for s in req.segments:
+            put = client._client().put(client.base_url + "/segments/" + s.id, headers=client._headers(),
+                                       json={"role": s.role, "content": s.content, "hash": s.hash},
+                                       timeout=client.retry.timeout_s)
+            if put.status_code >= 400:
+                raise client._error(put, 1)
+            got = put.json()
+            deployed.append({"name": got["name"], "version": got["version"], "hash": got["hash"],
+                             "created": got["created"]})
+        segments = [{"ref": d["name"], "version": d["version"]} for d in deployed]
     resp = client._client().post(client.base_url + "/cache/warm", json={"segments": segments},
                                  headers=client._headers(), timeout=client.retry.timeout_s)
     if resp.status_code >= 400:
@@ -191,7 +214,7 @@ def _warm_engine(client: Any, plan: Plan, req: Request, warm: set[str]) -> WarmR
     return WarmResult(target, [plan.name], "engine", points, [s["hash"] for s in computed],
                       tokens_written=sum(int(s.get("tokens") or 0) for s in computed),
                       tokens_read=sum(int(s.get("tokens") or 0) for s in statuses if s.get("status") == "hit"),
-                      cost=0.0)
+                      cost=0.0, named=deployed)
 
 
 def format_results(results: list[WarmResult]) -> str:

@@ -87,3 +87,22 @@ def test_simulate_row_promptc_beats_the_naive_default(team):
     (row,) = simulate(small_day(team), [TARGET], config=RuntimeConfig())
     naive, ours = row.tallies["naive"], row.tallies["promptc"]
     assert ours.cost < naive.cost and ours.cache_read > naive.cache_read
+
+
+@pytest.mark.parametrize("path", ["/zai/api/paas/v4/chat/completions", "/dashscope/compatible-mode/v1/chat/completions",
+                                  "/xai/v1/chat/completions", "/mistral/v1/chat/completions",
+                                  "/minimax/anthropic/v1/messages",
+                                  "/vertex/v1/projects/p/locations/global/publishers/anthropic/models/m:rawPredict"])
+@pytest.mark.parametrize("body", [[], {"model": "m"}, {"model": "m", "messages": "hi", "max_tokens": 1},
+                                  {"model": "m", "messages": [7], "max_tokens": 1},
+                                  {"model": "m", "messages": [{"role": "user", "content": [3]}], "max_tokens": 1},
+                                  {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1,
+                                   "tools": "nope", "prompt_cache_key": 5}])
+def test_malformed_bodies_are_a_400_on_the_issue_26_routes(path, body):
+    """The simulator's routes of the issue-26 providers answer a malformed request as the APIs do (400), never 500."""
+    from starlette.testclient import TestClient
+
+    from promptc.runtime.sim import SimApp
+
+    r = TestClient(SimApp().app).post(path, json=body, headers={"authorization": "Bearer k", "x-api-key": "k"})
+    assert r.status_code == 400, (path, body, r.status_code, r.text[:200])

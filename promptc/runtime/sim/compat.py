@@ -101,4 +101,8 @@ def chat_reply(app: Any, provider: str, p: dict[str, Any], total: int, details: 
 
 
 def valid_chat(p: Any) -> bool:
-    return isinstance(p, dict) and bool(p.get("model")) and isinstance(p.get("messages"), list)
+    """A chat body's outline: a model, a list of message objects, and tools (if any) a list of objects."""
+    tools = p.get("tools") if isinstance(p, dict) else None
+    return (isinstance(p, dict) and bool(p.get("model")) and isinstance(p.get("messages"), list)
+            and all(isinstance(m, dict) for m in p["messages"])
+            and (tools is None or (isinstance(tools, list) and all(isinstance(t, dict) for t in tools))))

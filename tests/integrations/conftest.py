@@ -1,0 +1,40 @@
+"""One provider simulator per module (real HTTP on loopback) with every cache minimum lowered to
+256 tokens on both sides, so the team example's static prefix (~450 tokens) is above every minimum."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import promptc
+from promptc.runtime.config import RuntimeConfig
+from promptc.runtime.sim import Simulator
+
+REPO = Path(__file__).resolve().parents[2]
+LOW_MIN = 256
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(min_tokens=LOW_MIN, anthropic_min_tokens={"claude-sonnet-4-5": LOW_MIN},
+                   openai_min_tokens=LOW_MIN) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def team():
+    return promptc.compile(REPO / "examples" / "team")
+
+
+@pytest.fixture(scope="session")
+def low_min_config():
+    return RuntimeConfig.from_dict({"cache_limits": {p: {"min_tokens": LOW_MIN} for p in
+                                                     ("anthropic/", "openai/", "gemini/", "bedrock/")}})
+
+
+@pytest.fixture(scope="session")
+def turns(team):
+    """A 3-turn session of the team example's backend agent: the same static prefix, a new question each turn."""
+    agent = team["backend"].bind()
+    return [agent.render(file="app.py", query=q) for q in ("Why does it crash?", "Add a test.", "Ship it?")]

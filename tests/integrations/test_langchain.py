@@ -1,0 +1,83 @@
+"""LangChain (langchain-anthropic, langchain-openai) driven for real against the simulator: the markers
+the plan placed reach the wire, turn 2 reads the cache, and usage maps back to promptc's Usage.
+
+RECORDED is what each pinned framework version does to the payload promptc builds; a new version that
+drops (or adds) a field changes the observed diff and fails test_*_three_turns until someone looks."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import pytest
+
+from promptc.integrations.langchain import to_langchain
+
+RECORDED = {
+    "langchain-anthropic": {"version": "1.7.10", "dropped": set(), "changed": set(), "added": set()},
+    # ChatOpenAI always sends `stream` (false); nothing promptc placed is dropped
+    "langchain-openai": {"version": "1.8.1", "dropped": set(), "changed": set(), "added": {"stream"}},
+}
+
+
+def diff(sent, built):
+    built = {k: v for k, v in built.items() if k != "extra_headers"}
+    return {"dropped": set(built) - set(sent), "added": set(sent) - set(built),
+            "changed": {k for k in built if k in sent and sent[k] != built[k]}}
+
+
+def received(sim, n):
+    assert len(sim.requests) == n + 1
+    return sim.requests[n]["payload"]
+
+
+@pytest.mark.parametrize("package", sorted(RECORDED))
+def test_the_pinned_version_is_installed(package):
+    assert version(package) == RECORDED[package]["version"]
+
+
+def test_langchain_anthropic_three_turns(sim, turns, low_min_config):
+    reads = []
+    for req in turns:
+        lc = to_langchain(req, "anthropic/claude-sonnet-4-5", retention="long", config=low_min_config,
+                          max_tokens=32)
+        n = len(sim.requests)
+        msg = lc.model(base_url=sim.url, api_key="sk-ant-sim", max_retries=0).invoke(lc.messages)
+        sent = received(sim, n)
+        rec = RECORDED["langchain-anthropic"]
+        assert diff(sent, lc.sdk.kwargs) == {k: rec[k] for k in ("dropped", "added", "changed")}
+        blocks = sent["system"] + sent.get("tools", []) + [b for m in sent["messages"] for b in m["content"]]
+        marks = [b["cache_control"] for b in blocks if "cache_control" in b]
+        assert marks == [{"type": "ephemeral", "ttl": "1h"}] * len(lc.sdk.marks) and marks
+        usage = lc.usage(msg)
+        details = msg.usage_metadata["input_token_details"]  # LangChain's own mapping, the oracle
+        assert usage.cache_read == details["cache_read"]
+        assert usage.cache_write.get("1h", 0) == details["ephemeral_1h_input_tokens"]
+        assert usage.uncached + usage.cache_read + sum(usage.cache_write.values()) == msg.usage_metadata["input_tokens"]
+        assert lc.cost(msg).total > 0
+        reads.append(usage.cache_read)
+    assert reads[0] == 0 and reads[1] > 0 and reads[2] > 0
+
+
+def test_langchain_openai_three_turns(sim, turns, low_min_config):
+    reads = []
+    for req in turns:
+        lc = to_langchain(req, "openai/gpt-5.6", retention="long", tenant="acme", config=low_min_config,
+                          max_tokens=32)
+        n = len(sim.requests)
+        msg = lc.model(base_url=sim.url + "/v1", api_key="sk-sim", max_retries=0).invoke(lc.messages)
+        sent = received(sim, n)
+        rec = RECORDED["langchain-openai"]
+        assert diff(sent, lc.sdk.kwargs) == {k: rec[k] for k in ("dropped", "added", "changed")}
+        assert sent["prompt_cache_key"] == lc.sdk.cache_key and sent["prompt_cache_options"]
+        points = [p["prompt_cache_breakpoint"] for m in sent["messages"] if isinstance(m["content"], list)
+                  for p in m["content"] if "prompt_cache_breakpoint" in p]
+        assert points == [{"mode": "explicit", "ttl": "12h"}] * len(lc.sdk.marks) and points
+        usage = lc.usage(msg)
+        assert usage.cache_read == msg.usage_metadata["input_token_details"]["cache_read"]
+        reads.append(usage.cache_read)
+    assert reads[0] == 0 and reads[1] > 0 and reads[2] > 0
+
+
+def test_other_targets_are_refused_with_the_reason(turns):
+    with pytest.raises(ValueError, match="anthropic/\\* and openai/\\*"):
+        to_langchain(turns[0], "gemini/gemini-2.5-flash")
