@@ -408,9 +408,11 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
 @click.option("--header-timeout", default="10", show_default=True, help="Seconds for a request's headers to arrive")
 @click.option("--body-timeout", default="30", show_default=True, help="Seconds for a request's body to arrive")
 @click.option("--max-connections", default="256", show_default=True, help="Open connections; one more is closed")
+@click.option("--segments-redis", "segments_redis", default=None, metavar="URL",
+              help="Share named segments (PUT /v1/segments/NAME) with other replicas through Redis/Valkey at URL")
 def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_tokens_limit, max_segments,
           max_messages, token_cache, max_queue, retry_after, deadline, metrics_key, header_timeout, body_timeout,
-          max_connections):
+          max_connections, segments_redis):
     """Serve the KV-tree engine over an OpenAI-compatible HTTP API.
 
     Every option is checked, and the port is bound, before the model loads: a bad value or a busy
@@ -436,6 +438,15 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         max_connections=parse_count(max_connections, "--max-connections"))
     if host not in ("127.0.0.1", "localhost", "::1") and not config.api_keys:
         raise click.UsageError("serving beyond loopback needs API keys (--keys or PROMPTC_API_KEYS)")
+    names = None
+    if segments_redis:  # checked (reachable) before the model loads
+        from promptc.engine.named import NamedError, RedisNames
+
+        try:
+            names = RedisNames(segments_redis)
+            names.resolve("default", "ping")
+        except (NamedError, ValueError, ImportError) as exc:
+            raise click.UsageError(f"--segments-redis {segments_redis}: {getattr(exc, 'message', exc)}") from None
     from promptc.engine.serve import bind_socket, run_server
 
     sock = bind_socket(host, port)  # E707 before the model loads, not after
@@ -451,7 +462,7 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         click.echo(f"promptc engine: {engine.model_name} ({engine.dtype_name}, {engine.model.device}), "
                    f"budget {budget}, "
                    f"{len(config.api_keys)} API key(s); http://{host}:{sock.getsockname()[1]}/v1", err=True)
-        run_server(engine, config, sock)
+        run_server(engine, config, sock, names=names)
     finally:
         sock.close()
 

@@ -183,7 +183,10 @@ class RedisNames(NameStore):
         import redis
 
         self._redis = redis
-        self.client = client if client is not None else redis.Redis.from_url(url, decode_responses=True)
+        try:
+            self.client = client if client is not None else redis.Redis.from_url(url, decode_responses=True)
+        except ValueError as exc:
+            raise NamedError(400, f"bad Redis url {url!r}: {exc}", "invalid_value") from None
         self.namespace = namespace
 
     def _keys(self, tenant: str, name: str) -> tuple[str, str]:

@@ -32,13 +32,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(engine, config, sock: socket.socket) -> None:
-    """Serve ``engine`` on an already-bound socket until interrupted."""
+def run_server(engine, config, sock: socket.socket, names=None) -> None:
+    """Serve ``engine`` on an already-bound socket until interrupted (``names``: a shared named-segment
+    store, :class:`promptc.engine.named.RedisNames`; None keeps them in this process)."""
     import uvicorn
 
     from promptc.engine.server import EngineServer, uvicorn_config
 
-    server = uvicorn.Server(uvicorn_config(EngineServer(engine, config).app, config))
+    server = uvicorn.Server(uvicorn_config(EngineServer(engine, config, names=names).app, config))
     server.run(sockets=[sock])
     if not server.started:
         raise PortUnavailable("--port", "the server did not start on the bound socket")

@@ -131,7 +131,9 @@ class _ClientBase:
         if trace is not None and not hasattr(trace, "record"):
             from promptc.runtime.trace import Tracer
 
-            trace = Tracer(trace)
+            fractions = self.config.collapse_fractions()  # the collapse monitor's [tool.promptc] settings
+            trace = Tracer(trace, **({"collapse_fraction": fractions.pop("")} if "" in fractions else {}),
+                           plan_collapse_fractions=fractions)
         self.tracer = trace
         self._http = http_client
         self._ahttp = async_http_client

@@ -4,6 +4,7 @@
 
     [tool.promptc]
     cacheRetention = "short"                 # none | short | long  (legacy: "5m", "1h")
+    cacheCollapseFraction = 0.5              # trace collapse monitor (W510); also per plan in plans.<plan>
 
     [tool.promptc.plans.backend]             # per-plan (per-agent) overrides, merged over the default
     cacheRetention = "long"
@@ -39,6 +40,7 @@ class RuntimeConfig:
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     prices: dict[str, dict[str, Any]] = field(default_factory=dict)
     cache_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    collapse_fraction: float | None = None
     source: str | None = None
 
     @classmethod
@@ -54,8 +56,17 @@ class RuntimeConfig:
         if retention is not None and not isinstance(retention, str):
             raise RuntimeSettingError(f"error[E528]: {source or 'config'}: tool.promptc.cacheRetention must be a "
                                      "string (none, short or long)")
-        return cls(retention=retention, plans=table("plans"), providers=table("providers"), prices=table("prices"),
-                   cache_limits=table("cache_limits"), source=source)
+        plans = table("plans")
+        for where, holder in (("cacheCollapseFraction", data),
+                              *((f"plans.{n}.cacheCollapseFraction", t) for n, t in plans.items())):
+            value = holder.get("cacheCollapseFraction")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 < value <= 1):
+                raise RuntimeSettingError(f"error[E528]: {source or 'config'}: tool.promptc.{where} must be a "
+                                         "number in (0, 1]")
+        return cls(retention=retention, plans=plans, providers=table("providers"), prices=table("prices"),
+                   cache_limits=table("cache_limits"), collapse_fraction=data.get("cacheCollapseFraction"),
+                   source=source)
 
     @classmethod
     def discover(cls, start: str | Path | None = None) -> "RuntimeConfig":
@@ -72,6 +83,13 @@ class RuntimeConfig:
         if self.retention is not None:
             return self.retention, "tool.promptc.cacheRetention"
         return None, "default"
+
+    def collapse_fractions(self) -> dict[str, float]:
+        """The trace's collapse-monitor fractions: ``{"": default, plan: override, ...}`` (configured ones only)."""
+        out = {"": float(self.collapse_fraction)} if self.collapse_fraction is not None else {}
+        out.update({name: float(t["cacheCollapseFraction"]) for name, t in self.plans.items()
+                    if t.get("cacheCollapseFraction") is not None})
+        return out
 
     def base_url(self, provider: str) -> str | None:
         value = self.providers.get(provider, {}).get("base_url")

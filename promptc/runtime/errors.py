@@ -19,6 +19,7 @@ Codes:
 - ``E524`` a provider answer over the size bound, compressed or decompressed, or an SSE line over its
   bound (:class:`ResponseTooLarge`);
 - ``W509`` a model no price source knows: its cost is None (:class:`UnpricedWarning`).
+- ``W510`` a plan's cache read collapsed below a fraction of its established prefix (:class:`CacheCollapseWarning`).
 """
 
 from __future__ import annotations
@@ -133,6 +134,13 @@ class UnpricedWarning(UserWarning):
     """``W509``: no price source knows the target's model; replies carry ``cost=None``."""
 
     code = "W509"
+
+
+class CacheCollapseWarning(UserWarning):
+    """``W510``: a plan's cache read fell below a fraction of its established prefix (the trace's
+    collapse monitor, :class:`promptc.runtime.trace.Tracer`)."""
+
+    code = "W510"
 
 
 class TraceError(PromptcError):

@@ -40,7 +40,8 @@ from typing import Any, Callable
 
 from promptc.core import providers
 from promptc.core.errors import PromptcError
-from promptc.core.prices import Price
+from promptc.core.prices import Price, cost_of
+from promptc.runtime.usage import Usage
 
 
 class KeepWarmConfigError(PromptcError):
@@ -105,14 +106,17 @@ class Verdict:
 
 def refresh_cost(price: Price, prefix_tokens: int, ttl_s: float, ping_uncached_tokens: int = 8) -> float:
     """``C``: a ping that reads the prefix (plus storage for the TTL it buys, where billed)."""
-    per = price.input * 1e-6
     storage = price.storage * prefix_tokens * 1e-6 * ttl_s / 3600.0
-    return (prefix_tokens * price.read + ping_uncached_tokens) * per + storage
+    ping = cost_of(Usage(uncached=ping_uncached_tokens, cache_read=prefix_tokens, cache_write={}, output=0), price)
+    return (ping.total or 0.0) + storage
 
 
 def miss_penalty(price: Price, prefix_tokens: int, ttl: str) -> float:
-    """What a use costs more when the cache is gone: a write instead of a read."""
-    return prefix_tokens * (price.write_multiplier(ttl) - price.read) * price.input * 1e-6
+    """What a use costs more when the cache is gone: a write instead of a read (both priced by the
+    one pricing function, so long-context tiers and the price in force apply)."""
+    write = cost_of(Usage(uncached=0, cache_read=0, cache_write={ttl: prefix_tokens}, output=0), price).total
+    read = cost_of(Usage(uncached=0, cache_read=prefix_tokens, cache_write={}, output=0), price).total
+    return (write or 0.0) - (read or 0.0)
 
 
 def use_probability(gaps: Any, idle_s: float, ttl_s: float) -> float:

@@ -16,6 +16,14 @@ counts are estimates where the provider's tokenizer is not public). The reason i
 model changed; the first segment up to that breakpoint whose hash changed; the TTL likely expired;
 the prefix is below the model's minimum; else unknown.
 
+Collapse monitor (W510): per plan and target the tracer keeps the largest ``cache_read`` the provider
+has served (the *established prefix*); a later successful reply that reads less than the plan's
+fraction of it (``Tracer(collapse_fraction=...)``, ``[tool.promptc] cacheCollapseFraction`` or
+``[tool.promptc.plans.<plan>] cacheCollapseFraction``; default :data:`COLLAPSE_FRACTION` = 0.5) gets
+``"collapse": {"code": "W510", "established": N, "read": n, "fraction": f}`` next to its
+``invalidation`` and a :class:`~promptc.runtime.errors.CacheCollapseWarning`. A new target (model
+change) starts a new established prefix. ``trace stats`` counts collapses per plan.
+
 Cache-object events (:meth:`Tracer.event`) share the file: ``{"ts", "event", "target", ...}`` with
 ``event`` one of ``create``, ``refresh``, ``recreate``, ``delete``, ``forget``, ``coalesced``,
 ``fallback`` or ``keepwarm`` (``action``: ``refresh``/``stop``), and where known ``remote_id``,
@@ -32,6 +40,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +48,15 @@ from typing import Annotated, Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from promptc.runtime.errors import TraceError
+from promptc.runtime.errors import CacheCollapseWarning, TraceError
 
 #: Seconds after which a short (5m-class) entry has likely expired; long entries get an hour.
 SHORT_TTL_S = 300.0
 LONG_TTL_S = 3600.0
 #: Relative shortfall of a cache read against the expected prefix that counts as an invalidation.
 TOLERANCE = 0.1
+#: Default collapse-monitor fraction: a read below half the plan's established prefix is a collapse (W510).
+COLLAPSE_FRACTION = 0.5
 
 
 @dataclass
@@ -59,11 +70,15 @@ class _Last:
 
 @dataclass
 class Tracer:
-    """Appends trace records to ``path``; ``clock`` is injectable for tests."""
+    """Appends trace records to ``path``; ``clock`` is injectable for tests. ``collapse_fraction`` is the
+    collapse monitor's default fraction, ``plan_collapse_fractions`` per-plan overrides."""
 
     path: str | Path
     clock: Callable[[], float] = time.time
+    collapse_fraction: float = COLLAPSE_FRACTION
+    plan_collapse_fractions: dict[str, float] = field(default_factory=dict)
     _last: dict[str, _Last] = field(default_factory=dict)
+    _established: dict[tuple[str | None, str], int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, *, request, target: str, call, reply, error, latency_s: float, attempts: int,
@@ -78,7 +93,7 @@ class Tracer:
             "breakpoints": [{"segment": m.segment, "ttl": "long" if m.long else "short",
                              "prefix_tokens": m.prefix_tokens, "reason": m.reason} for m in call.marks],
             "cache_key": call.cache_key, "usage": None, "cost": None, "expected_hit_tokens": None,
-            "invalidation": None, "error": None}
+            "invalidation": None, "collapse": None, "error": None}
         if error is not None:
             rec["error"] = {"code": getattr(error, "code", None), "status": getattr(error, "status", None),
                             "message": str(error), "request_id": getattr(error, "request_id", None)}
@@ -97,6 +112,7 @@ class Tracer:
                     if read is not None and read < expected[1] * (1 - TOLERANCE):
                         rec["invalidation"] = _reason(last, segs, reply.model or target, target, now, expected,
                                                       limits)
+                rec["collapse"] = self._collapse(key, target, reply.usage.cache_read)
                 self._last[key] = _Last([(s.id, s.hash) for s in segs],
                                         {m.segment: (segs[m.index].prefix_hash, m.prefix_tokens, m.long)
                                          for m in call.marks}, reply.model or target, target, now)
@@ -105,6 +121,20 @@ class Tracer:
                 f.write(line + "\n")
         return rec
 
+
+    def _collapse(self, plan: str | None, target: str, read: int | None) -> dict[str, Any] | None:
+        """The collapse verdict for a reply's cache read against the plan's established prefix (and the
+        established prefix updated); called under the lock."""
+        if read is None:
+            return None
+        established = self._established.get((plan, target), 0)
+        fraction = self.plan_collapse_fractions.get(plan or "", self.collapse_fraction)
+        self._established[(plan, target)] = max(established, read)
+        if established and read < established * fraction:
+            warnings.warn(f"warning[W510]: plan `{plan}` on {target} read {read} cached tokens, below {fraction:g} "
+                          f"of its established prefix ({established} tokens)", CacheCollapseWarning, stacklevel=4)
+            return {"code": "W510", "established": established, "read": read, "fraction": fraction}
+        return None
 
     def event(self, *, event: str, **fields: Any) -> dict[str, Any]:
         """Append a cache-object event (``create``, ``refresh``, ``delete``, ``recreate``, ``fallback``,
@@ -187,6 +217,11 @@ class _TraceInvalidation(_Open):
     segment: str | None = None
 
 
+class _TraceCollapse(_Open):
+    established: _Count | None = None
+    read: _Count | None = None
+
+
 class _TraceRecord(_Open):
     """The fields of one trace line the readers use (a request or a cache-object event)."""
 
@@ -199,6 +234,7 @@ class _TraceRecord(_Open):
     cost: _Number | _TraceCost | None = None
     segments: list[_TraceSegment] | None = None
     invalidation: _TraceInvalidation | None = None
+    collapse: _TraceCollapse | None = None
     event: str | None = None
     action: str | None = None
     remote_id: str | None = None
@@ -247,11 +283,15 @@ def read_trace(path: str | Path) -> list[dict[str, Any]]:
 def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Hit rate, tokens and cost per plan, and per segment how often it invalidated the cache.
 
+    Per plan also ``collapses`` (records the collapse monitor flagged, W510) and ``established_prefix``
+    (the largest cache read of the plan in the trace).
+
     Hit rate = cache-read tokens / prompt tokens over successful requests with known counters.
     """
     plans: dict[str, dict[str, Any]] = defaultdict(lambda: {"requests": 0, "errors": 0, "uncached": 0,
                                                             "cache_read": 0, "cache_write": 0, "output": 0,
-                                                            "cost": 0.0, "invalidations": 0})
+                                                            "cost": 0.0, "invalidations": 0, "collapses": 0,
+                                                            "established_prefix": 0})
     segments: dict[str, dict[str, Any]] = defaultdict(lambda: {"requests": 0, "invalidations": 0})
     for r in records:
         if "event" in r:  # cache-object events, not requests
@@ -268,6 +308,9 @@ def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
                        ("output", "output")):
             p[k] += u.get(src) or 0
         p["cost"] += ((r.get("cost") or {}).get("total") or 0.0)
+        p["established_prefix"] = max(p["established_prefix"], u.get("cache_read") or 0)
+        if r.get("collapse"):
+            p["collapses"] += 1
         inv = r.get("invalidation")
         if inv:
             p["invalidations"] += 1
@@ -354,12 +397,12 @@ def cache_object_stats(records: list[dict[str, Any]], prices: dict[str, Any] | N
 def format_stats(s: dict[str, Any]) -> str:
     """A plain-text table of :func:`stats`."""
     lines = [f"{'plan @ target':<48} {'req':>4} {'err':>4} {'hit rate':>8} {'read':>8} {'write':>8} "
-             f"{'uncached':>8} {'output':>7} {'cost $':>10} {'inval':>5}"]
+             f"{'uncached':>8} {'output':>7} {'cost $':>10} {'inval':>5} {'collapse':>8}"]
     for name, p in s["plans"].items():
         hr = "-" if p["hit_rate"] is None else f"{p['hit_rate']:.1%}"
         lines.append(f"{name:<48} {p['requests']:>4} {p['errors']:>4} {hr:>8} {p['cache_read']:>8} "
                      f"{p['cache_write']:>8} {p['uncached']:>8} {p['output']:>7} {p['cost']:>10.6f} "
-                     f"{p['invalidations']:>5}")
+                     f"{p['invalidations']:>5} {p.get('collapses', 0):>8}")
     lines.append("")
     lines.append(f"{'segment':<48} {'req':>4} {'invalidated':>11}")
     for name, seg in s["segments"].items():

@@ -32,6 +32,7 @@ def test_the_page_example_runs_and_prints_what_the_page_shows(page, sim, tmp_pat
     sim.advance(2 * 3600 + 1)  # the module's simulator: expire what an earlier page cached (1h TTL)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", sim.url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-sim")
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of LiteLLM's price list
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, str(page), "exec"), {"__name__": "__docs__"})

@@ -231,3 +231,19 @@ def test_gemini_model_without_explicit_caching_is_asked_once(req, tmp_path):
     assert len(generates) == 4 and len(creates) == 1  # refused once: never asked again by this client
     events = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert [e.get("reason") for e in events if e.get("event") == "fallback"].count("explicit_unsupported") == 1
+
+
+def test_a_temperature_for_anthropic_is_a_coded_error_not_dropped(monkeypatch, tmp_path):
+    # The Messages API in the official SDK's types has no `temperature` field: the value is refused
+    # (E528), never silently left out of the request.
+    from anthropic.types.message_create_params import MessageCreateParamsBase
+    assert "temperature" not in MessageCreateParamsBase.__annotations__
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")  # never reached: the build refuses first
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli_mod.cli, ["run", TEAM, "--plan", "docs", "--target", "anthropic/claude-sonnet-4-5",
+                                         "-i", "file=a", "-i", "query=q", "--temperature", "0.7",
+                                         "--max-tokens", "8"])
+    from promptc.core.errors import PromptcError
+    assert isinstance(r.exception, PromptcError), r.output  # main() prints it and exits 2
+    assert "E528" in str(r.exception) and "temperature" in str(r.exception)

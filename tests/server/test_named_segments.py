@@ -186,3 +186,14 @@ def test_warm_deploys_a_plan_as_named_segments(tiny):
     bad = CliRunner().invoke(cli_mod.cli, ["warm", str(team_dir), "--target", "anthropic/claude-sonnet-4-5",
                                            "--named"])
     assert bad.exit_code != 0 and getattr(bad.exception, "code", None) == "E532"
+
+
+def test_serve_checks_the_segments_store_before_loading_the_model():
+    from click.testing import CliRunner
+
+    from promptc import cli as cli_mod
+    from tests.runtime.redis_server import free_port
+
+    for url in (f"redis://127.0.0.1:{free_port()}/0", "not-a-url"):
+        r = CliRunner().invoke(cli_mod.cli, ["serve", "--port", "0", "--segments-redis", url])
+        assert r.exit_code == 2 and "--segments-redis" in r.output and "loading" not in r.output

@@ -1,4 +1,4 @@
-"""Diagnostic codes of the provider runtime (see :mod:`promptc.core.codes`): E502–E509, E524 and W509 (the client),
+"""Diagnostic codes of the provider runtime (see :mod:`promptc.core.codes`): E502–E509, E524, W509 and W510 (the client),
 E510–E512 (Gemini cache objects), E515–E519 (Kimi/Moonshot context caches), E520–E523 (Bedrock,
 OpenRouter), E530–E533 (the cache registry, warm, keep-warm) and E540–E544 (``promptc simulate``'s
 workloads, raised as :class:`promptc.runtime.simulate.WorkloadError`).
@@ -62,6 +62,14 @@ RUNTIME_CODES: tuple[Code, ...] = (
          "(None) rather than another model's price.",
          'promptc.Client("openai/gpt-9")  # not in genai-prices',
          'add its price: [tool.promptc.prices."openai/gpt-9"] input = 2.5, output = 10.0, read = 0.1'),
+    Code("W510", "cache-collapse", "warning", "a plan's cache read fell below a fraction of its established prefix",
+         "The trace's collapse monitor keeps, per plan and target, the largest cache read the provider has served "
+         "(the established prefix); a later successful reply reading less than cacheCollapseFraction (default 0.5) "
+         "of it is recorded as `collapse` in the trace, counted by `promptc trace stats`, and warned about "
+         "(a CacheCollapseWarning per collapsed request).",
+         "promptc.Client(target, trace=\"cache-trace.jsonl\")  # reads 4,000 tokens, then 300",
+         "read the record's `invalidation` (and the provider's verdict): fix a changing prefix, raise the "
+         "retention, or set tool.promptc.cacheCollapseFraction"),
     Code("E524", "provider-response-too-large", "error", "a provider's answer is larger than the client reads",
          "Bodies are bounded on the wire and once decompressed (a gzip bomb stops at the bound), and a stream line "
          "is bounded too, so a broken or hostile endpoint cannot exhaust memory.",

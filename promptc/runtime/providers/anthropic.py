@@ -20,6 +20,7 @@ from typing import Any
 from promptc.core.providers import SPECS
 from promptc.core.wire import wire_order
 from promptc.plan import Request
+from promptc.runtime.errors import RuntimeSettingError
 from promptc.runtime.errors import ProviderError, StreamInterrupted
 from promptc.runtime.layout import candidates, in_render_order, place
 from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, Completion, StreamEvent, StreamState,
@@ -84,7 +85,13 @@ class AnthropicAdapter(Adapter):
             else:
                 messages.append({"role": role, "content": [block]})
         payload["messages"] = messages
-        # The current Messages API (SDK 2.x types) has no `temperature`; older models take it via `extra`.
+        # The current Messages API (anthropic SDK 2.17 `MessageCreateParams`) has no `temperature`: say so
+        # instead of dropping the caller's value; an older model still takes it through `extra`.
+        if opts.temperature is not None and "temperature" not in opts.extra:
+            raise RuntimeSettingError(
+                f"error[E528]: {opts.target} does not take a temperature: the Anthropic Messages API has no "
+                "`temperature` field (anthropic SDK 2.17 types); drop --temperature, or pass it through "
+                "`extra={\"temperature\": ...}` for an older model that still accepts it")
         if opts.stream:
             payload["stream"] = True
         payload.update(opts.extra)

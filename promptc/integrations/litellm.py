@@ -1,0 +1,94 @@
+"""LiteLLM ``completion(**kwargs)`` with promptc's cache placement (``pip install 'promptc[litellm]'``).
+
+LiteLLM takes OpenAI-format messages for every provider and translates them; :func:`to_litellm` builds
+the request with the SAME adapter code :class:`~promptc.runtime.client.Client` uses and writes it in
+that format:
+
+- ``anthropic/*``: the Anthropic payload's blocks become OpenAI content parts that keep their
+  ``cache_control`` (LiteLLM's documented prompt-caching format: on system/user/assistant content
+  parts and on tools), which LiteLLM translates back into Anthropic blocks.
+- ``openai/*``: the Chat Completions payload as is (messages, ``prompt_cache_key``, ...).
+
+What the pinned LiteLLM version does with each field is recorded in tests/integrations/test_litellm.py.
+Usage comes back through :meth:`LiteLLMCall.usage`, from the usage record of LiteLLM's response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptc.plan import Request
+from promptc.runtime.cost import Cost, cost_of
+from promptc.runtime.sdk import SdkCall, to_sdk
+from promptc.runtime.usage import Usage
+
+
+@dataclass(frozen=True)
+class LiteLLMCall:
+    """``litellm.completion(**call.kwargs, api_base=..., api_key=...)`` and the reply's usage back."""
+
+    target: str
+    kwargs: dict[str, Any]
+    sdk: SdkCall = field(repr=False)
+
+    def usage(self, response: Any) -> Usage:
+        """promptc's :class:`Usage` of a LiteLLM ``ModelResponse``. For anthropic/* the counts are read
+        from LiteLLM's OpenAI-shaped usage (``prompt_tokens`` includes cached tokens; cache writes in
+        ``cache_creation_input_tokens``, split by TTL in ``prompt_tokens_details.cache_creation_token_details``;
+        without that split they are booked at the TTL promptc sent)."""
+        u = _plain(getattr(response, "usage", None) or response.get("usage"))
+        if not self.target.startswith("anthropic/"):
+            return self.sdk.usage({"choices": [{"message": {"content": ""}}], "usage": u})
+        details = u.get("prompt_tokens_details") or {}
+        read = details.get("cached_tokens") or u.get("cache_read_input_tokens") or 0
+        write = u.get("cache_creation_input_tokens") or 0
+        uncached = (u.get("prompt_tokens") or 0) - read - write
+        split = details.get("cache_creation_token_details") or {}
+        by_ttl = {k: split.get(k) or 0 for k in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")}
+        if sum(by_ttl.values()) != write:  # no TTL split reported: the TTL promptc asked for
+            ttl = "1h" if any(m.long for m in self.sdk.marks) else "5m"
+            by_ttl = {f"ephemeral_{ttl}_input_tokens": write}
+        raw = {"input_tokens": uncached, "output_tokens": u.get("completion_tokens") or 0,
+               "cache_read_input_tokens": read, "cache_creation_input_tokens": write, "cache_creation": by_ttl}
+        return self.sdk.usage({"content": [], "usage": raw})
+
+    def cost(self, response: Any) -> Cost | None:
+        price = self.sdk._client.price
+        return cost_of(self.usage(response), price) if price is not None else None
+
+
+def _plain(u: Any) -> dict[str, Any]:
+    if isinstance(u, dict):
+        return u
+    dump = getattr(u, "model_dump", None)
+    return dump() if dump else dict(u)
+
+
+def to_litellm(request: Request, target: str = "anthropic/claude-sonnet-4-5", **kw: Any) -> LiteLLMCall:
+    """``litellm.completion`` kwargs for ``request`` on ``target`` (anthropic/* or openai/* Chat
+    Completions); ``kw`` as for :func:`promptc.runtime.sdk.to_sdk`."""
+    provider = target.split("/", 1)[0]
+    if provider not in ("anthropic", "openai"):
+        raise ValueError(f"to_litellm supports anthropic/* and openai/* targets, not {target!r}")
+    call = to_sdk(request, target, **({"api": "chat"} if provider == "openai" else {}), **kw)
+    p = {k: v for k, v in call.kwargs.items() if k != "extra_headers"}
+    if provider == "openai":
+        kwargs = {**p, "model": target}
+    else:
+        messages: list[dict[str, Any]] = []
+        if p.get("system"):
+            messages.append({"role": "system", "content": [dict(b) for b in p["system"]]})
+        for m in p["messages"]:
+            content = m["content"] if isinstance(m["content"], str) else [dict(b) for b in m["content"]]
+            messages.append({"role": m["role"], "content": content})
+        kwargs = {"model": target, "messages": messages, "max_tokens": p["max_tokens"]}
+        if p.get("tools"):
+            kwargs["tools"] = [{"type": "function", **({"cache_control": t["cache_control"]} if "cache_control" in t
+                                                        else {}),
+                                "function": {"name": t["name"], "description": t.get("description", ""),
+                                             "parameters": t["input_schema"]}} for t in p["tools"]]
+        kwargs.update({k: v for k, v in p.items() if k not in ("system", "messages", "tools", "max_tokens", "model")})
+    if call.kwargs.get("extra_headers"):
+        kwargs["extra_headers"] = dict(call.kwargs["extra_headers"])
+    return LiteLLMCall(call.target, kwargs, call)

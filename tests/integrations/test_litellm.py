@@ -1,0 +1,85 @@
+"""LiteLLM driven for real against the simulator: the plan's cache_control / prompt_cache_key reach
+the wire through LiteLLM's translation, turn 2 reads the cache, usage maps back to promptc's Usage.
+
+RECORDED is what the pinned LiteLLM does to the payload promptc builds (compared per top-level key);
+a new version that drops, adds or rewrites a field fails until someone looks."""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import version
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of LiteLLM's price list at import
+
+import litellm  # noqa: E402
+import pytest  # noqa: E402
+
+from promptc.integrations.litellm import to_litellm  # noqa: E402
+
+PINNED = "1.110.2"
+RECORDED = {
+    # LiteLLM rebuilds Anthropic tools from the OpenAI function format and adds `"type": "custom"` to each
+    # (valid Anthropic; the tools' cache_control survives); every other block is sent as promptc built it
+    "anthropic": {"dropped": set(), "added": set(), "changed": {"tools"}},
+    "openai": {"dropped": set(), "added": set(), "changed": set()},
+}
+
+
+def diff(sent, built):
+    built = {k: v for k, v in built.items() if k != "extra_headers"}
+    return {"dropped": set(built) - set(sent), "added": set(sent) - set(built),
+            "changed": {k for k in built if k in sent and sent[k] != built[k]}}
+
+
+def received(sim, n):
+    assert len(sim.requests) == n + 1
+    return sim.requests[n]["payload"]
+
+
+def test_the_pinned_version_is_installed():
+    assert version("litellm") == PINNED
+
+
+def test_litellm_anthropic_three_turns(sim, turns, low_min_config):
+    reads = []
+    for req in turns:
+        ll = to_litellm(req, "anthropic/claude-sonnet-4-5", retention="long", config=low_min_config, max_tokens=32)
+        n = len(sim.requests)
+        reply = litellm.completion(**ll.kwargs, api_base=sim.url, api_key="sk-ant-sim", num_retries=0)
+        sent, built = received(sim, n), ll.sdk.kwargs
+        assert diff(sent, built) == RECORDED["anthropic"]
+        assert [{k: v for k, v in t.items() if k != "type"} for t in sent["tools"]] == built["tools"]
+        assert {t["type"] for t in sent["tools"]} == {"custom"}
+        blocks = sent["system"] + sent["tools"] + [b for m in sent["messages"] for b in m["content"]]
+        marks = [b["cache_control"] for b in blocks if "cache_control" in b]
+        assert marks == [{"type": "ephemeral", "ttl": "1h"}] * len(ll.sdk.marks) and marks
+        usage = ll.usage(reply)
+        assert usage.cache_read == reply.usage.cache_read_input_tokens
+        assert sum(usage.cache_write.values()) == reply.usage.cache_creation_input_tokens
+        assert usage.uncached + usage.cache_read + sum(usage.cache_write.values()) == reply.usage.prompt_tokens
+        assert ll.cost(reply).total > 0
+        reads.append(usage.cache_read)
+    assert reads[0] == 0 and reads[1] > 0 and reads[2] > 0
+
+
+def test_litellm_openai_three_turns(sim, turns, low_min_config):
+    reads = []
+    for req in turns:
+        ll = to_litellm(req, "openai/gpt-5.6", retention="long", tenant="acme", config=low_min_config, max_tokens=32)
+        n = len(sim.requests)
+        reply = litellm.completion(**ll.kwargs, api_base=sim.url + "/v1", api_key="sk-sim", num_retries=0)
+        sent = received(sim, n)
+        assert diff(sent, ll.sdk.kwargs) == RECORDED["openai"]
+        assert sent["prompt_cache_key"] == ll.sdk.cache_key
+        points = [p["prompt_cache_breakpoint"] for m in sent["messages"] if isinstance(m["content"], list)
+                  for p in m["content"] if "prompt_cache_breakpoint" in p]
+        assert points == [{"mode": "explicit", "ttl": "12h"}] * len(ll.sdk.marks) and points
+        usage = ll.usage(reply)
+        assert usage.cache_read == reply.usage.prompt_tokens_details.cached_tokens
+        reads.append(usage.cache_read)
+    assert reads[0] == 0 and reads[1] > 0 and reads[2] > 0
+
+
+def test_other_targets_are_refused_with_the_reason(turns):
+    with pytest.raises(ValueError, match="anthropic/\\* and openai/\\*"):
+        to_litellm(turns[0], "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0")
