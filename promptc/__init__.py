@@ -35,6 +35,10 @@ def __getattr__(name):
         from promptc.runtime import client
 
         return getattr(client, name)
+    if name == "to_sdk":  # official SDK create() kwargs (docs/integrations/sdk.md)
+        from promptc.runtime.sdk import to_sdk
+
+        return to_sdk
     raise AttributeError(f"module 'promptc' has no attribute {name!r}")
 
 

@@ -410,9 +410,13 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
 @click.option("--max-connections", default="256", show_default=True, help="Open connections; one more is closed")
 @click.option("--segments-redis", "segments_redis", default=None, metavar="URL",
               help="Share named segments (PUT /v1/segments/NAME) with other replicas through Redis/Valkey at URL")
+@click.option("--kv-events", "kv_events", default=None, metavar="ENDPOINT",
+              help="Publish KV events in vLLM's format on this ZMQ PUB endpoint, e.g. tcp://127.0.0.1:5557")
+@click.option("--kv-events-replay", "kv_events_replay", default=None, metavar="ENDPOINT",
+              help="ZMQ ROUTER endpoint answering vLLM-style replay requests (with --kv-events)")
 def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_tokens_limit, max_segments,
           max_messages, token_cache, max_queue, retry_after, deadline, metrics_key, header_timeout, body_timeout,
-          max_connections, segments_redis):
+          max_connections, segments_redis, kv_events, kv_events_replay):
     """Serve the KV-tree engine over an OpenAI-compatible HTTP API.
 
     Every option is checked, and the port is bound, before the model loads: a bad value or a busy
@@ -438,6 +442,18 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         max_connections=parse_count(max_connections, "--max-connections"))
     if host not in ("127.0.0.1", "localhost", "::1") and not config.api_keys:
         raise click.UsageError("serving beyond loopback needs API keys (--keys or PROMPTC_API_KEYS)")
+    if kv_events_replay and not kv_events:
+        raise click.UsageError("--kv-events-replay needs --kv-events")
+    publisher = None
+    if kv_events:  # bound before the model loads: a busy or bad endpoint is a usage error
+        from promptc.engine.kv_events import KVEventPublisher
+
+        try:
+            publisher = KVEventPublisher(kv_events, replay_endpoint=kv_events_replay)
+        except ImportError:
+            raise click.UsageError("--kv-events needs pyzmq and msgpack: pip install 'promptc[kv-events]'") from None
+        except Exception as exc:  # zmq.ZMQError: an endpoint that cannot be bound
+            raise click.UsageError(f"--kv-events {kv_events}: {exc}") from None
     names = None
     if segments_redis:  # checked (reachable) before the model loads
         from promptc.engine.named import NamedError, RedisNames
@@ -462,6 +478,10 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         click.echo(f"promptc engine: {engine.model_name} ({engine.dtype_name}, {engine.model.device}), "
                    f"budget {budget}, "
                    f"{len(config.api_keys)} API key(s); http://{host}:{sock.getsockname()[1]}/v1", err=True)
+        if publisher is not None:
+            publisher.attach(engine.tree)
+            click.echo(f"promptc engine: KV events on {publisher.endpoint}"
+                       + (f", replay on {publisher.replay_endpoint}" if publisher.replay_endpoint else ""), err=True)
         run_server(engine, config, sock, names=names)
     finally:
         sock.close()
@@ -597,10 +617,21 @@ def _observe_command() -> click.Command:
 def _providers_command() -> click.Command:
     @click.command("providers")
     @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-    def providers(fmt: str) -> None:
+    @click.option("--break-even", "break_even", multiple=True, metavar="TARGET",
+                  help="Instead: when long retention pays for itself on TARGET (repeatable; docs/providers.md)")
+    def providers(fmt: str, break_even: tuple[str, ...]) -> None:
         """Every provider and model promptc knows: limits, TTLs, prices, and each fact's source and date."""
         from promptc.core.providers.listing import provider_table, render_text
 
+        if break_even:
+            from promptc.runtime.config import RuntimeConfig
+            from promptc.runtime.keys import format_break_even, retention_break_even
+
+            prices = RuntimeConfig.discover().prices
+            rows = [retention_break_even(t, prices) for t in break_even]
+            click.echo(json.dumps(rows, indent=2, sort_keys=True) if fmt == "json"
+                       else "".join(format_break_even(r) for r in rows), nl=fmt == "json")
+            return
         table = provider_table()
         click.echo(json.dumps(table, indent=2, sort_keys=True) if fmt == "json" else render_text(table), nl=False)
 

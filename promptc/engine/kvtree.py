@@ -104,6 +104,8 @@ class KVTree:
         self.stats: dict[str, TenantStats] = {}
         self._tick = 0
         self._lock = threading.RLock()
+        # called as fn("stored" | "removed", node) under the tree lock (promptc.engine.kv_events): keep them cheap
+        self.listeners: list[Callable[[str, Node], None]] = []
         # tenant → the set of its evictable leaves (unreferenced, childless, stored) and a heap of
         # (last_used, seq, node) over them; heap entries whose node left the set are skipped.
         self._leaves: dict[str, set[Node]] = {}
@@ -256,6 +258,8 @@ class KVTree:
             self.bytes_used += nbytes
             stats.bytes += nbytes
             stats.nodes += 1
+            for fn in self.listeners:
+                fn("stored", node)
             return node
 
     def _make_room(self, nbytes: int, tenant: str) -> bool:
@@ -294,6 +298,8 @@ class KVTree:
         elif reason == "expired":
             stats.expirations += 1
         node.k = node.v = node.last_hidden = None
+        for fn in self.listeners:
+            fn("removed", node)
 
     def _drop_subtree(self, node: Node, reason: str) -> None:
         """Remove every unreferenced node of a subtree, leaves first; referenced ones stay."""

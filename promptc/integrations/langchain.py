@@ -25,6 +25,9 @@ from promptc.runtime.cost import Cost
 from promptc.runtime.sdk import SdkCall, to_sdk
 from promptc.runtime.usage import Usage
 
+#: the targets this integration maps, and the to_sdk arguments for each (OpenAI: the Chat Completions API)
+_SUPPORTED: dict[str, dict[str, Any]] = {"anthropic": {}, "openai": {"api": "chat"}}
+
 #: the payload keys that become LangChain messages/tools rather than model parameters
 _SHAPED = {"system", "messages", "tools", "model", "max_tokens", "extra_headers"}
 
@@ -66,10 +69,7 @@ class LangChainCall:
         return self.sdk.usage(body)
 
     def cost(self, message: Any) -> Cost | None:
-        from promptc.runtime.cost import cost_of
-
-        price = self.sdk._client.price
-        return cost_of(self.usage(message), price) if price is not None else None
+        return self.sdk.cost_of(self.usage(message))
 
 
 def to_langchain(request: Request, target: str = "anthropic/claude-sonnet-4-5", **kw: Any) -> LangChainCall:
@@ -81,12 +81,12 @@ def to_langchain(request: Request, target: str = "anthropic/claude-sonnet-4-5", 
         raise ImportError("to_langchain needs LangChain: pip install 'promptc[langchain]'") from None
 
     provider = target.split("/", 1)[0]
-    if provider not in ("anthropic", "openai"):
+    if provider not in _SUPPORTED:
         raise ValueError(f"to_langchain supports anthropic/* and openai/* targets, not {target!r}")
-    call = to_sdk(request, target, **({"api": "chat"} if provider == "openai" else {}), **kw)
+    call = to_sdk(request, target, **_SUPPORTED[provider], **kw)
     payload = call.kwargs
     messages: list[Any] = []
-    if provider == "anthropic" and payload.get("system"):
+    if payload.get("system"):  # Anthropic's top-level system blocks
         messages.append(SystemMessage(content=payload["system"]))
     for m in payload["messages"]:
         cls = {"system": SystemMessage, "developer": SystemMessage, "user": HumanMessage,

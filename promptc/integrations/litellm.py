@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptc.plan import Request
-from promptc.runtime.cost import Cost, cost_of
+from promptc.runtime.cost import Cost
 from promptc.runtime.sdk import SdkCall, to_sdk
 from promptc.runtime.usage import Usage
+
+#: the targets this integration maps, and the to_sdk arguments for each (OpenAI: the Chat Completions API)
+_SUPPORTED: dict[str, dict[str, Any]] = {"anthropic": {}, "openai": {"api": "chat"}}
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,7 @@ class LiteLLMCall:
         return self.sdk.usage({"content": [], "usage": raw})
 
     def cost(self, response: Any) -> Cost | None:
-        price = self.sdk._client.price
-        return cost_of(self.usage(response), price) if price is not None else None
+        return self.sdk.cost_of(self.usage(response))
 
 
 def _plain(u: Any) -> dict[str, Any]:
@@ -69,11 +71,11 @@ def to_litellm(request: Request, target: str = "anthropic/claude-sonnet-4-5", **
     """``litellm.completion`` kwargs for ``request`` on ``target`` (anthropic/* or openai/* Chat
     Completions); ``kw`` as for :func:`promptc.runtime.sdk.to_sdk`."""
     provider = target.split("/", 1)[0]
-    if provider not in ("anthropic", "openai"):
+    if provider not in _SUPPORTED:
         raise ValueError(f"to_litellm supports anthropic/* and openai/* targets, not {target!r}")
-    call = to_sdk(request, target, **({"api": "chat"} if provider == "openai" else {}), **kw)
+    call = to_sdk(request, target, **_SUPPORTED[provider], **kw)
     p = {k: v for k, v in call.kwargs.items() if k != "extra_headers"}
-    if provider == "openai":
+    if call.sdk.startswith("openai."):  # Chat Completions, as LiteLLM takes it
         kwargs = {**p, "model": target}
     else:
         messages: list[dict[str, Any]] = []

@@ -21,7 +21,7 @@ from promptc.core.version import __version__
 from promptc.lint import suppress
 from promptc.lint.baseline import load_baseline, repo_root
 from promptc.lint.gitref import BaselineError, unchanged_since
-from promptc.lint.classify import Change, classify
+from promptc.lint.classify import Change, classify, regrade
 from promptc.lint.config import LintConfig, load_lint_config
 from promptc.lint.impact import plan_impact, totals as impact_totals, whole_plan_impact
 from promptc.lint.model import REPORT_VERSION, Finding, LintReport, Location, PlanImpact, PlanSummary, Summary, Suppression
@@ -197,20 +197,9 @@ def _acknowledged(change: Change, old: Snapshot) -> tuple[str | None, Span | Non
 
 
 def _by_wire(code: str, impacts: list[PlanImpact], segment: str | None) -> tuple[str, list[str]]:
-    """The code a change gets from what the wire loses: an append that makes a target re-write other
-    cached content (anything but the grown segment's own old entries) is E904, not I906; a break that
-    loses nothing cached on any target (every baseline prefix was below its minimum) is I913. The
-    targets' notes (nothing cached before / after) are the finding's."""
-    targets = [t for p in impacts for t in p.targets]
-    notes = list(dict.fromkeys(n for t in targets for n in t.notes))
-    if code == "I906" and any(set(t.lost_segments) - {segment} for t in targets):
-        where = sorted({t.target for t in targets if set(t.lost_segments) - {segment}})
-        return "E904", [f"on {', '.join(where)} the wire sends the new entries before other cached content, which is "
-                        "re-written"] + notes
-    entry = lookup(code)
-    if entry is not None and entry.severity == "error" and targets and not any(t.lost for t in targets):
-        return "I913", ["nothing cached is lost on any target"] + notes
-    return code, notes
+    """The code a change gets from what the wire loses: the rules' ``regrade`` hooks decide it
+    (:func:`promptc.lint.classify.regrade`), with the targets' notes (nothing cached before / after)."""
+    return regrade(code, impacts, segment)
 
 
 def _empty(label: str, kind: str) -> LintReport:

@@ -78,16 +78,23 @@ class WireCounter:
         return self._n[key]
 
 
+#: Targets whose minimum is cumulative: a checkpoint is written only when it adds the minimum to the
+#: one before it (AWS Bedrock; the runtime adapter's rule, promptc.runtime.providers.bedrock.place_cumulative,
+#: which lint may not import: the provider spec has no field for it).
+_CUMULATIVE = ("bedrock/",)
+
+
 @dataclass(frozen=True)
 class Limits:
     min_tokens: int
     mode: str  #: explicit | automatic | tree
     block_size: int | None = None
+    cumulative: bool = False  #: each written checkpoint adds ``min_tokens`` to the previous one
 
 
 def limits(target: str, cache_limits: Mapping[str, Mapping] | None) -> Limits:
     lim = limits_for(target, cache_limits or {})
-    return Limits(lim.min_tokens or 0, lim.mode, getattr(lim, "block_size", None))
+    return Limits(lim.min_tokens or 0, lim.mode, getattr(lim, "block_size", None), target.startswith(_CUMULATIVE))
 
 
 @dataclass(frozen=True)
@@ -139,8 +146,16 @@ def wire_of(plan: PlanView, target: str, lim: Limits, like: PlanView | None = No
 
 
 def written(w: Wire, lim: Limits) -> list[int]:
-    """Wire positions of ``w`` whose entry the provider writes (prefix at or above the minimum)."""
-    return [k for k in w.marks if w.cum[k] >= max(lim.min_tokens, 1)]
+    """Wire positions of ``w`` whose entry the provider writes (prefix at or above the minimum; on a
+    cumulative target, in wire order, each at least the minimum past the previous written one)."""
+    if not lim.cumulative:
+        return [k for k in w.marks if w.cum[k] >= max(lim.min_tokens, 1)]
+    out, prev = [], 0
+    for k in w.marks:
+        if w.cum[k] - prev >= max(lim.min_tokens, 1):
+            out.append(k)
+            prev = w.cum[k]
+    return out
 
 
 def _grew(old: SegView, new: SegView, lim: Limits) -> bool:

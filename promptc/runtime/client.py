@@ -33,7 +33,7 @@ import httpx
 from promptc.core.providers import CacheLimits, limits_for
 from promptc.plan import Request
 from promptc.core.prices import Price, price_for, unpriced_message
-from promptc.runtime import eventstream, retention as _retention
+from promptc.runtime import diagnosis as _diagnosis, eventstream, keys as _keys, retention as _retention
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.cost import Cost, cost_of
 from promptc.runtime.attempts import Attempts, Recover, RetryPolicy
@@ -112,6 +112,12 @@ class _ClientBase:
         self.config = config if config is not None else RuntimeConfig.discover()
         self.adapter = self.adapter.configured(self.config.providers.get(self.target.provider, {}))
         self._retention_arg = None if retention is None else _retention.normalize(retention, "retention")
+        # plan families and gateway session ids (promptc.runtime.keys)
+        self._parents = _keys.parents(self.config.plans, self.config.source)
+        self._gateway = _keys.gateway_setting(self.target.provider, self.config.providers.get(self.target.provider, {}))
+        # the provider's own cache-miss verdict (promptc.runtime.diagnosis): each plan's previous reply id
+        self._diagnosis = _diagnosis.setting(self.target.provider, self.config.providers.get(self.target.provider, {}))
+        self._last_message: dict[str, str | None] = {}
         self.tenant = tenant
         self.retry = retry or RetryPolicy()
         self.base_url = (base_url or os.environ.get(self.adapter.base_url_env) or
@@ -175,17 +181,26 @@ class _ClientBase:
         caches for 24h only), what the model supports instead of E504 — a retention someone chose still
         raises E504."""
         try:
-            return self.adapter.build(request, opts, self._context())
+            call = self.adapter.build(request, opts, self._context())
         except RetentionError:
             if not self._defaulted(request.plan) or opts.retention != "short":
                 raise
-            return self.adapter.build(request, replace(opts, retention="long"), self._context())
+            call = self.adapter.build(request, replace(opts, retention="long"), self._context())
+        header, body_field = self._gateway
+        if header or body_field:
+            session = _keys.session_key(request, opts.tenant, opts.key, call.cache_key)
+            call = _keys.with_session(call, session, header, body_field)
+        if self._diagnosis:
+            call = _diagnosis.with_diagnosis(call, self._diagnosis, self._last_message.get(request.plan or ""))
+        return call
 
     def _options(self, request: Request, max_tokens: int, temperature: float | None, stream: bool,
                  extra: dict[str, Any] | None) -> CallOptions:
+        root = _keys.family_root(request.plan, self._parents)
         return CallOptions(model=self.target.model, target=self.target.name, max_tokens=max_tokens,
                            temperature=temperature, retention=self.retention_for(request.plan), tenant=self.tenant,
-                           stream=stream, extra=dict(extra or {}))
+                           stream=stream, extra=dict(extra or {}),
+                           key=_keys.family_key(root, self.tenant) if root is not None else None)
 
     def _context(self) -> BuildContext:
         return BuildContext(self.limits, self.counter)
@@ -349,6 +364,8 @@ class _ClientBase:
 
     def _trace(self, request: Request, call: WireCall, reply: Reply | None, error: Exception | None,
                started: float, attempts: int) -> None:
+        if reply is not None and self._diagnosis:
+            self._last_message[request.plan or ""] = reply.response_id
         if self.tracer is not None:
             self.tracer.record(request=request, target=self.target.name, call=call, reply=reply, error=error,
                                latency_s=time.monotonic() - started, attempts=attempts, limits=self.limits)

@@ -9,6 +9,9 @@
     [tool.promptc.plans.backend]             # per-plan (per-agent) overrides, merged over the default
     cacheRetention = "long"
 
+    [tool.promptc.plans.scout]
+    parent = "backend"                       # share backend's cache key / routing key / session id
+
     [tool.promptc.providers.anthropic]       # point a provider at a proxy, a gateway or the simulator
     base_url = "http://127.0.0.1:8700"
 
@@ -64,6 +67,9 @@ class RuntimeConfig:
                                       or not 0 < value <= 1):
                 raise RuntimeSettingError(f"error[E528]: {source or 'config'}: tool.promptc.{where} must be a "
                                          "number in (0, 1]")
+        from promptc.runtime.keys import parents
+
+        parents(plans, source)  # plans.<plan>.parent: a plan name, no cycles (E528)
         return cls(retention=retention, plans=plans, providers=table("providers"), prices=table("prices"),
                    cache_limits=table("cache_limits"), collapse_fraction=data.get("cacheCollapseFraction"),
                    source=source)

@@ -71,17 +71,20 @@ def fixture_name(target: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", target.replace("/", "__", 1)) + ".json"
 
 
-def render_fixture(plan: Plan, target: str, inputs: dict[str, Any], config: Any = None,
-                   api: str | None = None) -> str:
-    """The fixture text of ``plan`` on ``target``: the wire call Client would send, as canonical JSON."""
+def client_for(target: str, config: Any = None, api: str | None = None) -> Any:
+    """The :class:`Client` whose build makes the fixtures (nothing is sent: no key needed)."""
     from promptc.runtime.client import Client
 
-    request = plan.bind(**_values(plan, "session", inputs)).render(**_values(plan, "turn", inputs))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an unpriced model still has a payload
-        client = Client(target, api=api, api_key="unused", config=config)
+        return Client(target, api=api, api_key="unused", config=config)
+
+
+def render_fixture(plan: Plan, client: Any, inputs: dict[str, Any]) -> str:
+    """The fixture text of ``plan`` on ``client``'s target: the wire call it would send, as canonical JSON."""
+    request = plan.bind(**_values(plan, "session", inputs)).render(**_values(plan, "turn", inputs))
     call = client.build(request, max_tokens=1024)
-    body = {"target": target, "path": call.path,
+    body = {"target": client.target.name, "path": call.path,
             "marks": [{"segment": m.segment, "reason": m.reason, "long": m.long} for m in call.marks],
             "payload": call.payload}
     return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -93,11 +96,12 @@ def check(plans: dict[str, Plan], targets: list[str], fixtures: Path, inputs: di
     ``fixtures`` that no plan × target produces are ``stale`` (deleted by ``update``)."""
     out: list[Outcome] = []
     expected: set[Path] = set()
+    clients = {t: client_for(t, config) for t in targets}  # one per target: each loads its tokenizer
     for name in sorted(plans):
         for target in targets:
             path = fixtures / name / fixture_name(target)
             expected.add(path)
-            text = render_fixture(plans[name], target, inputs.get(name, {}), config)
+            text = render_fixture(plans[name], clients[target], inputs.get(name, {}))
             old = path.read_text(encoding="utf-8") if path.is_file() else None
             if old == text:
                 out.append(Outcome(name, target, path, "ok"))

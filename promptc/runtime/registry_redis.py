@@ -181,16 +181,19 @@ class RedisBackend(RegistryBackend):
                 if mine:
                     pipe.hdel(self.k_claims, _field(k))
                 return Commit(False, old)
-            rest = {e.key: e for e in self._all(pipe)}
+            scan = drop_superseded and entry.slot is not None
+            size = int(pipe.hlen(self.k_entries)) + (old is None)
+            # every entry is read only when a slot may be superseded or the bound is crossed (HLEN first)
+            rest = {e.key: e for e in self._all(pipe)} if scan or size > max_entries else {}
             rest[k] = entry
             superseded: list[CacheEntry] = []
-            if drop_superseded and entry.slot is not None:
+            if scan:
                 superseded = [e for e in rest.values() if e.slot == entry.slot and e.key.prefix_hash != k.prefix_hash
                               and (e.key.provider, e.key.account, e.key.model) == (k.provider, k.account, k.model)]
                 for e in superseded:
                     del rest[e.key]
             evicted: list[CacheEntry] = []
-            if len(rest) > max_entries:
+            if size - len(superseded) > max_entries:
                 victims = sorted((e for e in rest.values() if e.key != k), key=lambda e: _eviction_order(e, now))
                 evicted = victims[: len(rest) - max_entries]
             pipe.multi()

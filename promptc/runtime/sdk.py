@@ -32,10 +32,6 @@ from promptc.runtime.cost import Cost, cost_of
 from promptc.runtime.providers.base import Mark, WireCall
 from promptc.runtime.usage import Usage
 
-#: provider → the SDK call the kwargs are for (chat-compatible providers take the OpenAI SDK)
-_SDK = {"anthropic": "anthropic.messages.create", "gemini": "google-genai.models.generate_content",
-        "bedrock": "bedrock-runtime.converse"}
-
 
 @dataclass(frozen=True)
 class SdkCall:
@@ -56,8 +52,12 @@ class SdkCall:
 
     def cost(self, response: Any) -> Cost | None:
         """The reply's :class:`Cost` at the target's price (None when the model is unpriced)."""
+        return self.cost_of(self.usage(response))
+
+    def cost_of(self, usage: Usage) -> Cost | None:
+        """The :class:`Cost` of ``usage`` at the target's price (the one pricing function), or None."""
         price = self._client.price
-        return cost_of(self.usage(response), price) if price is not None else None
+        return cost_of(usage, price) if price is not None else None
 
 
 def _wire_json(response: Any) -> dict[str, Any]:
@@ -81,28 +81,43 @@ def to_sdk(request: Request, target: str, *, api: str | None = None, retention: 
 
     client = Client(target, api=api, api_key="unused", retention=retention, tenant=tenant, config=config)
     call = client.build(request, max_tokens=max_tokens, temperature=temperature, extra=extra)
-    provider, model = client.target.provider, client.target.model
-    payload = dict(call.payload)
-    if provider == "gemini":
-        cfg = dict(payload.pop("generationConfig", {}))
-        cfg.update({k: payload.pop(k) for k in ("systemInstruction", "tools", "toolConfig", "cachedContent",
-                                                "safetySettings") if k in payload})
-        # google-genai's config types accept the camelCase wire names (alias generator)
-        kwargs: dict[str, Any] = {"model": model, "contents": payload.pop("contents"), "config": cfg, **payload}
-        sdk = _SDK["gemini"]
-    elif provider == "bedrock":
-        kwargs = {"modelId": model, **payload}
-        sdk = _SDK["bedrock"]
-    else:
-        kwargs = payload
-        if provider == "anthropic":
-            sdk = _SDK["anthropic"]
-        else:
-            sdk = "openai.responses.create" if call.path.endswith("/responses") else "openai.chat.completions.create"
-    headers = {k: v for k, v in call.headers.items() if k.lower() not in ("authorization", "x-api-key")}
-    if headers and provider not in ("gemini", "bedrock"):
-        kwargs["extra_headers"] = headers
+    shape = _SHAPES.get(client.target.provider, _openai_shape)
+    sdk, kwargs = shape(dict(call.payload), call, client.target.model)
     return SdkCall(client.target.name, sdk, kwargs, list(call.marks), call.cache_key, call, client)
+
+
+def _headers(call: WireCall) -> dict[str, Any]:
+    """``extra_headers`` for the SDKs that take them (beta flags and the like; never credentials)."""
+    headers = {k: v for k, v in call.headers.items() if k.lower() not in ("authorization", "x-api-key")}
+    return {"extra_headers": headers} if headers else {}
+
+
+def _anthropic_shape(payload: dict[str, Any], call: WireCall, model: str) -> tuple[str, dict[str, Any]]:
+    return "anthropic.messages.create", {**payload, **_headers(call)}
+
+
+def _openai_shape(payload: dict[str, Any], call: WireCall, model: str) -> tuple[str, dict[str, Any]]:
+    """OpenAI and the chat-compatible providers (the OpenAI SDK with their base URL)."""
+    sdk = "openai.responses.create" if call.path.endswith("/responses") else "openai.chat.completions.create"
+    return sdk, {**payload, **_headers(call)}
+
+
+def _gemini_shape(payload: dict[str, Any], call: WireCall, model: str) -> tuple[str, dict[str, Any]]:
+    """generate_content(model, contents, config): the body's other fields go into ``config``, whose
+    google-genai type accepts the camelCase wire names (its alias generator)."""
+    cfg = dict(payload.pop("generationConfig", {}))
+    cfg.update({k: payload.pop(k) for k in ("systemInstruction", "tools", "toolConfig", "cachedContent",
+                                            "safetySettings") if k in payload})
+    return "google-genai.models.generate_content", {"model": model, "contents": payload.pop("contents"),
+                                                    "config": cfg, **payload}
+
+
+def _bedrock_shape(payload: dict[str, Any], call: WireCall, model: str) -> tuple[str, dict[str, Any]]:
+    return "bedrock-runtime.converse", {"modelId": model, **payload}
+
+
+#: provider → how its wire payload becomes the official SDK's kwargs (others: the OpenAI SDK's)
+_SHAPES = {"anthropic": _anthropic_shape, "gemini": _gemini_shape, "bedrock": _bedrock_shape}
 
 
 def to_anthropic(request: Request, model: str = "claude-sonnet-4-5", **kw: Any) -> SdkCall:

@@ -8,7 +8,12 @@
      "cache_key": ..., "usage": {...}, "cost": {...}, "expected_hit_tokens": 1800,
      "invalidation": null | {"reason": "segment_changed" | "ttl_expired" | "below_minimum"
                                        | "model_changed" | "unknown",
-                             "segment": "rules", "detail": "..."}}
+                             "segment": "rules", "detail": "..."},
+     "collapse": null | {"code": "W510", ...},
+     "provider_verdict": null | {"reason": "messages_changed" | ..., "cache_missed_input_tokens": n}}
+
+``provider_verdict`` is the provider's own cache-miss verdict where it gives one and the project opted
+in (Anthropic's cache-diagnosis beta: :mod:`promptc.runtime.diagnosis`).
 
 An invalidation is reported when the previous request of the same plan placed a breakpoint (so a
 hit up to it was expected) and the provider read more than 10% less than that prefix (expected
@@ -48,11 +53,10 @@ from typing import Annotated, Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from promptc.core.providers import ttl_seconds
+from promptc.runtime.diagnosis import verdict
 from promptc.runtime.errors import CacheCollapseWarning, TraceError
 
-#: Seconds after which a short (5m-class) entry has likely expired; long entries get an hour.
-SHORT_TTL_S = 300.0
-LONG_TTL_S = 3600.0
 #: Relative shortfall of a cache read against the expected prefix that counts as an invalidation.
 TOLERANCE = 0.1
 #: Default collapse-monitor fraction: a read below half the plan's established prefix is a collapse (W510).
@@ -93,7 +97,7 @@ class Tracer:
             "breakpoints": [{"segment": m.segment, "ttl": "long" if m.long else "short",
                              "prefix_tokens": m.prefix_tokens, "reason": m.reason} for m in call.marks],
             "cache_key": call.cache_key, "usage": None, "cost": None, "expected_hit_tokens": None,
-            "invalidation": None, "collapse": None, "error": None}
+            "invalidation": None, "collapse": None, "provider_verdict": None, "error": None}
         if error is not None:
             rec["error"] = {"code": getattr(error, "code", None), "status": getattr(error, "status", None),
                             "message": str(error), "request_id": getattr(error, "request_id", None)}
@@ -113,6 +117,7 @@ class Tracer:
                         rec["invalidation"] = _reason(last, segs, reply.model or target, target, now, expected,
                                                       limits)
                 rec["collapse"] = self._collapse(key, target, reply.usage.cache_read)
+                rec["provider_verdict"] = verdict(getattr(reply, "raw", None))
                 self._last[key] = _Last([(s.id, s.hash) for s in segs],
                                         {m.segment: (segs[m.index].prefix_hash, m.prefix_tokens, m.long)
                                          for m in call.marks}, reply.model or target, target, now)
@@ -132,7 +137,7 @@ class Tracer:
         self._established[(plan, target)] = max(established, read)
         if established and read < established * fraction:
             warnings.warn(f"warning[W510]: plan `{plan}` on {target} read {read} cached tokens, below {fraction:g} "
-                          f"of its established prefix ({established} tokens)", CacheCollapseWarning, stacklevel=4)
+                          f"of its established prefix ({established} tokens)", CacheCollapseWarning, stacklevel=6)
             return {"code": "W510", "established": established, "read": read, "fraction": fraction}
         return None
 
@@ -168,8 +173,8 @@ def _reason(last: _Last, segs, model, target: str, now: float, expected, limits)
                         "detail": f"`{sid}` changed since the previous request"}
             if sid == expected[0]:
                 break
-    ttl = LONG_TTL_S if expected[2] else SHORT_TTL_S
-    if now - last.ts > ttl:
+    ttl = ttl_seconds(target, "long" if expected[2] else "short")  # the provider spec's lifetime
+    if ttl is not None and now - last.ts > ttl:
         return {"reason": "ttl_expired", "segment": expected[0],
                 "detail": f"{now - last.ts:.0f}s since the previous request (> {ttl:.0f}s)"}
     if limits is not None and limits.min_tokens and expected[1] < limits.min_tokens:
@@ -222,6 +227,11 @@ class _TraceCollapse(_Open):
     read: _Count | None = None
 
 
+class _TraceVerdict(_Open):
+    reason: str | None = None
+    cache_missed_input_tokens: _Count | None = None
+
+
 class _TraceRecord(_Open):
     """The fields of one trace line the readers use (a request or a cache-object event)."""
 
@@ -235,6 +245,7 @@ class _TraceRecord(_Open):
     segments: list[_TraceSegment] | None = None
     invalidation: _TraceInvalidation | None = None
     collapse: _TraceCollapse | None = None
+    provider_verdict: _TraceVerdict | None = None
     event: str | None = None
     action: str | None = None
     remote_id: str | None = None
@@ -284,7 +295,9 @@ def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Hit rate, tokens and cost per plan, and per segment how often it invalidated the cache.
 
     Per plan also ``collapses`` (records the collapse monitor flagged, W510) and ``established_prefix``
-    (the largest cache read of the plan in the trace).
+    (the largest cache read of the plan in the trace). ``misses`` counts requests with a promptc
+    ``invalidation`` or a provider verdict (:mod:`promptc.runtime.diagnosis`) by
+    ``"<promptc reason> / <provider verdict>"`` (``none`` for a side that saw no miss).
 
     Hit rate = cache-read tokens / prompt tokens over successful requests with known counters.
     """
@@ -293,6 +306,7 @@ def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
                                                             "cost": 0.0, "invalidations": 0, "collapses": 0,
                                                             "established_prefix": 0})
     segments: dict[str, dict[str, Any]] = defaultdict(lambda: {"requests": 0, "invalidations": 0})
+    misses: dict[str, int] = defaultdict(int)
     for r in records:
         if "event" in r:  # cache-object events, not requests
             continue
@@ -309,6 +323,9 @@ def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
             p[k] += u.get(src) or 0
         p["cost"] += ((r.get("cost") or {}).get("total") or 0.0)
         p["established_prefix"] = max(p["established_prefix"], u.get("cache_read") or 0)
+        pv = r.get("provider_verdict")
+        if r.get("invalidation") or (pv and pv.get("reason") != "pending"):
+            misses[f"{(r.get('invalidation') or {}).get('reason') or 'none'} / {(pv or {}).get('reason') or 'none'}"] += 1
         if r.get("collapse"):
             p["collapses"] += 1
         inv = r.get("invalidation")
@@ -321,7 +338,7 @@ def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
         p["hit_rate"] = round(p["cache_read"] / prompt, 4) if prompt else None
         p["cost"] = round(p["cost"], 8)
     return {"plans": dict(sorted(plans.items())), "segments": dict(sorted(segments.items())),
-            "cache_objects": cache_object_stats(records)}
+            "misses": dict(sorted(misses.items())), "cache_objects": cache_object_stats(records)}
 
 
 #: Cache-object event kinds :func:`cache_object_stats` counts (``keepwarm`` is split by ``action``).
@@ -407,6 +424,11 @@ def format_stats(s: dict[str, Any]) -> str:
     lines.append(f"{'segment':<48} {'req':>4} {'invalidated':>11}")
     for name, seg in s["segments"].items():
         lines.append(f"{name:<48} {seg['requests']:>4} {seg['invalidations']:>11}")
+    if s.get("misses"):
+        lines.append("")
+        lines.append(f"{'miss: promptc reason / provider verdict':<48} {'count':>5}")
+        for name, n in s["misses"].items():
+            lines.append(f"{name:<48} {n:>5}")
     objs = s.get("cache_objects") or {}
     if objs:
         lines.append("")

@@ -89,3 +89,15 @@ def test_the_committed_payloads_validate_against_the_official_sdk_types():
         o = json.loads((FIXTURES / plan / "openai__gpt-5.6.json").read_text())
         assert problems(CompletionCreateParamsNonStreaming, o["payload"]) == []
         assert o["payload"]["prompt_cache_key"]
+
+
+def test_inputs_file_values_reach_the_payload_and_a_bad_file_is_a_usage_error(project):
+    fx = project / "fx"
+    (project / "in.json").write_text(json.dumps({"docs": {"query": "Where is the FAQ?"}}))
+    assert wire_command(fx, "--update", "--inputs", str(project / "in.json")).exit_code == 0
+    assert "Where is the FAQ?" in (fx / "docs" / "anthropic__claude-sonnet-4-5.json").read_text()
+    assert "Where is the FAQ?" not in (fx / "backend" / "anthropic__claude-sonnet-4-5.json").read_text()
+    (project / "bad.json").write_text("[1]")
+    r = CliRunner().invoke(cli_mod.cli, ["test", str(REPO / "examples" / "team"), "--target", TARGETS[0],
+                                         "--fixtures", str(fx), "--inputs", str(project / "bad.json")])
+    assert r.exit_code == 2 and '{"plan": {"input": value}}' in r.output

@@ -46,8 +46,12 @@ def test_anthropic_sdk_three_turns(sim, turns, low_min_config):
         assert usage.cache_read == reply.usage.cache_read_input_tokens
         assert sum(usage.cache_write.values()) == reply.usage.cache_creation_input_tokens
         assert usage.cache_write.get("1h", 0) == reply.usage.cache_creation.ephemeral_1h_input_tokens
-        cost = call.cost(reply)
-        assert cost is not None and cost.total > 0
+        # Anthropic's published Claude Sonnet 4.5 prices (docs.claude.com pricing, read 2026-12): $3/MTok
+        # input, $15 output, 1h cache writes 2x input, cache reads 0.1x input — over the SDK's own counts
+        u = reply.usage
+        expected = (u.input_tokens * 3.0 + u.cache_read_input_tokens * 0.3
+                    + u.cache_creation.ephemeral_1h_input_tokens * 6.0 + u.output_tokens * 15.0) / 1e6
+        assert call.cost(reply).total == pytest.approx(expected, rel=1e-9)
         reads.append(usage.cache_read)
     assert reads[0] == 0 and reads[1] > 0 and reads[2] >= reads[1]
 
@@ -124,6 +128,12 @@ def test_bedrock_botocore_three_turns(sim, turns, low_min_config, monkeypatch, t
         assert usage.cache_read == reply["usage"].get("cacheReadInputTokens", 0)
         reads.append(usage.cache_read)
     assert reads[0] == 0 and reads[1] > 0
+
+
+def test_promptc_to_sdk_is_the_same_function():
+    import promptc
+
+    assert promptc.to_sdk is to_sdk
 
 
 def test_to_sdk_is_client_build(turns, low_min_config):

@@ -22,13 +22,12 @@ from promptc.runtime.sim import Simulator
 MIN = 64
 #: Provider targets whose simulator route models explicit (breakpoint) caching.
 TARGETS = ("anthropic/claude-opus-4-8", "openai/gpt-5.6")
+#: Claude on AWS Bedrock (Converse; the simulator checks SigV4 signatures: tests/lint/test_oracle_providers.py).
+BEDROCK = "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"
+#: The cache minimum of every target, as [tool.promptc.cache_limits] and the runtime config name it.
+LIMITS = {"anthropic/": {"min_tokens": MIN}, "openai/gpt-5.6": {"min_tokens": MIN}, "bedrock/": {"min_tokens": MIN}}
 
-PYPROJECT = f'''[tool.promptc.cache_limits."anthropic/"]
-min_tokens = {MIN}
-
-[tool.promptc.cache_limits."openai/gpt-5.6"]
-min_tokens = {MIN}
-'''
+PYPROJECT = "\n".join(f'[tool.promptc.cache_limits."{k}"]\nmin_tokens = {v["min_tokens"]}\n' for k, v in LIMITS.items())
 
 
 @dataclass(frozen=True)
@@ -55,14 +54,13 @@ def _retention(root: Path) -> str:
 
 def _client(target: str, sim: Simulator, retention: str) -> Client:
     base = sim.url + "/v1" if target.startswith("openai/") else sim.url
-    config = RuntimeConfig.from_dict({"cache_limits": {"anthropic/": {"min_tokens": MIN},
-                                                       "openai/gpt-5.6": {"min_tokens": MIN}}})
+    config = RuntimeConfig.from_dict({"cache_limits": LIMITS})
     return Client(target, base_url=base, api_key="sk-sim-oracle", retention=retention, config=config)
 
 
 def simulator() -> Simulator:
     """One simulator for many replays: :func:`forget` between them (a module-scoped fixture)."""
-    return Simulator(anthropic_min_tokens={"claude-opus-4-8": MIN}, openai_min_tokens=MIN)
+    return Simulator(anthropic_min_tokens={"claude-opus-4-8": MIN, "claude-sonnet-4-5": MIN}, openai_min_tokens=MIN)
 
 
 def forget(sim: Simulator) -> None:

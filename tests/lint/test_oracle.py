@@ -10,6 +10,7 @@ A hypothesis property draws edits over generated projects and holds lint to the 
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -29,7 +30,7 @@ TOOLS = [('read_file', 'path: string "Path from the repository root"', "Read a f
 
 
 def project(root: Path, *, plans=("backend", "docs"), rules=RULES_LONG, tools=TOOLS, retention=None,
-            rules_name="rules", rules_role="system") -> Path:
+            rules_name="rules", rules_role="system", targets=None) -> Path:
     """A small team project: a shared global block (rules + tools), per plan an agent text, an
     append-only memory file and a turn; targets: every simulated provider target."""
     root.mkdir(parents=True, exist_ok=True)
@@ -40,7 +41,7 @@ def project(root: Path, *, plans=("backend", "docs"), rules=RULES_LONG, tools=TO
         f'global tools @append_only tools {{\n{tool_lines}\n}}\n')
     (root / "turn.prompt").write_text('task turn @turn role user {\n    input query: string\n'
                                       '    """Question: {{ query }}"""\n}\n')
-    targets = ", ".join(f'"{t}"' for t in TARGETS)
+    targets = ", ".join(f'"{t}"' for t in targets or _targets_of(root))
     for a in plans:
         (root / f"{a}.prompt").write_text(
             f'import "./shared.prompt"\nimport "./turn.prompt"\n\n'
@@ -52,6 +53,13 @@ def project(root: Path, *, plans=("backend", "docs"), rules=RULES_LONG, tools=TO
     py = PYPROJECT + (f'\n[tool.promptc]\ncacheRetention = "{retention}"\n' if retention else "")
     (root / "pyproject.toml").write_text(py)
     return root
+
+
+def _targets_of(root: Path) -> tuple[str, ...]:
+    """The targets an existing project's plans name (an edit that re-generates it keeps them)."""
+    first = next(iter(sorted(root.glob("*.prompt"))), None)
+    line = next((x for x in first.read_text().splitlines() if x.startswith("plan ")), "") if first else ""
+    return tuple(re.findall(r'"([^"]+)"', line.partition(" target ")[2])) or TARGETS
 
 
 def sub(path: Path, old: str, new: str) -> None:
@@ -82,7 +90,7 @@ EDITS = {
 }
 
 
-def _check(sim, old_root: Path, new_root: Path, *, shared: bool = True) -> None:
+def _check(sim, old_root: Path, new_root: Path, *, shared: bool = True, targets=TARGETS) -> None:
     """Lint ``new_root`` against ``old_root`` and hold every number to the simulator."""
     old = compile_project([old_root], cache_dir=old_root.parent / "cache").raise_on_error().plans
     new = compile_project([new_root], cache_dir=new_root.parent / "cache").raise_on_error().plans
@@ -91,7 +99,7 @@ def _check(sim, old_root: Path, new_root: Path, *, shared: bool = True) -> None:
     lint_broken = {p.plan for p in report.summary.plans if any(p.lost.values())}
     oracle_broken = set()
     for name in sorted(new):
-        for target in TARGETS:
+        for target in targets:
             if name not in old:
                 continue
             r = replay_plan(sim, old[name], new[name], target, old_root, new_root)
@@ -110,7 +118,7 @@ def _check(sim, old_root: Path, new_root: Path, *, shared: bool = True) -> None:
         (f,) = [f for f in report.findings if name in f.plans and f.impact]
         assert f.code == "I906" and any(t.lost for i in f.impact for t in i.targets)
     if shared and lint_broken:  # totals: one cache for every plan, a shared prefix re-written once
-        for target in TARGETS:
+        for target in targets:
             rs = replay_all(sim, old, new, sorted(lint_broken), target, old_root, new_root)
             assert report.summary.cost.get(target, 0.0) == pytest.approx(sum(cost(target, r) for r in rs.values()),
                                                                         abs=5e-6), target

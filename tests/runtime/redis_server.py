@@ -18,7 +18,7 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, fsync: str = "always"):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install -y redis-server; scripts/test.sh "
@@ -26,6 +26,7 @@ class RedisServer:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.fsync = fsync  # appendfsync: "always" in the tests (a restart loses nothing); Redis's default is everysec
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -35,7 +36,7 @@ class RedisServer:
     def start(self) -> "RedisServer":
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+             "--appendonly", "yes", "--appendfsync", self.fsync, "--save", "", "--daemonize", "no",
              "--logfile", str(self.root / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20

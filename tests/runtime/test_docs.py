@@ -44,7 +44,7 @@ def test_python_examples_run(monkeypatch, capsys):
 
 def test_toml_examples_are_valid_configuration():
     tables = blocks("toml")
-    assert len(tables) == 4
+    assert len(tables) == 7
     for src in tables:
         data = tomllib.loads(src)["tool"]["promptc"]
         cfg = RuntimeConfig.from_dict(data)

@@ -30,7 +30,16 @@ def _row(model: str, minimum: int, source: Source = LIMITS) -> ModelLimits:
     return ModelLimits(f"anthropic/{model}", minimum, 4, "explicit", source, lookback=20)
 
 
+#: The cache-diagnosis beta: with ``anthropic-beta: cache-diagnosis-2026-04-07`` a request may carry
+#: ``diagnostics: {"previous_message_id": "msg_..." | null}`` and its reply carries ``diagnostics:
+#: {"cache_miss_reason": {"type": ..., "cache_missed_input_tokens"?}}`` (``null`` when nothing diverged);
+#: types model_changed, system_changed, tools_changed, messages_changed (with cache_missed_input_tokens),
+#: previous_message_not_found, unavailable (the official SDK's ``anthropic.types.beta.BetaDiagnostics``).
+CACHE_DIAGNOSIS = Source("https://platform.claude.com/docs/en/build-with-claude/cache-diagnostics", "2026-12-06",
+                         "beta header cache-diagnosis-2026-04-07; anthropic-sdk-python 2.17.0 BetaDiagnostics")
+
 SPEC = ProviderSpec(
+    cache_diagnosis_beta="cache-diagnosis-2026-04-07",
     name="anthropic",
     render=("tools", "system", "messages"),
     prewarm_max_tokens=0,

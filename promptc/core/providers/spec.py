@@ -88,6 +88,9 @@ class ProviderSpec:
     counts_chat_template: bool = False
     #: ``model`` → (provider, model) whose TTLs apply, for a router whose upstream has its own (None: this spec's)
     upstream: Callable[[str], tuple[str, str] | None] | None = None
+    #: the beta (``anthropic-beta`` value) under which the provider returns its own cache-miss verdict for a
+    #: request (``diagnostics.cache_miss_reason``; :mod:`promptc.runtime.diagnosis`); None: no such verdict
+    cache_diagnosis_beta: str | None = None
 
     @property
     def tools_first(self) -> bool:

@@ -40,6 +40,9 @@ class CallOptions:
     tenant: str | None = None
     stream: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: an inherited cache key / routing key / session id (a plan family's, :mod:`promptc.runtime.keys`):
+    #: adapters send it in place of the key they derive from the request
+    key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class MistralAdapter(OpenAIChatAdapter):
     default_base_url = _SPEC.default_base_url
 
     def build(self, request: Request, opts: CallOptions, ctx: BuildContext) -> WireCall:
-        key = None if opts.retention == "none" else cache_key(request, opts.tenant, "shared")
+        key = None if opts.retention == "none" else opts.key or cache_key(request, opts.tenant, "shared")
         payload = chat_payload(request, opts, {"prompt_cache_key": key} if key else {})
         payload.pop("stream_options", None)
         return WireCall("/chat/completions", payload, [], key)

@@ -130,7 +130,7 @@ class MoonshotAdapter(OpenAIChatAdapter):
     default_base_url = SPECS["moonshot"].default_base_url
 
     def build(self, request: Request, opts: CallOptions, ctx: BuildContext) -> WireCall:
-        key = None if opts.retention == "none" else prompt_cache_key(request, opts.tenant)
+        key = None if opts.retention == "none" else opts.key or prompt_cache_key(request, opts.tenant)
         fields = {} if key is None else {"prompt_cache_key": key,
                                          "prompt_cache_options": {"mode": "implicit", "ttl": _TTL[opts.retention]}}
         return WireCall("/chat/completions", chat_payload(request, opts, fields), [], key)

@@ -158,7 +158,7 @@ class _OpenAIBase(Adapter):
 
         messages = [{"role": role, "content": [part(i) for i in idx]} for role, idx in msg_runs]
         tools = [t for i in tool_idx for t in segs[i].tools or []]
-        key = cache_key(request, opts.tenant, self.key_scope) if opts.retention != "none" else None
+        key = (opts.key or cache_key(request, opts.tenant, self.key_scope)) if opts.retention != "none" else None
         if key:
             fields = {"prompt_cache_key": key, **fields}
         return tools, messages, marks, fields, key, explicit

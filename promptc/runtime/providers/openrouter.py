@@ -90,7 +90,7 @@ class OpenRouterAdapter(Adapter):
             fields.update(retention_fields(opts.model.split("/", 1)[1], opts.retention, explicit, implicit,
                                            openrouter=True))
             if caching:
-                fields = {"prompt_cache_key": cache_key(request, opts.tenant, "shared"), **fields}
+                fields = {"prompt_cache_key": opts.key or cache_key(request, opts.tenant, "shared"), **fields}
             if explicit and caching:
                 wanted = in_render_order([c for c in candidates(request, opts.target) if c.reason != "history"],
                                          order, segs, markable=markable)
@@ -122,7 +122,7 @@ class OpenRouterAdapter(Adapter):
         if tools:
             payload["tools"] = [{"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters")
                                                                    if t.get(k) is not None}} for t in tools]
-        key = session_id(request, opts.tenant) if caching else None
+        key = (opts.key or session_id(request, opts.tenant)) if caching else None
         if key:
             payload["session_id"] = key
         payload.update(fields)

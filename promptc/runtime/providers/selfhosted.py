@@ -91,7 +91,7 @@ class SelfHostedSettings:
         where = f"tool.promptc.providers.{provider}"
         out = defaults
         known = {"base_url", "cache_salt", "cache_salt_secret_env", "routing_header", "routing_scope",
-                 "routing_key_in_body"}
+                 "routing_key_in_body", "gateway", "session_header"}  # the last two: promptc.runtime.keys
         for key in sorted(table):
             if key not in known:
                 raise RuntimeSettingError(f"error[E528]: {where}.{key}: unknown setting for {provider} (known: "
@@ -176,7 +176,7 @@ class _SelfHostedAdapter(OpenAIChatAdapter):
         salt = self.settings.salt_for(opts.tenant)
         if salt:
             payload["cache_salt"] = salt
-        key = routing_key(request, opts.tenant, self.settings.routing_scope)
+        key = opts.key or routing_key(request, opts.tenant, self.settings.routing_scope)
         headers = {self.settings.routing_header: key} if self.settings.routing_header else {}
         if self.settings.routing_key_in_body:
             payload["routing_key"] = key

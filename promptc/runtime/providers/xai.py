@@ -39,7 +39,7 @@ class XaiAdapter(OpenAIChatAdapter):
     default_base_url = _SPEC.default_base_url
 
     def build(self, request: Request, opts: CallOptions, ctx: BuildContext) -> WireCall:
-        key = None if opts.retention == "none" else cache_key(request, opts.tenant, "shared")
+        key = None if opts.retention == "none" else opts.key or cache_key(request, opts.tenant, "shared")
         headers = {CONV_HEADER: key} if key else {}
         return WireCall("/chat/completions", chat_payload(request, opts, {}), [], key, headers)
 

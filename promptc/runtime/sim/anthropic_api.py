@@ -88,6 +88,11 @@ class AnthropicRoutes:
         blocks, problem = self._anthropic_blocks(p)
         if problem:
             return self._error("anthropic", 400, "invalid_request_error", problem)
+        diagnosis = "diagnostics" in p
+        if diagnosis:
+            problem = _diagnosis_problem(p, req.headers.get("anthropic-beta", ""))
+            if problem:
+                return self._error("anthropic", 400, "invalid_request_error", problem)
         res = self.anthropic.run(p["model"], blocks)
         n = self._next_id()
         text, out_tokens, truncated = self._reply_text("anthropic", res.total, p["max_tokens"])
@@ -100,6 +105,13 @@ class AnthropicRoutes:
         msg = {"id": f"msg_sim_{n}", "type": "message", "role": "assistant", "model": p["model"],
                "content": [{"type": "text", "text": text}] if text else [], "stop_reason": stop,
                "stop_sequence": None, "usage": usage}
+        if diagnosis:  # the cache-diagnosis beta: compare with the fingerprint of previous_message_id
+            with self.state.lock:
+                prints = self.__dict__.setdefault("_anthropic_fingerprints", {})
+                prints[msg["id"]] = _fingerprint(p, blocks)
+                previous = p["diagnostics"].get("previous_message_id")
+                reason = None if previous is None else _miss_reason(prints.get(previous), prints[msg["id"]])
+            msg["diagnostics"] = {"cache_miss_reason": reason} if reason else None
         rid = {"request-id": f"req_sim_{n}"}
         if not p.get("stream"):
             return JSONResponse(msg, headers=rid)
@@ -127,3 +139,40 @@ def _last_marked(p: dict[str, Any]) -> bool:
     if msgs and isinstance(msgs[-1].get("content"), list) and msgs[-1]["content"]:
         return bool(msgs[-1]["content"][-1].get("cache_control"))
     return False
+
+
+def _diagnosis_problem(p: dict[str, Any], beta_header: str) -> str | None:
+    """Why a request's ``diagnostics`` is refused (the beta not enabled, or not the documented shape)."""
+    from promptc.core.providers import SPECS
+
+    beta = SPECS["anthropic"].cache_diagnosis_beta
+    if beta not in [b.strip() for b in beta_header.split(",")]:
+        return f"diagnostics: Extra inputs are not permitted (enable the {beta} beta)"
+    d = p["diagnostics"]
+    if not isinstance(d, dict) or set(d) - {"previous_message_id"} or \
+            not isinstance(d.get("previous_message_id"), (str, type(None))):
+        return "diagnostics: expected an object with previous_message_id (a message id or null)"
+    return None
+
+
+def _fingerprint(p: dict[str, Any], blocks: list[Block]) -> dict[str, Any]:
+    """What the diagnosis compares: the model, system, tools, each message, and the prompt's tokens."""
+    return {"model": p["model"], "system": _canon(p.get("system")),
+            "tools": _canon([{k: v for k, v in t.items() if k != "cache_control"} for t in p.get("tools") or []]),
+            "messages": [_canon(m) for m in p.get("messages") or []], "tokens": sum(b.tokens for b in blocks)}
+
+
+def _miss_reason(before: dict[str, Any] | None, now: dict[str, Any]) -> dict[str, Any] | None:
+    """The first divergence from ``before`` (model, system, tools, then a message changed rather than
+    messages appended), as the API reports it; None when ``now`` only appends to ``before``."""
+    if before is None:
+        return {"type": "previous_message_not_found"}
+    missed = {"cache_missed_input_tokens": before["tokens"]}  # approximate: what the previous prompt held
+    for field in ("model", "system", "tools"):
+        if before[field] != now[field]:
+            return {"type": f"{field}_changed", **missed}
+    old = before["messages"]
+    # structural, as documented: only appended messages keep the prefix (whether the cache hit is usage's business)
+    if now["messages"][:len(old)] != old:
+        return {"type": "messages_changed", **missed}
+    return None

@@ -1,0 +1,63 @@
+"""Lint against the wire on more provider targets (issue 21): Claude on AWS Bedrock (Converse).
+
+The same oracle as tests/lint/test_oracle.py — every plan's impact lint reports equals a replay of
+the baseline's then the change's request through the in-process simulator — on a project whose plans
+target Bedrock. The simulator's Bedrock route accepts only SigV4-signed requests, so the module
+runs with the simulator's dummy AWS credentials in the environment (as tests/providers/test_bedrock.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from promptc.runtime.sim.bedrock_api import SIM_AWS_CREDENTIALS
+from tests.lint.oracle import BEDROCK, simulator
+from tests.lint.test_oracle import EDITS, _check, project
+
+KEY_ID = next(iter(SIM_AWS_CREDENTIALS))
+#: Bedrock alone, and next to Anthropic's own API (one cache per provider: never summed).
+TARGET_SETS = {"bedrock": (BEDROCK,), "bedrock+anthropic": (BEDROCK, "anthropic/claude-opus-4-8")}
+#: The edits whose wire differs most between providers: tools first, memory, minimum, retention.
+PROVIDER_EDITS = ("agent text", "tool append", "tool insert", "memory append", "memory rewrite", "segment rename",
+                  "retention long", "shrink below minimum", "byte-identical", "rules text")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def aws_env(tmp_path_factory):
+    """The simulator's credentials in the environment, and nothing else of the machine's AWS setup."""
+    empty = tmp_path_factory.mktemp("aws")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+                    "AWS_BEARER_TOKEN_BEDROCK", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+            mp.delenv(var, raising=False)
+        mp.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+        mp.setenv("AWS_SECRET_ACCESS_KEY", SIM_AWS_CREDENTIALS[KEY_ID])
+        mp.setenv("AWS_REGION", "us-west-2")
+        mp.setenv("AWS_CONFIG_FILE", str(empty / "no-config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "no-credentials"))
+        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with simulator() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def bases(tmp_path_factory):
+    root = tmp_path_factory.mktemp("oracle-providers")
+    return {name: project(root / name, targets=ts) for name, ts in TARGET_SETS.items()}
+
+
+@pytest.mark.parametrize("edit", PROVIDER_EDITS)
+@pytest.mark.parametrize("targets", sorted(TARGET_SETS))
+def test_lint_equals_the_simulator_on_bedrock(targets, edit, bases, sim, tmp_path):
+    base = bases[targets]
+    new = shutil.copytree(base, tmp_path / "new", ignore=shutil.ignore_patterns(".promptc"))
+    EDITS[edit](new)
+    _check(sim, base, new, targets=TARGET_SETS[targets])
