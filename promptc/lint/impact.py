@@ -151,7 +151,7 @@ def totals(old_plans: dict[str, PlanView], new_plans: dict[str, PlanView], names
             fresh_entries.update(keys[k] for k in marks if new_w.cum[k] > imp.read)
             tokens += write
             c = cost_of(target, write if lost else 0, config,
-                        lost_reads=lost if imp.tokens == 0 and lost else 0,
+                        lost_reads=lost if write == 0 and lost else 0,  # reads less, writes nothing
                         ttl=ttl_for(target, config.retention_for(name)))
             if c is not None:
                 cost, priced = cost + c.per_request, True
