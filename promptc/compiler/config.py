@@ -22,7 +22,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from promptc.compiler import deps
 from promptc.compiler.confine import DEFAULT_MAX_FILE_BYTES
@@ -44,6 +44,27 @@ _INT_KEYS = {
     "max_template_output": ("max_output", DEFAULT_LIMITS.max_output),
     "max_template_int_bits": ("max_int_bits", DEFAULT_LIMITS.max_int_bits),
 }
+
+
+#: Hard ceilings for the file limits a ``pyproject.toml`` (part of a pull request) may raise, and the
+#: environment variables with which the CI job lowers them (the template limits have theirs in
+#: :data:`promptc.core.templates.CEILINGS`). A cap that is not a positive integer means the default.
+FILE_CEILINGS = {"max_file_bytes": 64 * 1024 * 1024, "max_import_depth": 256}
+FILE_CAP_ENV = {"max_file_bytes": "PROMPTC_MAX_FILE_BYTES", "max_import_depth": "PROMPTC_MAX_IMPORT_DEPTH"}
+
+
+def clamp_file_limit(name: str, value: int, environ: Mapping[str, str] | None = None) -> int:
+    """``value`` of file limit ``name`` clamped to :data:`FILE_CEILINGS` and the CI job's cap."""
+    environ = os.environ if environ is None else environ
+    value = min(value, FILE_CEILINGS[name])
+    raw = environ.get(FILE_CAP_ENV[name])
+    if raw is not None:
+        try:
+            cap = int(raw.strip())
+        except ValueError:
+            cap = 0
+        value = min(value, cap if cap > 0 else _INT_KEYS[name][1])
+    return value
 
 
 @dataclass(frozen=True)
@@ -102,7 +123,8 @@ def load_config(root: Path | None) -> ProjectConfig:
                 return ProjectConfig(path=f, diagnostics=(exc.diagnostic(_display(f, root)),))
             return _from_table(found.table, f, found.text, _display(f, root))
         d = d.parent if d.parent != d else None
-    return ProjectConfig()
+    return ProjectConfig(max_file_bytes=clamp_file_limit("max_file_bytes", DEFAULT_MAX_FILE_BYTES),
+                         max_import_depth=clamp_file_limit("max_import_depth", DEFAULT_MAX_IMPORT_DEPTH))
 
 
 def _from_table(table: dict, path: Path, text: str, display: str) -> ProjectConfig:
@@ -149,5 +171,6 @@ def _from_table(table: dict, path: Path, text: str, display: str) -> ProjectConf
     tl = TemplateLimits(**{k: ints[k] for k in ("max_nesting", "max_steps", "max_output", "max_int_bits")})
     return ProjectConfig(cache_limits=dict(limits) if isinstance(limits, dict) else {}, path=path,
                          targets=tuple(targets), align=align, allow_roots=tuple(roots),
-                         max_file_bytes=ints["max_file_bytes"], max_import_depth=ints["max_import_depth"],
+                         max_file_bytes=clamp_file_limit("max_file_bytes", ints["max_file_bytes"]),
+                         max_import_depth=clamp_file_limit("max_import_depth", ints["max_import_depth"]),
                          template_limits=tl, diagnostics=tuple(diags))

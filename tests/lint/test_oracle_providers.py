@@ -54,8 +54,12 @@ def bases(tmp_path_factory):
     return {name: project(root / name, targets=ts) for name, ts in TARGET_SETS.items()}
 
 
-@pytest.mark.parametrize("edit", PROVIDER_EDITS)
-@pytest.mark.parametrize("targets", sorted(TARGET_SETS))
+#: With Anthropic's API beside it, the edits whose numbers differ between the two wires.
+BOTH_EDITS = ("rules text", "tool insert", "memory append", "shrink below minimum")
+CASES = [("bedrock", e) for e in PROVIDER_EDITS] + [("bedrock+anthropic", e) for e in BOTH_EDITS]
+
+
+@pytest.mark.parametrize(("targets", "edit"), CASES, ids=[f"{t}-{e}" for t, e in CASES])
 def test_lint_equals_the_simulator_on_bedrock(targets, edit, bases, sim, tmp_path):
     base = bases[targets]
     new = shutil.copytree(base, tmp_path / "new", ignore=shutil.ignore_patterns(".promptc"))

@@ -211,3 +211,27 @@ def test_random_arithmetic_never_crashes(expr, shape):
     except (jinja2.TemplateError, promptc.PromptcError, TypeError, ValueError, ArithmeticError, LookupError):
         return
     assert len(out) <= 20000
+
+
+# -- file limits: a pull request's pyproject.toml raises them only up to a ceiling; the CI job caps them --
+def test_file_limits_from_a_pull_request_are_clamped_to_their_ceilings(project, monkeypatch):
+    from promptc.compiler.config import FILE_CEILINGS, load_config
+
+    monkeypatch.delenv("PROMPTC_MAX_FILE_BYTES", raising=False)
+    monkeypatch.delenv("PROMPTC_MAX_IMPORT_DEPTH", raising=False)
+    write(project, {"pyproject.toml": "[tool.promptc]\nmax_file_bytes = 1000000000000\nmax_import_depth = 100000\n"})
+    cfg = load_config(project)
+    assert cfg.max_file_bytes == FILE_CEILINGS["max_file_bytes"] < 10**12
+    assert cfg.max_import_depth == FILE_CEILINGS["max_import_depth"] < 100000
+
+
+def test_the_ci_job_lowers_the_file_size_limit_and_a_typo_never_lifts_it(project, monkeypatch):
+    write(project, {"pyproject.toml": "[tool.promptc]\nmax_file_bytes = 50000000\n",
+                    "main.prompt": static("Rules. " * 40)})
+    monkeypatch.setenv("PROMPTC_MAX_FILE_BYTES", "100")  # the CI job's environment, not the checkout
+    r = build(project)
+    assert any(d.code == "E803" for d in r.diagnostics)
+    monkeypatch.setenv("PROMPTC_MAX_FILE_BYTES", "lots")  # not a positive integer: the default, not the ceiling
+    from promptc.compiler.config import load_config
+    from promptc.compiler.confine import DEFAULT_MAX_FILE_BYTES
+    assert load_config(project).max_file_bytes == DEFAULT_MAX_FILE_BYTES
