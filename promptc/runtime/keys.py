@@ -123,7 +123,8 @@ def retention_break_even(target: str, overrides: Mapping[str, Mapping[str, Any]]
     try:
         t = parse_target(target)
     except ValueError as exc:
-        raise TargetError(f"error[E526]: {exc} (targets are provider/model, e.g. anthropic/claude-sonnet-4-5)") from None
+        raise TargetError(f"error[E526]: {exc} (targets are provider/model, "
+                          "e.g. anthropic/claude-sonnet-4-5)") from None
     spec = spec_for(t.provider)
     price = price_for(t.name, overrides)
     names = {r: spec.ttl_name(t.model, r) for r in ("short", "long")}

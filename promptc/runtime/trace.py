@@ -325,7 +325,8 @@ def stats(records: list[dict[str, Any]]) -> dict[str, Any]:
         p["established_prefix"] = max(p["established_prefix"], u.get("cache_read") or 0)
         pv = r.get("provider_verdict")
         if r.get("invalidation") or (pv and pv.get("reason") != "pending"):
-            misses[f"{(r.get('invalidation') or {}).get('reason') or 'none'} / {(pv or {}).get('reason') or 'none'}"] += 1
+            ours = (r.get("invalidation") or {}).get("reason") or "none"
+            misses[f"{ours} / {(pv or {}).get('reason') or 'none'}"] += 1
         if r.get("collapse"):
             p["collapses"] += 1
         inv = r.get("invalidation")

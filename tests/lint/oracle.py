@@ -20,7 +20,13 @@ from promptc.runtime.sim import Simulator
 
 #: The cache minimum both sides use (the project's [tool.promptc.cache_limits] and the simulator).
 MIN = 64
-#: Provider targets whose simulator route models explicit (breakpoint) caching.
+#: Provider targets whose simulator route models explicit (breakpoint) caching. OpenAI before gpt-5.6
+#: (automatic caching, 128-token steps) is NOT held to the oracle yet: replayed on openai/gpt-5, lint's
+#: numbers differ from the wire's (issue 21 report, 2026-12-07): the wire reports no writes (they are
+#: free) while lint reports the re-cached tokens as written; a change to the last static global segment
+#: moves the request to a new ``prompt_cache_key`` (promptc.runtime.providers.openai.cache_key), so the
+#: wire reads nothing where lint reads the unchanged 64+128k-token prefix before it; a tool append reads
+#: nothing on the wire where lint keeps 64 tokens; and shrinking below the minimum is priced 0 by lint.
 TARGETS = ("anthropic/claude-opus-4-8", "openai/gpt-5.6")
 #: Claude on AWS Bedrock (Converse; the simulator checks SigV4 signatures: tests/lint/test_oracle_providers.py).
 BEDROCK = "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"

@@ -125,3 +125,17 @@ def test_providers_break_even_prints_the_formula_from_the_price_data():
     assert "long pays for itself after 0.6522 call(s)" in text[0] and "no break-even to reach" in text[1]
     bad = CliRunner().invoke(cli, ["providers", "--break-even", "claude"])
     assert isinstance(bad.exception, PromptcError) and "E526" in str(bad.exception)  # main() prints it coded
+
+
+@pytest.mark.parametrize("target", ["xai/grok-4", "mistral/mistral-large-latest", "moonshot/kimi-k2.6",
+                                    "openrouter/openai/gpt-4.1", "sglang/m"])
+def test_every_keyed_provider_sends_the_family_key(team, target):
+    """Built (not sent): the key each provider's wire carries is one per family and per tenant."""
+    fam = RuntimeConfig.from_dict({"plans": {"frontend": {"parent": "backend"}}})
+
+    def key(plan, tenant=None):
+        with Client(target, api_key="k", config=fam, tenant=tenant) as c:
+            return c.build(team[plan].bind().render(file="a", query="q")).cache_key
+
+    assert key("backend") and key("backend") == key("frontend") != key("docs")
+    assert key("frontend", tenant="acme") != key("frontend")

@@ -1,0 +1,71 @@
+"""pydantic-ai (AnthropicModel) driven for real against the simulator: the markers pydantic-ai can carry
+reach the wire, turn 2 reads the cache, and usage maps back to promptc's Usage.
+
+RECORDED is what the pinned pydantic-ai does to the payload promptc builds: it joins the instructions into
+ONE system block (the inner marker after the shared rules is lost) and adds ``stream``/``tool_choice``;
+a new version that changes any of that fails test_pydantic_ai_anthropic_three_turns until someone looks."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import pytest
+
+from promptc.integrations.pydantic_ai import to_pydantic_ai
+
+PINNED = "2.78.0"
+RECORDED = {
+    # system: promptc's 3 blocks (2 markers) arrive as ONE block, each part stripped then "\n\n"-joined,
+    # with the last marker only;
+    # stream/tool_choice: pydantic-ai's defaults (`false`, `{"type": "auto"}`), both the API's defaults too
+    "dropped": set(), "added": {"stream", "tool_choice"}, "changed": {"system"},
+}
+
+
+def diff(sent, built):
+    built = {k: v for k, v in built.items() if k != "extra_headers"}
+    return {"dropped": set(built) - set(sent), "added": set(sent) - set(built),
+            "changed": {k for k in built if k in sent and sent[k] != built[k]}}
+
+
+def received(sim, n):
+    assert len(sim.requests) == n + 1
+    return sim.requests[n]["payload"]
+
+
+def test_the_pinned_version_is_installed():
+    assert version("pydantic-ai-slim") == PINNED
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pydantic-ai flags the model name's retirement date
+def test_pydantic_ai_anthropic_three_turns(sim, turns, low_min_config):
+    reads = []
+    for req in turns:
+        pc = to_pydantic_ai(req, "anthropic/claude-sonnet-4-5", retention="long", config=low_min_config,
+                            max_tokens=32)
+        n = len(sim.requests)
+        result = pc.agent(base_url=sim.url, api_key="sk-ant-sim").run_sync(pc.prompt)
+        sent, built = received(sim, n), pc.sdk.kwargs
+        assert diff(sent, built) == RECORDED
+        assert sent["stream"] is False and sent["tool_choice"] == {"type": "auto"}
+        # exactly the recorded loss: one joined block carrying the LAST system marker; the inner one is gone
+        texts, marks = [b["text"] for b in built["system"]], [b.get("cache_control") for b in built["system"]]
+        assert marks[-1] == {"type": "ephemeral", "ttl": "1h"} and pc.lost_marks == [0] and marks[0]
+        joined = "\n\n".join(t.strip() for t in texts)  # each part stripped, then joined: the trailing "\n" is lost
+        assert sent["system"] == [{"type": "text", "text": joined, "cache_control": marks[-1]}]
+        assert sent["tools"] == built["tools"] and sent["messages"] == built["messages"]
+        usage = pc.usage(result)
+        run = result.usage  # pydantic-ai's own mapping, the oracle
+        assert usage.cache_read == run.cache_read_tokens
+        assert usage.cache_write.get("1h", 0) == run.cache_write_1h_tokens
+        assert usage.uncached + usage.cache_read + sum(usage.cache_write.values()) == run.input_tokens
+        assert usage.output == run.output_tokens
+        assert pc.cost(result).total > 0
+        reads.append(usage.cache_read)
+    # the joined block's marker still covers tools + the whole system: turn 2 reads all of it
+    assert reads[0] == 0 and reads[1] > 0 and reads[2] == reads[1]
+
+
+def test_other_targets_are_refused_with_the_reason(turns):
+    with pytest.raises(ValueError, match="anthropic/\\*"):
+        to_pydantic_ai(turns[0], "gemini/gemini-2.5-flash")
