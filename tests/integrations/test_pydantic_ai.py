@@ -37,7 +37,7 @@ def test_the_pinned_version_is_installed():
     assert version("pydantic-ai-slim") == PINNED
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pydantic-ai flags the model name's retirement date
+@pytest.mark.filterwarnings("ignore:Model .* is deprecated")  # pydantic-ai flags the model name's retirement date
 def test_pydantic_ai_anthropic_three_turns(sim, turns, low_min_config):
     reads = []
     for req in turns:
@@ -69,3 +69,25 @@ def test_pydantic_ai_anthropic_three_turns(sim, turns, low_min_config):
 def test_other_targets_are_refused_with_the_reason(turns):
     with pytest.raises(ValueError, match="anthropic/\\*"):
         to_pydantic_ai(turns[0], "gemini/gemini-2.5-flash")
+
+
+@pytest.mark.filterwarnings("ignore:Model .* is deprecated")
+def test_tool_and_user_markers_reach_the_wire(sim, turns, low_min_config, monkeypatch):
+    """The team example marks only system blocks; a plan that marks the last tool and a user part (here
+    added to the built payload) gets anthropic_cache_tool_definitions and a CachePoint, both on the wire."""
+    import promptc.integrations.pydantic_ai as mod
+
+    def marked(*args, **kw):
+        call = to_sdk(*args, **kw)
+        call.kwargs["tools"][-1]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
+        call.kwargs["messages"][0]["content"][0]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
+        return call
+
+    to_sdk = mod.to_sdk
+    monkeypatch.setattr(mod, "to_sdk", marked)
+    pc = to_pydantic_ai(turns[0], retention="long", config=low_min_config, max_tokens=32)
+    assert pc.settings["anthropic_cache_tool_definitions"] == "1h"
+    n = len(sim.requests)
+    pc.agent(base_url=sim.url, api_key="sk-ant-sim").run_sync(pc.prompt)
+    sent, built = received(sim, n), pc.sdk.kwargs
+    assert sent["tools"] == built["tools"] and sent["messages"] == built["messages"]
