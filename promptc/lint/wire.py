@@ -24,26 +24,14 @@ from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 from promptc.core.canonical import canonical_json
-from promptc.core.providers import limits_for, parse_target, spec_for
+from promptc.core.providers import SPECS, limits_for, parse_target, spec_for
+from promptc.core.wire import wire_order as _core_wire_order
 from promptc.lint.snapshot import PlanView, SegView
-
-try:  # the per-provider wire model (issue 20) when present: one home for the render order
-    from promptc.core.wire import wire_order as _core_wire_order
-except ImportError:  # pragma: no cover - until promptc.core.wire lands
-    _core_wire_order = None
-
-#: Providers that serialize tools before any system text (used only until promptc.core.wire exists).
-_TOOLS_FIRST = ("anthropic/", "bedrock/", "openai/", "openrouter/anthropic/", "openrouter/openai/")
 
 
 def wire_order(target: str, segs: Sequence[SegView]) -> list[int]:
     """Indices of ``segs`` in the order ``target``'s provider serializes (and hashes) them."""
-    if _core_wire_order is not None:
-        return list(_core_wire_order(target, segs))
-    if target.startswith(_TOOLS_FIRST):
-        tools = [i for i, s in enumerate(segs) if s.kind == "tools"]
-        return tools + [i for i in range(len(segs)) if i not in tools]
-    return list(range(len(segs)))
+    return list(_core_wire_order(target, segs))
 
 
 class WireCounter:
@@ -78,12 +66,6 @@ class WireCounter:
         return self._n[key]
 
 
-#: Targets whose minimum is cumulative: a checkpoint is written only when it adds the minimum to the
-#: one before it (AWS Bedrock; the runtime adapter's rule, promptc.runtime.providers.bedrock.place_cumulative,
-#: which lint may not import: the provider spec has no field for it).
-_CUMULATIVE = ("bedrock/",)
-
-
 @dataclass(frozen=True)
 class Limits:
     min_tokens: int
@@ -94,7 +76,9 @@ class Limits:
 
 def limits(target: str, cache_limits: Mapping[str, Mapping] | None) -> Limits:
     lim = limits_for(target, cache_limits or {})
-    return Limits(lim.min_tokens or 0, lim.mode, getattr(lim, "block_size", None), target.startswith(_CUMULATIVE))
+    spec = SPECS.get(target.split("/", 1)[0])
+    return Limits(lim.min_tokens or 0, lim.mode, getattr(lim, "block_size", None),
+                  spec is not None and spec.cumulative_minimum)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ def supports_ttl(model: str, ttl: str) -> bool:
 SPEC = ProviderSpec(
     name="bedrock",
     render=("tools", "system", "messages"),
+    cumulative_minimum=True,  # LIMITS: "minimum tokens per cache checkpoint (cumulative)"
     prewarm_max_tokens=0,
     tool_def=lambda tool: {"toolSpec": tool_spec(tool)},
     tokenizer=lambda model: ("o200k_base", False),

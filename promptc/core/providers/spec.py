@@ -82,6 +82,9 @@ class ProviderSpec:
     #: a promptc tool (``name``, ``description``, ``parameters``) → the definition the wire carries (None:
     #: the provider takes no tool definitions); the simulator counts its canonical JSON
     tool_def: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    #: the minimum counts per checkpoint: a breakpoint is written only when it adds ``min_tokens`` to the
+    #: previous written one (AWS Bedrock), not from the start of the prompt
+    cumulative_minimum: bool = False
     #: ``max_tokens`` of a pre-warm request (Anthropic documents 0 for warming; others need ≥ 1)
     prewarm_max_tokens: int = 1
     #: token counts are of the chat-templated message pieces (promptc's engine), not the contents
