@@ -16,6 +16,8 @@ from rich.live import Live
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from promptc.core.inputs import sample_value
+
 QUESTIONS = {
     "backend": [("api/users.py", "Why could GET /users return 500 when the table is empty?"),
                 ("api/orders.py", "How should I add an index for the monthly orders report?"),
@@ -41,22 +43,6 @@ def loading(message: str, console: Console | None = None):
         task = progress.add_task(message, total=None)
         yield
         progress.update(task, description=f"{message}: done")
-
-
-def sample_value(spec: dict, name: str):
-    """A plausible value of an input type, for inputs the demo was not given."""
-    t = spec["type"]
-    if t == "string":
-        return f"example {name}"
-    if t in ("int", "float"):
-        return 1
-    if t == "bool":
-        return True
-    if t == "enum":
-        return spec["choices"][0]
-    if t == "list":
-        return []
-    return {fname: sample_value(fspec, fname) for fname, fspec in spec["fields"] if not fspec.get("optional")}
 
 
 def demo_inputs(plans: dict, inputs_file: Path | None = None, pairs: tuple[str, ...] = ()) -> dict[str, dict]:

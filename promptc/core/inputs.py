@@ -78,3 +78,20 @@ def inputs_model(name: str, inputs: list[dict]) -> type[BaseModel]:
             default = ...
         fields[inp["name"]] = (pt, Field(default, description=inp.get("doc")))
     return create_model(name, __base__=_Strict, **fields)
+
+
+def sample_value(spec: dict, name: str) -> Any:
+    """A plausible value of an input type, for an input nobody gave (``promptc demo``, the golden wire
+    fixtures of ``promptc test``, the editor's render preview): one choice, so all three agree."""
+    t = spec["type"]
+    if t == "string":
+        return f"example {name}"
+    if t in ("int", "float"):
+        return 1
+    if t == "bool":
+        return True
+    if t == "enum":
+        return spec["choices"][0]
+    if t == "list":
+        return []
+    return {fname: sample_value(fspec, fname) for fname, fspec in spec.get("fields", []) if not fspec.get("optional")}

@@ -25,6 +25,7 @@ from promptc.compiler.context import BuildContext
 from promptc.compiler.resolve import ModuleInfo, Project, import_path, load_project, lookup, std_modules
 from promptc.compiler.sources import find_project_root, find_sources
 from promptc.core.errors import Diagnostic, Span
+from promptc.core.inputs import sample_value
 from promptc.core.resources import stdlib_dir
 from promptc.core.vocab import ROLES, STABILITIES, STABILITY_RANK
 from promptc.plan import Plan, PlanSegment
@@ -480,23 +481,6 @@ def _filters() -> list[str]:
     from promptc.core.templates import make_environment
 
     return sorted(make_environment(jinja2.DictLoader({})).filters)
-
-
-def sample_value(spec: dict, name: str):
-    """A plausible value of an input type for the render preview (the same choice ``promptc demo``
-    makes; the demo is an application module the library may not import)."""
-    t = spec["type"]
-    if t == "string":
-        return f"example {name}"
-    if t in ("int", "float"):
-        return 1
-    if t == "bool":
-        return True
-    if t == "enum":
-        return spec["choices"][0]
-    if t == "list":
-        return []
-    return {fname: sample_value(fspec, fname) for fname, fspec in spec["fields"] if not fspec.get("optional")}
 
 
 def render_preview(plan: Plan, inputs: dict | None = None) -> dict:

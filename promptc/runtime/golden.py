@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 from xml.etree import ElementTree as ET
 
+from promptc.core.inputs import sample_value
 from promptc.plan import Plan
 
 
@@ -36,22 +37,6 @@ class Outcome:
     @property
     def failed(self) -> bool:
         return self.status in ("changed", "missing", "stale")
-
-
-def sample_value(spec: dict[str, Any], name: str) -> Any:
-    """A fixed value of an input type (the same rule as the demo's samples; the runtime cannot import it)."""
-    t = spec.get("type")
-    if t == "string":
-        return f"example {name}"
-    if t in ("int", "float"):
-        return 1
-    if t == "bool":
-        return True
-    if t == "enum":
-        return spec["choices"][0]
-    if t == "list":
-        return []
-    return {f: sample_value(fs, f) for f, fs in spec.get("fields", []) if not fs.get("optional")}
 
 
 def _values(plan: Plan, stability: str, given: dict[str, Any]) -> dict[str, Any]:
