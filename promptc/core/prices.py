@@ -29,14 +29,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping, Protocol
 
+from promptc.core.providers import SPECS
+
 #: The diagnostic code of an unpriced model (registered in promptc.core.codes.runtime).
 UNPRICED_CODE = "W509"
-
-#: promptc provider name → genai-prices provider id.
-GENAI_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google", "deepseek": "deepseek",
-                  "moonshot": "moonshotai", "bedrock": "aws", "openrouter": "openrouter",
-                  "zai": "zai", "minimax": "minimax", "xai": "x-ai", "mistral": "mistral",
-                  "vertex": "google"}
 
 #: Local targets: recompute time, no bill.
 _FREE = ("engine/", "raw/", "vllm/", "sglang/")
@@ -127,7 +123,8 @@ def _genai_model(target: str):
     from genai_prices import data_snapshot
 
     provider, _, model = target.partition("/")
-    pid = GENAI_PROVIDER.get(provider)
+    spec = SPECS.get(provider)
+    pid = None if spec is None else spec.price_id
     if pid is None or not model:
         return None
     snapshot = data_snapshot.get_snapshot()

@@ -41,6 +41,7 @@ CACHE_DIAGNOSIS = Source("https://platform.claude.com/docs/en/build-with-claude/
 SPEC = ProviderSpec(
     cache_diagnosis_beta="cache-diagnosis-2026-04-07",
     name="anthropic",
+    price_id="anthropic",  # genai-prices provider id
     render=("tools", "system", "messages"),
     prewarm_max_tokens=0,
     tool_def=tool_def,

@@ -49,6 +49,7 @@ def supports_ttl(model: str, ttl: str) -> bool:
 
 SPEC = ProviderSpec(
     name="bedrock",
+    price_id="aws",  # genai-prices provider id
     render=("tools", "system", "messages"),
     cumulative_minimum=True,  # LIMITS: "minimum tokens per cache checkpoint (cumulative)"
     prewarm_max_tokens=0,

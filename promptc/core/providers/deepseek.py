@@ -9,6 +9,7 @@ LIMITS = Source(DOCS, "2026-10", "64-token units (2024 rule); V4 matches whole c
 
 SPEC = ProviderSpec(
     name="deepseek",
+    price_id="deepseek",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
     tokenizer=lambda model: ("o200k_base", False),

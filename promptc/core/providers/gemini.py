@@ -18,6 +18,7 @@ def _row(model: str, minimum: int, source: Source = LIMITS) -> ModelLimits:
 
 SPEC = ProviderSpec(
     name="gemini",
+    price_id="google",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tokenizer=lambda model: ("o200k_base", False),
     raw_join=True,

@@ -23,6 +23,7 @@ LIMITS = Source(DOCS, READ, "20-block lookback; ≥ 512 tokens (passive-cache pa
 
 SPEC = ProviderSpec(
     name="minimax",
+    price_id="minimax",  # genai-prices provider id
     render=("tools", "system", "messages"),
     prewarm_max_tokens=1,
     tool_def=tool_def,

@@ -19,6 +19,7 @@ LIMITS = Source(DOCS, READ, "prefix caching; minimum, block size and lifetime un
 
 SPEC = ProviderSpec(
     name="mistral",
+    price_id="mistral",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
     tokenizer=lambda model: ("o200k_base", False),

@@ -9,6 +9,7 @@ LIMITS = Source(DOCS, "2026-10", "automatic prefix caching in blocks; minimum an
 
 SPEC = ProviderSpec(
     name="moonshot",
+    price_id="moonshotai",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
     tokenizer=lambda model: ("o200k_base", False),

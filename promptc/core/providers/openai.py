@@ -21,6 +21,7 @@ def tokenizer(model: str) -> tuple[str, bool]:
 
 SPEC = ProviderSpec(
     name="openai",
+    price_id="openai",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
     tokenizer=tokenizer,

@@ -28,6 +28,7 @@ def _upstream(model: str) -> tuple[str, str] | None:
 SPEC = ProviderSpec(
     upstream=_upstream,
     name="openrouter",
+    price_id="openrouter",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
     tokenizer=lambda model: ("o200k_base", False),

@@ -82,6 +82,8 @@ class ProviderSpec:
     #: a promptc tool (``name``, ``description``, ``parameters``) → the definition the wire carries (None:
     #: the provider takes no tool definitions); the simulator counts its canonical JSON
     tool_def: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    #: the provider's id in the price library (genai-prices); None: it prices no model of this provider
+    price_id: str | None = None
     #: the minimum counts per checkpoint: a breakpoint is written only when it adds ``min_tokens`` to the
     #: previous written one (AWS Bedrock), not from the start of the prompt
     cumulative_minimum: bool = False

@@ -40,6 +40,7 @@ def base_url(region: str) -> str:
 
 SPEC = ProviderSpec(
     name="vertex",
+    price_id="google",  # genai-prices provider id
     render=anthropic.SPEC.render,
     prewarm_max_tokens=1,
     tool_def=anthropic.tool_def,

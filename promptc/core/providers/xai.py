@@ -21,6 +21,7 @@ CONV_HEADER = "x-grok-conv-id"
 
 SPEC = ProviderSpec(
     name="xai",
+    price_id="x-ai",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
     tokenizer=lambda model: ("o200k_base", False),

@@ -17,6 +17,7 @@ LIMITS = Source(DOCS, READ, "implicit caching; minimum, block size and lifetime 
 
 SPEC = ProviderSpec(
     name="zai",
+    price_id="zai",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
     tokenizer=lambda model: ("o200k_base", False),
