@@ -51,7 +51,7 @@ _STORAGE: tuple[tuple[str, float], ...] = (
 #: Cache-read multipliers genai-prices lacks (it has no cache-read price for these models; without one a read
 #: would be billed as uncached input). Moonshot's legacy moonshot-v1 models read context caches at no
 #: per-token price — the cache object is billed by :data:`CONTEXT_CACHE_FEES` instead. Source: reference §4
-#: of /work/shared/reference/provider-caching.md (platform.moonshot.cn context-caching docs), read 2026-10.
+#: of docs/reference/provider-caching.md (platform.moonshot.cn context-caching docs), read 2026-10.
 _READ_LACKING: tuple[tuple[str, float], ...] = (("moonshot/moonshot-v1", 0.0),)
 
 
@@ -285,7 +285,7 @@ class ObjectFees:
 
 
 #: Moonshot's legacy context caches (``/v1/caching``, moonshot-v1 only): $1/M to create, $0.15/M per
-#: minute stored, $0.0015 per call (reference §4 of /work/shared/reference/provider-caching.md, 2026-10;
+#: minute stored, $0.0015 per call (reference §4 of docs/reference/provider-caching.md, 2026-10;
 #: unverified — the 2024 launch prices were ¥24/M, ¥5–10/M·min and ¥0.02 per call). genai-prices has no
 #: cache-object fees.
 CONTEXT_CACHE_FEES: tuple[ObjectFees, ...] = (ObjectFees("moonshot/moonshot-v1", 1.0, 0.15, 0.0015),)

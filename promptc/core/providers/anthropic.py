@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from promptc.core.providers.spec import ModelLimits, ProviderSpec, Source
 
 DOCS = "https://docs.claude.com/en/docs/build-with-claude/prompt-caching"
-REF = "/work/shared/reference/provider-caching.md §1, §11"
+REF = "docs/reference/provider-caching.md §1, §11"
 LIMITS = Source(DOCS, "2026-10", "minimum cacheable prompt length per model; 4 breakpoints; 20-block lookback")
 PRICING = Source("https://docs.claude.com/en/docs/about-claude/pricing", "2026-10", "5m write 1.25×, 1h write 2×, read 0.1×")
 

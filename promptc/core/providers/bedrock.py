@@ -75,6 +75,6 @@ SPEC = ProviderSpec(
                         "2026-10", "inputTokens excludes cacheReadInputTokens and cacheWriteInputTokens"),
         "env": Source("https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html", "2026-10",
                       "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"),
-        "tokenizer": Source("/work/shared/reference/provider-caching.md §6", "2026-10", "o200k_base proxy"),
+        "tokenizer": Source("docs/reference/provider-caching.md §6", "2026-10", "o200k_base proxy"),
     },
 )

@@ -26,11 +26,11 @@ SPEC = ProviderSpec(
         ModelLimits("deepseek/deepseek-v4", None, 0, "automatic", LIMITS),
     ),
     sources={
-        "render": Source("/work/shared/reference/provider-caching.md §5", "2026-10", "tools, then messages"),
+        "render": Source("docs/reference/provider-caching.md §5", "2026-10", "tools, then messages"),
         "limits": LIMITS,
         "ttls": Source(DOCS, "2026-10", "unused caches cleared within a few hours to a few days"),
         "usage": Source(DOCS, "2026-10", "prompt_cache_hit_tokens + prompt_cache_miss_tokens = prompt_tokens"),
         "env": Source("https://api-docs.deepseek.com/", "2026-10", "DEEPSEEK_API_KEY; base https://api.deepseek.com"),
-        "tokenizer": Source("/work/shared/reference/provider-caching.md §5", "2026-10", "o200k_base proxy"),
+        "tokenizer": Source("docs/reference/provider-caching.md §5", "2026-10", "o200k_base proxy"),
     },
 )

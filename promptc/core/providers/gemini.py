@@ -42,7 +42,7 @@ SPEC = ProviderSpec(
         _row("gemini-3.8-flash", 4096),
     ),
     sources={
-        "render": Source("/work/shared/reference/provider-caching.md §3", "2026-10",
+        "render": Source("docs/reference/provider-caching.md §3", "2026-10",
                          "undocumented; tools, systemInstruction, contents as Anthropic and Bedrock"),
         "limits": LIMITS,
         "ttls": Source(DOCS, "2026-10", "explicit caches: ttl default 1 h, any value; implicit: undocumented "
@@ -51,6 +51,6 @@ SPEC = ProviderSpec(
                         "promptTokenCount includes cachedContentTokenCount"),
         "env": Source("https://github.com/googleapis/python-genai", "2026-10",
                       "GEMINI_API_KEY (GOOGLE_API_KEY), GOOGLE_GEMINI_BASE_URL"),
-        "tokenizer": Source("/work/shared/reference/provider-caching.md §3", "2026-10", "o200k_base proxy"),
+        "tokenizer": Source("docs/reference/provider-caching.md §3", "2026-10", "o200k_base proxy"),
     },
 )

@@ -30,13 +30,13 @@ SPEC = ProviderSpec(
                     ttls=("1h",), retention={"short": "1h", "long": "1h"}),
     ),
     sources={
-        "render": Source("/work/shared/reference/provider-caching.md §4", "2026-10", "tools, then messages"),
+        "render": Source("docs/reference/provider-caching.md §4", "2026-10", "tools, then messages"),
         "limits": LIMITS,
         "ttls": Source(DOCS, "2026-10", "prompt_cache_options.ttl 5m (default) or 1h, locked at first write"),
         "write_multipliers": Source("https://platform.moonshot.ai/docs/pricing/chat", "2026-10",
                                     "K3 writes 1× (5m), 2× (1h)"),
-        "usage": Source("/work/shared/reference/provider-caching.md §10", "2026-10", "prompt_tokens includes cached"),
+        "usage": Source("docs/reference/provider-caching.md §10", "2026-10", "prompt_tokens includes cached"),
         "env": Source("https://platform.moonshot.ai/docs", "2026-10", "MOONSHOT_API_KEY"),
-        "tokenizer": Source("/work/shared/reference/provider-caching.md §4", "2026-10", "o200k_base proxy"),
+        "tokenizer": Source("docs/reference/provider-caching.md §4", "2026-10", "o200k_base proxy"),
     },
 )

@@ -67,6 +67,6 @@ SPEC = ProviderSpec(
         "usage": Source("https://openrouter.ai/docs/api-reference/overview", "2026-10",
                         "prompt_tokens includes prompt_tokens_details.cached_tokens"),
         "env": Source("https://openrouter.ai/docs/quickstart", "2026-10", "OPENROUTER_API_KEY"),
-        "tokenizer": Source("/work/shared/reference/provider-caching.md §7", "2026-10", "o200k_base proxy"),
+        "tokenizer": Source("docs/reference/provider-caching.md §7", "2026-10", "o200k_base proxy"),
     },
 )

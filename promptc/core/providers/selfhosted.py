@@ -28,7 +28,7 @@ def _spec(name: str, docs: str, env: str, url: str, minimum: int) -> ProviderSpe
         ttls={},  # memory-bound (LRU): no TTL to beat
         models=(ModelLimits(f"{name}/", minimum, 0, "automatic", limits, block_size=minimum),),
         sources={
-            "render": Source("/work/shared/reference/provider-caching.md §8", "2026-10",
+            "render": Source("docs/reference/provider-caching.md §8", "2026-10",
                              "the model's chat template renders tools first"),
             "limits": limits,
             "ttls": Source(docs, "2026-10", "entries evicted by LRU when memory runs out"),
