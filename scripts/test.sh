@@ -8,6 +8,13 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
   SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo")
   $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# the VS Code extension's build and grammar tests run npm (tests/lsp/test_vscode.py); lint's tests run git.
+for tool in node:nodejs npm:npm git:git; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo")
+    $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq "${tool#*:}" >/dev/null
+  fi
+done
 # the Redis registry tests start Debian's redis-server on a loopback port (tests/runtime/redis_server.py).
 if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo")

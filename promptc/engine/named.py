@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ def check_name(name: str) -> str:
     return name
 
 
-class NameStore:
+class NameStore(ABC):
     """The tenant → name → versions map. Subclasses implement :meth:`_versions` / :meth:`_write`
     atomically; :meth:`register` and :meth:`resolve` hold the rules."""
 
@@ -99,11 +100,13 @@ class NameStore:
         role, content = self.check_body(name, body)
         return self._register(tenant, name, role, content, segment_hash(role, content))
 
+    @abstractmethod
     def resolve(self, tenant: str, name: str, version: int | None = None) -> NamedSegment | None:
-        raise NotImplementedError
+        """The segment ``name`` (its latest version, or ``version``) of ``tenant``; None when unknown."""
 
+    @abstractmethod
     def _register(self, tenant: str, name: str, role: str, content: str, h: str) -> tuple[NamedSegment, bool]:
-        raise NotImplementedError
+        """Store a checked segment atomically: (the segment, whether a new version was made)."""
 
     def resolve_refs(self, tenant: str, data: Any) -> Any:
         """``data`` (a request body) with each ``{"ref": name[, "version": n]}`` of ``segments`` replaced

@@ -4,7 +4,6 @@ from a trusted place, with no hooks, fsmonitor or external drivers (issue 22, it
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -13,7 +12,6 @@ from promptc.lint import lint
 from promptc.lint.gitref import git_command, git_env, repo_root
 from tests.lint.project import edit, git, write_project
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git CLI")
 
 
 @pytest.fixture
