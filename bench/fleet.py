@@ -1,6 +1,7 @@
 """Scale-out benchmark: the team example through a simulated fleet of 4 vLLM replicas, by routing policy.
 
 Run:  python bench/fleet.py [--turns 40] [--out bench/results/fleet.json]
+      python bench/fleet.py --ray --turns 12        (real replicas on Ray Serve; pip install 'promptc[ray]')
 
 Workload (:func:`promptc.runtime.sim.fleet_replay.team_workload`): tenant ``acme``'s three agents
 (backend, frontend, docs) and tenant ``globex``'s backend agent — the same plans and questions, kept
@@ -19,14 +20,30 @@ computed is what one replica with unbounded memory computes for the same sequenc
 salted block prefix computed once in the whole fleet, plus the part of each prompt no prefix cache
 can hold (its last partial block, and at least one token per request). No routing can do better.
 ``busiest`` is the busiest replica's share of the requests (0.25 = perfectly balanced).
+
+``--ray``: the same team workload (two tenants) on REAL promptc engine replicas — 1, 2 and 3 Ray Serve
+replicas of the bundled model (promptc/deploy/ray) — by request router: ``promptc`` (the segment-hash
+router on the replicas' KV events), ``ray-default`` (Ray Serve's PowerOfTwoChoices) and
+``round_robin``. Each turn's four requests are sent concurrently. Only what does not depend on the
+core count is measured: prompt tokens computed (``prompt_tokens - cached_tokens`` of each answer,
+the engine's own numbers), the busiest replica's share of the requests (each answer's
+``x-promptc-replica``), and the hit rate (cached / prompt tokens). The peer is the single-replica
+minimum, measured in the same run: what one replica (1 replica, any router) computes for the same
+requests, with unbounded memory. Two memory settings per replica: unbounded (1 GiB) and 48 MiB
+(about 1,000 tokens of fp32 KV: two agents' prompts). Goals (issue 29): computed <= 1.05x the single-replica minimum with the busiest replica
+<= 1/N + 0.1 of the requests. The Ray rows go to ``ray_rows`` of the same JSON; the simulated
+``rows`` are kept (and the other way round).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,12 +62,132 @@ POLICIES = (
 MEMORY = (("unbounded", None), ("64 blocks", 64))
 
 
+RAY_ROUTERS = (("promptc", "promptc.deploy.ray.router:SegmentHashRouter"), ("ray-default", "ray-default"),
+               ("round_robin", "promptc.deploy.ray.router:RoundRobinRouter"))
+
+
+def _merge_write(path: str, update: dict) -> None:
+    """Write ``update`` over the JSON at ``path``, keeping the other mode's keys."""
+    p = Path(path)
+    old = json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({**old, **update}, indent=2) + "\n", encoding="utf-8")
+
+
+RAY_MEMORY = (("unbounded", "1GiB"), ("48MiB", "48MiB"))  # 48 MiB: about 1,000 tokens of fp32 KV, two agents
+
+
+def _ray_run(workload, replicas: int, router: str, turns: int, port: int, budget: str = "1GiB") -> dict:
+    """Deploy ``replicas`` engine replicas with ``router``, send the workload turn by turn (a turn's
+    requests concurrently), and total what the answers report."""
+    import concurrent.futures
+
+    import httpx
+    from ray import serve
+
+    from promptc.deploy.ray import build_app
+    from promptc.runtime.engine_client import payload
+
+    keys = {"acme": "key-acme", "globex": "key-globex"}
+    app = build_app({"num_replicas": replicas, "dtype": "float32", "replica_cpus": 0.5, "budget": budget,
+                     "routing_stats_period_s": 0.5, "request_router_class": router,
+                     "limits": {}, "keys_file": None})
+    serve.run(app, name="fleet", route_prefix="/")
+    served, router_view = [], {}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+            def send(turn):
+                body = payload(turn.request, max_tokens=1)
+                r = client.post("/v1/chat/completions", json=body,
+                                headers={"authorization": f"Bearer {keys[turn.tenant]}"})
+                r.raise_for_status()
+                u = r.json()["usage"]
+                return (r.headers["x-promptc-replica"], u["prompt_tokens"], u["prompt_tokens_details"]["cached_tokens"])
+
+            ingress = serve.get_app_handle("fleet")
+            client.get("/v1/models", headers={"authorization": "Bearer key-acme"})  # creates the handle's router
+            if router.endswith("SegmentHashRouter"):  # wait until the router follows every replica's events
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    s = ingress.router_state.remote().result()
+                    if len(s["subscribers"]) == replicas and all(v["ready"] for v in s["subscribers"].values()):
+                        break
+                    time.sleep(0.2)
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                for t in range(turns):
+                    served += list(pool.map(send, [w for w in workload if w.turn == t]))
+            router_view = ingress.router_state.remote().result() if router.endswith("SegmentHashRouter") else {}
+    finally:
+        serve.delete("fleet")
+    prompt = sum(p for _, p, _ in served)
+    cached = sum(c for _, _, c in served)
+    per = Counter(r for r, _, _ in served)
+    return {"replicas": replicas, "requests": len(served), "prompt": prompt, "computed": prompt - cached,
+            "hit_rate": round(cached / prompt, 4) if prompt else 0.0,
+            "busiest_share": round(max(per.values()) / len(served), 4), "per_replica": sorted(per.values()),
+            **({"router_choices": router_view.get("choices"), "router_placed": router_view.get("placed")}
+               if router_view else {})}
+
+
+def ray_main(turns: int, out: str) -> None:
+    import socket
+
+    import ray
+    from ray import serve
+
+    team = promptc.compile(REPO / "examples" / "team")
+    workload = team_workload(team.plans, turns)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.environ.setdefault("PROMPTC_API_KEYS", "key-acme=acme,key-globex=globex")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    rows = []
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        base = _ray_run(workload, 1, RAY_ROUTERS[0][1], turns, port)
+        minimum = base["computed"]
+        print(f"team example on Ray Serve, {len(workload)} requests ({turns} turns x 4 senders, 2 tenants), "
+              f"single-replica minimum {minimum} prompt tokens computed")
+        print(f"{'memory':<10} {'replicas':>8} {'router':<16} {'hit rate':>8} {'prompt':>8} {'computed':>9} "
+              f"{'x min':>6} {'busiest':>8} {'goal':>5}")
+        for mem_label, budget in RAY_MEMORY:
+            for n in (1, 2, 3):
+                for label, cls in RAY_ROUTERS:
+                    if n == 1 and mem_label == "unbounded":
+                        r = base
+                    else:
+                        r = _ray_run(workload, n, cls, turns, port, budget)
+                    r = {**r, "memory": mem_label, "budget": budget, "router": label if n > 1 else "any (1 replica)",
+                         "x_minimum": round(r["computed"] / minimum, 4)}
+                    r["goal_met"] = r["x_minimum"] <= 1.05 and r["busiest_share"] <= 1 / n + 0.1
+                    rows.append(r)
+                    print(f"{mem_label:<10} {n:>8} {r['router']:<16} {r['hit_rate']:>8.1%} {r['prompt']:>8} "
+                          f"{r['computed']:>9} {r['x_minimum']:>6.2f} {r['busiest_share']:>8.2f} "
+                          f"{'yes' if r['goal_met'] else 'no':>5}", flush=True)
+                    if n == 1:
+                        break
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    _merge_write(out, {"ray": {"turns": turns, "requests": len(workload), "model": "SmolLM2-135M-Instruct float32",
+                               "minimum": minimum, "cpu_count": os.cpu_count(),
+                               "minimum_is": "computed by 1 replica for the same requests (measured in this run)",
+                               "goals": "computed <= 1.05x minimum and busiest <= 1/N + 0.1"},
+                       "ray_rows": rows})
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--turns", type=int, default=40)
     ap.add_argument("--replicas", type=int, default=4)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "fleet.json"))
+    ap.add_argument("--ray", action="store_true", help="real engine replicas on Ray Serve (1, 2, 3) by router")
     args = ap.parse_args()
+    if args.ray:
+        ray_main(args.turns, args.out)
+        return
     team = promptc.compile(REPO / "examples" / "team")
     workload = team_workload(team.plans, args.turns)
     encode = load_tokenizer("o200k_base").encode
@@ -70,8 +207,7 @@ def main() -> None:
            "block_size": 16, "python": platform.python_version(),
            "minimum": "one replica, unbounded memory: every distinct salted block prefix computed once",
            "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    _merge_write(args.out, out)
     print(f"wrote {args.out}")
 
 

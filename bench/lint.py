@@ -115,7 +115,7 @@ def main() -> None:
         tokens = sum(p["tokens"].get("engine/smollm2", 0) for p in report["summary"]["plans"])
         result = {
             "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                        "cpus": os.cpu_count()},
+                        "cpus": os.cpu_count(), "load_average_after": os.getloadavg()},
             "project": {"plans": args.plans, "globals": args.globals, "tokens_goal": args.tokens},
             "findings": findings, "tokens_invalidated": tokens,
             "median_s": med, "median_cpu_s": cpu, "repeats": args.repeats,

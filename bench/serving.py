@@ -19,15 +19,29 @@ Prints Markdown tables and writes JSON. Every cell is a median of repeats measur
   minimum (every distinct segment path computed once).
 * **llama.cpp peer** (``pip install llama-cpp-python``, optional): single-stream decode of the same
   GGUF with the same thread count; the row is skipped with a note when the package is absent.
+  ``scripts/build_llama_peer.sh`` builds it (and ``llama-server``) once into ``.bench/llama/``, which
+  this script puts on ``sys.path`` when no installed ``llama_cpp`` is importable.
+* **End to end** (``--e2e 3x64,6x128,12x256 --solo 512``): ``promptc serve`` vs ``llama-server`` (built
+  by ``scripts/build_llama_peer.sh``, or ``$LLAMA_SERVER``) over loopback HTTP, each a subprocess on the
+  same GGUF with the same threads; three agents (a 900-word global block A and 250-word agent blocks:
+  A+B+D, A+C+E, A+B+E), each sending its turns one after another and streaming, greedy; llama-server
+  runs one slot per agent (``-np 3``, ``id_slot`` pinned, ``cache_prompt``). Plus one agent writing
+  ``--solo`` tokens alone. The sides alternate per row; skipped with a note without llama-server.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import importlib.util
 import json
+import os
 import platform
+import random
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -37,6 +51,10 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+PEER_DIR = REPO / ".bench" / "llama"  # scripts/build_llama_peer.sh's output
+if importlib.util.find_spec("llama_cpp") is None and (PEER_DIR / "python" / "llama_cpp").is_dir():
+    sys.path.insert(0, str(PEER_DIR / "python"))
 
 import promptc  # noqa: E402
 from promptc.engine import Engine, GenerationParams, SegmentIn  # noqa: E402
@@ -249,14 +267,224 @@ def llama_cpp_decode(path: str, threads: int, context: int, n_tokens: int, repea
     return isolated(measure)
 
 
+# -- end to end: promptc serve vs llama-server, three agents streaming ----------------------------------
+
+WORDS = ("cache segment agent prompt token model server request answer block global shared tree slot decode "
+         "prefill weight layer batch stream thread memory budget tenant review code file test build deploy "
+         "schema field value error retry queue latency user policy rule tool search index commit branch").split()
+
+
+def words(seed: int, n: int) -> str:
+    rnd = random.Random(seed)  # fixed text: the same prompts on both sides and in every run
+    return " ".join(rnd.choice(WORDS) for _ in range(n)) + "."
+
+
+def agent_blocks() -> dict[str, list[tuple[str, str]]]:
+    """The issue's shape: global block A (900 words), agent blocks B-E (250 words); agents A+B+D, A+C+E, A+B+E."""
+    blocks = {"A": words(1, 900), **{k: words(i + 2, 250) for i, k in enumerate("BCDE")}}
+    return {name: [(k, blocks[k]) for k in keys] for name, keys in
+            (("agent1", "ABD"), ("agent2", "ACE"), ("agent3", "ABE"))}
+
+
+def question(turn: int) -> str:
+    return f"Turn {turn}: count from 1 to 1000, one number per line, nothing else."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port: int, path: str, proc: subprocess.Popen, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {path}")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", path)
+            if c.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"no answer on {path} in {timeout_s} s")
+
+
+def sse_post(port: int, path: str, body: dict):
+    """POST ``body`` and yield each ``data:`` event of the streamed answer, decoded."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+    c.request("POST", path, json.dumps(body), {"content-type": "application/json"})
+    r = c.getresponse()
+    if r.status != 200:
+        raise RuntimeError(f"{path}: HTTP {r.status}: {r.read()[:300]!r}")
+    for line in r:
+        line = line.strip()
+        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
+            yield json.loads(line[5:])
+    c.close()
+
+
+def promptc_turn(port: int, agent: str, blocks, turn: int, n_new: int) -> tuple[float, int]:
+    """(TTFT s, completion tokens) of one streamed request to promptc serve."""
+    segs = [SegmentIn.of(f"{agent}.{k}" if k != "A" else "global", "system", text) for k, text in blocks]
+    body = {"segments": [{"id": s.id, "hash": s.hash, "role": s.role, "content": s.content} for s in segs],
+            "messages": [{"role": "user", "content": question(turn)}], "max_tokens": n_new, "temperature": 0,
+            "stream": True, "stream_options": {"include_usage": True}}
+    t0, ttft, tokens = time.perf_counter(), None, 0
+    for ev in sse_post(port, "/v1/chat/completions", body):
+        if ttft is None and ev.get("choices") and ev["choices"][0]["delta"].get("content"):
+            ttft = time.perf_counter() - t0
+        if ev.get("usage"):
+            tokens = ev["usage"]["completion_tokens"]
+        if "error" in ev:
+            raise RuntimeError(f"promptc: {ev['error']}")
+    return (ttft if ttft is not None else time.perf_counter() - t0), tokens
+
+
+def chatml(blocks, turn: int) -> str:
+    """The same conversation in SmolLM2's ChatML template, one system message per block (as promptc renders
+    segments), for llama-server's /completion (which tokenizes the special tokens)."""
+    msgs = [("system", text) for _, text in blocks] + [("user", question(turn))]
+    return "".join(f"<|im_start|>{r}\n{c}<|im_end|>\n" for r, c in msgs) + "<|im_start|>assistant\n"
+
+
+def llama_turn(port: int, slot: int, blocks, turn: int, n_new: int) -> tuple[float, int]:
+    body = {"prompt": chatml(blocks, turn), "n_predict": n_new, "temperature": 0, "stream": True,
+            "id_slot": slot, "cache_prompt": True}
+    t0, ttft, tokens = time.perf_counter(), None, 0
+    for ev in sse_post(port, "/completion", body):
+        if ttft is None and ev.get("content"):
+            ttft = time.perf_counter() - t0
+        if ev.get("stop"):
+            tokens = ev.get("tokens_predicted", ev.get("timings", {}).get("predicted_n", 0))
+    return (ttft if ttft is not None else time.perf_counter() - t0), tokens
+
+
+def run_agents(turn_fn, agents: dict, turns: int, n_new: int, turn0: int) -> dict:
+    """Every agent on its own thread sending ``turns`` turns one after another; wall time, TTFTs, tokens."""
+    ttfts: list[float] = []
+    tokens = [0]
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def agent(i: int, blocks) -> None:
+        try:
+            for t in range(turns):
+                ttft, n = turn_fn(i, blocks, turn0 + t, n_new)
+                with lock:
+                    ttfts.append(ttft)
+                    tokens[0] += n
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+    threads = [threading.Thread(target=agent, args=(i, b)) for i, b in enumerate(agents.values())]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "mean_ttft_s": statistics.mean(ttfts), "tokens": tokens[0],
+            "tok_per_s": tokens[0] / wall}
+
+
+class Side:
+    """One server subprocess (started in ``__enter__``) and how to send it one agent's turn."""
+
+    def __init__(self, name: str, cmd: list[str], health: str, turn, env: dict | None = None):
+        self.name, self.cmd, self.health, self.turn, self.env = name, cmd, health, turn, env
+        self.port = free_port()
+
+    def __enter__(self):
+        cmd = [c.replace("{port}", str(self.port)) for c in self.cmd]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env={**os.environ, **(self.env or {})})
+        wait_http(self.port, self.health, self.proc)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def agents(self, agents: dict, turns: int, n_new: int, turn0: int) -> dict:
+        return run_agents(lambda i, b, t, n: self.turn(self.port, i, b, t, n), agents, turns, n_new, turn0)
+
+
+def llama_server_path() -> str | None:
+    for p in (os.environ.get("LLAMA_SERVER"), PEER_DIR / "bin" / "llama-server", shutil.which("llama-server")):
+        if p and Path(p).is_file() and os.access(p, os.X_OK):
+            return str(p)
+    return None
+
+
+def end_to_end(gguf: str, threads: int, shapes: list[tuple[int, int]], solo: int, dtype: str | None) -> dict:
+    server = llama_server_path()
+    if server is None:
+        return {"skipped": "llama-server not built: run scripts/build_llama_peer.sh (or set LLAMA_SERVER)"}
+    agents = agent_blocks()
+    ctx = 4096  # per slot: the longest prompt (~1,900 tokens) plus 512 new tokens fits
+    promptc_cmd = [sys.executable, "-m", "promptc", "serve", "--port", "{port}", "--model", gguf,
+                   "--max-tokens-limit", "4096"] + (["--dtype", dtype] if dtype else [])
+    llama_cmd = [server, "-m", gguf, "--port", "{port}", "--host", "127.0.0.1", "-t", str(threads), "-tb",
+                 str(threads), "-np", "3", "-c", str(3 * ctx), "--log-disable"]
+    env = {"OMP_NUM_THREADS": str(threads)}
+    out: dict = {"llama_server": server, "threads": threads, "promptc_dtype": dtype or "default", "rows": []}
+    turn0 = 0
+    for turns, n_new in shapes + ([(1, solo)] if solo else []):
+        alone = (turns, n_new) == (1, solo)
+        use = {"agent1": agents["agent1"]} if alone else agents
+        row: dict = {"turns": turns, "new_tokens": n_new, "agents": len(use)}
+        # each side starts cold (a fresh server) per row; sides alternate which goes first
+        order = [("promptc", promptc_cmd, "/v1/models", promptc_turn),
+                 ("llama_server", llama_cmd, "/health", llama_turn)]
+        if len(out["rows"]) % 2:
+            order.reverse()
+        for name, cmd, health, fn in order:
+            with Side(name, cmd, health, fn, env) as side:
+                row[name] = side.agents(use, turns, n_new, turn0)
+        row["ratio"] = row["llama_server"]["wall_s"] / row["promptc"]["wall_s"]
+        row["loadavg"] = os.getloadavg()
+        out["rows"].append(row)
+        turn0 += turns
+        p, q = row["promptc"], row["llama_server"]
+        print(f"  {len(use)} agent(s) × {turns} turns × {n_new} new: promptc {p['wall_s']:.1f} s "
+              f"({p['tokens']} tokens, mean TTFT {p['mean_ttft_s']:.2f} s), llama-server {q['wall_s']:.1f} s "
+              f"({q['tokens']} tokens, mean TTFT {q['mean_ttft_s']:.2f} s) = {row['ratio']:.2f}× "
+              f"(load {row['loadavg'][0]:.1f})", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats and tokens, for a smoke run")
     ap.add_argument("--modes", default="float32,bfloat16,int8,int4")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "serving.json"))
+    ap.add_argument("--e2e", default=None, metavar="TURNSxTOKENS,...",
+                    help="only the end-to-end row vs llama-server, e.g. 3x64,6x128,12x256")
+    ap.add_argument("--solo", type=int, default=512, help="with --e2e: one agent writing this many tokens alone")
+    ap.add_argument("--dtype", default=None, help="with --e2e: promptc serve's --dtype [default: its default]")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.e2e:
+        from promptc.core.locate import default_model_path
+        shapes = [tuple(int(v) for v in s.split("x")) for s in args.e2e.split(",")]
+        print("end to end, promptc serve vs llama-server (3 agents streaming; sides alternate per row):", flush=True)
+        res = end_to_end(str(default_model_path()), args.threads, shapes, args.solo, args.dtype)
+        res["loadavg_end"] = os.getloadavg()
+        if "skipped" in res:
+            print(f"  skipped: {res['skipped']}")
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"end_to_end": res}, indent=2) + "\n")
+        print(f"wrote {args.out}")
+        return
     modes = args.modes.split(",")
     repeats = 3 if args.quick else 5
     n_tokens = 16 if args.quick else 32

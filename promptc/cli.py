@@ -414,9 +414,12 @@ def run(plan_path, plan_name, inputs, inputs_file, engine_url, embedded, target,
               help="Publish KV events in vLLM's format on this ZMQ PUB endpoint, e.g. tcp://127.0.0.1:5557")
 @click.option("--kv-events-replay", "kv_events_replay", default=None, metavar="ENDPOINT",
               help="ZMQ ROUTER endpoint answering vLLM-style replay requests (with --kv-events)")
+@click.option("--replicas", type=click.IntRange(1, 1024), default=None,
+              help="Serve N engine replicas on Ray Serve behind one endpoint, routed by segment chain "
+                   "(pip install 'promptc[ray]'; joins RAY_ADDRESS's cluster if set). See docs/deploy.md")
 def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_tokens_limit, max_segments,
           max_messages, token_cache, max_queue, retry_after, deadline, metrics_key, header_timeout, body_timeout,
-          max_connections, segments_redis, kv_events, kv_events_replay):
+          max_connections, segments_redis, kv_events, kv_events_replay, replicas):
     """Serve the KV-tree engine over an OpenAI-compatible HTTP API.
 
     Every option is checked, and the port is bound, before the model loads: a bad value or a busy
@@ -444,6 +447,20 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         raise click.UsageError("serving beyond loopback needs API keys (--keys or PROMPTC_API_KEYS)")
     if kv_events_replay and not kv_events:
         raise click.UsageError("--kv-events-replay needs --kv-events")
+    if replicas is not None:  # the Ray Serve fleet (promptc.deploy.ray): the library does the work
+        if kv_events:
+            raise click.UsageError("with --replicas every replica publishes KV events on its own endpoint "
+                                   "(its router subscribes); drop --kv-events")
+        try:
+            from promptc.deploy.ray import run as run_fleet
+        except ImportError:
+            raise click.UsageError("--replicas needs Ray Serve: pip install 'promptc[ray]'") from None
+        from promptc.engine.serve import bind_socket
+
+        bind_socket(host, port).close()  # E707 now, not after the replicas load
+        run_fleet({"num_replicas": replicas, "model": model_path, "dtype": dtype, "budget": budget, "ttl": ttl,
+                   "token_cache": token_cache, "segments_redis": segments_redis}, config=config, host=host, port=port)
+        return
     publisher = None
     if kv_events:  # bound before the model loads: a busy or bad endpoint is a usage error
         from promptc.engine.kv_events import KVEventPublisher

@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "scaffold": {"core"},
     "observe": {"runtime", "core", "tokenizers"},
     "integrations": {"runtime", "plan", "core"},
+    "deploy": {"engine", "core"},
     "lsp": {"fmt", "lint", "compiler", "syntax", "plan", "lock", "core", "tokenizers"},
 }
 #: The application layer: thin front ends that may call any library unit (never imported by one).

@@ -7,7 +7,12 @@ it lacks, each with its source and date:
 
 * explicit-cache *storage* (Gemini ``cachedContents``, USD per million tokens per hour: ``_STORAGE``);
 * Moonshot's legacy context-cache object fees (:data:`CONTEXT_CACHE_FEES`);
-* local targets (engine, raw, vLLM, SGLang) that send no bill (``_FREE``).
+* local targets (engine, raw, vLLM, SGLang) that send no bill (``_FREE``);
+* a provider's own price facts (:attr:`ProviderSpec.prices <promptc.core.providers.spec.ProviderSpec.prices>`,
+  e.g. Qwen's from Alibaba's pricing page), used only where genai-prices has no row for the model, with
+  the page and date as the price's ``source`` (``promptc providers`` shows it: never a silent price).
+  Such a price may bill a cache mode's hits differently (``read_modes``: Qwen's implicit hits at 20%,
+  explicit at 10%): :func:`cost_of` reads the usage's ``cache_mode``.
 
 A model no source knows is **unpriced**: :func:`price_for` returns None and the caller reports
 :data:`UNPRICED_CODE` (:func:`unpriced_message` names the model and how to add its price) — never
@@ -56,6 +61,9 @@ _READ_LACKING: tuple[tuple[str, float], ...] = (("moonshot/moonshot-v1", 0.0),)
 
 
 class _Usage(Protocol):
+    """A usage :func:`cost_of` prices; an optional ``cache_mode`` attribute (``implicit``/``explicit``)
+    names the cache its reads hit."""
+
     uncached: int | None
     cache_read: int | None
     cache_write: dict[str, int] | None
@@ -79,6 +87,12 @@ class Price:
     verified: bool = True
     provider_id: str | None = None
     model_ref: str | None = None
+    #: the read multiplier of a cache mode billed differently from ``read`` (e.g. ``{"implicit": 0.2}``)
+    read_modes: Mapping[str, float] = field(default_factory=dict)
+
+    def read_multiplier(self, mode: str | None) -> float:
+        """The read multiplier for hits in cache ``mode`` (None or a mode without its own: ``read``)."""
+        return self.read_modes.get(mode or "", self.read)
 
     def write_multiplier(self, ttl: str) -> float:
         """The multiplier for a write with ``ttl`` (an unknown TTL is billed at the dearest one)."""
@@ -176,6 +190,16 @@ def _from_genai(target: str, at: datetime | None) -> Price | None:
                  model_ref=target.partition("/")[2])
 
 
+def _from_spec(target: str) -> Price | None:
+    """The provider's own price fact for ``target`` (the spec's ``prices``), or None."""
+    spec = SPECS.get(target.partition("/")[0])
+    fact = None if spec is None else spec.price_fact(target)
+    if fact is None:
+        return None
+    return Price(fact.key, fact.input, fact.output, fact.read, dict(fact.write), storage=_storage(target),
+                 source=f"{fact.source.ref} (read {fact.source.date})", read_modes=dict(fact.read_modes))
+
+
 def _write_override(value: Any) -> dict[str, float]:
     """``write = 1.25`` (every TTL) or ``write = { "5m" = 1.25, "1h" = 2.0 }``."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -186,13 +210,14 @@ def _write_override(value: Any) -> dict[str, float]:
 def price_for(target: str, overrides: Mapping[str, Mapping[str, Any]] | None = None,
               at: datetime | None = None) -> Price | None:
     """The price of ``provider/model`` at ``at`` (now when None): project ``overrides`` first, then
-    genai-prices; None when neither knows the model (unpriced — see :func:`unpriced_message`)."""
+    genai-prices, then the provider's own price facts where genai-prices has no row; None when none
+    knows the model (unpriced — see :func:`unpriced_message`)."""
     over = overrides or {}
     match = max((k for k in over if target.startswith(k)), key=len, default=None)
     if target.startswith(_FREE):
         best: Price | None = Price(target.split("/")[0] + "/", 0.0, 0.0, 0.0, {}, source="local: no bill")
     else:
-        best = _from_genai(target, at)
+        best = _from_genai(target, at) or _from_spec(target)
     if match is not None:
         o = over[match]
         base = best or Price(match, 0.0, 0.0, 1.0, storage=_storage(target))
@@ -200,7 +225,7 @@ def price_for(target: str, overrides: Mapping[str, Mapping[str, Any]] | None = N
                        output=float(o.get("output", base.output)), read=float(o.get("read", base.read)),
                        write=_write_override(o.get("write", base.write)),
                        storage=float(o.get("storage", base.storage)), source="pyproject.toml", verified=True,
-                       provider_id=None, model_ref=None)
+                       provider_id=None, model_ref=None, read_modes={} if "read" in o else base.read_modes)
     return best
 
 
@@ -231,7 +256,8 @@ def cost_of(usage: _Usage, price: Price, at: datetime | None = None) -> Cost:
         return _genai_cost(usage, price, at)
     per = 1e-6
     uncached = None if usage.uncached is None else usage.uncached * price.input * per
-    read = None if usage.cache_read is None else usage.cache_read * price.input * price.read * per
+    mode = getattr(usage, "cache_mode", None)
+    read = None if usage.cache_read is None else usage.cache_read * price.input * price.read_multiplier(mode) * per
     write = None if usage.cache_write is None else sum(
         n * price.input * price.write_multiplier(ttl) * per for ttl, n in usage.cache_write.items())
     output = None if usage.output is None else usage.output * price.output * per

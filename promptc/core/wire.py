@@ -26,6 +26,11 @@ Contract (stable):
   ``a`` and ``b`` on ``target`` exactly when their keys are equal.
 - :func:`tool_texts` ``(target, tools) -> list[str] | None``: what the target's wire carries for a
   tools segment's definitions (canonical JSON per tool), the text its tokens are counted from.
+- :func:`wire_role` ``(target, segments, i) -> str``: the role segment ``i`` carries on ``target``'s
+  wire: ``"system"`` for a segment the provider sends in its system region (a role of the spec's
+  ``system_roles``, before the first user or assistant segment), else the segment's own role. Two
+  versions of a segment with the same content are the same bytes on the wire when their wire roles
+  are equal (a segment hash covers role and content).
 """
 
 from __future__ import annotations
@@ -100,3 +105,12 @@ def tool_texts(target: str, tools: Sequence[Any]) -> list[str] | None:
     if tool_def is None:
         return None
     return [json.dumps(tool_def(t), sort_keys=True, separators=(",", ":"), ensure_ascii=False) for t in tools]
+
+
+def wire_role(target: str, segments: Sequence[Any], i: int) -> str:
+    """The role segment ``i`` of ``segments`` carries on ``target``'s wire (see the module doc)."""
+    role = segments[i].role
+    regional = _spec(target).system_roles
+    if role in regional and not any(s.role in ("user", "assistant") and s.kind != "tools" for s in segments[:i]):
+        return "system"
+    return role

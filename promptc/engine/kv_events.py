@@ -120,21 +120,33 @@ class KVEventPublisher:
     def _run(self) -> None:
         while self._running or not self._queue.empty():
             if self._replay is not None and self._replay.poll(0):
+                # events enqueued before the request was seen belong in the answer: a router that asks
+                # right after a response must get that response's blocks, so send what is waiting first
+                self._send(self._pending())
                 self._service_replay()
             try:
                 first = self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
-            events = [first]
-            while True:  # one batch: whatever is waiting now
-                try:
-                    events.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            payload = self._pack.pack({"ts": time.time(), "events": events, "data_parallel_rank": self.rank})
-            seq = next(self._seq)
-            self._pub.send_multipart((self.topic, seq.to_bytes(8, "big"), payload))
-            self._buffer.append((seq, payload))
+            self._send([first, *self._pending()])
+
+    def _pending(self) -> list[dict[str, Any]]:
+        """Every event waiting now, without blocking."""
+        events = []
+        while True:
+            try:
+                events.append(self._queue.get_nowait())
+            except queue.Empty:
+                return events
+
+    def _send(self, events: list[dict[str, Any]]) -> None:
+        """Publish ``events`` as one batch and keep it for replay (nothing when there are none)."""
+        if not events:
+            return
+        payload = self._pack.pack({"ts": time.time(), "events": events, "data_parallel_rank": self.rank})
+        seq = next(self._seq)
+        self._pub.send_multipart((self.topic, seq.to_bytes(8, "big"), payload))
+        self._buffer.append((seq, payload))
 
     def _service_replay(self) -> None:
         frames = self._replay.recv_multipart()

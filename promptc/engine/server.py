@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -123,6 +124,7 @@ class ChatRequest(BaseModel):
     seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1, le=1)
+    cache_salt: str | None = Field(default=None, min_length=1, max_length=256)  # vLLM's: see cache_scope
 
     @field_validator("stop")
     @classmethod
@@ -145,6 +147,19 @@ class ChatRequest(BaseModel):
 
 class WarmRequest(_Strict):
     segments: list[SegmentModel] = Field(min_length=1)
+
+
+SALTED = "~salt:"
+
+
+def cache_scope(tenant: str, salt: str | None) -> str:
+    """The KV-cache scope of a chat request: its tenant, or with vLLM's ``cache_salt`` a scope of its own
+    within the tenant, so requests with different salts never share cached KV (as in vLLM). A gateway that
+    sends all its clients under one key keeps them apart this way. The salt enters as a hash: the scope is
+    the ``tenant`` label of /metrics, and a salt may be a secret's HMAC."""
+    if salt is None:
+        return tenant
+    return tenant + SALTED + hashlib.sha256(salt.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _validation_error(exc: ValidationError) -> ApiError:
@@ -340,6 +355,7 @@ class EngineServer:
         max_tokens = req.max_completion_tokens or req.max_tokens or self.config.default_max_tokens
         if max_tokens > self.config.max_tokens_limit:
             raise ApiError(400, f"max_tokens is limited to {self.config.max_tokens_limit}", param="max_tokens")
+        tenant = cache_scope(tenant, req.cache_salt)  # from here on: the request's cache scope
         params = GenerationParams(max_tokens=max_tokens, temperature=req.sampling_temperature(), top_p=req.top_p,
                                   seed=req.seed,
                                   stop=req.stop_sequences())
@@ -569,8 +585,11 @@ class EngineServer:
 
     async def clear(self, request: Request) -> Response:
         tenant = self.tenant(request)
-        freed = self.engine.tree.clear(tenant)
-        self.engine.token_cache.clear(tenant)
+        freed = 0
+        for scope in {tenant, *self.engine.tree.tenant_snapshot()}:  # the tenant and its salted scopes
+            if scope == tenant or scope.startswith(tenant + SALTED):
+                freed += self.engine.tree.clear(scope)
+                self.engine.token_cache.clear(scope)
         return JSONResponse({"deleted": True, "freed_bytes": freed})
 
     async def models(self, request: Request) -> Response:

@@ -8,6 +8,12 @@ that format:
   ``cache_control`` (LiteLLM's documented prompt-caching format: on system/user/assistant content
   parts and on tools), which LiteLLM translates back into Anthropic blocks.
 - ``openai/*``: the Chat Completions payload as is (messages, ``prompt_cache_key``, ...).
+- ``bedrock/*`` (LiteLLM's ``bedrock/converse/`` route): the Converse payload's text blocks become content
+  parts, and a ``cachePoint`` block becomes ``cache_control`` on the part (or tool) before it, which
+  LiteLLM translates back into a ``cachePoint`` (with ``ttl`` written out).
+- ``gemini/*`` (Google AI Studio): the ``systemInstruction`` parts, ``contents`` and function declarations
+  in OpenAI form; Gemini caches implicitly, so there is no marker to carry, only the bytes of the prefix.
+  Point it at a base URL with ``api_base=".../v1beta"``.
 
 What the pinned LiteLLM version does with each field is recorded in tests/integrations/test_litellm.py.
 Usage comes back through :meth:`LiteLLMCall.usage`, from the usage record of LiteLLM's response.
@@ -24,7 +30,7 @@ from promptc.runtime.sdk import SdkCall, to_sdk
 from promptc.runtime.usage import Usage
 
 #: the targets this integration maps, and the to_sdk arguments for each (OpenAI: the Chat Completions API)
-_SUPPORTED: dict[str, dict[str, Any]] = {"anthropic": {}, "openai": {"api": "chat"}}
+_SUPPORTED: dict[str, dict[str, Any]] = {"anthropic": {}, "openai": {"api": "chat"}, "bedrock": {}, "gemini": {}}
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,23 @@ class LiteLLMCall:
         ``cache_creation_input_tokens``, split by TTL in ``prompt_tokens_details.cache_creation_token_details``;
         without that split they are booked at the TTL promptc sent)."""
         u = _plain(getattr(response, "usage", None) or response.get("usage"))
-        if not self.target.startswith("anthropic/"):
+        shape = self.sdk.sdk  # the wire API the call was made for, not the provider's name
+        if shape.startswith("openai."):
             return self.sdk.usage({"choices": [{"message": {"content": ""}}], "usage": u})
+        if shape.startswith("google-genai."):  # LiteLLM's prompt_tokens is Gemini's promptTokenCount (cached included)
+            cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+            meta = {"promptTokenCount": u.get("prompt_tokens") or 0,
+                    "candidatesTokenCount": u.get("completion_tokens") or 0}
+            if cached:
+                meta["cachedContentTokenCount"] = cached
+            return self.sdk.usage({"candidates": [], "usageMetadata": meta})
+        if shape.startswith("bedrock-runtime."):  # Converse usage is exclusive: inputTokens leaves the cache out
+            read = u.get("cache_read_input_tokens") or 0
+            write = u.get("cache_creation_input_tokens") or 0
+            raw_b = {"inputTokens": (u.get("prompt_tokens") or 0) - read - write,
+                     "outputTokens": u.get("completion_tokens") or 0,
+                     "cacheReadInputTokens": read, "cacheWriteInputTokens": write}
+            return self.sdk.usage({"output": {"message": {"content": []}}, "usage": raw_b})
         details = u.get("prompt_tokens_details") or {}
         read = details.get("cached_tokens") or u.get("cache_read_input_tokens") or 0
         write = u.get("cache_creation_input_tokens") or 0
@@ -68,14 +89,18 @@ def _plain(u: Any) -> dict[str, Any]:
 
 
 def to_litellm(request: Request, target: str = "anthropic/claude-sonnet-4-5", **kw: Any) -> LiteLLMCall:
-    """``litellm.completion`` kwargs for ``request`` on ``target`` (anthropic/* or openai/* Chat
-    Completions); ``kw`` as for :func:`promptc.runtime.sdk.to_sdk`."""
+    """``litellm.completion`` kwargs for ``request`` on ``target`` (anthropic/*, openai/* Chat Completions,
+    bedrock/* Converse or gemini/*); ``kw`` as for :func:`promptc.runtime.sdk.to_sdk`."""
     provider = target.split("/", 1)[0]
     if provider not in _SUPPORTED:
-        raise ValueError(f"to_litellm supports anthropic/* and openai/* targets, not {target!r}")
+        raise ValueError(f"to_litellm supports anthropic/*, openai/*, bedrock/* and gemini/* targets, not {target!r}")
     call = to_sdk(request, target, **_SUPPORTED[provider], **kw)
     p = {k: v for k, v in call.kwargs.items() if k != "extra_headers"}
-    if call.sdk.startswith("openai."):  # Chat Completions, as LiteLLM takes it
+    if call.sdk.startswith("bedrock-runtime."):
+        kwargs = _from_converse(p, call.kwargs["modelId"])
+    elif call.sdk.startswith("google-genai."):
+        kwargs = _from_gemini(p, target)
+    elif call.sdk.startswith("openai."):  # Chat Completions, as LiteLLM takes it
         kwargs = {**p, "model": target}
     else:
         messages: list[dict[str, Any]] = []
@@ -94,3 +119,74 @@ def to_litellm(request: Request, target: str = "anthropic/claude-sonnet-4-5", **
     if call.kwargs.get("extra_headers"):
         kwargs["extra_headers"] = dict(call.kwargs["extra_headers"])
     return LiteLLMCall(call.target, kwargs, call)
+
+
+def _marked_parts(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Converse text blocks as OpenAI text parts; a ``cachePoint`` marks the part before it (``cache_control``,
+    the form LiteLLM turns back into a ``cachePoint``)."""
+    parts: list[dict[str, Any]] = []
+    for b in blocks:
+        if "cachePoint" in b:
+            if not parts:
+                raise ValueError("a cachePoint with no block before it")
+            ttl = b["cachePoint"].get("ttl")
+            parts[-1]["cache_control"] = {"type": "ephemeral", **({"ttl": ttl} if ttl else {})}
+        elif "text" in b:
+            parts.append({"type": "text", "text": b["text"]})
+        else:
+            raise ValueError(f"to_litellm maps Converse text blocks, not {sorted(b)}")
+    return parts
+
+
+def _from_converse(p: dict[str, Any], model_id: str) -> dict[str, Any]:
+    """LiteLLM kwargs for a Bedrock Converse payload (its ``bedrock/converse/`` route)."""
+    messages: list[dict[str, Any]] = []
+    if p.get("system"):
+        messages.append({"role": "system", "content": _marked_parts(p["system"])})
+    for m in p["messages"]:
+        messages.append({"role": m["role"], "content": _marked_parts(m["content"])})
+    kwargs: dict[str, Any] = {"model": f"bedrock/converse/{model_id}", "messages": messages}
+    tools: list[dict[str, Any]] = []
+    for t in (p.get("toolConfig") or {}).get("tools", []):
+        if "cachePoint" in t:
+            tools[-1]["cache_control"] = {"type": "ephemeral", **({"ttl": t["cachePoint"]["ttl"]}
+                                                                   if t["cachePoint"].get("ttl") else {})}
+        else:
+            spec = t["toolSpec"]
+            tools.append({"type": "function", "function": {"name": spec["name"], "description": spec.get("description",
+                                                                                                          ""),
+                                                           "parameters": spec["inputSchema"]["json"]}})
+    if tools:
+        kwargs["tools"] = tools
+    inference = dict(p.get("inferenceConfig") or {})
+    for ours, theirs in (("maxTokens", "max_tokens"), ("temperature", "temperature")):
+        if ours in inference:
+            kwargs[theirs] = inference.pop(ours)
+    rest = sorted(set(p) - {"system", "messages", "toolConfig", "inferenceConfig", "modelId"}) + sorted(inference)
+    if rest:
+        raise ValueError(f"to_litellm cannot carry the Converse fields {rest} through LiteLLM")
+    return kwargs
+
+
+def _from_gemini(p: dict[str, Any], target: str) -> dict[str, Any]:
+    """LiteLLM kwargs for a google-genai ``generate_content`` call (Gemini: implicit caching, no markers)."""
+    cfg = dict(p.get("config") or {})
+    messages: list[dict[str, Any]] = []
+    system = cfg.pop("systemInstruction", None)
+    if system:
+        messages.append({"role": "system", "content": [{"type": "text", "text": x["text"]} for x in system["parts"]]})
+    for c in p["contents"]:
+        messages.append({"role": "assistant" if c.get("role") == "model" else "user",
+                         "content": [{"type": "text", "text": x["text"]} for x in c["parts"]]})
+    kwargs: dict[str, Any] = {"model": target, "messages": messages}
+    tools = [{"type": "function", "function": {"name": f["name"], "description": f.get("description", ""),
+                                               "parameters": f.get("parametersJsonSchema") or f.get("parameters")}}
+             for t in cfg.pop("tools", []) for f in t.get("functionDeclarations", [])]
+    if tools:
+        kwargs["tools"] = tools
+    for ours, theirs in (("maxOutputTokens", "max_tokens"), ("temperature", "temperature")):
+        if ours in cfg:
+            kwargs[theirs] = cfg.pop(ours)
+    if cfg:
+        raise ValueError(f"to_litellm cannot carry the Gemini fields {sorted(cfg)} through LiteLLM")
+    return kwargs

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptc.integrations import require
 from promptc.plan import Request
 from promptc.runtime.cost import Cost
 from promptc.runtime.sdk import SdkCall, to_sdk
@@ -81,11 +82,7 @@ def _dump(details: Any) -> dict[str, Any]:
 def to_openai_agents(request: Request, target: str = "openai/gpt-5.6", **kw: Any) -> OpenAIAgentsCall:
     """Input items, tools and ``ModelSettings`` fields for ``request`` on ``target`` (openai/*, the Responses
     API); ``kw`` as for :func:`promptc.runtime.sdk.to_sdk`."""
-    try:
-        import agents  # noqa: F401
-    except ImportError:
-        raise ImportError("to_openai_agents needs the OpenAI Agents SDK: pip install 'promptc[openai-agents]'") \
-            from None
+    require("agents", "to_openai_agents", "openai-agents", "openai-agents")
     if not target.startswith("openai/"):
         raise ValueError(f"to_openai_agents supports openai/* targets (the Responses API), not {target!r}")
     call = to_sdk(request, target, api="responses", **kw)

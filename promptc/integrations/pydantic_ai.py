@@ -11,10 +11,13 @@ offers:
   ``Tool.from_schema`` tools with the plan's schemas (only their definitions reach the wire);
 - a marker on a user text part becomes a ``CachePoint`` after that part.
 
-What is lost (pydantic-ai 2.78.0): it joins all instructions with ``"\\n\\n"`` into ONE system block,
-so a marker on an inner system block (e.g. after the shared ``rules``: the prefix other agents reuse)
-cannot be placed; the last one still caches the whole static prefix. tests/integrations/test_pydantic_ai.py
-records exactly which bytes differ from promptc's payload. Usage comes back through
+What is lost (pydantic-ai 2.78.0): it joins all literal instructions with ``"\\n\\n"`` into ONE system
+block, so a marker on an inner system block (e.g. after the shared ``rules``: the prefix other agents reuse)
+cannot be placed; the last one still caches the whole static prefix. pydantic-ai 2.78's only route to a
+second system cache point, instructions registered with ``on_change="append"``, does place a marker after
+the literal ones, but sends each appended block wrapped in a ``<pyai:context>`` element plus an explanation
+of its own, so the bytes are no longer the plan's; promptc keeps the plan's text. tests/integrations/
+test_pydantic_ai.py records exactly which bytes differ from promptc's payload, on both routes. Usage comes back through
 :meth:`PydanticAICall.usage`, from the provider's usage record pydantic-ai keeps in ``usage().details``.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptc.integrations import require
 from promptc.plan import Request
 from promptc.runtime.cost import Cost
 from promptc.runtime.sdk import SdkCall, to_sdk
@@ -79,10 +83,7 @@ class PydanticAICall:
 def to_pydantic_ai(request: Request, target: str = "anthropic/claude-sonnet-4-5", **kw: Any) -> PydanticAICall:
     """Instructions, prompt, tools and ``AnthropicModelSettings`` for ``request`` on ``target`` (anthropic/*);
     ``kw`` as for :func:`promptc.runtime.sdk.to_sdk`."""
-    try:
-        from pydantic_ai import CachePoint
-    except ImportError:
-        raise ImportError("to_pydantic_ai needs pydantic-ai: pip install 'promptc[pydantic-ai]'") from None
+    CachePoint = require("pydantic_ai", "to_pydantic_ai", "pydantic-ai", "pydantic-ai-slim").CachePoint
     if not target.startswith("anthropic/"):
         raise ValueError(f"to_pydantic_ai supports anthropic/* targets, not {target!r}")
     call = to_sdk(request, target, **kw)

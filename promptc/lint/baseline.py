@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptc.compiler.build import compile_project
+from promptc.compiler.context import BuildContext
 from promptc.lint.config import load_lint_config
 from promptc.lint.gitref import (BaselineError, _fail, _git, changed_paths, default_ref, label_for,
                                  renamed_paths, repo_root,
@@ -63,8 +64,9 @@ def _extract(repo: Path, commit: str, rel: str, dest: Path) -> None:
         tar.extractall(dest, filter=_keep_inside)
 
 
-def _compiled(root: Path, kind: str, label: str, cache_dir: Path | None, stop: Path | None) -> Snapshot | None:
-    result = compile_project([root], cache_dir=cache_dir)
+def _compiled(root: Path, kind: str, label: str, cache_dir: Path | None, stop: Path | None,
+              context: BuildContext | None = None) -> Snapshot | None:
+    result = compile_project([root], cache_dir=cache_dir, context=context)
     if result.errors:
         return None
     return Snapshot(kind, label, view_plans(result.plans), root=root,
@@ -72,7 +74,7 @@ def _compiled(root: Path, kind: str, label: str, cache_dir: Path | None, stop: P
 
 
 def _partial(root: Path, label: str, cache_dir: Path | None, tree: Path, changed: list[str],
-             new: Snapshot) -> Snapshot | None:
+             new: Snapshot, context: BuildContext | None = None) -> Snapshot | None:
     """The baseline built only where it can differ from ``new`` (see :mod:`.incremental`)."""
     found = affected(changed, new)
     if found is None:
@@ -82,7 +84,7 @@ def _partial(root: Path, label: str, cache_dir: Path | None, tree: Path, changed
     entries = sorted(e for e in entries if (root / e).is_file())
     views = {name: v for name, v in new.plans.items() if name not in plans}
     if entries:
-        result = compile_project([root / e for e in entries], cache_dir=cache_dir)
+        result = compile_project([root / e for e in entries], cache_dir=cache_dir, context=context)
         if result.errors or result.root != root.resolve():
             return None
         built = view_plans(result.plans)
@@ -92,9 +94,11 @@ def _partial(root: Path, label: str, cache_dir: Path | None, tree: Path, changed
     return Snapshot("git", label, dict(sorted(views.items())), root=root, config=load_lint_config(root, tree).__dict__)
 
 
-def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None, new: Snapshot | None = None) -> Baseline:
+def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None, new: Snapshot | None = None,
+             context: BuildContext | None = None) -> Baseline:
     """Build the baseline of ``project_root`` at ``ref`` from git objects. With ``new`` (the new
-    build), only the plans whose files changed are built again."""
+    build), only the plans whose files changed are built again; ``context`` is the new build's (each
+    tokenizer is loaded once per lint)."""
     commit = resolve_commit(repo, ref)
     rel = project_root.resolve().relative_to(repo).as_posix()
     rel = "" if rel == "." else rel
@@ -110,9 +114,10 @@ def from_git(repo: Path, ref: str, project_root: Path, cache_dir: Path | None, n
     # a renamed or moved file (git diff -M) is followed by a full build: its old plans live at the old path
     if new is not None and root.is_dir() and not renamed_paths(repo, commit, rel):
         local = [p[len(rel) + 1:] if rel else p for p in changed]
-        snap = _partial(root, label, cache_dir, tree, local, new)
+        snap = _partial(root, label, cache_dir, tree, local, new, context)
     if snap is None:
-        snap = _compiled(root, "git", label, cache_dir, tree) if root.is_dir() else Snapshot("git", label, {}, root=root)
+        snap = _compiled(root, "git", label, cache_dir, tree, context) if root.is_dir() \
+            else Snapshot("git", label, {}, root=root)
     if snap is not None:
         return Baseline(snap, workdir=work)
     lock = root / LOCK_NAME
@@ -133,15 +138,15 @@ def from_lock(path: Path) -> Baseline:
     return Baseline(Snapshot("lock", str(path), view_lock(data)))
 
 
-def from_dir(path: Path, cache_dir: Path | None) -> Baseline:
-    snap = _compiled(path, "dir", str(path), cache_dir, None)
+def from_dir(path: Path, cache_dir: Path | None, context: BuildContext | None = None) -> Baseline:
+    snap = _compiled(path, "dir", str(path), cache_dir, None, context)
     if snap is None:
         raise _fail("E922", f"the baseline directory {path} does not compile", "lint against a directory that builds")
     return Baseline(snap)
 
 
 def load_baseline(against: str | None, project_root: Path, cache_dir: Path | None = None,
-                  new: Snapshot | None = None) -> Baseline:
+                  new: Snapshot | None = None, context: BuildContext | None = None) -> Baseline:
     """Resolve ``--against``: a lockfile, a directory, or a git ref (default: the merge-base with the
     default branch)."""
     if against is not None:
@@ -149,13 +154,13 @@ def load_baseline(against: str | None, project_root: Path, cache_dir: Path | Non
         if p.is_file():
             return from_lock(p)
         if p.is_dir():
-            return from_dir(p, cache_dir)
+            return from_dir(p, cache_dir, context)
     repo = repo_root(project_root)
     if repo is None:
         raise _fail("E921", f"`{against}` is not a file or directory, and {project_root} is not in a git repository"
                     if against else f"{project_root} is not in a git repository",
                     "pass --against with a lockfile or a directory")
-    return from_git(repo, against or default_ref(repo), project_root, cache_dir, new)
+    return from_git(repo, against or default_ref(repo), project_root, cache_dir, new, context)
 
 
 __all__ = ["Baseline", "BaselineError", "load_baseline", "repo_root"]

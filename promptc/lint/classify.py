@@ -10,15 +10,20 @@ emitted outside its rule (``tests/lint/test_rules.py`` holds this):
 
 * ``targets``: a target's model or tokenizer changed E911; targets added or removed I912;
 * ``renamed``: segments are matched by content first, a cached segment renamed with the same bytes is I918;
+  plans are matched the same way (:func:`match_plans`, which :func:`promptc.lint.run.compare` applies
+  before the rules run): a renamed plan is compared with its baseline under its new name, never
+  reported as I915 + I916;
 * ``moved`` / ``added`` / ``removed``: a segment moved E907, added E908 or removed E909 in the cached prefix;
 * ``stability``: a cached segment's stability changed E910;
 * ``append_only``: an append-only segment grown at its end I906 — E904 when a target's wire sends it
   before other cached content, which is then re-written (its ``regrade``, decided from the impact) —
   otherwise E905 naming the entry and whether it was inserted, removed, reordered or rewritten;
 * ``content``: a cached segment's bytes changed E901 (a role-only change is E901 saying so, never a
-  whitespace finding), only whitespace E902 / only trailing whitespace E903, or E914 when the
-  declaration is unchanged and an included file changed (line endings are normalized to LF by the
-  compiler, so a line-ending-only change changes no byte: no finding);
+  whitespace finding, on the targets whose wire carries the role: none where both roles are the same
+  bytes on the wire, :func:`promptc.core.wire.wire_role`), only whitespace E902 / only trailing
+  whitespace E903, or E914 when the declaration is unchanged and an included file changed (line
+  endings are normalized to LF by the compiler, so a line-ending-only change changes no byte: no
+  finding);
 * ``outside_prefix``: anything outside the cached prefix (session/turn templates, turn segments,
   moves/additions/removals/stability changes after it) I913 — also, through its ``regrade``, an
   error whose break loses nothing cached on any target;
@@ -31,6 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from promptc.core.codes import lookup
+from promptc.core.wire import wire_role
 from promptc.lint import locate
 from promptc.lint.model import Location
 from promptc.lint.snapshot import PlanView, SegView, Snapshot
@@ -381,18 +387,37 @@ def _content(p: PlanPair) -> list[Change]:
     for i, o, s in _common(p):
         if _bytes_changed(o, s) and (o.entries is None or s.entries is None):
             c = _content_change(p, o, s, i)
+            if c is None:
+                continue
             c.old_break = p.old_ids.index(s.id)
             out += _segment_change(p, s, c)
     return out
 
 
-def _content_change(p: PlanPair, old: SegView, new: SegView, i_new: int) -> Change:
+def _role_differs(target: str, p: PlanPair, old: SegView, new: SegView, i_new: int) -> bool:
+    """Whether ``target``'s wire carries a role change of ``new`` (promptc.core.wire.wire_role: Anthropic,
+    Bedrock and Gemini send system and developer text in one system region, OpenAI sends each role)."""
+    j = next(k for k, x in enumerate(p.old.segments) if x is old)
+    try:
+        return wire_role(target, p.old.segments, j) != wire_role(target, p.new.segments, i_new)
+    except ValueError:  # a provider without a spec: its wire is unknown, the change counts
+        return True
+
+
+def _content_change(p: PlanPair, old: SegView, new: SegView, i_new: int) -> Change | None:
     old_snap, new_snap, plan = p.old_snap, p.new_snap, p.new
     notes: list[str] = []
     if old.content is not None and old.content == new.content and old.role and new.role and old.role != new.role:
+        # per target, what its wire does: no finding where both roles are the same bytes on the wire
+        targets = tuple(t for t in p.carried if _role_differs(t, p, old, new, i_new))
+        if not targets:
+            return None
+        same = [t for t in p.carried if t not in targets]
         loc = locate.first_change(old_snap, old, new_snap, new) or locate.declaration(new_snap, new)
         return Change("E901", plan.name, f"static segment `{new.id}` changed: its role changed ({old.role} → "
-                                         f"{new.role}), the text is the same", new.id, loc, i_new,
+                                         f"{new.role}), the text is the same", new.id, loc, i_new, targets=targets,
+                      notes=(f"the wire of {', '.join(same)} sends both roles as the same bytes (its system "
+                             "region): no cached prefix is lost there",) if same else (),
                       hint=f"restore `role {old.role}`; if the new role is intended, acknowledge the cache reset "
                            "(`# promptc: allow E901 — reason`)")
     ws = _ws_class(old.content, new.content) if old.content is not None and new.content is not None \
@@ -499,6 +524,44 @@ def classify_plan(old: PlanView, new: PlanView, old_snap: Snapshot | None, new_s
     """Every change between two versions of one plan."""
     p = pair(old, new, old_snap, new_snap)
     return [c for rule in RULES if rule.plan is not None for c in rule.plan(p)]
+
+
+def _own(plan: PlanView, others: list[PlanView]) -> list[SegView]:
+    """The segments of ``plan`` no other plan of its side uses (its agent's own blocks)."""
+    used = {s.id for p in others for s in p.segments}
+    return [s for s in plan.segments if s.id not in used]
+
+
+def match_plans(old: dict[str, PlanView], new: dict[str, PlanView]) -> dict[str, str]:
+    """Baseline plan name → new plan name for plans that were renamed (a plan gone under its name and
+    another one added). Plans are matched as segments are: by content first — the same segment hashes
+    in the same order (a byte-identical rename), else the same bytes in one of the plan's own segments
+    (those no other plan uses) — then by name: one of its own segments under the same id (a rename
+    with edits). Shared blocks alone never match: a plan that only shares the global block with a
+    removed one is a new plan."""
+    gone = [n for n in sorted(old) if n not in new]
+    fresh = [n for n in sorted(new) if n not in old]
+    if not gone or not fresh:
+        return {}
+    out: dict[str, str] = {}
+
+    def sig(p: PlanView) -> tuple:
+        return tuple((s.hash, s.content, s.template, s.entries) for s in p.segments)
+
+    for o in gone:  # identical plans first
+        m = next((n for n in fresh if n not in out.values() and sig(new[n]) == sig(old[o])), None)
+        if m is not None:
+            out[o] = m
+    for key in (lambda s: s.hash, lambda s: s.id):  # by content, then by name
+        for o in gone:
+            if o in out:
+                continue
+            own = {key(s) for s in _own(old[o], [old[x] for x in old if x != o])} - {None}
+            cands = [n for n in fresh if n not in out.values()
+                     and own & {key(s) for s in _own(new[n], [new[x] for x in new if x != n])}]
+            if len(cands) == 1:
+                out[o] = cands[0]
+    return out
 
 
 def classify(old: dict[str, PlanView], new: dict[str, PlanView], old_snap: Snapshot | None,

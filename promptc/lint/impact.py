@@ -71,6 +71,13 @@ def _old_stop(old_w: wire.Wire, new_w: wire.Wire, new: PlanView, change: Change)
     return next((k for k, s in enumerate(old_w.segs) if s.id not in ids and s.hash not in hashes), len(old_w.segs))
 
 
+def _common(target: str, lim: wire.Limits, counter: wire.WireCounter | None) -> wire.Common | None:
+    """How much of a changed segment the target's cache still matches (its wire's token ids)."""
+    if counter is None:
+        return None
+    return lambda a, b: counter.common_tokens(target, a, b, token_level=lim.token_level)
+
+
 def target_impact(target: str, old: PlanView | None, new: PlanView, config: LintConfig, *,
                   change: Change | None = None, exact: bool = True,
                   counter: wire.WireCounter | None = None) -> TargetImpact:
@@ -87,7 +94,7 @@ def target_impact(target: str, old: PlanView | None, new: PlanView, config: Lint
         res = wire.WireLoss(0, res.write, res.end if change is not None and change.code == "E911" else 0, res.end, ())
     else:
         stop = _old_stop(old_w, new_w, new, change) if change is not None else None
-        res = wire.loss(old_w, new_w, lim, old_stop=stop)
+        res = wire.loss(old_w, new_w, lim, old_stop=stop, common=_common(target, lim, counter))
     notes = []
     if old_w is not None and not wire.written(old_w, lim) and old_w.segs:
         notes.append(f"nothing was cached before on {target}: the baseline's prefix is below its minimum of "
@@ -97,7 +104,8 @@ def target_impact(target: str, old: PlanView | None, new: PlanView, config: Lint
                      f"{lim.min_tokens} tokens; every request pays the full input price")
     retention = config.retention_for(new.name)
     ttl = ttl_for(target, retention)
-    lost_reads = res.lost if res.end == 0 else 0  # nothing cached any more: every request pays full price
+    # nothing cached any more, or a wire that reports no writes: the tokens no longer read pay full price
+    lost_reads = res.lost if res.end == 0 or not lim.writes_reported else 0
     return TargetImpact(target=target, tokens=res.write, lost=res.lost, read=res.read, estimate=not exact,
                         lost_segments=list(res.lost_segments) if res.lost else [],
                         breakpoints_lost=list(res.lost_marks), notes=notes,
@@ -134,6 +142,9 @@ def totals(old_plans: dict[str, PlanView], new_plans: dict[str, PlanView], names
     targets = sorted({t.name for n in names for t in new_plans[n].targets})
     for target in targets:
         lim = wire.limits(target, config.cache_limits)
+        if lim.mode == "automatic":
+            out[target] = _automatic_totals(target, lim, old_plans, new_plans, names, config, counter)
+            continue
         fresh_entries: set[tuple] = set()  # prefixes written by earlier plans of this pass
         tokens, cost, priced = 0, 0.0, False
         for name in names:
@@ -157,3 +168,30 @@ def totals(old_plans: dict[str, PlanView], new_plans: dict[str, PlanView], names
                 cost, priced = cost + c.per_request, True
         out[target] = (tokens, round(cost, 6) if priced else None)
     return out
+
+
+def _automatic_totals(target: str, lim: wire.Limits, old_plans: dict[str, PlanView], new_plans: dict[str, PlanView],
+                      names: list[str], config: LintConfig,
+                      counter: wire.WireCounter | None) -> tuple[int, float | None]:
+    """:func:`totals` on an automatic cache: each plan's next request reads the longest prefix any
+    earlier request left (every baseline plan's, then the changed plans' before it, under the same
+    cache key); nothing is reported written; each plan pays its tokens no longer read uncached."""
+    common = _common(target, lim, counter)
+    has = lambda p: p is not None and target in {t.name for t in p.targets}  # noqa: E731
+    sources = [wire.wire_of(p, target, lim, like=new_plans.get(n), counter=counter)
+               for n, p in sorted(old_plans.items()) if has(p)]
+    cost, priced = 0.0, False
+    for name in names:
+        new = new_plans[name]
+        if not has(new):
+            continue
+        new_w = wire.wire_of(new, target, lim, counter=counter)
+        old = old_plans.get(name)
+        was = lim.floor(wire.wire_of(old, target, lim, like=new, counter=counter).total) if has(old) else 0
+        read = max((lim.floor(wire.common_prefix(src, new_w, lim, common)) for src in sources), default=0)
+        sources.append(new_w)
+        lost = max(0, was - read)
+        c = cost_of(target, 0, config, lost_reads=lost, ttl=ttl_for(target, config.retention_for(name)))
+        if c is not None:
+            cost, priced = cost + c.per_request, True
+    return 0, (round(cost, 6) if priced else None)

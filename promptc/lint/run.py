@@ -8,12 +8,14 @@ formats (:mod:`.formats`) render. ``build --check`` uses the same engine against
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import posixpath
 from pathlib import Path
 
 from promptc.compiler.build import BuildResult, compile_project
+from promptc.compiler.context import BuildContext
 from promptc.compiler.sources import find_sources
 from promptc.core.codes import lookup
 from promptc.core.errors import Diagnostic, Span
@@ -21,7 +23,7 @@ from promptc.core.version import __version__
 from promptc.lint import suppress
 from promptc.lint.baseline import load_baseline, repo_root
 from promptc.lint.gitref import BaselineError, unchanged_since
-from promptc.lint.classify import Change, classify, regrade
+from promptc.lint.classify import Change, classify, match_plans, regrade
 from promptc.lint.config import LintConfig, load_lint_config
 from promptc.lint.impact import plan_impact, totals as impact_totals, whole_plan_impact
 from promptc.lint.model import REPORT_VERSION, Finding, LintReport, Location, PlanImpact, PlanSummary, Summary, Suppression
@@ -65,6 +67,14 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
     """The report for the change from ``old`` to ``new`` (both :class:`Snapshot`)."""
     config = config or LintConfig()
     counter = WireCounter()  # tool definitions counted as each provider's wire carries them
+    renamed = match_plans(old.plans, new.plans)
+    if renamed:  # a renamed plan is compared with its old self under its new name (not "added" + "removed")
+        old = dataclasses.replace(old, plans={renamed.get(n, n): (dataclasses.replace(v, name=renamed[n])
+                                                                  if n in renamed else v)
+                                              for n, v in old.plans.items()})
+        notes = (*notes, *(f"plan `{o}` was renamed `{n}` (matched by its segments): its changes are reported "
+                           "against its baseline, not as a plan added and one removed"
+                           for o, n in sorted(renamed.items())))
     changes = classify(old.plans, new.plans, old if old.root is not None else None, new)
     groups: dict[tuple, list[Change]] = {}
     for c in changes:
@@ -228,9 +238,10 @@ def lint(paths=(".",), against: str | None = None, *, cache_dir: Path | None = N
     label = unchanged_since(root, against)
     if label is not None:  # nothing under the project changed since the ref: nothing to build
         return _empty(label, "git")
-    result = compile_project([Path(p) for p in paths], cache_dir=cache_dir)
+    context = BuildContext()  # both versions' builds load each tokenizer once
+    result = compile_project([Path(p) for p in paths], cache_dir=cache_dir, context=context)
     new = Snapshot("new", str(root), view_plans(result.plans), root=root, config=load_lint_config(root).__dict__)
-    baseline = load_baseline(against, root, cache_dir, None if result.errors else new)
+    baseline = load_baseline(against, root, cache_dir, None if result.errors else new, context)
     try:
         if baseline.identical:
             return _empty(baseline.label, "git")

@@ -12,7 +12,15 @@ and tree caches). Lint prices a change with that model, per target:
 * the longest of those that is still a prefix of the new wire (``read``; an append-only segment that
   only grew keeps the prefix through its old entries), and the new version's last written prefix
   (``end``; below the minimum *nothing will be cached after*);
-* re-written tokens = ``end - read``, tokens no longer read = baseline's last written prefix - read.
+* re-written tokens = ``end - read``, tokens no longer read = baseline's last written prefix - read;
+* on a keyed cache (the spec's ``keyed_cache``: OpenAI, Kimi) a request reads only what its own cache
+  key wrote; promptc's adapters derive the key from the last static global segment
+  (:func:`cache_key_anchor`), so a change to the shared block reads nothing (:func:`key_lost`);
+* an automatic cache (``mode = "automatic"``) reports no writes: ``write`` is 0 and the loss is the
+  tokens no longer read. It reads the longest prefix it still matches (:func:`common_prefix`): with a
+  block size, token prefixes in whole steps — the unchanged leading tokens of a changed segment count
+  (``WireCounter.common_tokens``); without one, whole blocks: each tool definition, each segment's
+  text part, or each message where the adapter joins a role's run into one text (``joined_messages``).
 
 The oracle for all of it is the provider simulator (tests/lint/test_oracle.py): the same numbers must
 come out of a replay of the baseline's requests then the change's.
@@ -21,10 +29,11 @@ come out of a replay of the baseline's requests then the change's.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from promptc.core.canonical import canonical_json
 from promptc.core.providers import SPECS, limits_for, parse_target, spec_for
+from promptc.core.wire import tool_texts, wire_role
 from promptc.core.wire import wire_order as _core_wire_order
 from promptc.lint.snapshot import PlanView, SegView
 
@@ -43,6 +52,7 @@ class WireCounter:
     def __init__(self):
         self._tok: dict[str, object] = {}
         self._n: dict[tuple[str, str], int] = {}
+        self._ids: dict[tuple, list[list[int]]] = {}
 
     def tools_tokens(self, target: str, seg: SegView) -> int | None:
         """Tokens of ``seg``'s tool definitions on ``target``'s wire (None: the plan's count stands)."""
@@ -65,6 +75,46 @@ class WireCounter:
             self._n[key] = sum(len(tok.encode(canonical_json(spec.tool_def(t)))) for t in seg.tools)
         return self._n[key]
 
+    def _pieces(self, target: str, seg: SegView) -> list[list[int]] | None:
+        """``seg``'s token ids on ``target``'s wire, one list per block the wire carries (a tool
+        definition each, or the segment's one text part); None when the side has no content (a lockfile)."""
+        try:
+            tok_id = parse_target(target).tokenizer
+        except ValueError:
+            return None
+        if not tok_id or tok_id.startswith("gguf:"):
+            return None
+        texts = tool_texts(target, seg.tools) if seg.kind == "tools" and seg.tools is not None else None
+        if texts is None:
+            texts = [seg.content] if seg.content is not None else None
+        if texts is None:
+            return None
+        key = (tok_id, seg.hash, seg.kind == "tools" and seg.tools is not None and target.split("/", 1)[0])
+        if key not in self._ids:
+            if tok_id not in self._tok:
+                from promptc.tokenizers import load_tokenizer
+
+                self._tok[tok_id] = load_tokenizer(tok_id)
+            self._ids[key] = [list(self._tok[tok_id].encode(t)) for t in texts]
+        return self._ids[key]
+
+    def common_tokens(self, target: str, a: SegView, b: SegView, *, token_level: bool) -> int:
+        """Tokens of ``a``'s wire that ``b``'s wire starts with: the longest common token prefix
+        (``token_level``: a cache that matches token prefixes), else the whole blocks (tool definitions)
+        both start with — 0 when either side's content is unknown."""
+        pa, pb = self._pieces(target, a), self._pieces(target, b)
+        if pa is None or pb is None:
+            return 0
+        n = 0
+        for x, y in zip(pa, pb):
+            if x == y:
+                n += len(x)
+                continue
+            if token_level:
+                n += next((i for i, (u, v) in enumerate(zip(x, y)) if u != v), min(len(x), len(y)))
+            break
+        return n
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -72,13 +122,38 @@ class Limits:
     mode: str  #: explicit | automatic | tree
     block_size: int | None = None
     cumulative: bool = False  #: each written checkpoint adds ``min_tokens`` to the previous one
+    keyed: bool = False  #: the cache is partitioned by the request's cache key (the spec's ``keyed_cache``)
+    joined: bool = False  #: one text per message: whole blocks end at message ends (the spec's ``joined_messages``)
+
+    @property
+    def writes_reported(self) -> bool:
+        """Whether the wire reports cache writes: explicit (breakpoint) caches do; an automatic cache's
+        usage carries cached tokens only (its writes are free or unreported), so lint reports no
+        written tokens there — only the tokens no longer read, at the uncached price."""
+        return self.mode != "automatic"
+
+    @property
+    def token_level(self) -> bool:
+        """An automatic cache that matches token prefixes in ``block_size`` steps (the spec's block size):
+        the unchanged leading tokens of a changed segment are still read. Without a block size an
+        automatic cache matches whole blocks (tool definitions, content parts)."""
+        return self.mode == "automatic" and bool(self.block_size)
+
+    def floor(self, tokens: int) -> int:
+        """The longest prefix of ``tokens`` an entry can hold: 0 below the minimum, else whole steps."""
+        if tokens < max(self.min_tokens, 1):
+            return 0
+        if not self.token_level:
+            return tokens
+        return self.min_tokens + (tokens - self.min_tokens) // self.block_size * self.block_size
 
 
 def limits(target: str, cache_limits: Mapping[str, Mapping] | None) -> Limits:
     lim = limits_for(target, cache_limits or {})
     spec = SPECS.get(target.split("/", 1)[0])
-    return Limits(lim.min_tokens or 0, lim.mode, getattr(lim, "block_size", None),
-                  spec is not None and spec.cumulative_minimum)
+    block = getattr(lim, "block_size", None)
+    return Limits(lim.min_tokens or 0, lim.mode, block, spec is not None and spec.cumulative_minimum,
+                  spec is not None and spec.keyed_cache, spec is not None and spec.joined_messages)
 
 
 @dataclass(frozen=True)
@@ -88,10 +163,23 @@ class Wire:
     segs: tuple[SegView, ...]
     cum: tuple[int, ...]  #: tokens through each wire position
     marks: tuple[int, ...]  #: wire positions where entries are written (every one: automatic/tree)
+    key: str | None = None  #: the cache key's identity on a keyed cache (:func:`cache_key_of`)
+    key_positions: frozenset[int] = frozenset()  #: wire positions of the segments the key derives from
 
     @property
     def total(self) -> int:
         return self.cum[-1] if self.cum else 0
+
+
+def _same_on_wire(target: str, plan: PlanView, k: int, like: PlanView, j: int | None) -> bool:
+    """Whether segment ``k`` of ``plan`` and segment ``j`` of ``like`` differ in their role only and
+    ``target``'s wire carries them as the same bytes."""
+    if j is None:
+        return False
+    a, b = plan.segments[k], like.segments[j]
+    return (a.hash != b.hash and b.hash is not None and a.content is not None and a.content == b.content
+            and a.role != b.role and a.kind == b.kind
+            and wire_role(target, plan.segments, k) == wire_role(target, like.segments, j))
 
 
 def wire_of(plan: PlanView, target: str, lim: Limits, like: PlanView | None = None,
@@ -108,8 +196,18 @@ def wire_of(plan: PlanView, target: str, lim: Limits, like: PlanView | None = No
         cached = [replace(s, kind=s.kind or getattr(other.get(s.id), "kind", None),
                           level=s.level or getattr(other.get(s.id), "level", None),
                           tools=s.tools if s.tools is not None else getattr(same(s), "tools", None)) for s in cached]
+        # a segment whose role alone changed is the same bytes where the target's wire sends both roles
+        # in its system region (promptc.core.wire.wire_role): on this target it keeps the other side's hash
+        at = {s.id: j for j, s in enumerate(like.segments)}
+        cached = [replace(s, hash=other[s.id].hash) if _same_on_wire(target, plan, k, like, at.get(s.id)) else s
+                  for k, s in enumerate(cached)]
     order = wire_order(target, cached)
     segs = tuple(cached[i] for i in order)
+    key, key_positions = None, frozenset()
+    if lim.keyed and cached:
+        anchor = cache_key_anchor(cached)
+        key = cached[anchor].prefix_hash
+        key_positions = frozenset(p for p, i in enumerate(order) if i <= anchor)
     cum, total = [], 0
     for s in segs:
         wire_n = counter.tools_tokens(target, s) if counter is not None and s.kind == "tools" else None
@@ -126,7 +224,17 @@ def wire_of(plan: PlanView, target: str, lim: Limits, like: PlanView | None = No
             last_global = max((k for k, s in enumerate(segs) if s.level == "global"), default=None)
             planned = sorted({len(segs) - 1} | ({last_global} if last_global is not None else set()))
         marks = tuple(planned)
-    return Wire(segs, tuple(cum), marks)
+    return Wire(segs, tuple(cum), marks, key, key_positions)
+
+
+def cache_key_anchor(segs: Sequence[SegView]) -> int:
+    """The plan index of the segment whose ``prefix_hash`` promptc's adapters derive the cache key from
+    (``promptc.runtime.providers.openai.cache_key``, scope ``shared``): the last static ``global``
+    segment, else the last static one, else the first."""
+    glob = [i for i, s in enumerate(segs) if s.stability == "static" and s.level == "global"]
+    if glob:
+        return glob[-1]
+    return next((i for i in reversed(range(len(segs))) if segs[i].stability == "static"), 0)
 
 
 def written(w: Wire, lim: Limits) -> list[int]:
@@ -174,6 +282,10 @@ def _floor_block(tokens: int, lim: Limits) -> int:
     return lim.min_tokens + (tokens - lim.min_tokens) // lim.block_size * lim.block_size
 
 
+#: (baseline segment, new segment) → tokens of the first that the second starts with, on one target
+Common = Callable[[SegView, SegView], int]
+
+
 @dataclass(frozen=True)
 class WireLoss:
     """What one target's next request does after the change."""
@@ -191,15 +303,65 @@ class WireLoss:
         return max(0, self.was_read - self.read)
 
 
-def loss(old: Wire | None, new: Wire, lim: Limits, *, old_stop: int | None = None) -> WireLoss:
-    """The next request of ``new`` after ``old`` was warm (see the module docstring)."""
+def key_lost(old: Wire, new: Wire, lim: Limits, stop: int | None = None) -> bool:
+    """Whether ``new`` goes to another cache than ``old`` (a keyed cache whose key changed; with
+    ``stop``, only when that change is in the prefix the key derives from)."""
+    return lim.keyed and old.key != new.key and (stop is None or stop in old.key_positions)
+
+
+def common_prefix(a: Wire, b: Wire, lim: Limits, common: Common | None = None, *, stop: int | None = None) -> int:
+    """Tokens of ``b``'s wire that an entry written for ``a`` still matches (before the minimum and
+    steps): 0 across cache keys; through every byte-identical segment, then what ``common`` says of the
+    first differing one (its unchanged leading tokens, or whole tool definitions). With ``stop`` (one
+    change), the positions before it are taken as unchanged."""
+    if key_lost(a, b, lim, stop):
+        return 0
+    n = min(len(a.segs), len(b.segs))
+    if stop is not None and stop >= len(a.segs):
+        return a.total
+    k = min(stop, n) if stop is not None else 0
+    while stop is None and k < n and a.segs[k].hash == b.segs[k].hash:
+        k += 1
+    if lim.joined and not lim.token_level:  # whole messages only: back to the last message both end at
+        while k > 0 and not (_message_end(a.segs, k - 1) and _message_end(b.segs, k - 1)):
+            k -= 1
+    tokens = a.cum[k - 1] if k else 0
+    if k < n and common is not None and (stop is None or a.segs[k].id == b.segs[k].id) \
+            and (lim.token_level or not lim.joined or a.segs[k].kind == "tools"):
+        tokens += min(common(a.segs[k], b.segs[k]), a.cum[k] - tokens)
+    return tokens
+
+
+def _message_end(segs: Sequence[SegView], j: int) -> bool:
+    """Whether a joined-message wire ends a block after position ``j``: a tool definition, a role or
+    static/non-static change (``promptc.runtime.providers.moonshot.groups``), or the end of the prefix."""
+    if j + 1 >= len(segs):
+        return True
+    x, y = segs[j], segs[j + 1]
+    return (x.kind == "tools" or y.kind == "tools" or x.role != y.role
+            or (x.stability == "static") != (y.stability == "static"))
+
+
+def loss(old: Wire | None, new: Wire, lim: Limits, *, old_stop: int | None = None,
+         common: Common | None = None) -> WireLoss:
+    """The next request of ``new`` after ``old`` was warm (see the module docstring). ``common``
+    (``WireCounter.common_tokens`` for the target) measures a changed segment's unchanged start."""
     new_w = written(new, lim)
     end = _floor_block(new.cum[new_w[-1]], lim) if new_w else 0
+    if lim.mode == "automatic":  # an automatic cache: nothing reported written; reads what still matches
+        end = lim.floor(new.total)
+        if old is None:
+            return WireLoss(0, 0, 0, end, ())
+        was = lim.floor(old.total)
+        read = min(lim.floor(common_prefix(old, new, lim, common, stop=old_stop)), was)
+        gone = tuple(s.id for k, s in enumerate(old.segs) if old.cum[k] > read and (old.cum[k - 1] if k else 0) < was)
+        return WireLoss(read, 0, was, end, (), gone)
     if old is None:
         return WireLoss(0, end, 0, end, ())
     old_w = written(old, lim)
     was = _floor_block(old.cum[old_w[-1]], lim) if old_w else 0
-    valid = [k for k in old_w if still_prefix(old, new, k, lim, stop=old_stop)]
+    valid = [] if key_lost(old, new, lim, old_stop) else \
+        [k for k in old_w if still_prefix(old, new, k, lim, stop=old_stop)]
     read = _floor_block(old.cum[valid[-1]], lim) if valid else 0
     if old_stop is not None and old_stop >= len(old.segs):
         read = was

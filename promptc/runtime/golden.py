@@ -7,6 +7,12 @@ is rendered with its inputs from ``--inputs`` (``{"plan": {"input": value}}``) a
 not given there, a fixed sample value per type (the fixtures must be deterministic, so no clock, no
 randomness). One fixture per (plan, target): ``<fixtures>/<plan>/<provider>__<model>.json`` holding
 ``{"target", "path", "marks", "payload"}`` as sorted, indented JSON.
+
+The targets are the project's own by default: each plan's ``targets`` (its ``target`` list, else the
+module's, else ``[tool.promptc] target``), exactly what ``promptc build`` compiled it for; ``--target``
+(repeatable) renders every plan for the given targets instead. The runtime settings (cache minimums,
+retention, provider options) are ``[tool.promptc]`` of the nearest ``pyproject.toml`` above the working
+directory, as for :class:`~promptc.runtime.client.Client`.
 """
 
 from __future__ import annotations
@@ -75,15 +81,23 @@ def render_fixture(plan: Plan, client: Any, inputs: dict[str, Any]) -> str:
     return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def check(plans: dict[str, Plan], targets: list[str], fixtures: Path, inputs: dict[str, dict[str, Any]],
+def plan_targets(plan: Plan, targets: list[str] | None) -> list[str]:
+    """The targets ``plan`` is checked for: ``targets`` when given, else the plan's own (its build targets)."""
+    return list(targets) if targets else [t.name for t in plan.targets]
+
+
+def check(plans: dict[str, Plan], targets: list[str] | None, fixtures: Path, inputs: dict[str, dict[str, Any]],
           update: bool = False, config: Any = None) -> list[Outcome]:
-    """Compare (or with ``update`` rewrite) the fixtures of every plan × target; fixtures under
-    ``fixtures`` that no plan × target produces are ``stale`` (deleted by ``update``)."""
+    """Compare (or with ``update`` rewrite) the fixtures of every plan × target (``targets`` None: each
+    plan's own targets); fixtures under ``fixtures`` that no plan × target produces are ``stale`` (deleted
+    by ``update``)."""
     out: list[Outcome] = []
     expected: set[Path] = set()
-    clients = {t: client_for(t, config) for t in targets}  # one per target: each loads its tokenizer
+    clients: dict[str, Any] = {}  # one per target, shared by the plans: each loads its tokenizer
     for name in sorted(plans):
-        for target in targets:
+        for target in plan_targets(plans[name], targets):
+            if target not in clients:
+                clients[target] = client_for(target, config)
             path = fixtures / name / fixture_name(target)
             expected.add(path)
             text = render_fixture(plans[name], clients[target], inputs.get(name, {}))
@@ -128,8 +142,9 @@ def golden_command(compile_sources: Callable[[Path], Any]) -> Any:
 
     @click.command("test")
     @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-    @click.option("--target", "targets", multiple=True, required=True,
-                  help="provider/model to render for (repeatable), e.g. anthropic/claude-sonnet-4-5")
+    @click.option("--target", "targets", multiple=True,
+                  help="provider/model to render every plan for (repeatable), e.g. anthropic/claude-sonnet-4-5 "
+                       "[default: each plan's own targets]")
     @click.option("--fixtures", "fixtures", type=click.Path(file_okay=False), default="wire-fixtures",
                   show_default=True, help="Directory of the committed fixtures")
     @click.option("--inputs", "inputs_path", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -154,12 +169,13 @@ def golden_command(compile_sources: Callable[[Path], Any]) -> Any:
                 raise click.UsageError(f"--inputs {inputs_path}: {exc}") from None
             if not isinstance(inputs, dict) or not all(isinstance(v, dict) for v in inputs.values()):
                 raise click.UsageError(f'--inputs {inputs_path}: expected {{"plan": {{"input": value}}}}')
-        outcomes = check(plans, list(targets), Path(fixtures), inputs, update=update)
+        outcomes = check(plans, list(targets) or None, Path(fixtures), inputs, update=update)
         for o in outcomes:
             click.echo(f"{o.status:8} {o.plan} {o.target}")
             if o.failed and o.diff:
                 click.echo(o.diff.rstrip("\n"))
         if junit_path:
+            Path(junit_path).parent.mkdir(parents=True, exist_ok=True)
             Path(junit_path).write_text(junit_xml(outcomes), encoding="utf-8")
         failed = sum(o.failed for o in outcomes)
         click.echo(f"{len(outcomes)} fixtures: {failed} failed" + (" (run with --update to accept)" if failed else ""))

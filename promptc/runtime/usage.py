@@ -28,6 +28,9 @@ class Usage:
     reasoning: int | None = None
     semantics: Literal["inclusive", "exclusive"] = "exclusive"
     raw: dict[str, Any] = field(default_factory=dict)
+    #: the cache the reads hit where a provider bills its modes differently (DashScope: ``implicit`` or
+    #: ``explicit``; :meth:`promptc.core.prices.Price.read_multiplier`); None: the price's one read rate
+    cache_mode: str | None = field(default=None, compare=False)  # billing metadata: equality is the counters
 
     @property
     def cache_write_total(self) -> int | None:

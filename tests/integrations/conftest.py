@@ -38,3 +38,16 @@ def turns(team):
     """A 3-turn session of the team example's backend agent: the same static prefix, a new question each turn."""
     agent = team["backend"].bind()
     return [agent.render(file="app.py", query=q) for q in ("Why does it crash?", "Add a test.", "Ship it?")]
+
+
+@pytest.fixture()
+def aws_sim_env(monkeypatch, tmp_path):
+    """The simulator's AWS credentials as keyword arguments, with botocore's other credential sources
+    (config files, instance metadata) switched off so nothing outside the test is read."""
+    from promptc.runtime.sim.bedrock_api import SIM_AWS_CREDENTIALS
+
+    for var, value in {"AWS_CONFIG_FILE": tmp_path / "aws-config", "AWS_SHARED_CREDENTIALS_FILE": tmp_path / "aws-keys",
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(var, str(value))
+    key, secret = next(iter(SIM_AWS_CREDENTIALS.items()))
+    return {"aws_access_key_id": key, "aws_secret_access_key": secret}

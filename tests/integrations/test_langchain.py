@@ -16,7 +16,10 @@ RECORDED = {
     "langchain-anthropic": {"version": "1.7.10", "dropped": set(), "changed": set(), "added": set()},
     # ChatOpenAI always sends `stream` (false); nothing promptc placed is dropped
     "langchain-openai": {"version": "1.8.1", "dropped": set(), "changed": set(), "added": {"stream"}},
+    # ChatBedrockConverse passes the Converse blocks through: botocore sends exactly promptc's body
+    "langchain-aws": {"version": "1.9.1", "dropped": set(), "changed": set(), "added": set()},
 }
+BEDROCK = "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
 def diff(sent, built):
@@ -78,6 +81,30 @@ def test_langchain_openai_three_turns(sim, turns, low_min_config):
     assert reads[0] == 0 and reads[1] > 0 and reads[2] > 0
 
 
+def test_langchain_aws_bedrock_converse_three_turns(sim, turns, low_min_config, aws_sim_env):
+    reads = []
+    for req in turns:
+        lc = to_langchain(req, BEDROCK, retention="long", config=low_min_config, max_tokens=32)
+        n = len(sim.requests)
+        msg = lc.model(endpoint_url=sim.url, region_name="us-west-2", **aws_sim_env).invoke(lc.messages)
+        sent, built = received(sim, n), lc.sdk.wire.payload  # the body promptc's own client sends
+        rec = RECORDED["langchain-aws"]
+        assert diff(sent, built) == {k: rec[k] for k in ("dropped", "added", "changed")}
+        assert sent == built
+        blocks = sent["system"] + sent["toolConfig"]["tools"] + [b for m in sent["messages"] for b in m["content"]]
+        points = [b["cachePoint"] for b in blocks if "cachePoint" in b]
+        assert points == [{"type": "default", "ttl": "1h"}] * len(lc.sdk.marks) and points
+        usage = lc.usage(msg)
+        meta = msg.usage_metadata  # langchain-aws's own mapping of the Converse usage, the oracle
+        details = meta["input_token_details"]
+        assert usage.cache_read == details["cache_read"]
+        assert usage.cache_write.get("1h", 0) == details.get("ephemeral_1h_input_tokens", 0)
+        assert usage.uncached + usage.cache_read + sum(usage.cache_write.values()) == meta["input_tokens"]
+        assert lc.cost(msg).total > 0
+        reads.append(usage.cache_read)
+    assert reads[0] == 0 and reads[1] > 0 and reads[2] > 0
+
+
 def test_other_targets_are_refused_with_the_reason(turns):
-    with pytest.raises(ValueError, match="anthropic/\\* and openai/\\*"):
+    with pytest.raises(ValueError, match="anthropic/\\*, openai/\\* and bedrock/\\*.*google-genai < 3"):
         to_langchain(turns[0], "gemini/gemini-2.5-flash")

@@ -22,7 +22,12 @@ RECORDED = {
     # (valid Anthropic; the tools' cache_control survives); every other block is sent as promptc built it
     "anthropic": {"dropped": set(), "added": set(), "changed": {"tools"}},
     "openai": {"dropped": set(), "added": set(), "changed": set()},
+    "bedrock": {"dropped": set(), "added": set(), "changed": set()},
+    # LiteLLM joins the systemInstruction parts into one part (same text, same order) and rewrites each
+    # function declaration's parametersJsonSchema as an OpenAPI-subset `parameters`; contents as built
+    "gemini": {"dropped": set(), "added": set(), "changed": {"systemInstruction", "tools"}},
 }
+BEDROCK = "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
 def diff(sent, built):
@@ -80,6 +85,52 @@ def test_litellm_openai_three_turns(sim, turns, low_min_config):
     assert reads[0] == 0 and reads[1] > 0 and reads[2] > 0
 
 
+def test_litellm_bedrock_three_turns(sim, turns, low_min_config, aws_sim_env):
+    reads = []
+    for req in turns:
+        ll = to_litellm(req, BEDROCK, config=low_min_config, max_tokens=32)
+        assert ll.kwargs["model"] == "bedrock/converse/" + BEDROCK.split("/", 1)[1]
+        n = len(sim.requests)
+        reply = litellm.completion(**ll.kwargs, aws_bedrock_runtime_endpoint=sim.url, aws_region_name="us-west-2",
+                                   num_retries=0, **aws_sim_env)
+        sent, built = received(sim, n), ll.sdk.wire.payload  # the body botocore would send for promptc
+        assert sim.requests[n]["path"] == f"/model/{BEDROCK.split('/', 1)[1]}/converse"
+        assert diff(sent, built) == RECORDED["bedrock"]
+        assert sent == built  # every block, cachePoints included, exactly as promptc built the body
+        points = [i for i, b in enumerate(sent["system"]) if "cachePoint" in b]
+        assert points == [i for i, b in enumerate(built["system"]) if "cachePoint" in b] and points
+        usage = ll.usage(reply)
+        assert usage.cache_read == reply.usage.cache_read_input_tokens
+        assert sum(usage.cache_write.values()) == (reply.usage.cache_creation_input_tokens or 0)
+        assert usage.uncached + usage.cache_read + sum(usage.cache_write.values()) == reply.usage.prompt_tokens
+        reads.append(usage.cache_read)
+    assert reads[0] == 0 and reads[1] > 0 and reads[2] > 0
+
+
+def test_litellm_gemini_three_turns(sim, turns, low_min_config):
+    from promptc.runtime.sim.gemini_api import proto_json
+
+    reads = []
+    for req in turns:
+        ll = to_litellm(req, "gemini/gemini-2.5-flash", config=low_min_config, max_tokens=32)
+        n = len(sim.requests)
+        reply = litellm.completion(**ll.kwargs, api_base=sim.url + "/v1beta", api_key="sim-key", num_retries=0)
+        sent, built = proto_json(received(sim, n)), proto_json(ll.sdk.wire.payload)
+        assert sim.requests[n]["path"] == "/v1beta/models/gemini-2.5-flash:generateContent"
+        assert diff(sent, built) == RECORDED["gemini"]
+        # LiteLLM joins the system parts into one; the prefix's bytes are promptc's, in promptc's order
+        assert [p["text"] for p in sent["systemInstruction"]["parts"]] == \
+            ["".join(p["text"] for p in built["systemInstruction"]["parts"])]
+        assert sent["contents"] == built["contents"]
+        assert [f["name"] for t in sent["tools"] for f in t["functionDeclarations"]] == \
+            [f["name"] for t in built["tools"] for f in t["functionDeclarations"]]
+        usage = ll.usage(reply)
+        assert usage.cache_read == (reply.usage.prompt_tokens_details.cached_tokens or 0)
+        assert usage.uncached + usage.cache_read == reply.usage.prompt_tokens
+        reads.append(usage.cache_read)
+    assert reads[0] == 0 and reads[1] > 0 and reads[2] > 0
+
+
 def test_other_targets_are_refused_with_the_reason(turns):
-    with pytest.raises(ValueError, match="anthropic/\\* and openai/\\*"):
-        to_litellm(turns[0], "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0")
+    with pytest.raises(ValueError, match="anthropic/\\*, openai/\\*, bedrock/\\* and gemini/\\*"):
+        to_litellm(turns[0], "deepseek/deepseek-chat")

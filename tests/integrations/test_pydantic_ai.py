@@ -66,6 +66,37 @@ def test_pydantic_ai_anthropic_three_turns(sim, turns, low_min_config):
     assert reads[0] == 0 and reads[1] > 0 and reads[2] == reads[1]
 
 
+@pytest.mark.filterwarnings("ignore:Model .* is deprecated")
+def test_append_instructions_place_the_inner_marker_but_not_the_plans_bytes(sim, turns, low_min_config):
+    """pydantic-ai 2.78's one way to a second system cache point: instructions registered with
+    ``on_change="append"`` get a cache point after them, and the literal instructions one after theirs. It
+    places a marker after the shared rules, as promptc's plan does, but sends the appended blocks wrapped
+    in ``<pyai:context>`` plus a block of its own explaining them: the bytes after the rules are not the
+    plan's. So to_pydantic_ai keeps the literal instructions (the plan's text, one marker); this test
+    records the alternative so that a version that sends the blocks unwrapped shows up here."""
+    from pydantic_ai import Agent
+    from pydantic_ai.models.anthropic import AnthropicModel
+    from pydantic_ai.providers.anthropic import AnthropicProvider
+
+    pc = to_pydantic_ai(turns[0], "anthropic/claude-sonnet-4-5", retention="long", config=low_min_config,
+                        max_tokens=32)
+    rules, *rest = pc.instructions
+    model = AnthropicModel("claude-sonnet-4-5", provider=AnthropicProvider(base_url=sim.url, api_key="sk-ant-sim"))
+    agent = Agent(model, instructions=rules, model_settings=dict(pc.settings))
+    for i, text in enumerate(rest):
+        agent.instructions(on_change="append", name=f"segment{i}")((lambda t: lambda: t)(text))
+    n = len(sim.requests)
+    agent.run_sync(pc.prompt)
+    system = received(sim, n)["system"]
+    marks = [b.get("cache_control") for b in system]
+    assert marks[0] == {"type": "ephemeral", "ttl": "1h"} and system[0]["text"] == rules.strip()  # the inner marker
+    assert len(system) == 1 + len(rest) and marks[1:] == [None] * (len(rest) - 1) + [marks[0]]  # + the last one
+    wrapped = [f'<pyai:context id="agent:segment{i}">\n{t}</pyai:context>' for i, t in enumerate(rest)]
+    assert [b["text"] for b in system[1:-1]] == wrapped[:-1]
+    # the last appended block also carries pydantic-ai's explanation of the elements
+    assert system[-1]["text"].startswith(wrapped[-1] + "\n") and len(system[-1]["text"]) > len(wrapped[-1]) + 1
+
+
 def test_other_targets_are_refused_with_the_reason(turns):
     with pytest.raises(ValueError, match="anthropic/\\*"):
         to_pydantic_ai(turns[0], "gemini/gemini-2.5-flash")

@@ -1,10 +1,40 @@
 """The oracle lint is held to: a replay of the wire through the provider simulator.
 
-For a baseline project and a changed one, per plan and target, the baseline's request is sent twice
-(the second one reads what the cache holds in steady state: ``was_read``), then the change's request
-once (``read``, ``write`` per TTL). Nothing here uses lint's arithmetic: the numbers are what the
-simulator's cache model (promptc/runtime/sim/cache.py, the documented provider semantics) reports in
-each reply's usage, for the payload the adapter really sends.
+For a baseline project and a changed one, per plan and target, the baseline's requests are sent for
+two turns (the second one reads what the cache holds in steady state: ``was_read``), then the change's
+request for a third turn (``read``, ``write`` per TTL, as the reply's usage reports them). Each turn
+asks a different question (:data:`QUESTIONS`, which differ from their first token on), as a real
+session does: what a target caches across turns is the plan's static prefix, never a turn's text.
+Nothing here uses lint's arithmetic: the numbers are what the simulator's cache model (promptc/runtime/
+sim, the documented provider semantics) reports for the payload the adapter really sends — with its
+``prompt_cache_key``, tool definitions and content parts.
+
+Every simulated provider is reached the way ``promptc simulate`` reaches it (the simulator prefix of
+:func:`promptc.runtime.simulate.rules.sim_prefixes` that serves the adapter's request path), with
+every minimum lowered to :data:`MIN` on both sides where the simulator has the knob (the project's
+``[tool.promptc.cache_limits]`` and the simulator's ``min_tokens``).
+
+Cost: a wire that reports writes (a write fee) prices them at their TTL's multiplier, less the read
+they replace; a wire that reports none (automatic caches whose writes are free or not reported) pays
+``lost × input × (1 − read)``: the tokens no longer read, at the uncached price.
+
+Held to this oracle (tests/lint/test_oracle.py, tests/lint/test_oracle_providers.py): Anthropic,
+OpenAI gpt-5.6 (breakpoints) and gpt-5 (automatic, keyed), Bedrock, DeepSeek, Kimi (kimi-k3), Z.ai,
+MiniMax and Claude on Vertex AI. NOT held to it yet (issue 21 report, 2026-12-07), because lint's
+numbers differ from the wire's there:
+
+- Gemini (``gemini/``): the spec models explicit ``cachedContents`` caching (one breakpoint), but a
+  client without a cache manager sends plain requests that the simulator caches implicitly (whole
+  parts, no writes reported): lint reports the explicit model's writes where the wire reports none.
+  With ``mode = "automatic"`` for ``gemini/`` in [tool.promptc.cache_limits], lint equals the replay
+  on text, memory and minimum edits, but not on tool edits: the spec has no ``tool_def`` (the wire's
+  per-declaration blocks), so lint cannot see which tool declarations are still matched.
+- xAI and Mistral: the cache key routes a request to one of several servers (a hash of the key), so a
+  change that moves the key reads nothing or everything depending on where the new key lands; lint
+  does not model the server choice.
+- OpenRouter (its upstream's cache per replica) and DashScope (no price) are not replayed here.
+- Kimi's 1-hour writes cost 2× input but its usage reports no writes: lint, like the wire, prices the
+  tokens no longer read, not the write fee.
 """
 
 from __future__ import annotations
@@ -14,26 +44,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptc.core.prices import price_for
+from promptc.core.providers import parse_target
 from promptc.runtime.client import Client
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.sim import Simulator
+from promptc.runtime.simulate.rules import served, sim_prefixes
 
 #: The cache minimum both sides use (the project's [tool.promptc.cache_limits] and the simulator).
 MIN = 64
-#: Provider targets whose simulator route models explicit (breakpoint) caching. OpenAI before gpt-5.6
-#: (automatic caching, 128-token steps) is NOT held to the oracle yet: replayed on openai/gpt-5, lint's
-#: numbers differ from the wire's (issue 21 report, 2026-12-07): the wire reports no writes (they are
-#: free) while lint reports the re-cached tokens as written; a change to the last static global segment
-#: moves the request to a new ``prompt_cache_key`` (promptc.runtime.providers.openai.cache_key), so the
-#: wire reads nothing where lint reads the unchanged 64+128k-token prefix before it; a tool append reads
-#: nothing on the wire where lint keeps 64 tokens; and shrinking below the minimum is priced 0 by lint.
+#: The targets of the main oracle test (tests/lint/test_oracle.py).
 TARGETS = ("anthropic/claude-opus-4-8", "openai/gpt-5.6")
 #: Claude on AWS Bedrock (Converse; the simulator checks SigV4 signatures: tests/lint/test_oracle_providers.py).
 BEDROCK = "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"
-#: The cache minimum of every target, as [tool.promptc.cache_limits] and the runtime config name it.
-LIMITS = {"anthropic/": {"min_tokens": MIN}, "openai/gpt-5.6": {"min_tokens": MIN}, "bedrock/": {"min_tokens": MIN}}
+#: The cache minimum of every target whose simulator minimum :func:`simulator` lowers, as
+#: [tool.promptc.cache_limits] and the runtime config name it.
+LIMITS = {p: {"min_tokens": MIN} for p in ("anthropic/", "openai/", "bedrock/", "gemini/", "dashscope/", "minimax/",
+                                            "vertex/", "openrouter/")}
+#: The runtime settings a target needs to be called at all (a Vertex project).
+PROVIDERS = {"vertex": {"project": "promptc-oracle", "region": "us-east5"}}
 
-PYPROJECT = "\n".join(f'[tool.promptc.cache_limits."{k}"]\nmin_tokens = {v["min_tokens"]}\n' for k, v in LIMITS.items())
+PYPROJECT = "\n".join(f'[tool.promptc.cache_limits."{k}"]\n' + "".join(f"{n} = {v!r}\n".replace("'", '"')
+                                                                        for n, v in lim.items())
+                      for k, lim in LIMITS.items())
+#: One question per turn: the baseline's two turns, then the change's.
+QUESTIONS = ("What changed in the release?", "Why did the build fail?", "How do I run the tests?")
 
 
 @dataclass(frozen=True)
@@ -58,63 +92,77 @@ def _retention(root: Path) -> str:
     return table.get("cacheRetention", "short")
 
 
-def _client(target: str, sim: Simulator, retention: str) -> Client:
-    base = sim.url + "/v1" if target.startswith("openai/") else sim.url
-    config = RuntimeConfig.from_dict({"cache_limits": LIMITS})
-    return Client(target, base_url=base, api_key="sk-sim-oracle", retention=retention, config=config)
+def _client(target: str, sim: Simulator, retention: str, plan) -> Client:
+    """A client of ``target`` pointed at the simulator prefix that serves its adapter's request path, with
+    the account (API key) of the current replay (:func:`forget`)."""
+    config = RuntimeConfig.from_dict({"cache_limits": LIMITS, "providers": PROVIDERS})
+    client = Client(target, base_url=sim.url, api_key=f"sk-sim-oracle-{int(sim.clock())}", retention=retention,
+                    config=config)
+    path = client.build(plan.bind().render(query=QUESTIONS[0])).path
+    t = parse_target(target)
+    prefix = next((p for p in sim_prefixes(t.provider, client.adapter.default_base_url)
+                   if served(sim.sim.app.routes, p + path)), None)
+    assert prefix is not None, f"the simulator serves no {target} ({path})"
+    client.base_url = sim.url + prefix
+    return client
 
 
 def simulator() -> Simulator:
     """One simulator for many replays: :func:`forget` between them (a module-scoped fixture)."""
-    return Simulator(anthropic_min_tokens={"claude-opus-4-8": MIN, "claude-sonnet-4-5": MIN}, openai_min_tokens=MIN)
+    return Simulator(anthropic_min_tokens={"claude-opus-4-8": MIN, "claude-sonnet-4-5": MIN}, openai_min_tokens=MIN,
+                     min_tokens=MIN)
 
 
 def forget(sim: Simulator) -> None:
-    """Expire every cache entry: move the fake clock past the longest TTL any route keeps (24h)."""
+    """Start on an empty cache: move the fake clock past the longest TTL any route keeps (24h); the
+    next replay's clients also use a new account (the API key is derived from the clock), for the
+    routes whose caches have no lifetime (Z.ai, xAI, Mistral: kept until the simulator stops)."""
     sim.advance(3 * 86400)
 
 
-def _send(client: Client, plan) -> tuple[int, dict[str, int]]:
-    u = client.complete(plan.bind().render(query="What changed?"), max_tokens=8).usage
-    return u.cache_read, dict(u.cache_write or {})
+def _send(client: Client, plan, turn: int) -> tuple[int, dict[str, int]]:
+    u = client.complete(plan.bind().render(query=QUESTIONS[turn]), max_tokens=8).usage
+    return u.cache_read or 0, dict(u.cache_write or {})
 
 
 def replay_plan(sim: Simulator, old_plan, new_plan, target: str, old_root: Path, new_root: Path) -> Replay:
-    """One plan alone on an empty cache: the baseline twice, the change once."""
+    """One plan alone on an empty cache: the baseline for two turns, the change for a third."""
     forget(sim)
-    with _client(target, sim, _retention(old_root)) as c:
-        _send(c, old_plan)
-        was, _ = _send(c, old_plan)
-    with _client(target, sim, _retention(new_root)) as c:
-        read, write = _send(c, new_plan)
+    with _client(target, sim, _retention(old_root), old_plan) as c:
+        _send(c, old_plan, 0)
+        was, _ = _send(c, old_plan, 1)
+    with _client(target, sim, _retention(new_root), new_plan) as c:
+        read, write = _send(c, new_plan, 2)
     return Replay(was, read, write)
 
 
 def replay_all(sim: Simulator, old_plans: dict, new_plans: dict, names: list[str], target: str, old_root: Path,
                new_root: Path) -> dict[str, Replay]:
-    """Every plan on one cache (shared across plans, as a provider's is): every baseline plan warm,
-    then each changed plan's next request in ``names`` order."""
+    """Every plan on one cache (shared across plans, as a provider's is): every baseline plan warm for
+    two turns, then each changed plan's next request in ``names`` order."""
     forget(sim)
     out = {}
-    with _client(target, sim, _retention(old_root)) as c:
+    first = old_plans[min(old_plans)]
+    with _client(target, sim, _retention(old_root), first) as c:
         was = {}
         for name in sorted(old_plans):
-            _send(c, old_plans[name])
+            _send(c, old_plans[name], 0)
         for name in sorted(old_plans):
-            was[name], _ = _send(c, old_plans[name])
-    with _client(target, sim, _retention(new_root)) as c:
+            was[name], _ = _send(c, old_plans[name], 1)
+    with _client(target, sim, _retention(new_root), new_plans[names[0]]) as c:
         for name in names:
-            read, write = _send(c, new_plans[name])
+            read, write = _send(c, new_plans[name], 2)
             out[name] = Replay(was.get(name, 0), read, write)
     return out
 
 
 def cost(target: str, r: Replay, overrides=None) -> float:
-    """The extra cost of the re-written tokens at the TTLs the wire reports: Σ write[ttl] × input ×
-    (write multiplier(ttl) − read multiplier) — only when a cached prefix was lost."""
+    """The extra cost of the next request: Σ write[ttl] × input × (write multiplier(ttl) − read) for
+    the re-written tokens the wire reports; where it reports none, the tokens no longer read at the
+    uncached price (lost × input × (1 − read)) — only when a cached prefix was lost."""
     row = price_for(target, overrides)
     if not r.lost or row is None:
         return 0.0
-    if not r.written:  # nothing cached any more: every request pays the full price of what it read
+    if not r.written:
         return r.lost * row.input / 1_000_000 * (1 - row.read)
     return sum(n * row.input / 1_000_000 * (row.write_multiplier(ttl) - row.read) for ttl, n in r.write.items())

@@ -5,7 +5,7 @@ and replayed through the in-process provider simulator per plan and target (:mod
 the plans lint says are broken are exactly those whose next request reads less than the baseline's;
 the tokens lint says are written are the tokens the simulator wrote (±0); the cost is the
 simulator's written tokens at the TTL the wire reports; a byte-identical change has no finding.
-A hypothesis property draws edits over generated projects and holds lint to the same oracle.
+The hypothesis property over generated projects and random edits is tests/lint/test_oracle_property.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from promptc.compiler.build import compile_project
 from promptc.lint import lint
@@ -40,7 +38,7 @@ def project(root: Path, *, plans=("backend", "docs"), rules=RULES_LONG, tools=TO
         f'global {rules_name} @static role {rules_role} """\n{rules}\n"""\n\n'
         f'global tools @append_only tools {{\n{tool_lines}\n}}\n')
     (root / "turn.prompt").write_text('task turn @turn role user {\n    input query: string\n'
-                                      '    """Question: {{ query }}"""\n}\n')
+                                      '    """{{ query }} (Answer briefly.)"""\n}\n')
     targets = ", ".join(f'"{t}"' for t in targets or _targets_of(root))
     for a in plans:
         (root / f"{a}.prompt").write_text(
@@ -82,7 +80,7 @@ EDITS = {
     "memory append": lambda r: sub(r / "memory" / "backend.md", "Fridays.\n", "Fridays.\n\nDeploys need a review.\n"),
     "memory rewrite": lambda r: sub(r / "memory" / "backend.md", "two cores", "four cores"),
     "segment rename": lambda r: project(r, rules_name="house_rules"),
-    "turn text": lambda r: sub(r / "turn.prompt", "Question:", "Q:"),
+    "turn text": lambda r: sub(r / "turn.prompt", "(Answer briefly.)", "(Answer in full.)"),
     "byte-identical": lambda r: sub(r / "shared.prompt", "global tools", "# the tools every agent gets\nglobal tools"),
     "retention long": lambda r: project(r, retention="long"),
     "shrink below minimum": lambda r: project(r, rules=RULES_SHORT),
@@ -149,18 +147,3 @@ def test_a_byte_identical_change_has_no_finding(base, tmp_path):
     report = lint([new], str(base), cache_dir=tmp_path / "cache", display_root=new)
     assert [f for f in report.findings if f.severity != "info"] == []
     assert {f.code for f in report.findings} <= {"I918"}
-
-
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edits=st.lists(st.sampled_from(sorted(EDITS)), min_size=1, max_size=2, unique=True),
-       short=st.booleans())
-def test_random_edits_are_held_to_the_simulator(edits, short, sim, tmp_path_factory):
-    root = tmp_path_factory.mktemp("prop")
-    old = project(root / "old", rules=RULES_SHORT if short else RULES_LONG)
-    new = shutil.copytree(old, root / "new")
-    for e in edits:
-        try:
-            EDITS[e](new)
-        except AssertionError:  # an edit whose anchor an earlier edit (or the short rules) removed
-            continue
-    _check(sim, old, new, shared=False)

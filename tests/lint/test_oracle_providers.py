@@ -1,9 +1,17 @@
-"""Lint against the wire on more provider targets (issue 21): Claude on AWS Bedrock (Converse).
+"""Lint against the wire on every simulated provider target (issue 21).
 
 The same oracle as tests/lint/test_oracle.py — every plan's impact lint reports equals a replay of
-the baseline's then the change's request through the in-process simulator — on a project whose plans
-target Bedrock. The simulator's Bedrock route accepts only SigV4-signed requests, so the module
-runs with the simulator's dummy AWS credentials in the environment (as tests/providers/test_bedrock.py).
+the baseline's then the change's requests through the in-process simulator — on projects whose plans
+target the other providers:
+
+- Claude on AWS Bedrock (Converse; the simulator accepts only SigV4-signed requests, so the module runs
+  with the simulator's dummy AWS credentials in the environment, as tests/providers/test_bedrock.py),
+  alone and next to Anthropic's own API (one cache per provider: never summed);
+- the automatic caches, which report no writes: OpenAI before gpt-5.6 (token prefixes in 128-token
+  steps, scoped by ``prompt_cache_key``), DeepSeek (64-token units per account), Kimi (256-token
+  blocks per ``prompt_cache_key``) and Z.ai (whole messages and tool definitions);
+- the Anthropic-style breakpoint caches of MiniMax and Claude on Vertex AI (a project id in the
+  runtime settings: tests/lint/oracle.py ``PROVIDERS``).
 """
 
 from __future__ import annotations
@@ -17,11 +25,16 @@ from tests.lint.oracle import BEDROCK, simulator
 from tests.lint.test_oracle import EDITS, _check, project
 
 KEY_ID = next(iter(SIM_AWS_CREDENTIALS))
-#: Bedrock alone, and next to Anthropic's own API (one cache per provider: never summed).
-TARGET_SETS = {"bedrock": (BEDROCK,), "bedrock+anthropic": (BEDROCK, "anthropic/claude-opus-4-8")}
+#: Bedrock alone, and next to Anthropic's own API (one cache per provider: never summed); the automatic
+#: token-prefix caches; the Anthropic-style caches of other providers. One project per set: every target
+#: of a set is replayed for each edit (compiled and linted once).
+TARGET_SETS = {"bedrock": (BEDROCK,), "bedrock+anthropic": (BEDROCK, "anthropic/claude-opus-4-8"),
+               "automatic": ("openai/gpt-5", "deepseek/deepseek-chat", "moonshot/kimi-k3", "zai/glm-5.3"),
+               "anthropic-style": ("minimax/MiniMax-M2.7", "vertex/claude-sonnet-4-5@20250929")}
 #: The edits whose wire differs most between providers: tools first, memory, minimum, retention.
-PROVIDER_EDITS = ("agent text", "tool append", "tool insert", "memory append", "memory rewrite", "segment rename",
-                  "retention long", "shrink below minimum", "byte-identical", "rules text")
+#: (byte-identical, rename and rewrite edits lose the same on every breakpoint cache: tests/lint/test_oracle.py)
+PROVIDER_EDITS = ("agent text", "tool append", "tool insert", "memory append", "retention long",
+                  "shrink below minimum", "rules text")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,11 +69,18 @@ def bases(tmp_path_factory):
 
 #: With Anthropic's API beside it, the edits whose numbers differ between the two wires.
 BOTH_EDITS = ("rules text", "tool insert", "memory append", "shrink below minimum")
-CASES = [("bedrock", e) for e in PROVIDER_EDITS] + [("bedrock+anthropic", e) for e in BOTH_EDITS]
+#: On the automatic caches, the edits whose wire differs from a breakpoint cache's: a cache key that
+#: moves with the shared block, tokens of a changed segment still matched, steps, free writes.
+AUTOMATIC_EDITS = ("rules text", "rules whitespace", "tool append", "tool insert", "agent text", "memory append",
+                   "shrink below minimum")
+#: On Anthropic-style caches of other providers: the edits whose wire differs most (tools first, minimum).
+STYLE_EDITS = ("rules text", "tool append", "agent text", "memory append", "shrink below minimum", "retention long")
+CASES = [("bedrock", e) for e in PROVIDER_EDITS] + [("bedrock+anthropic", e) for e in BOTH_EDITS] \
+    + [("automatic", e) for e in AUTOMATIC_EDITS] + [("anthropic-style", e) for e in STYLE_EDITS]
 
 
 @pytest.mark.parametrize(("targets", "edit"), CASES, ids=[f"{t}-{e}" for t, e in CASES])
-def test_lint_equals_the_simulator_on_bedrock(targets, edit, bases, sim, tmp_path):
+def test_lint_equals_the_simulator_on_every_provider(targets, edit, bases, sim, tmp_path):
     base = bases[targets]
     new = shutil.copytree(base, tmp_path / "new", ignore=shutil.ignore_patterns(".promptc"))
     EDITS[edit](new)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from promptc.lint import BaselineError, lint, suppress
-from tests.lint.project import PLANS, PYPROJECT, edit, git
+from tests.lint.project import PLANS, PYPROJECT, edit, git, line_of
 
 OPUS = "anthropic/claude-opus-4-8"
 #: the CLI of this checkout (not an installed copy), as tests/lint/test_pre_commit.py runs it
@@ -35,6 +36,90 @@ def test_a_role_only_change_is_called_a_role_change_not_whitespace(repo):
     (f,) = run(repo).findings
     assert f.code == "E901" and "role changed (system → developer)" in f.message
     assert "whitespace" not in f.message + (f.hint or "") and "restore `role system`" in f.hint
+
+
+def test_a_role_change_is_reported_on_the_targets_whose_wire_carries_it(repo):
+    # engine/smollm2's chat template renders the role; Anthropic sends system and developer text alike
+    # in its top-level `system` (the same bytes: tests below render both through every adapter)
+    edit(repo / "shared.prompt", "global rules @static role system", "global rules @static role developer")
+    report = run(repo)
+    (f,) = report.findings
+    assert {t.target for i in f.impact for t in i.targets} == {"engine/smollm2"}
+    assert any(f"the wire of {OPUS} sends both roles as the same bytes" in n for n in f.notes)
+    assert all(p.lost.get(OPUS) == 0 and p.tokens.get(OPUS) == 0 for p in report.summary.plans)
+    assert all(p.lost["engine/smollm2"] > 0 for p in report.summary.plans)
+
+
+def test_a_role_change_the_wire_does_not_carry_has_no_finding(repo):
+    for a in PLANS:
+        edit(repo / f"{a}.prompt", ' target "engine/smollm2", "anthropic/claude-opus-4-8"', f' target "{OPUS}"')
+    git(repo, "commit", "-qam", "anthropic only")
+    edit(repo / "shared.prompt", "global rules @static role system", "global rules @static role developer")
+    assert run(repo).findings == []
+    edit(repo / "shared.prompt", "global rules @static role developer", "global rules @static role user")
+    (f,) = run(repo).findings  # a user turn is a message on Anthropic's wire: a change there
+    assert f.code == "E901" and "role changed (system → user)" in f.message and f.notes == []
+
+
+def _payloads(target: str, plans) -> list[str]:
+    """What ``target``'s adapter sends for each plan's request (payload, cache key, headers), canonical."""
+    import warnings
+
+    from promptc.runtime.client import Client
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # W509: an unpriced model (prices play no part here)
+        client = Client(target, api_key="k", base_url="http://127.0.0.1:9")
+        calls = [client.build(p.bind().render(query="q")) for p in plans]
+    return [json.dumps([c.payload, c.cache_key, c.headers], sort_keys=True) for c in calls]
+
+
+def _provider_targets() -> list[str]:
+    from promptc.core.providers import SPECS
+    from promptc.runtime.providers import ADAPTERS
+
+    out = []
+    for name, spec in sorted(SPECS.items()):
+        if name in ADAPTERS:
+            models = [row.key for row in spec.models if not row.key.endswith("/")]
+            out.append(models[0] if models else f"{name}/model")
+    return out
+
+
+@pytest.fixture(scope="module")
+def role_plans(tmp_path_factory):
+    from promptc.compiler.build import compile_project
+
+    root = tmp_path_factory.mktemp("roles")
+    plans = {}
+    for role in ("system", "developer", "user"):
+        (root / role).mkdir()
+        (root / role / "a.prompt").write_text(
+            f'global rules @static role {role} """\nReview every change with care.\n"""\n'
+            'agent own @static role system """\nYou own the backend.\n"""\n'
+            'task turn @turn role user {\n    input query: string\n    """Q: {{ query }}"""\n}\n'
+            f'plan p = rules, own, turn target "{OPUS}"\n')
+        plans[role] = compile_project([root / role], cache_dir=root / "cache").raise_on_error().plans["p"]
+    return plans
+
+
+@pytest.mark.parametrize("target", _provider_targets())
+def test_the_wire_role_fact_is_what_every_adapter_renders(target, role_plans, monkeypatch):
+    """promptc.core.wire.wire_role (from the specs' ``system_roles``), against the real adapter: two roles
+    are the same on the wire exactly when the adapter sends the same bytes for them."""
+    from promptc.core.wire import wire_role
+
+    monkeypatch.setenv("ANTHROPIC_VERTEX_PROJECT_ID", "promptc-tests")  # the Vertex adapter needs a project
+    a, b, c = _payloads(target, [role_plans["system"], role_plans["developer"], role_plans["user"]])
+    for other, payload in (("developer", b), ("user", c)):
+        same = wire_role(target, role_plans["system"].segments, 0) == wire_role(target, role_plans[other].segments, 0)
+        assert same == (payload == a), (target, other)
+
+
+def test_memory_before_an_agent_block_is_reported_at_the_plan_line(repo):
+    edit(repo / "backend.prompt", "tools, backend, backend_memory", "tools, backend_memory, backend")
+    (w,) = [f for f in run(repo).findings if f.code == "W312"]
+    assert (w.location.path, w.location.line) == ("backend.prompt", line_of(repo / "backend.prompt", "plan backend"))
 
 
 def test_a_target_changed_in_pyproject_points_at_pyproject(repo):
@@ -63,6 +148,36 @@ def test_git_mv_plus_a_static_edit_is_the_edit_not_a_new_plan(repo):
     report = run(repo)
     assert codes(report) == [("E901", ["backend"])]
     assert report.findings[0].location.path == "backend_agent.prompt"
+
+
+def test_a_plain_mv_of_a_plan_file_with_an_edit_is_the_edit_at_the_new_path(repo):
+    (repo / "backend.prompt").rename(repo / "backend_agent.prompt")  # no `git mv`: an untracked new file
+    edit(repo / "backend_agent.prompt", "Write a test for every change.", "Write two tests for every change.")
+    report = run(repo)
+    assert codes(report) == [("E901", ["backend"])]
+    assert report.findings[0].location.path == "backend_agent.prompt"
+
+
+def test_a_renamed_plan_is_matched_by_its_segments_not_added_and_removed(repo, tmp_path):
+    base = tmp_path / "base"
+    shutil.copytree(repo, base, ignore=shutil.ignore_patterns(".git", ".promptc"))
+    edit(repo / "backend.prompt", "plan backend =", "plan backend_agent =")
+    for against in ("main", str(base)):  # git and directory baselines
+        report = run(repo, against)
+        assert report.findings == [] and any("plan `backend` was renamed `backend_agent`" in n for n in report.notes)
+    edit(repo / "backend.prompt", "Write a test for every change.", "Write two tests for every change.")
+    (repo / "backend.prompt").rename(repo / "agents.prompt")
+    for against in ("main", str(base)):
+        report = run(repo, against)
+        assert codes(report) == [("E901", ["backend_agent"])], against
+        assert report.findings[0].location.path == "agents.prompt"
+
+
+def test_a_plan_that_only_shares_the_global_block_with_a_removed_one_is_new(repo):
+    (repo / "backend.prompt").unlink()
+    (repo / "ops.prompt").write_text((repo / "docs.prompt").read_text().replace("docs", "ops"))
+    (repo / "memory" / "ops.md").write_text("Pages go to the on-call engineer.\n")
+    assert sorted(codes(run(repo))) == [("I915", ["ops"]), ("I916", ["backend"])]
 
 
 def _hash_hint(finding) -> str:

@@ -1,5 +1,7 @@
 """Mistral over loopback HTTP: ``prompt_cache_key`` (one for sibling agents), prefix caching per server,
-usage (both cached-token spellings), streaming, genai-prices' cost and the `promptc simulate` row.
+usage (both cached-token spellings), streaming, genai-prices' cost and the `promptc simulate` row; the
+official ``mistralai`` SDK (3.7.0) takes promptc's payload as its typed request and, driven at the
+simulator, sends ``prompt_cache_key`` and reads the simulator's reply with its own models.
 
 Expected hits are computed here from the payloads received and the server each one went to (the key's
 hash, or round robin without one: the simulator's model of "increases the chance of a cache hit")."""
@@ -7,6 +9,8 @@ hash, or round robin without one: the simulator's model of "increases the chance
 from __future__ import annotations
 
 import pytest
+from mistralai.client import Mistral
+from mistralai.client.models import ChatCompletionRequest, SystemMessage, Tool, UserMessage
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 from promptc.core.providers import SPECS
@@ -81,3 +85,28 @@ def test_a_stream_ends_with_usage_without_stream_options(team, msim):
 def test_simulate_row_promptc_beats_the_naive_default(team):
     (row,) = simulate(small_day(team), [TARGET], config=RuntimeConfig())
     assert row.tallies["promptc"].cost < row.tallies["naive"].cost
+
+
+def test_the_official_mistral_sdk_takes_the_payload_and_reads_the_reply(team, msim):
+    client = Client(TARGET, base_url=msim.url + "/mistral/v1", api_key="mk")
+    request = team["backend"].bind().render(file="f.py", query="q")
+    payload = client.build(request).payload
+    # promptc's payload is the SDK's typed request: every field it sends is one the SDK declares
+    typed = ChatCompletionRequest.model_validate(payload)
+    assert set(payload) <= set(ChatCompletionRequest.model_fields) and not typed.model_extra
+    assert [type(m) for m in typed.messages] == [SystemMessage, UserMessage]
+    assert all(isinstance(t, Tool) for t in typed.tools) and typed.prompt_cache_key == payload["prompt_cache_key"]
+    # the SDK's own client at the simulator: the same key on the wire, its reply parsed by the SDK's models
+    sdk = Mistral(api_key="mk", server_url=msim.url + "/mistral")
+    fields = {k: v for k, v in payload.items() if k != "model"}
+    first = sdk.chat.complete(model=payload["model"], **fields)
+    second = sdk.chat.complete(model=payload["model"], **fields)
+    sent = msim.requests[-1]
+    assert sent["path"] == "/mistral/v1/chat/completions"
+    assert sent["payload"]["prompt_cache_key"] == payload["prompt_cache_key"]
+    assert first.usage.model_extra["prompt_tokens_details"]["cached_tokens"] == 0
+    assert second.usage.model_extra["prompt_tokens_details"]["cached_tokens"] == second.usage.prompt_tokens
+    # promptc reads the SDK-parsed usage to the same numbers
+    usage = from_mistral(second.usage.model_dump(mode="json", by_alias=True, exclude_none=True))
+    assert (usage.cache_read, usage.uncached) == (second.usage.prompt_tokens, 0)
+    client.close()

@@ -8,16 +8,21 @@ from __future__ import annotations
 import io
 import re
 import tokenize
+import warnings
 from pathlib import Path
 
 import pytest
 
 from promptc.core.providers import SPECS, limits_for, parse_target, ttl_lifetime, ttl_seconds
 from promptc.core.wire import tool_texts, wire_order
+from promptc.runtime.client import Client
+from promptc.runtime.config import RuntimeConfig
+from promptc.runtime.errors import UnpricedWarning
 from promptc.runtime.providers import ADAPTERS
 from promptc.runtime.sim import SimApp
 from promptc.runtime.sim import cache as sim_cache
 from promptc.runtime.sim import deepseek_api, gemini_api, moonshot_api, openai_api
+from promptc.runtime.simulate.replay import simulation_config
 from promptc.runtime.simulate.rules import RULES, served, sim_prefixes
 
 PACKAGE = Path(__file__).resolve().parents[2] / "promptc"
@@ -54,14 +59,28 @@ def test_every_spec_has_an_adapter_that_reads_it(name):
         assert adapter.default_base_url == spec.default_base_url
 
 
+def built_path(name: str, team) -> str:
+    """The path ``name``'s own adapter sends a request to (the spec's first named model, in simulation)."""
+    model = next((m for r in SPECS[name].models if (m := r.key.split("/", 1)[1])), "")
+    target = f"{name}/{model}m" if model.endswith("/") or not model else f"{name}/{model}"  # a prefix row: a model under it
+    config = simulation_config(parse_target(target), RuntimeConfig())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnpricedWarning)  # the path is asked for, not the price
+        client = Client(target, api_key="sim", base_url="http://127.0.0.1:9", config=config)
+    try:
+        return client.build(team.plans["backend"].bind().render(file="a.py", query="q")).path
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize("name", sorted(set(SPECS) - NOT_SIMULATED))
-def test_every_spec_has_a_simulator_route_and_a_simulate_row(name, app):
+def test_every_spec_has_a_simulator_route_and_a_simulate_row(name, app, team):
     assert name in RULES, f"{name}: no row in promptc.runtime.simulate.rules.RULES"
     adapter = ADAPTERS[name]()
-    paths = {"anthropic": "/v1/messages", "minimax": "/v1/messages",
-             "vertex": "/projects/p/locations/global/publishers/anthropic/models/m:rawPredict", "bedrock": "/model/m/converse", "gemini": "/v1beta/models/m:generateContent"}
-    path = paths.get(name, "/chat/completions")
-    assert any(served(app.app.routes, p + path) for p in sim_prefixes(name, adapter.default_base_url)), name
+    #: the older providers whose request path is not the wire's base URL + the built path
+    paths = {"anthropic": "/v1/messages", "bedrock": "/model/m/converse", "gemini": "/v1beta/models/m:generateContent"}
+    path = paths.get(name) or built_path(name, team)
+    assert any(served(app.app.routes, p + path) for p in sim_prefixes(name, adapter.default_base_url)), (name, path)
 
 
 def test_every_adapter_has_a_spec():

@@ -6,7 +6,7 @@ token numbers from the engine's tokenizer)."""
 from __future__ import annotations
 
 from promptc.engine import Engine
-from promptc.engine.server import EngineServer, ServerConfig, ServerThread
+from promptc.engine.server import EngineServer, ServerConfig, ServerThread, cache_scope
 from promptc.runtime.client import Client
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.providers.selfhosted import cache_salt
@@ -59,6 +59,6 @@ def test_vllm_adapter_against_promptc_serve_reads_each_agents_prefix(team, smoll
                 assert reply.usage.cache_write == {} and reply.cost == 0.0
         ext = seen["docs"][-1].raw["promptc"]
         assert [(s["id"], s["status"]) for s in ext["segments"]] == [("message.0", "hit"), ("message.1", "computed")]
-        stats = engine.tree.tenant_stats("default")
+        stats = engine.tree.tenant_stats(cache_scope("default", cache_salt("acme")))  # the salt scopes the cache
         assert stats.cached_tokens == sum(r.usage.cache_read for rs in seen.values() for r in rs)
         client.close()

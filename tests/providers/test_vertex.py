@@ -95,7 +95,12 @@ def test_a_project_is_required_and_settings_are_checked(team, monkeypatch):
 
 
 def test_simulate_row_promptc_beats_the_naive_default_and_reaches_the_best(team, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_VERTEX_PROJECT_ID", "acme-prod")
+    # no Google Cloud project anywhere: `promptc simulate` talks to the simulator and needs none (no E528)
+    monkeypatch.delenv("ANTHROPIC_VERTEX_PROJECT_ID", raising=False)
     (row,) = simulate(small_day(team), [TARGET], min_tokens=LOW_MIN, config=RuntimeConfig())
     assert row.tallies["promptc"].cost <= row.tallies["naive"].cost
     assert row.share_of_best("promptc") >= 0.98
+    # ... while a real client still needs one
+    with pytest.raises(PromptcError) as missing:
+        Client(TARGET, api_key="t", base_url="http://127.0.0.1:9").build(small_day(team).requests[0])
+    assert missing.value.code == "E528"

@@ -5,6 +5,7 @@ table), the theoretical best's formula, and determinism."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.price_oracle import genai_cost
 from promptc.core.prices import price_for
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.simulate import replay, simulate
-from promptc.runtime.simulate.best import entries, theoretical_best
+from promptc.runtime.simulate.best import CacheMode, entries, theoretical_best
 from promptc.runtime.simulate.report import format_text, to_json
 from promptc.runtime.simulate.workload import DAY, Turn, day_turns, render_requests, working_day
 from promptc.runtime.layout import TokenCounter
@@ -170,11 +171,20 @@ def test_best_formula_windows_minimum_and_free_writes(team, ntok):
                               ttl_s=300, price=price)
     assert [u.cache_write_total for u in usages] == [stable, 0, 0, stable]
     assert [u.cache_read for u in usages] == [0, stable, stable, 0]
-    # a provider without a write charge bills a write as plain input
+    # a provider without a write charge bills a write as plain input, and caches the prompt as sent:
+    # the repeated turn is read with its prefix
     free = price_for("openai/gpt-5.4")
     usages = theoretical_best(reqs, times, [prompt] * 4, [5] * 4, count=ntok, min_tokens=1, ttl_label="in_memory",
                               ttl_s=600, price=free)
-    assert usages[0] == Usage(prompt, 0, {}, 5) and usages[1].cache_read == stable
+    assert usages[0] == Usage(prompt, 0, {}, 5) and [u.cache_read for u in usages[1:]] == [prompt] * 3
+    # an implicit cache (free writes) caches the prompt as sent: a repeated turn is read with its prefix
+    implicit = CacheMode("implicit", 1, "implicit", math.inf, write_fee=False)
+    usages = theoretical_best(reqs, times, [prompt] * 4, [5] * 4, count=ntok, price=free, modes=[implicit])
+    assert usages[0] == Usage(prompt, 0, {}, 5) and [u.cache_read for u in usages[1:]] == [prompt] * 3
+    # two modes (an explicit cache whose minimum the prefix misses, an implicit one): the cheaper per request
+    explicit = CacheMode("explicit", 10 ** 6, "5m", 300, write_fee=True)
+    both = theoretical_best(reqs, times, [prompt] * 4, [5] * 4, count=ntok, price=price, modes=[explicit, implicit])
+    assert [u.cache_read for u in both] == [0, prompt, prompt, prompt]
 
 
 def test_built_in_day_is_deterministic_and_shaped_as_documented(team):

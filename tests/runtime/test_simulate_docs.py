@@ -58,3 +58,25 @@ def test_documented_workload_file_loads(tmp_path):
     assert w.name == "morning"
     assert [(t.at, t.plan) for t in w.turns] == [(0.0, "backend"), (90.0, "frontend"), (810.0, "backend")]
     assert json.loads(block("json"))["plans"] == ["examples/team"]
+
+
+def test_issue26_providers_day_is_the_documented_output(monkeypatch):
+    """docs/providers.md, the Z.ai/Qwen/MiniMax/xAI/Mistral/Vertex section: the documented command
+    prints exactly the table shown, and each percentage its bullets quote is in that provider's table."""
+    text = (REPO / "docs" / "providers.md").read_text(encoding="utf-8")
+    section = text.split("## Z.ai (GLM), Qwen (DashScope), MiniMax, xAI, Mistral and Claude on Vertex AI", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    (found,) = re.findall(r"```console\n(.*?)```", section, flags=re.S)
+    command, *expected = found.rstrip("\n").split("\n")
+    monkeypatch.chdir(REPO)
+    r = CliRunner().invoke(cli_mod.cli, shlex.split(command[2:])[1:])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.rstrip("\n").split("\n") == expected
+    tables = {chunk.split(":", 1)[0].split("/")[0]: chunk for chunk in r.stdout.split("\n\n")[1:]}
+    names = {"Z.ai": "zai", "Qwen": "dashscope", "xAI": "xai", "Mistral": "mistral"}
+    for bullet in re.findall(r"^- \*\*(.+?)\*\*(.*?)(?=^- |^The theoretical|\Z)", section.split("```", 2)[2],
+                             flags=re.S | re.M):
+        name, body = bullet
+        if name in names:  # the MiniMax/Vertex bullet quotes no number of this table
+            for pct in re.findall(r"-?\d+\.\d%", body):
+                assert re.search(rf"\s{re.escape(pct)}(\s|$)", tables[names[name]], flags=re.M), (name, pct)

@@ -1,6 +1,6 @@
 """Diagnostic codes of the provider runtime (see :mod:`promptc.core.codes`): E502–E509, E524, W509 and W510 (the client),
 E510–E512 (Gemini cache objects), E515–E519 (Kimi/Moonshot context caches), E520–E523 (Bedrock,
-OpenRouter), E530–E533 (the cache registry, warm, keep-warm) and E540–E544 (``promptc simulate``'s
+OpenRouter), E529 (a framework integration's extra), E530–E533 (the cache registry, warm, keep-warm) and E540–E544 (``promptc simulate``'s
 workloads, raised as :class:`promptc.runtime.simulate.WorkloadError`).
 
 The exception classes carrying them are in :mod:`promptc.runtime.errors` and the modules named in
@@ -48,6 +48,11 @@ RUNTIME_CODES: tuple[Code, ...] = (
          "sent; the error names the key.",
          '[tool.promptc.providers.openai]\ncache_key_scope = "tenant"',
          "use a value the key accepts (docs/providers.md lists them)"),
+    Code("E529", "integration-extra-missing", "error", "a framework integration's package is not installed",
+         "The framework integrations (promptc.integrations: LangChain, pydantic-ai, the OpenAI Agents SDK) import "
+         "their framework only when used; each framework is an optional extra, named in the error.",
+         "to_langchain(request, \"anthropic/claude-sonnet-4-5\")  # langchain-core not installed",
+         "pip install 'promptc[langchain]' (or the extra the error names: pydantic-ai, openai-agents)"),
     Code("E508", "trace-unreadable", "error", "a cache trace file cannot be read",
          "`promptc trace stats` reads JSON lines written by the runtime's trace; another file is refused.",
          "promptc trace stats README.md", "pass a trace file written with trace=..."),

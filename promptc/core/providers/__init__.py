@@ -15,19 +15,21 @@ Cache limits change between doc versions; override them per project in ``pyproje
 
 Keys are ``provider/model-prefix``; the longest matching prefix wins.
 
-Adding a provider: its facts module here (a ``SPEC``) plus one line in :data:`SPECS`.
+Adding a provider: its facts module here, exporting ``SPEC`` (a module describing several providers
+exports ``SPECS``, a tuple). :data:`SPECS` is discovered from the package's modules, in module-name
+order — no registration line here.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, replace
 from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptc.core.providers import anthropic, bedrock, deepseek, gemini, local, moonshot, openai, openrouter, selfhosted
-from promptc.core.providers import dashscope, minimax, mistral, xai, zai
-from promptc.core.providers import vertex
+from promptc.core.providers import bedrock
 from promptc.core.providers.spec import ModelLimits, ProviderSpec, Source
 
 SOURCE_DATE = "2026-10"
@@ -35,26 +37,27 @@ SOURCE_DATE = "2026-10"
 #: The embedded engine's default model.
 DEFAULT_TARGET = "engine/smollm2"
 
-#: Every provider's spec, by name (one line per provider).
-SPECS: Mapping[str, ProviderSpec] = {s.name: s for s in (
-    local.ENGINE,
-    local.RAW,
-    openai.SPEC,
-    anthropic.SPEC,
-    gemini.SPEC,
-    moonshot.SPEC,
-    bedrock.SPEC,
-    deepseek.SPEC,
-    openrouter.SPEC,
-    selfhosted.VLLM,
-    selfhosted.SGLANG,
-    zai.SPEC,
-    dashscope.SPEC,
-    minimax.SPEC,
-    xai.SPEC,
-    mistral.SPEC,
-    vertex.SPEC,
-)}
+#: The package's modules that describe no provider (the spec types, the gateway table, the listing).
+SUPPORT_MODULES = ("gateways", "listing", "spec")
+
+
+def _discovered() -> tuple[ProviderSpec, ...]:
+    """Every facts module's ``SPEC`` (or ``SPECS``), in module-name order: a provider module that
+    exports neither fails here, at import, rather than being silently left out."""
+    found: list[ProviderSpec] = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name in SUPPORT_MODULES:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found.extend(getattr(module, "SPECS", None) or (module.SPEC,))
+    names = [s.name for s in found]
+    if len(set(names)) != len(names):
+        raise ImportError(f"two provider modules export the same provider name: {sorted(names)}")
+    return tuple(found)
+
+
+#: Every provider's spec, by name (discovered: see the module doc).
+SPECS: Mapping[str, ProviderSpec] = {s.name: s for s in _discovered()}
 
 PROVIDERS = tuple(SPECS)
 

@@ -43,6 +43,7 @@ SPEC = ProviderSpec(
     name="anthropic",
     price_id="anthropic",  # genai-prices provider id
     render=("tools", "system", "messages"),
+    system_roles=("system", "developer"),
     prewarm_max_tokens=0,
     tool_def=tool_def,
     tokenizer=lambda model: ("o200k_base", False),
@@ -73,6 +74,9 @@ SPEC = ProviderSpec(
         _row("claude-haiku-4-5", 4096),
     ),
     sources={
+        "system_roles": Source("anthropic-sdk-python 2.17.0 types/message_create_params.py, message_param.py",
+                               "2026-12-07", "instructions go in the top-level `system`; a message role is user "
+                               "or assistant: the API has no developer role"),
         "render": Source("https://docs.claude.com/en/docs/build-with-claude/prompt-caching", "2026-10",
                          "cache prefixes are built in the order tools, system, messages"),
         "limits": LIMITS,

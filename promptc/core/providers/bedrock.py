@@ -51,6 +51,7 @@ SPEC = ProviderSpec(
     name="bedrock",
     price_id="aws",  # genai-prices provider id
     render=("tools", "system", "messages"),
+    system_roles=("system", "developer"),
     cumulative_minimum=True,  # LIMITS: "minimum tokens per cache checkpoint (cumulative)"
     prewarm_max_tokens=0,
     tool_def=lambda tool: {"toolSpec": tool_spec(tool)},
@@ -66,6 +67,8 @@ SPEC = ProviderSpec(
     write_multipliers={"5m": 1.25, "1h": 2.0},
     models=_rows(),
     sources={
+        "system_roles": Source("botocore 1.44.18 bedrock-runtime service model, Converse", "2026-12-07",
+                               "instructions go in the top-level `system` list; the API has no developer role"),
         "render": Source(DOCS, "2026-10", "checkpoints in toolConfig.tools, system, messages; prefix in that order"),
         "limits": LIMITS,
         "ttls": Source(DOCS, "2026-10", "5 minutes; 1 hour on the models that list it"),

@@ -9,6 +9,7 @@ LIMITS = Source(DOCS, "2026-10", "64-token units (2024 rule); V4 matches whole c
 
 SPEC = ProviderSpec(
     name="deepseek",
+    joined_messages=True,  # the adapter's layout (chat_payload): one text per run of same-role segments
     price_id="deepseek",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,

@@ -20,6 +20,7 @@ SPEC = ProviderSpec(
     name="gemini",
     price_id="google",  # genai-prices provider id
     render=("tools", "system", "messages"),
+    system_roles=("system", "developer"),
     tokenizer=lambda model: ("o200k_base", False),
     raw_join=True,
     estimated_tokens=True,
@@ -42,6 +43,9 @@ SPEC = ProviderSpec(
         _row("gemini-3.8-flash", 4096),
     ),
     sources={
+        "system_roles": Source("google-genai 3.6.1 types.GenerateContentConfig.system_instruction, "
+                               "types.Content.role", "2026-12-07",
+                               "instructions go in systemInstruction; a content role is user or model"),
         "render": Source("docs/reference/provider-caching.md §3", "2026-10",
                          "undocumented; tools, systemInstruction, contents as Anthropic and Bedrock"),
         "limits": LIMITS,

@@ -27,10 +27,10 @@ def _price(target: str, overrides: Mapping[str, Mapping] | None) -> dict[str, An
         return None
     out: dict[str, Any] = {"input": price.input, "output": price.output, "read": price.read,
                            "write": dict(price.write)}
-    for extra in ("storage", "source"):
+    for extra in ("storage", "source", "read_modes"):
         value = getattr(price, extra, None)
         if value:
-            out[extra] = value
+            out[extra] = dict(value) if extra == "read_modes" else value
     return out
 
 
@@ -56,6 +56,9 @@ def provider_table(price_overrides: Mapping[str, Mapping] | None = None) -> list
             "write_multipliers": dict(spec.write_multipliers),
             "aliases": sorted(r.key.split("/", 1)[1] for r in spec.models if r.alias_of is not None)[:3],
             "models": [_row(spec, r, price_overrides) for r in rows],
+            # the provider's own price facts (used where genai-prices has no row), as priced now
+            "prices": [{"model": f.key.split("/", 1)[1], "price": _price(f.key, price_overrides),
+                        "source": _source(f.source)} for f in spec.prices],
             "sources": {k: _source(v) for k, v in spec.sources.items()},
         })
     return out
@@ -95,11 +98,22 @@ def facts_markdown(table: list[dict[str, Any]] | None = None) -> str:
             lines.append(f"| `{m['model']}` | {m['min_tokens'] if m['min_tokens'] is not None else 'unpublished'} "
                          f"| {m['max_breakpoints']} | {m['mode']} | {m['block_size'] or '—'} | {m['lookback'] or '—'} "
                          f"| {', '.join(m['ttls']) or '—'} | {src['ref']} ({src['date']}) |")
+        for f in p.get("prices", []):
+            lines += ["", f"Price (the provider's page; the price library has none): `{f['model']}` "
+                          f"{_fmt_price(f['price'])} — {f['source']['ref']} ({f['source']['date']})"]
         if p["aliases"]:
             lines += ["", f"Regional model ids (e.g. `{p['aliases'][0]}`) take their family's row."]
         lines += ["", "Sources: " + "; ".join(f"{k}: {v['ref']} ({v['date']}{', ' + v['note'] if v.get('note') else ''})"
                                              for k, v in p["sources"].items()), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _fmt_price(price: Mapping[str, Any] | None) -> str:
+    if not price:
+        return "unpriced"
+    modes = "".join(f", {k} {v:g}x" for k, v in price.get("read_modes", {}).items())
+    writes = "".join(f", write {k} {v:g}x" for k, v in price["write"].items())
+    return f"${price['input']:g}/${price['output']:g} per MTok, read {price['read']:g}x{modes}{writes}"
 
 
 def render_text(table: list[dict[str, Any]]) -> str:
@@ -115,4 +129,7 @@ def render_text(table: list[dict[str, Any]]) -> str:
                     if price else "unpriced")
             out.append(f"  {m['model']:<34} min {m['min_tokens'] if m['min_tokens'] is not None else '-':>5}  "
                        f"bp {m['max_breakpoints']}  {m['mode']:<9} {cost}  [{m['source']['ref']} {m['source']['date']}]")
+        for f in p.get("prices", []):
+            src = (f["price"] or {}).get("source") or f"{f['source']['ref']} (read {f['source']['date']})"
+            out.append(f"  price {f['model']:<28} {_fmt_price(f['price'])}  [{src}]")
     return "\n".join(out) + "\n"

@@ -34,3 +34,6 @@ RAW = ProviderSpec(
     models=(ModelLimits("raw/", None, 0, "automatic", RAW_SOURCE),),
     sources={"render": RAW_SOURCE, "limits": RAW_SOURCE, "tokenizer": RAW_SOURCE},
 )
+
+#: this module's providers (the registry discovers them)
+SPECS = (ENGINE, RAW)

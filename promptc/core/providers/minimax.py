@@ -20,11 +20,16 @@ DOCS = "https://platform.minimax.io/docs/api-reference/anthropic-api-compatible-
 PASSIVE = "https://platform.minimax.io/docs/api-reference/text-prompt-caching"
 READ = "2026-12-06"
 LIMITS = Source(DOCS, READ, "20-block lookback; ≥ 512 tokens (passive-cache page); 4 breakpoints (unverified)")
+#: re-read 2026-12-07 (search): the passive-cache page says "Caching applies to API calls with 512 or more
+#: input tokens"; the explicit-cache page publishes no minimum and no lifetime — promptc assumes 512 and 5m
+MINIMUM = Source(PASSIVE, "2026-12-07", "caching applies to API calls with 512 or more input tokens (passive "
+                                        "cache); the explicit page states none: 512 assumed for breakpoints")
 
 SPEC = ProviderSpec(
     name="minimax",
     price_id="minimax",  # genai-prices provider id
     render=("tools", "system", "messages"),
+    system_roles=("system", "developer"),
     prewarm_max_tokens=1,
     tool_def=tool_def,
     tokenizer=lambda model: ("o200k_base", False),
@@ -39,9 +44,13 @@ SPEC = ProviderSpec(
     write_multipliers={"5m": 1.25},
     models=(ModelLimits("minimax/", 512, 4, "explicit", LIMITS, lookback=20),),
     sources={
+        "system_roles": Source(DOCS, "2026-12-07", "the Anthropic-compatible Messages API: instructions "
+                                                 "in the top-level `system`, message roles user/assistant"),
         "render": Source(DOCS, READ, "cache prefixes are created in the order tools → system → messages"),
         "limits": LIMITS,
-        "ttls": Source(DOCS, READ, "5-minute ephemeral cache (Anthropic-compatible; no 1h documented — unverified)"),
+        "minimum": MINIMUM,
+        "ttls": Source(DOCS, "2026-12-07", "no lifetime on MiniMax's pages (re-read 2026-12-07): promptc assumes "
+                                           "Anthropic's 5-minute ephemeral cache; no 1h documented"),
         "write_multipliers": Source(DOCS, READ, "cache writes 1.25× input; reads 0.1× or 0.2× by model"),
         "usage": Source(DOCS, READ, "input_tokens excludes cache_creation_input_tokens and cache_read_input_tokens"),
         "env": Source(PASSIVE, READ, "international base https://api.minimax.io (China: api.minimaxi.com); "

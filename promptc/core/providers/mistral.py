@@ -19,6 +19,7 @@ LIMITS = Source(DOCS, READ, "prefix caching; minimum, block size and lifetime un
 
 SPEC = ProviderSpec(
     name="mistral",
+    joined_messages=True,  # the adapter's layout (chat_payload): one text per run of same-role segments
     price_id="mistral",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
@@ -37,6 +38,12 @@ SPEC = ProviderSpec(
         "routing": Source(DOCS, READ, "prompt_cache_key increases the chance of a cache hit"),
         "ttls": Source(DOCS, READ, "no lifetime published: no TTL"),
         "usage": Source(DOCS, READ, "cached prompt tokens billed at 10% of input (field name unverified)"),
+        "usage_sdk": Source("mistralai 3.7.0 (PyPI): mistralai/client/models/usageinfo.py", "2026-12-07",
+                            "UsageInfo declares prompt_tokens, completion_tokens, total_tokens, prompt_audio_seconds "
+                            "and keeps other fields as extras: no cached-token field in the SDK or the docs page; "
+                            "promptc reads prompt_tokens_details.cached_tokens (OpenAI's shape, unverified)"),
+        "routing_sdk": Source("mistralai 3.7.0 (PyPI): mistralai/client/models/chatcompletionrequest.py", "2026-12-07",
+                              "ChatCompletionRequest has prompt_cache_key"),
         "env": Source("https://docs.mistral.ai/api/", READ, "MISTRAL_API_KEY; base https://api.mistral.ai/v1"),
         "tokenizer": Source(DOCS, READ, "Mistral tokenizer not bundled: o200k_base proxy"),
     },

@@ -6,9 +6,13 @@ from promptc.core.providers.spec import ModelLimits, ProviderSpec, Source, chat_
 
 DOCS = "https://platform.moonshot.ai/docs/guide/use-kimi-api-to-do-prompt-caching"
 LIMITS = Source(DOCS, "2026-10", "automatic prefix caching in blocks; minimum and block size unpublished")
+BLOCKS = Source("docs/reference/provider-caching.md §4", "2026-10",
+                "per org, in blocks; partial blocks are not cached; 256-token alignment (unverified: Kimi Code)")
 
 SPEC = ProviderSpec(
     name="moonshot",
+    joined_messages=True,  # the adapter's layout (chat_payload): one text per run of same-role segments
+    keyed_cache=True,  # "prompt_cache_key is recommended" (docs/reference/provider-caching.md §4)
     price_id="moonshotai",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
@@ -22,8 +26,9 @@ SPEC = ProviderSpec(
     retention={"short": "5m", "long": "1h"},
     write_multipliers={"5m": 1.0, "1h": 2.0},
     models=(
-        ModelLimits("moonshot/", None, 0, "automatic", LIMITS),
-        ModelLimits("moonshot/kimi-k3", None, 0, "automatic", LIMITS),
+        # whole 256-token blocks (BLOCKS), matched per prompt_cache_key (keyed_cache)
+        ModelLimits("moonshot/", None, 0, "automatic", BLOCKS, block_size=256),
+        ModelLimits("moonshot/kimi-k3", None, 0, "automatic", BLOCKS, block_size=256),
         # legacy context-cache objects (≤ 128k tokens each, 1M per user), TTL ≤ 1 h, default 1 h
         ModelLimits("moonshot/moonshot-v1", None, 0, "automatic",
                     Source("https://platform.moonshot.ai/docs/api/caching", "2026-10", "context cache objects"),

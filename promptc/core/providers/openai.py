@@ -34,6 +34,8 @@ SPEC = ProviderSpec(
     ttls={"in_memory": 600.0, "24h": 86400.0, "30m": 1800.0, "12h": 43200.0},
     retention=_AUTO,
     write_multipliers={"30m": 1.25, "12h": 1.25},
+    # "routing hashes about the first 256 tokens together with prompt_cache_key" (sources["key"])
+    keyed_cache=True,
     models=(
         ModelLimits("openai/", 1024, 0, "automatic", LIMITS, block_size=128, ttls=("in_memory", "24h")),
         # gpt-5.5 has extended (24h) retention only
@@ -47,6 +49,8 @@ SPEC = ProviderSpec(
         "render": Source(DOCS, "2026-10", "tools and the system message form the start of the cached prefix"),
         "limits": LIMITS,
         "explicit": EXPLICIT,
+        "key": Source(DOCS, "2026-10", "routing hashes the first ~256 tokens together with prompt_cache_key "
+                                       "(docs/reference/provider-caching.md §2)"),
         "ttls": Source(DOCS, "2026-10", "in_memory 5–10 min idle (≤1 h); 24h extended; gpt-5.6: 30m, 12h"),
         "write_multipliers": Source("https://platform.openai.com/docs/pricing", "2026-10",
                                     "gpt-5.6+ cache writes 1.25× input; earlier models free"),

@@ -41,3 +41,6 @@ def _spec(name: str, docs: str, env: str, url: str, minimum: int) -> ProviderSpe
 
 VLLM = _spec("vllm", VLLM_DOCS, "VLLM_BASE_URL", "http://127.0.0.1:8000/v1", 16)
 SGLANG = _spec("sglang", SGLANG_DOCS, "SGLANG_BASE_URL", "http://127.0.0.1:30000/v1", 16)
+
+#: this module's providers (the registry discovers them)
+SPECS = (VLLM, SGLANG)

@@ -45,6 +45,24 @@ class ModelLimits:
     alias_of: str | None = None
 
 
+@dataclass(frozen=True)
+class PriceFact:
+    """A model's price from the provider's own pricing page, for a provider the price library
+    (genai-prices) has no row for: :func:`promptc.core.prices.price_for` uses it only then, and names
+    its ``source`` wherever the price is shown. ``key`` is ``provider/model-prefix`` (the longest
+    match wins); ``input``/``output`` are USD per million tokens; ``read`` and ``write`` (per TTL) are
+    multipliers of the input price; ``read_modes`` overrides ``read`` for a cache mode the provider
+    bills differently (e.g. ``{"implicit": 0.2}``)."""
+
+    key: str
+    input: float
+    output: float
+    read: float
+    write: Mapping[str, float]
+    source: Source
+    read_modes: Mapping[str, float] = field(default_factory=dict)
+
+
 def chat_function_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
     """The OpenAI Chat Completions tool shape (also Kimi, DeepSeek, OpenRouter, vLLM, SGLang)."""
     return {"type": "function", "function": {k: tool[k] for k in ("name", "description", "parameters")
@@ -93,9 +111,28 @@ class ProviderSpec:
     counts_chat_template: bool = False
     #: ``model`` → (provider, model) whose TTLs apply, for a router whose upstream has its own (None: this spec's)
     upstream: Callable[[str], tuple[str, str] | None] | None = None
+    #: the roles the wire sends in one system region (a top-level ``system`` field), not as a message role:
+    #: a static segment before the conversation starts carries no role on the wire there, so a change
+    #: between two of these roles changes no byte (``promptc.core.wire.wire_role``; the adapters render it so:
+    #: tests/lint/test_regressions.py renders both roles through every adapter). Empty: every role is sent.
+    system_roles: tuple[str, ...] = ()
     #: the beta (``anthropic-beta`` value) under which the provider returns its own cache-miss verdict for a
     #: request (``diagnostics.cache_miss_reason``; :mod:`promptc.runtime.diagnosis`); None: no such verdict
     cache_diagnosis_beta: str | None = None
+    #: the provider partitions (routes) its prompt cache by the request's cache key (``prompt_cache_key``):
+    #: a request reads only what requests with the same key wrote (lint: a change to the prefix the key is
+    #: derived from reads nothing)
+    keyed_cache: bool = False
+    #: each chat message carries one text: promptc's adapter joins a run of consecutive same-role segments
+    #: (``promptc.runtime.providers.moonshot.chat_payload``), so a cache matching whole blocks matches at
+    #: message ends (and at each tool definition), not at every segment
+    joined_messages: bool = False
+    #: prices from the provider's own pricing page, used only where genai-prices has no row for the model
+    prices: tuple[PriceFact, ...] = ()
+
+    def price_fact(self, target: str) -> PriceFact | None:
+        """The longest ``prices`` row whose key prefixes ``target`` (``provider/model``), or None."""
+        return max((p for p in self.prices if target.startswith(p.key)), key=lambda p: len(p.key), default=None)
 
     @property
     def tools_first(self) -> bool:

@@ -42,6 +42,7 @@ SPEC = ProviderSpec(
     name="vertex",
     price_id="google",  # genai-prices provider id
     render=anthropic.SPEC.render,
+    system_roles=anthropic.SPEC.system_roles,
     prewarm_max_tokens=1,
     tool_def=anthropic.tool_def,
     tokenizer=anthropic.SPEC.tokenizer,
@@ -57,9 +58,13 @@ SPEC = ProviderSpec(
     models=tuple(ModelLimits("vertex/" + row.key.split("/", 1)[1], row.min_tokens, row.max_breakpoints, row.mode,
                              LIMITS, lookback=row.lookback) for row in anthropic.SPEC.models),
     sources={
+        "system_roles": Source(DOCS, "2026-12-07", "as Anthropic: the Messages API's top-level `system`"),
         "render": Source(DOCS, READ, "as Anthropic: tools, system, messages"),
         "limits": LIMITS,
-        "ttls": Source(DOCS, READ, "the cache lives five minutes, refreshed each time it is read (1h unverified)"),
+        "ttls": Source(DOCS, READ, "the cache lives five minutes, refreshed each time it is read"),
+        "ttl_1h": Source(DOCS + "?hl=ja", "2026-12-07", "the page documents a 5-minute default and \"ttl\": \"1h\" in "
+                                                      "cache_control (1 hour); promptc's Vertex adapter does not send "
+                                                      "it yet, so long retention buys 5 minutes here"),
         "write_multipliers": Source(DOCS, READ, "cache writes 25% above the base input price, reads 90% below"),
         "usage": Source(DOCS, READ, "Anthropic's usage: input_tokens excludes cache reads and writes"),
         "wire": Source("https://platform.claude.com/docs/en/build-with-claude/claude-on-vertex-ai", READ,

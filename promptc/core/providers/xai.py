@@ -21,6 +21,7 @@ CONV_HEADER = "x-grok-conv-id"
 
 SPEC = ProviderSpec(
     name="xai",
+    joined_messages=True,  # the adapter's layout (chat_payload): one text per run of same-role segments
     price_id="x-ai",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
@@ -42,5 +43,8 @@ SPEC = ProviderSpec(
         "usage": Source(DOCS + "/usage-and-pricing", READ, "prompt_tokens_details.cached_tokens (inclusive)"),
         "env": Source(DOCS + "/maximizing-cache-hits", READ, "XAI_API_KEY; base https://api.x.ai/v1"),
         "tokenizer": Source(DOCS, READ, "tokenizer not public: o200k_base proxy"),
+        "unpublished": Source(DOCS + "/usage-and-pricing", "2026-12-07", "re-read: cached_tokens in "
+                              "usage.prompt_tokens_details (Chat) / usage.input_tokens_details (Responses); no minimum "
+                              "or lifetime published: promptc assumes none"),
     },
 )

@@ -17,6 +17,7 @@ LIMITS = Source(DOCS, READ, "implicit caching; minimum, block size and lifetime 
 
 SPEC = ProviderSpec(
     name="zai",
+    joined_messages=True,  # the adapter's layout (chat_payload): one text per run of same-role segments
     price_id="zai",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
@@ -39,5 +40,7 @@ SPEC = ProviderSpec(
         "env": Source("https://docs.z.ai/api-reference/introduction", READ,
                       "base https://api.z.ai/api/paas/v4 (Bearer key); ZAI_API_KEY is promptc's name"),
         "tokenizer": Source(DOCS, READ, "tokenizer not public: o200k_base proxy"),
+        "unpublished": Source(DOCS, "2026-12-07", "re-searched: still no minimum, block size or lifetime published; "
+                                                  "promptc assumes none (every prefix cacheable, kept until evicted)"),
     },
 )

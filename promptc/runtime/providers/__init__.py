@@ -1,49 +1,33 @@
 """Provider adapters: one module per provider behind :class:`~promptc.runtime.providers.base.Adapter`.
 
-:data:`ADAPTERS` maps ``provider`` (or ``provider:api``) to its adapter class; part 2 of the
-provider runtime adds Gemini, Kimi, DeepSeek, Bedrock, OpenRouter and vLLM/SGLang here.
+:data:`ADAPTERS` maps ``provider`` (or ``provider:api``) to its adapter class. It is discovered from
+the package's modules, in module-name order: a provider's wire module exports ``ADAPTER`` (its class,
+keyed by the class's ``provider``) or ``ADAPTERS`` (``(key, class)`` pairs, for a module with several
+providers or APIs) — adding a provider needs no line here.
 """
 
 from __future__ import annotations
 
-from promptc.runtime.errors import RuntimeConfigError
-from promptc.runtime.providers.anthropic import AnthropicAdapter
-from promptc.runtime.providers.base import Adapter
-from promptc.runtime.providers.deepseek import DeepSeekAdapter
-from promptc.runtime.providers.bedrock import BedrockAdapter
-from promptc.runtime.providers.engine import EngineAdapter
-from promptc.runtime.providers.gemini import GeminiAdapter
-from promptc.runtime.providers.moonshot import MoonshotAdapter
-from promptc.runtime.providers.openai import OpenAIChatAdapter, OpenAIResponsesAdapter
-from promptc.runtime.providers.selfhosted import SGLangAdapter, VLLMAdapter
-from promptc.runtime.providers.openrouter import OpenRouterAdapter
-from promptc.runtime.providers.zai import ZaiAdapter
-from promptc.runtime.providers.dashscope import DashScopeAdapter
-from promptc.runtime.providers.minimax import MiniMaxAdapter
-from promptc.runtime.providers.xai import XaiAdapter
-from promptc.runtime.providers.mistral import MistralAdapter
-from promptc.runtime.providers.vertex import VertexAnthropicAdapter
+import importlib
+import pkgutil
 
-ADAPTERS: dict[str, type[Adapter]] = {
-    "anthropic": AnthropicAdapter,
-    "openai": OpenAIChatAdapter,
-    "openai:chat": OpenAIChatAdapter,
-    "openai:responses": OpenAIResponsesAdapter,
-    "engine": EngineAdapter,
-    "vllm": VLLMAdapter,
-    "sglang": SGLangAdapter,
-    "gemini": GeminiAdapter,
-    "moonshot": MoonshotAdapter,
-    "deepseek": DeepSeekAdapter,
-    "bedrock": BedrockAdapter,
-    "openrouter": OpenRouterAdapter,
-    "zai": ZaiAdapter,
-    "dashscope": DashScopeAdapter,
-    "minimax": MiniMaxAdapter,
-    "xai": XaiAdapter,
-    "mistral": MistralAdapter,
-    "vertex": VertexAnthropicAdapter,
-}
+from promptc.runtime.errors import RuntimeConfigError
+from promptc.runtime.providers.base import Adapter
+
+
+def _discovered() -> tuple[tuple[str, type[Adapter]], ...]:
+    """Every wire module's ``ADAPTER``/``ADAPTERS``, in module-name order (support modules such as
+    :mod:`.base` export neither)."""
+    found: list[tuple[str, type[Adapter]]] = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        one = getattr(module, "ADAPTER", None)
+        found.extend(((one.provider, one),) if one is not None else getattr(module, "ADAPTERS", ()))
+    return tuple(found)
+
+
+#: Every adapter, by ``provider`` or ``provider:api`` (discovered: see the module doc).
+ADAPTERS: dict[str, type[Adapter]] = dict(_discovered())
 
 
 def adapter_for(provider: str, api: str | None = None) -> Adapter:

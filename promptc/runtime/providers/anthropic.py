@@ -146,3 +146,6 @@ class _AnthropicStream(StreamState):
                 "content": [{"type": "text", "text": text}]}
         return Completion(text, from_anthropic(self.usage), self.stop_reason, self.message.get("id"),
                           self.message.get("model"), body)
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = AnthropicAdapter

@@ -300,3 +300,6 @@ class _ConverseStream(StreamState):
                 "metrics": self.metadata.get("metrics") or {}}
         return Completion(text, usage_from(body["usage"], self.adapter._ttls(self.call)), self.stop_reason, None,
                           None, body)
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = BedrockAdapter

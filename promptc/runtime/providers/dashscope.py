@@ -35,7 +35,9 @@ def _int(d: Any, key: str) -> int | None:
 
 
 def from_dashscope(u: dict[str, Any], marked: bool) -> Usage:
-    """DashScope ``usage`` (inclusive). Without a marker nothing can be written: writes are 0, not unknown."""
+    """DashScope ``usage`` (inclusive). Without a marker nothing can be written: writes are 0, not unknown.
+    ``cache_mode``: a request with a marker (or a reply with ``cache_type: ephemeral``) uses the explicit
+    cache, one without the implicit cache — their hits are billed differently (10% vs 20%)."""
     details = u.get("prompt_tokens_details")
     read = _int(details, "cached_tokens")
     written = _int(details, "cache_creation_input_tokens")
@@ -47,9 +49,10 @@ def from_dashscope(u: dict[str, Any], marked: bool) -> Usage:
     prompt = _int(u, "prompt_tokens")
     uncached = None if prompt is None or read is None or written is None else max(0, prompt - read - written)
     write = None if written is None else ({"5m": written} if written else {})
+    explicit = marked or (isinstance(details, dict) and details.get("cache_type") == "ephemeral")
     return Usage(uncached=uncached, cache_read=read, cache_write=write, output=_int(u, "completion_tokens"),
                  reasoning=_int(u.get("completion_tokens_details"), "reasoning_tokens"), semantics="inclusive",
-                 raw=dict(u))
+                 raw=dict(u), cache_mode="explicit" if explicit else "implicit")
 
 
 def naive_dashscope(call: WireCall, target: Any) -> WireCall:
@@ -121,3 +124,6 @@ class DashScopeAdapter(OpenAIChatAdapter):
 
 
 __all__ = ["DashScopeAdapter", "from_dashscope", "naive_dashscope"]
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = DashScopeAdapter

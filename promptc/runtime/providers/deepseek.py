@@ -59,3 +59,6 @@ class DeepSeekAdapter(OpenAIChatAdapter):
 
 
 __all__ = ["DeepSeekAdapter", "from_deepseek"]
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = DeepSeekAdapter

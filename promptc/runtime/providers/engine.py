@@ -46,3 +46,6 @@ class EngineAdapter(OpenAIChatAdapter):
 
     def _usage(self, u: dict[str, Any], call: WireCall):
         return from_openai_chat(u, writes_exist=False)
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = EngineAdapter

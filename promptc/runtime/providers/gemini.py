@@ -216,3 +216,6 @@ class _GeminiStream(StreamState):
                 "candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
                                 "finishReason": self.finish_reason}]}
         return Completion(text, usage_from_gemini(self.usage), self.finish_reason, self.id, self.model, body)
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = GeminiAdapter

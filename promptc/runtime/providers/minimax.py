@@ -77,3 +77,6 @@ class MiniMaxAdapter(AnthropicAdapter):
 
 
 __all__ = ["MiniMaxAdapter"]
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = MiniMaxAdapter

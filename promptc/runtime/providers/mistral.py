@@ -51,3 +51,6 @@ class MistralAdapter(OpenAIChatAdapter):
 
 
 __all__ = ["MistralAdapter", "from_mistral"]
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = MistralAdapter

@@ -174,3 +174,6 @@ class MoonshotAdapter(OpenAIChatAdapter):
 
 
 __all__ = ["MoonshotAdapter", "chat_payload", "from_moonshot", "groups", "prompt_cache_key", "tool_defs"]
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = MoonshotAdapter

@@ -300,3 +300,6 @@ class _ResponsesStream(StreamState):
             raise StreamInterrupted("openai", text, "no response.completed event")
         done = self.adapter.parse(self.final, self.call)
         return Completion(text, done.usage, done.finish_reason, done.response_id, done.model, self.final)
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module: (key, adapter) pairs
+ADAPTERS = (("openai", OpenAIChatAdapter), ("openai:chat", OpenAIChatAdapter), ("openai:responses", OpenAIResponsesAdapter))

@@ -173,3 +173,6 @@ class _OpenRouterStream(ChatStream):
             return super().finish()
         except StreamInterrupted:
             raise StreamInterrupted("openrouter", "".join(self.parts), "no [DONE] event", request_id=self.id) from None
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = OpenRouterAdapter

@@ -216,3 +216,6 @@ class SGLangAdapter(_SelfHostedAdapter):
 
 
 __all__ = ["SGLangAdapter", "SMG_ROUTING_HEADER", "SelfHostedSettings", "VLLMAdapter", "cache_salt", "routing_key"]
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module: (key, adapter) pairs
+ADAPTERS = (("vllm", VLLMAdapter), ("sglang", SGLangAdapter))

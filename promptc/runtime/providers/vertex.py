@@ -81,3 +81,6 @@ class VertexAnthropicAdapter(AnthropicAdapter):
 
 
 __all__ = ["VertexAnthropicAdapter"]
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = VertexAnthropicAdapter

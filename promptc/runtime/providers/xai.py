@@ -48,3 +48,6 @@ class XaiAdapter(OpenAIChatAdapter):
 
 
 __all__ = ["XaiAdapter", "naive_xai"]
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = XaiAdapter

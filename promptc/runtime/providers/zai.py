@@ -38,3 +38,6 @@ class ZaiAdapter(OpenAIChatAdapter):
 
 
 __all__ = ["ZaiAdapter"]
+
+#: what the registry (promptc.runtime.providers.ADAPTERS) discovers in this module
+ADAPTER = ZaiAdapter

@@ -24,16 +24,18 @@ class AnthropicRoutes:
         """Blocks in prefix order (tools → system → messages), or an error message."""
         blocks: list[Block] = []
 
-        def add(obj: dict[str, Any], text: str, where: str) -> str | None:
+        def add(obj: dict[str, Any], text: str, where: str, place: str) -> str | None:
             cc = obj.get("cache_control")
             if cc is not None and obj.get("type") == "text" and not obj.get("text"):
                 return f"{where}: cache_control cannot be set for empty text blocks"
-            ident = _canon({k: v for k, v in obj.items() if k != "cache_control"})
+            # a block's identity includes where it is rendered (tools, system, a message's role and start):
+            # the same text moved from `system` into a user message is a different prompt prefix
+            ident = place + "\x00" + _canon({k: v for k, v in obj.items() if k != "cache_control"})
             blocks.append(Block(self.count(text), ident, (cc or {}).get("ttl", "5m") if cc else None))
             return None
 
         for i, t in enumerate(p.get("tools") or []):
-            err = add(t, _canon({k: v for k, v in t.items() if k != "cache_control"}), f"tools.{i}")
+            err = add(t, _canon({k: v for k, v in t.items() if k != "cache_control"}), f"tools.{i}", "tools")
             if err:
                 return blocks, err
         system = p.get("system")
@@ -42,7 +44,7 @@ class AnthropicRoutes:
         for i, b in enumerate(system or []):
             if b.get("type") == "text" and not b.get("text"):
                 return blocks, f"system.{i}: text content blocks must be non-empty"
-            err = add(b, b.get("text", ""), f"system.{i}")
+            err = add(b, b.get("text", ""), f"system.{i}", "system")
             if err:
                 return blocks, err
         for m, msg in enumerate(p.get("messages") or []):
@@ -52,7 +54,8 @@ class AnthropicRoutes:
             for c, b in enumerate(content or []):
                 if b.get("type") == "text" and not b.get("text"):
                     return blocks, f"messages.{m}.content.{c}: text content blocks must be non-empty"
-                err = add(b, b.get("text", "") if b.get("type") == "text" else _canon(b), f"messages.{m}.content.{c}")
+                err = add(b, b.get("text", "") if b.get("type") == "text" else _canon(b), f"messages.{m}.content.{c}",
+                          f"{msg.get('role')}:{'start' if c == 0 else 'cont'}")
                 if err:
                     return blocks, err
         top = p.get("cache_control")

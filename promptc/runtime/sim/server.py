@@ -21,6 +21,7 @@ counted with ``o200k_base``.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import socket
 import threading
 import time
@@ -33,21 +34,39 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from promptc.core.providers import limits_for
-from promptc.runtime.sim.anthropic_api import AnthropicRoutes
-from promptc.runtime.sim.bedrock_api import BedrockRoutes
 from promptc.runtime.sim.cache import AnthropicCache, OpenAICache
-from promptc.runtime.sim.gemini_api import GeminiRoutes
-from promptc.runtime.sim.deepseek_api import DeepSeekRoutes
-from promptc.runtime.sim.moonshot_api import MoonshotRoutes
-from promptc.runtime.sim.openai_api import OpenAIRoutes
-from promptc.runtime.sim.selfhosted_api import SelfHostedRoutes
-from promptc.runtime.sim.openrouter_api import OpenRouterRoutes
-from promptc.runtime.sim.zai_api import ZaiRoutes
-from promptc.runtime.sim.dashscope_api import DashScopeRoutes
-from promptc.runtime.sim.minimax_api import MiniMaxRoutes
-from promptc.runtime.sim.xai_api import XaiRoutes
-from promptc.runtime.sim.mistral_api import MistralRoutes
-from promptc.runtime.sim.vertex_api import VertexRoutes
+
+
+#: The simulator's provider routes: ONE line per provider, ``"<module>:<class>"`` under
+#: ``promptc.runtime.sim`` — a mixin whose ``sim_routes(self) -> [Route]`` adds the provider's routes
+#: (and its cache state) to the app. :class:`SimApp` is composed from this tuple, nothing else names a
+#: route class (``tests/providers/test_registry.py``).
+ROUTES = (
+    "anthropic_api:AnthropicRoutes",
+    "openai_api:OpenAIRoutes",
+    "selfhosted_api:SelfHostedRoutes",
+    "gemini_api:GeminiRoutes",
+    "moonshot_api:MoonshotRoutes",
+    "deepseek_api:DeepSeekRoutes",
+    "bedrock_api:BedrockRoutes",
+    "openrouter_api:OpenRouterRoutes",
+    "zai_api:ZaiRoutes",
+    "dashscope_api:DashScopeRoutes",
+    "minimax_api:MiniMaxRoutes",
+    "xai_api:XaiRoutes",
+    "mistral_api:MistralRoutes",
+    "vertex_api:VertexRoutes",
+)
+
+
+def route_classes(refs: tuple[str, ...] = ROUTES) -> tuple[type, ...]:
+    """The route mixins named by ``refs`` (see :data:`ROUTES`; a dotted module is absolute), in order."""
+    out = []
+    for ref in refs:
+        module, _, name = ref.partition(":")
+        out.append(getattr(importlib.import_module(module if "." in module else f"promptc.runtime.sim.{module}"),
+                           name))
+    return tuple(out)
 
 
 @dataclass
@@ -86,17 +105,17 @@ class SimState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, MoonshotRoutes, DeepSeekRoutes, BedrockRoutes, OpenRouterRoutes,
-             ZaiRoutes, DashScopeRoutes, MiniMaxRoutes, XaiRoutes, MistralRoutes,
-             VertexRoutes):
-    """The ASGI application (``.app``); :class:`Simulator` runs it on loopback."""
+class SimCore:
+    """What every route shares (state, auth, faults, errors, control routes); :class:`SimApp` adds the
+    provider routes of :data:`ROUTES`."""
 
     def __init__(self, clock: Any = None, anthropic_min_tokens: dict[str, int] | None = None,
-                 openai_min_tokens: int | None = None, min_tokens: int | None = None):
+                 openai_min_tokens: int | None = None, min_tokens: int | None = None, tokenizer: Any = None):
         self.state = SimState(clock or FakeClock())
         from promptc.tokenizers import load_tokenizer
 
-        self.tok = load_tokenizer("o200k_base")
+        # ``tokenizer``: an o200k_base tokenizer the caller already loaded (loading one takes seconds)
+        self.tok = tokenizer if tokenizer is not None else load_tokenizer("o200k_base")
         # ``min_tokens`` lowers every provider's minimum (``promptc sim serve --min-tokens``); the
         # per-provider arguments win. "" matches every Claude family (Bedrock, OpenRouter).
         overrides = {**({"": min_tokens} if min_tokens is not None else {}), **(anthropic_min_tokens or {})}
@@ -212,6 +231,16 @@ class SimApp(AnthropicRoutes, OpenAIRoutes, SelfHostedRoutes, GeminiRoutes, Moon
             return JSONResponse(list(self.state.requests))
 
 
+def sim_app_class(refs: tuple[str, ...] = ROUTES) -> type:
+    """The simulator application class serving the providers ``refs`` names (:data:`ROUTES`)."""
+    return type("SimApp", (SimCore, *route_classes(refs)), {
+        "__doc__": "The ASGI application (``.app``); :class:`Simulator` runs it on loopback.",
+        "__module__": __name__})
+
+
+SimApp = sim_app_class()
+
+
 class Simulator:
     """Run :class:`SimApp` with uvicorn in a background thread on loopback (a context manager).
 
@@ -223,10 +252,10 @@ class Simulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, clock: Any = None,
                  anthropic_min_tokens: dict[str, int] | None = None, openai_min_tokens: int | None = None,
-                 min_tokens: int | None = None):
+                 min_tokens: int | None = None, tokenizer: Any = None):
         import uvicorn
 
-        self.sim = SimApp(clock, anthropic_min_tokens, openai_min_tokens, min_tokens)
+        self.sim = SimApp(clock, anthropic_min_tokens, openai_min_tokens, min_tokens, tokenizer)
         if port == 0:
             with socket.socket() as s:
                 s.bind((host, 0))
@@ -280,4 +309,4 @@ class Simulator:
         self.stop()
 
 
-__all__ = ["FakeClock", "Fault", "SimApp", "Simulator"]
+__all__ = ["FakeClock", "Fault", "ROUTES", "SimApp", "SimCore", "Simulator", "route_classes", "sim_app_class"]

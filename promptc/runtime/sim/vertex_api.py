@@ -15,6 +15,9 @@ from promptc.runtime.sim.cache import AnthropicCache
 from promptc.runtime.sim.minimax_api import messages_reply
 
 TTLS = tuple(SPECS["vertex"].ttls)
+#: ``promptc simulate``'s settings where the project sets none: the simulator keeps one cache per
+#: project, so any name does (the real project is the user's to set; simulation needs none)
+SIM_SETTINGS = {"project": "promptc-simulate"}
 PATH = "/vertex/v1/projects/{project}/locations/{region}/publishers/anthropic/models/{model}"
 
 

@@ -18,7 +18,7 @@ Output tokens (the simulator's short replies) are billed the same in all four.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as dc_replace
 from typing import Any, Callable
 
 from promptc.core.prices import Price, price_for
@@ -31,7 +31,8 @@ from promptc.runtime.layout import TokenCounter
 from promptc.runtime.providers.base import Adapter, WireCall
 from promptc.runtime.sim import Simulator
 from promptc.runtime.simulate.best import theoretical_best
-from promptc.runtime.simulate.rules import rules_for, served, sim_min_kwargs, sim_prefixes, with_min_tokens
+from promptc.runtime.simulate.rules import (cache_modes, implicit_alongside, rules_for, served, sim_min_kwargs,
+                                            sim_prefixes, with_min_tokens)
 from promptc.runtime.simulate.workload import Workload
 from promptc.runtime.usage import Usage
 
@@ -155,23 +156,37 @@ def _prompt_size(usage: Usage) -> int:
     raise RuntimeConfigError("error[E507]: the simulator reported no prompt size: the theoretical best needs one")
 
 
+def simulation_config(target: Target, config: RuntimeConfig) -> RuntimeConfig:
+    """``config`` with the row's ``sim_settings`` filled in where the project sets none (a simulation
+    needs no Google Cloud project, credentials or account: it talks to the simulator)."""
+    defaults = rules_for(target.provider).sim_settings
+    if not defaults:
+        return config
+    providers = dict(config.providers)
+    providers[target.provider] = {**defaults, **providers.get(target.provider, {})}
+    return dc_replace(config, providers=providers)
+
+
 def replay(workload: Workload, target: str, strategy: str, *, min_tokens: int | None = None,
            retention: str = "short", config: RuntimeConfig | None = None, max_tokens: int = 256,
-           counter: TokenCounter | None = None) -> list[Reply]:
+           counter: TokenCounter | None = None, sim_tokenizer: Any = None) -> list[Reply]:
     """Every turn of ``workload`` through a fresh simulator as ``strategy`` (``promptc`` or ``naive``);
-    ``counter`` is the client's token counter (shared between replays: loading a tokenizer is slow)."""
+    ``counter`` is the client's token counter and ``sim_tokenizer`` the simulator's o200k_base tokenizer
+    (shared between replays: loading a tokenizer is slow)."""
     t = parse_target(target)
-    config = config if config is not None else RuntimeConfig()
+    config = simulation_config(t, config if config is not None else RuntimeConfig())
     sim_kwargs: dict[str, Any] = {}
     if min_tokens is not None:
         config = with_min_tokens(config, target, min_tokens)
         sim_kwargs = sim_min_kwargs(Simulator, t, min_tokens) or {}
     replies: list[Reply] = []
-    with Simulator(**sim_kwargs) as sim:
+    with Simulator(**sim_kwargs, tokenizer=sim_tokenizer) as sim:
         setup = rules_for(t.provider).sim_setup
         if min_tokens is not None and setup is not None:
             setup(sim.sim, t.model, min_tokens)
         client = Client(target, api_key="sim", retention=retention, config=config, clock=sim.clock, base_url=sim.url)
+        if counter is not None and client.counter.tokenizer_id == counter.tokenizer_id:
+            client.counter = counter  # before the first build: loading a tokenizer is slow
         call_path = client.build(workload.requests[0]).path if workload.requests else "/"
         prefix = next((p for p in sim_prefixes(t.provider, client.adapter.default_base_url)
                        if served(sim.sim.app.routes, p + call_path)), None)
@@ -180,8 +195,6 @@ def replay(workload: Workload, target: str, strategy: str, *, min_tokens: int | 
             raise RuntimeConfigError(f"error[E507]: the provider simulator does not serve {target} (no route for "
                                      f"POST {call_path}; add its sim_path to promptc.runtime.simulate.rules)")
         client.base_url = sim.url + prefix
-        if counter is not None and client.counter.tokenizer_id == counter.tokenizer_id:
-            client.counter = counter
         if strategy == "naive":
             client.adapter = NaiveAdapter(client.adapter, rules_for(t.provider).naive, t)
         start = sim.clock()
@@ -203,7 +216,7 @@ def replay(workload: Workload, target: str, strategy: str, *, min_tokens: int | 
 
 def simulate_target(workload: Workload, target: str, *, count: Callable[[str], int], min_tokens: int | None = None,
                     retention: str = "short", config: RuntimeConfig | None = None,
-                    counter: TokenCounter | None = None) -> TargetResult:
+                    counter: TokenCounter | None = None, sim_tokenizer: Any = None) -> TargetResult:
     """The four strategies of ``target`` on ``workload`` (``count`` counts text as the simulator does;
     ``counter`` is shared by the clients)."""
     t = parse_target(target)
@@ -213,22 +226,42 @@ def simulate_target(workload: Workload, target: str, *, count: Callable[[str], i
     real_min = limits_for(target, config.cache_limits).min_tokens or 0
     effective = real_min if min_tokens is None else min_tokens
     ours = replay(workload, target, "promptc", min_tokens=min_tokens, retention=retention, config=config,
-                  counter=counter)
+                  counter=counter, sim_tokenizer=sim_tokenizer)
     naive = replay(workload, target, "naive", min_tokens=min_tokens, retention=retention, config=config,
-                   counter=counter)
+                   counter=counter, sim_tokenizer=sim_tokenizer)
     prompts = [_prompt_size(r.usage) for r in ours]
     outputs = [r.usage.output or 0 for r in ours]
-    label, ttl_s = row.ttl(t.model, retention)
+    modes = cache_modes(t, retention, min_tokens, price, config.cache_limits)
+    label, ttl_s = modes[0].ttl_label, modes[0].ttl_s
     best = theoretical_best(workload.requests, [x.at for x in workload.turns], prompts, outputs, count=count,
-                            min_tokens=effective, ttl_label=label, ttl_s=ttl_s, price=price)
+                            price=price, modes=modes)
     none = [Usage(p, 0, {}, o) for p, o in zip(prompts, outputs)]
     stable: dict[str, int] = {}
     for req, p in zip(workload.requests, prompts):
         turn = sum(count(s.content) for s in req.segments if s.stability == "turn")
         stable[req.plan] = max(stable.get(req.plan, 0), p - turn)
     notes = []
+    alt = implicit_alongside(t.provider) if len(modes) > 1 else None
+    if alt is not None:
+        real = f" (real: {alt.min_tokens})" if modes[1].min_tokens != alt.min_tokens else ""
+        life = "no TTL" if alt.ttl_s == float("inf") else f"{alt.ttl_s:g} s TTL"
+        notes.append(f"{t.provider} also caches implicitly (requests without markers: minimum {modes[1].min_tokens} "
+                     f"tokens{real}, {life}, hits at {alt.read_multiplier:.0%} of input); the best takes the cheaper "
+                     "cache per request")
     low = sorted(name for name, n in stable.items() if n < real_min)
-    if low:
+    if low and alt is not None:
+        sizes = ", ".join(f"{n} {stable[n]}" for n in low)
+        floor = min(alt.min_tokens, real_min)
+        never = [n for n in low if stable[n] < floor]
+        nothing = f"; below its minimum of {floor} ({', '.join(never)}) nothing is cached" if never else ""
+        if min_tokens is not None and min_tokens < real_min:
+            notes.append(f"stable prefixes below {target}'s real explicit minimum of {real_min} tokens ({sizes}): "
+                         f"simulated with --min-tokens {min_tokens}, so promptc marks them (explicit cache); at the "
+                         f"real minimum they get no marker and use the implicit cache{nothing}")
+        else:
+            notes.append(f"stable prefixes below {target}'s explicit minimum of {real_min} tokens ({sizes}) get no "
+                         f"marker and use the implicit cache{nothing}")
+    elif low:
         sizes = ", ".join(f"{n} {stable[n]}" for n in low)
         if min_tokens is not None and min_tokens < real_min:
             notes.append(f"stable prefixes below {target}'s real minimum of {real_min} tokens ({sizes}): "
@@ -265,7 +298,7 @@ def simulate(workload: Workload, targets: list[str], *, min_tokens: int | None =
         return counts[text]
 
     return [simulate_target(workload, t, count=count, min_tokens=min_tokens, retention=retention, config=config,
-                            counter=counter) for t in targets]
+                            counter=counter, sim_tokenizer=tok) for t in targets]
 
 
 __all__ = ["LABELS", "NaiveAdapter", "STRATEGIES", "Tally", "TargetResult", "replay", "simulate", "simulate_target"]

@@ -28,18 +28,31 @@
 - ``sim_min``: the :class:`~promptc.runtime.sim.Simulator` arguments that lower the provider's
   minimum cacheable tokens (``--min-tokens``); by default a ``<provider>_min_tokens`` argument when
   the simulator has one.
+- ``sim_settings``: ``[tool.promptc.providers.<provider>]`` settings the simulation fills in where the
+  project sets none — a placeholder for what only the real service needs (Vertex's Google Cloud
+  project): ``promptc simulate`` talks to the simulator and needs no credentials.
 
-A provider missing from :data:`RULES` still simulates, with the generic row (naive = no cache key,
+The theoretical best's cache modes come from the spec (:func:`cache_modes`): the model's own mode
+(its minimum, the row's TTL, a write fee when the price table or the spec has one) and, where the
+provider's facts module declares an implicit cache used by requests without markers
+(``IMPLICIT_MIN_TOKENS``, ``IMPLICIT_READ_MULTIPLIER`` and an ``implicit`` TTL in the spec, as
+Qwen's), that cache too.
+
+A provider with a simulator route module (``promptc.runtime.sim.<provider>_api``) but no row here gets
+one derived from its own files (:func:`derived_row`): the providers of issue 26 (Z.ai, Qwen, MiniMax,
+xAI, Mistral, Vertex) are registered that way, with no line in this module. Any other provider missing
+from :data:`RULES` still simulates, with the generic row (naive = no cache key,
 a 5-minute TTL for the best) and a note saying so.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import math
-from dataclasses import dataclass, replace
-from typing import Any, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
 from urllib.parse import urlparse
 
 from starlette.routing import Match
@@ -47,9 +60,8 @@ from starlette.routing import Match
 from promptc.core import providers
 from promptc.core.providers import SPECS, Target, limits_for
 from promptc.runtime.providers.base import WireCall
-from promptc.runtime.providers.dashscope import naive_dashscope
-from promptc.runtime.providers.xai import naive_xai
 from promptc.runtime.sim.openrouter_api import claude_family
+from promptc.runtime.simulate.best import CacheMode
 
 #: Request fields and headers that only route or scope a cache (stripped by every naive default).
 KEY_FIELDS = ("prompt_cache_key", "session_id", "cache_salt", "routing_key")
@@ -186,6 +198,7 @@ class ProviderRules:
     sim_min: Callable[[str, int], dict[str, Any]] | None = None
     sim_setup: Callable[[Any, str, int], None] | None = None  # (SimApp, model, minimum): lower it on the app
     generic: bool = False
+    sim_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 RULES: dict[str, ProviderRules] = {
@@ -206,14 +219,83 @@ RULES: dict[str, ProviderRules] = {
     # self-hosted engines keep prefixes until memory runs out: no TTL
     "vllm": ProviderRules(naive_implicit, lambda m, r: ("lru", math.inf)),
     "sglang": ProviderRules(naive_implicit, lambda m, r: ("lru", math.inf)),
-    "zai": ProviderRules(naive_implicit, implicit_ttl("zai"), sim_min=lambda model, n: {"min_tokens": n}),
-    "dashscope": ProviderRules(naive_dashscope, spec_ttl("dashscope"), sim_min=lambda model, n: {"min_tokens": n}),
-    "minimax": ProviderRules(naive_anthropic, spec_ttl("minimax"), sim_min=lambda model, n: {"min_tokens": n}),
-    "xai": ProviderRules(naive_xai, implicit_ttl("xai"), sim_min=lambda model, n: {"min_tokens": n}),
-    "mistral": ProviderRules(naive_implicit, implicit_ttl("mistral"), sim_min=lambda model, n: {"min_tokens": n}),
-    "vertex": ProviderRules(naive_anthropic, spec_ttl("vertex"), sim_min=lambda model, n: {"min_tokens": n}),
 }
 GENERIC = ProviderRules(naive_implicit, lambda m, r: ("5m", 300.0), generic=True)
+
+
+def derived_row(provider: str) -> ProviderRules | None:
+    """The row of a provider without one in :data:`RULES`, from its own files (None: it has no simulator
+    route module ``promptc.runtime.sim.<provider>_api``): the naive default its wire module declares
+    (``naive_<provider>``), else by the spec's mode — explicit breakpoints: one marker on the last
+    system block (:func:`naive_anthropic`, the Anthropic-style quick start); automatic: no key
+    (:func:`naive_implicit`); the TTL the spec's retention buys (its ``implicit`` lifetime where
+    retention buys none); ``--min-tokens`` through the simulator's ``min_tokens``; the route module's
+    ``SIM_SETTINGS``. A new provider thus needs no line here."""
+    spec = SPECS.get(provider)
+    try:
+        route = importlib.import_module(f"promptc.runtime.sim.{provider}_api")
+    except ImportError:
+        return None
+    if spec is None:
+        return None
+    try:
+        wire = importlib.import_module(f"promptc.runtime.providers.{provider}")
+    except ImportError:
+        wire = None
+    row = spec.limits(f"{provider}/")
+    naive = getattr(wire, f"naive_{provider}", None) or (
+        naive_anthropic if row is not None and row.mode == "explicit" else naive_implicit)
+    short = spec.retention.get("short")
+    ttl = implicit_ttl(provider) if short is None or short == "implicit" else spec_ttl(provider)
+    return ProviderRules(naive, ttl, sim_min=lambda model, n: {"min_tokens": n},
+                         sim_settings=dict(getattr(route, "SIM_SETTINGS", {})))
+
+
+RULES.update({name: row for name in sorted(SPECS)
+              if name not in RULES and (row := derived_row(name)) is not None})
+
+
+@dataclass(frozen=True)
+class ImplicitAlongside:
+    """A provider's implicit cache for requests without markers, beside its explicit one (facts module)."""
+
+    min_tokens: int
+    read_multiplier: float
+    ttl_s: float
+
+
+def implicit_alongside(provider: str) -> ImplicitAlongside | None:
+    """The implicit cache a provider's facts module declares beside its explicit mode (None: none)."""
+    spec = SPECS.get(provider)
+    if spec is None or "implicit" not in spec.ttls:
+        return None
+    try:
+        facts = importlib.import_module(f"promptc.core.providers.{provider}")
+    except ImportError:
+        return None
+    minimum = getattr(facts, "IMPLICIT_MIN_TOKENS", None)
+    read = getattr(facts, "IMPLICIT_READ_MULTIPLIER", None)
+    if minimum is None or read is None:
+        return None
+    return ImplicitAlongside(int(minimum), float(read), spec.ttls["implicit"] or math.inf)
+
+
+def cache_modes(target: Target, retention: str, min_tokens: int | None, price: Any,
+                cache_limits: Mapping[str, Mapping[str, Any]] | None = None) -> list[CacheMode]:
+    """The theoretical best's cache modes on ``target`` (module doc); ``min_tokens`` is ``--min-tokens``
+    (it lowers every mode's minimum, as it does in the simulator)."""
+    row = rules_for(target.provider)
+    label, ttl_s = row.ttl(target.model, retention)
+    limits = limits_for(target.name, cache_limits)
+    minimum = (limits.min_tokens or 0) if min_tokens is None else min_tokens
+    spec = SPECS.get(target.provider)
+    write_fee = bool(price.write) if price is not None else bool(spec is not None and spec.write_multipliers)
+    modes = [CacheMode(limits.mode, minimum, label, ttl_s, write_fee)]
+    alt = implicit_alongside(target.provider) if limits.mode == "explicit" else None
+    if alt is not None:
+        low = alt.min_tokens if min_tokens is None else min(min_tokens, alt.min_tokens)
+        modes.append(CacheMode("implicit", low, "implicit", alt.ttl_s, False))
+    return modes
 
 
 def rules_for(provider: str) -> ProviderRules:
@@ -259,6 +341,6 @@ def with_min_tokens(config: Any, target: str, min_tokens: int) -> Any:
     return replace(config, cache_limits=limits)
 
 
-__all__ = ["GENERIC", "KEY_FIELDS", "KEY_HEADERS", "ProviderRules", "RULES", "naive_anthropic", "naive_bedrock",
-           "naive_implicit", "naive_openai", "naive_openrouter", "rules_for", "served", "sim_min_kwargs", "sim_prefixes",
-           "with_min_tokens"]
+__all__ = ["GENERIC", "KEY_FIELDS", "KEY_HEADERS", "ImplicitAlongside", "ProviderRules", "RULES", "cache_modes",
+           "derived_row", "implicit_alongside", "naive_anthropic", "naive_bedrock", "naive_implicit", "naive_openai",
+           "naive_openrouter", "rules_for", "served", "sim_min_kwargs", "sim_prefixes", "with_min_tokens"]

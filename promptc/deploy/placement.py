@@ -1,0 +1,240 @@
+"""Placement of requests on a fleet of promptc engine replicas: an index of the segment chains each
+replica holds, built from the replicas' own KV events, and the choice of a replica for a request.
+
+Invariants (each tested in tests/deploy/test_ray.py):
+
+1. The index knows only what the replicas said. ``BlockStored`` adds a block to a replica,
+   ``BlockRemoved`` removes it, ``AllBlocksCleared`` (a replica's first event, and a restarted
+   replica's) forgets everything the replica held, and a replica that leaves the fleet is forgotten
+   (:meth:`Placer.forget`). Nothing is guessed from where requests were sent.
+2. Tenants and models never share placement state. A block's hash (promptc.engine.kv_events.block_hash)
+   covers the model fingerprint, the tenant salt and the chain hash; a request is looked up with the
+   fingerprint of the replica being scored, so two tenants, or two models, never match each other's
+   blocks, and a miss is hashed with the tenant salt.
+3. Affinity: a request goes to the replica holding the most tokens of its segment chain (the deepest
+   cached prefix), among the replicas the load gate admits.
+4. Bounded imbalance (the load gate): a replica is passed over while its in-flight requests exceed
+   the least-loaded replica's by more than ``max_queue_skew``, or while one more request would take
+   it beyond its fair share of the last ``window`` placements plus a slack: ``count + 1 > (W + 1) / N
+   + max(min_count_skew, share_skew * (W + 1))`` (W placements in the window, N replicas), so the
+   busiest replica's share tends to at most ``1/N + share_skew``. The least-loaded replica always
+   passes, so the gate never empties the fleet.
+5. A miss (no admitted replica holds any of the chain) is placed by rendezvous hashing of the
+   request's shared prefix (tenant salt + first chain hash): the agents of one tenant that share a
+   global prefix meet on one replica, and a fleet change moves only the keys of the replica that left.
+
+A :class:`Placer` belongs to one router; its methods are thread-safe (the KV-event threads write
+while the router's event loop reads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from promptc.core.hashing import chain
+from promptc.engine.kv_events import block_hash, tenant_salt
+
+
+@dataclass(frozen=True)
+class RouteKey:
+    """What the router needs to know of a request: its tenant's salt and the chain hashes of its segments
+    (``chain[i]`` = the prefix hash of segments ``0..i``), in order."""
+
+    salt: str
+    chain: tuple[str, ...]
+
+    @classmethod
+    def for_segments(cls, tenant: str, segment_hashes: Iterable[str]) -> "RouteKey":
+        parent, out = None, []
+        for h in segment_hashes:
+            parent = chain(parent, h)
+            out.append(parent)
+        return cls(tenant_salt(tenant), tuple(out))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"salt": self.salt, "chain": list(self.chain)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "RouteKey | None":
+        """None for anything that is not a route key (a request sent without one is placed by load)."""
+        if not isinstance(data, Mapping):
+            return None
+        salt, hashes = data.get("salt"), data.get("chain")
+        if not isinstance(salt, str) or not isinstance(hashes, (list, tuple)) or \
+                not all(isinstance(h, str) for h in hashes):
+            return None
+        return cls(salt, tuple(hashes))
+
+
+def rendezvous(key: str, replica: str) -> int:
+    """Highest-random-weight hashing: the weight of ``replica`` for ``key`` (blake2b: stable across
+    processes and PYTHONHASHSEED, unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(f"{key}|{replica}".encode(), digest_size=8).digest(), "big")
+
+
+@dataclass
+class _Replica:
+    fingerprint: str | None = None
+    blocks: dict[int, int] = field(default_factory=dict)  # block hash -> token count
+
+
+class PlacementIndex:
+    """Block hash → the replicas that hold it, from vLLM-format KV events (one block = one segment node)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._replicas: dict[str, _Replica] = {}
+
+    def apply(self, replica: str, events: Sequence[Mapping[str, Any]]) -> None:
+        """Apply one batch of a replica's events (decoded msgpack maps tagged by ``type``)."""
+        with self._lock:
+            state = self._replicas.setdefault(replica, _Replica())
+            for ev in events:
+                kind = ev.get("type") if isinstance(ev, Mapping) else None
+                if kind == "BlockStored":
+                    hashes = ev.get("block_hashes") or []
+                    extra = ev.get("extra_keys") or []
+                    for i, h in enumerate(hashes):
+                        if not isinstance(h, int):
+                            continue
+                        keys = extra[i] if i < len(extra) else None
+                        if isinstance(keys, (list, tuple)) and len(keys) == 4 and keys[0] == "promptc":
+                            state.fingerprint = keys[3]
+                        state.blocks[h] = int(ev.get("block_size") or 0)
+                elif kind == "BlockRemoved":
+                    for h in ev.get("block_hashes") or []:
+                        state.blocks.pop(h, None)
+                elif kind == "AllBlocksCleared":
+                    state.blocks.clear()
+
+    def set_fingerprint(self, replica: str, fingerprint: str) -> None:
+        with self._lock:
+            self._replicas.setdefault(replica, _Replica()).fingerprint = fingerprint
+
+    def forget(self, replica: str) -> None:
+        with self._lock:
+            self._replicas.pop(replica, None)
+
+    def cached_tokens(self, replica: str, key: RouteKey) -> tuple[int, int]:
+        """(tokens, segments) of the deepest prefix of ``key``'s chain that ``replica`` holds."""
+        with self._lock:
+            state = self._replicas.get(replica)
+            if state is None or state.fingerprint is None:
+                return 0, 0
+            tokens = depth = 0
+            for c in key.chain:
+                n = state.blocks.get(block_hash(state.fingerprint, key.salt, c))
+                if n is None:
+                    break
+                tokens, depth = tokens + n, depth + 1
+            return tokens, depth
+
+    def holders(self, fingerprint: str, key: RouteKey, depth: int) -> list[str]:
+        """The replicas holding the first ``depth`` segments of ``key`` (as block ``depth - 1``)."""
+        h = block_hash(fingerprint, key.salt, key.chain[depth - 1])
+        with self._lock:
+            return sorted(r for r, s in self._replicas.items() if s.fingerprint == fingerprint and h in s.blocks)
+
+    def snapshot(self) -> dict[str, int]:
+        """Blocks held per replica (what an operator and the tests look at)."""
+        with self._lock:
+            return {r: len(s.blocks) for r, s in sorted(self._replicas.items())}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A placement: replicas best first, and why the first was chosen."""
+
+    ranked: tuple[str, ...]
+    reason: str  # "cache" (deepest cached chain), "rendezvous" (a miss) or "load" (no route key)
+    cached_tokens: int
+
+
+class Placer:
+    """The index plus the load the router has put on each replica (in flight, and a window of recent
+    placements): :meth:`rank` orders the replicas for a request (module docstring, invariants 3-5)."""
+
+    def __init__(self, *, max_queue_skew: int = 2, window: int = 64, share_skew: float = 0.1,
+                 min_count_skew: int = 2) -> None:
+        if max_queue_skew < 0 or window < 1 or share_skew < 0 or min_count_skew < 0:
+            raise ValueError("load gate parameters must be non-negative (window at least 1)")
+        self.index = PlacementIndex()
+        self.max_queue_skew, self.share_skew, self.min_count_skew = max_queue_skew, share_skew, min_count_skew
+        self._lock = threading.Lock()
+        self._inflight: Counter[str] = Counter()
+        self._recent: deque[str] = deque(maxlen=window)
+
+    # -- load -------------------------------------------------------------------------------------
+    def routed(self, replica: str) -> None:
+        with self._lock:
+            self._inflight[replica] += 1
+            self._recent.append(replica)
+
+    def completed(self, replica: str) -> None:
+        with self._lock:
+            if self._inflight[replica] > 0:
+                self._inflight[replica] -= 1
+
+    def forget(self, replica: str) -> None:
+        """A replica left the fleet: drop what it held and its load."""
+        self.index.forget(replica)
+        with self._lock:
+            self._inflight.pop(replica, None)
+            self._recent = deque((r for r in self._recent if r != replica), maxlen=self._recent.maxlen)
+
+    def load(self) -> dict[str, Any]:
+        with self._lock:
+            return {"inflight": dict(self._inflight), "recent": dict(Counter(self._recent))}
+
+    def admitted(self, replicas: Sequence[str]) -> list[str]:
+        """The replicas the load gate lets through (invariant 4); never empty for a non-empty fleet."""
+        if not replicas:
+            return []
+        with self._lock:
+            inflight = {r: self._inflight[r] for r in replicas}
+            counts = Counter(r for r in self._recent if r in inflight)
+            placed = sum(counts.values()) + 1  # with this request
+        cap = placed / len(replicas) + max(self.min_count_skew, self.share_skew * placed)
+        low_q = min(inflight.values())
+        low_c = min(counts[r] for r in replicas)
+        out = [r for r in replicas
+               if inflight[r] <= low_q + self.max_queue_skew and (counts[r] + 1 <= cap or counts[r] == low_c)]
+        return out or [r for r in replicas if inflight[r] == low_q]  # the least in flight always passes
+
+    # -- the choice -------------------------------------------------------------------------------
+    def rank(self, key: RouteKey | None, replicas: Sequence[str]) -> Choice:
+        replicas = sorted(set(replicas))
+        if not replicas:
+            return Choice((), "load", 0)
+        admitted = self.admitted(replicas)
+        with self._lock:
+            inflight = {r: self._inflight[r] for r in replicas}
+            recent = Counter(self._recent)
+        if key is None or not key.chain:
+            # no segments: least in flight, then a stable order
+            order = sorted(admitted, key=lambda r: (inflight[r], r))
+            return Choice(tuple(order + [r for r in replicas if r not in order]), "load", 0)
+        cached = {r: self.index.cached_tokens(r, key) for r in replicas}
+        best = max(cached[r][0] for r in admitted)
+        if best > 0:
+            # ties (the chain on several replicas) are broken by load (in flight, then recent placements),
+            # then by rendezvous on the chain
+            tie_key = f"{key.salt}|{key.chain[max(cached[r][1] for r in admitted) - 1]}"
+            reason = "cache"
+        else:
+            tie_key, reason = f"{key.salt}|{key.chain[0]}", "rendezvous"
+
+        def order(r: str) -> tuple:
+            load = (inflight[r], recent[r]) if best > 0 else (0, 0)
+            return (-cached[r][0], *load, -rendezvous(tie_key, r))
+
+        first = sorted(admitted, key=order)
+        rest = sorted((r for r in replicas if r not in admitted), key=lambda r: (inflight[r], -cached[r][0], r))
+        return Choice(tuple(first + rest), reason, cached[first[0]][0])
+
+
+__all__ = ["Choice", "PlacementIndex", "Placer", "RouteKey", "rendezvous"]
