@@ -1,7 +1,9 @@
 """Scale-out benchmark: the team example through a simulated fleet of 4 vLLM replicas, by routing policy.
 
 Run:  python bench/fleet.py [--turns 40] [--out bench/results/fleet.json]
-      python bench/fleet.py --ray --turns 12        (real replicas on Ray Serve; pip install 'promptc[ray]')
+      python bench/fleet.py --ray --turns 30        (real replicas on Ray Serve; pip install 'promptc[ray]')
+          [--memory 48MiB,unbounded --counts 3,2,1 --routers promptc,round_robin,ray-default]
+          [--router-kwargs '{"max_queue_skew": 4}']   (a subset, in that order; the promptc router's Placer keywords)
 
 Workload (:func:`promptc.runtime.sim.fleet_replay.team_workload`): tenant ``acme``'s three agents
 (backend, frontend, docs) and tenant ``globex``'s backend agent — the same plans and questions, kept
@@ -77,7 +79,8 @@ def _merge_write(path: str, update: dict) -> None:
 RAY_MEMORY = (("unbounded", "1GiB"), ("48MiB", "48MiB"))  # 48 MiB: about 1,000 tokens of fp32 KV, two agents
 
 
-def _ray_run(workload, replicas: int, router: str, turns: int, port: int, budget: str = "1GiB") -> dict:
+def _ray_run(workload, replicas: int, router: str, turns: int, port: int, budget: str = "1GiB",
+             router_kwargs: dict | None = None) -> dict:
     """Deploy ``replicas`` engine replicas with ``router``, send the workload turn by turn (a turn's
     requests concurrently), and total what the answers report."""
     import concurrent.futures
@@ -91,6 +94,7 @@ def _ray_run(workload, replicas: int, router: str, turns: int, port: int, budget
     keys = {"acme": "key-acme", "globex": "key-globex"}
     app = build_app({"num_replicas": replicas, "dtype": "float32", "replica_cpus": 0.5, "budget": budget,
                      "routing_stats_period_s": 0.5, "request_router_class": router,
+                     "router": router_kwargs or {},
                      "limits": {}, "keys_file": None})
     serve.run(app, name="fleet", route_prefix="/")
     served, router_view = [], {}
@@ -125,11 +129,16 @@ def _ray_run(workload, replicas: int, router: str, turns: int, port: int, budget
     return {"replicas": replicas, "requests": len(served), "prompt": prompt, "computed": prompt - cached,
             "hit_rate": round(cached / prompt, 4) if prompt else 0.0,
             "busiest_share": round(max(per.values()) / len(served), 4), "per_replica": sorted(per.values()),
-            **({"router_choices": router_view.get("choices"), "router_placed": router_view.get("placed")}
+            **({"router_choices": router_view.get("choices"), "router_placed": router_view.get("placed"),
+                "router_tokens": router_view.get("tokens")}
                if router_view else {})}
 
 
-def ray_main(turns: int, out: str) -> None:
+def ray_main(turns: int, out: str, memory: tuple[str, ...] = ("unbounded", "48MiB"),
+             counts: tuple[int, ...] = (1, 2, 3), routers: tuple[str, ...] = ("promptc", "ray-default", "round_robin"),
+             router_kwargs: dict | None = None) -> None:
+    """The Ray rows; ``memory``, ``counts`` and ``routers`` pick a subset (the 1-replica minimum always runs).
+    Rows are written after each run (``complete`` false until the last), so a cut-short run keeps its rows."""
     import socket
 
     import ray
@@ -143,6 +152,11 @@ def ray_main(turns: int, out: str) -> None:
     os.environ.setdefault("PROMPTC_API_KEYS", "key-acme=acme,key-globex=globex")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     rows = []
+    started = time.monotonic()
+    meta = {"turns": turns, "requests": len(workload), "model": "SmolLM2-135M-Instruct float32",
+            "cpu_count": os.cpu_count(),
+            "minimum_is": "computed by 1 replica for the same requests (measured in this run)",
+            "goals": "computed <= 1.05x minimum and busiest <= 1/N + 0.1", "router_kwargs": router_kwargs or {}}
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         base = _ray_run(workload, 1, RAY_ROUTERS[0][1], turns, port)
@@ -151,13 +165,16 @@ def ray_main(turns: int, out: str) -> None:
               f"single-replica minimum {minimum} prompt tokens computed")
         print(f"{'memory':<10} {'replicas':>8} {'router':<16} {'hit rate':>8} {'prompt':>8} {'computed':>9} "
               f"{'x min':>6} {'busiest':>8} {'goal':>5}")
-        for mem_label, budget in RAY_MEMORY:
-            for n in (1, 2, 3):
-                for label, cls in RAY_ROUTERS:
+        budgets, classes = dict(RAY_MEMORY), dict(RAY_ROUTERS)
+        for mem_label in memory:  # in the order given (the most telling rows first on a cut-short run)
+            budget = budgets[mem_label]
+            for n in counts:
+                for label in routers:
+                    cls = classes[label]
                     if n == 1 and mem_label == "unbounded":
                         r = base
                     else:
-                        r = _ray_run(workload, n, cls, turns, port, budget)
+                        r = _ray_run(workload, n, cls, turns, port, budget, router_kwargs)
                     r = {**r, "memory": mem_label, "budget": budget, "router": label if n > 1 else "any (1 replica)",
                          "x_minimum": round(r["computed"] / minimum, 4)}
                     r["goal_met"] = r["x_minimum"] <= 1.05 and r["busiest_share"] <= 1 / n + 0.1
@@ -165,16 +182,15 @@ def ray_main(turns: int, out: str) -> None:
                     print(f"{mem_label:<10} {n:>8} {r['router']:<16} {r['hit_rate']:>8.1%} {r['prompt']:>8} "
                           f"{r['computed']:>9} {r['x_minimum']:>6.2f} {r['busiest_share']:>8.2f} "
                           f"{'yes' if r['goal_met'] else 'no':>5}", flush=True)
+                    _merge_write(out, {"ray": {**meta, "minimum": minimum, "complete": False,
+                                               "wall_s": round(time.monotonic() - started)}, "ray_rows": rows})
                     if n == 1:
                         break
     finally:
         serve.shutdown()
         ray.shutdown()
-    _merge_write(out, {"ray": {"turns": turns, "requests": len(workload), "model": "SmolLM2-135M-Instruct float32",
-                               "minimum": minimum, "cpu_count": os.cpu_count(),
-                               "minimum_is": "computed by 1 replica for the same requests (measured in this run)",
-                               "goals": "computed <= 1.05x minimum and busiest <= 1/N + 0.1"},
-                       "ray_rows": rows})
+    _merge_write(out, {"ray": {**meta, "minimum": minimum, "complete": True,
+                               "wall_s": round(time.monotonic() - started)}, "ray_rows": rows})
     print(f"wrote {out}")
 
 
@@ -184,9 +200,15 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=4)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "fleet.json"))
     ap.add_argument("--ray", action="store_true", help="real engine replicas on Ray Serve (1, 2, 3) by router")
+    ap.add_argument("--memory", default="unbounded,48MiB", help="--ray: memory settings to run")
+    ap.add_argument("--counts", default="1,2,3", help="--ray: replica counts to run")
+    ap.add_argument("--routers", default="promptc,ray-default,round_robin", help="--ray: routers to run")
+    ap.add_argument("--router-kwargs", default="{}", help="--ray: JSON, the promptc router's Placer keywords")
     args = ap.parse_args()
     if args.ray:
-        ray_main(args.turns, args.out)
+        ray_main(args.turns, args.out, tuple(args.memory.split(",")),
+                 tuple(int(n) for n in args.counts.split(",")), tuple(args.routers.split(",")),
+                 json.loads(args.router_kwargs))
         return
     team = promptc.compile(REPO / "examples" / "team")
     workload = team_workload(team.plans, args.turns)

@@ -1,7 +1,7 @@
 """Placement of requests on a fleet of promptc engine replicas: an index of the segment chains each
 replica holds, built from the replicas' own KV events, and the choice of a replica for a request.
 
-Invariants (each tested in tests/deploy/test_ray.py):
+Invariants (1-5 tested in tests/deploy/test_ray.py, 6 in tests/deploy/test_placement.py):
 
 1. The index knows only what the replicas said. ``BlockStored`` adds a block to a replica,
    ``BlockRemoved`` removes it, ``AllBlocksCleared`` (a replica's first event, and a restarted
@@ -22,6 +22,15 @@ Invariants (each tested in tests/deploy/test_ray.py):
 5. A miss (no admitted replica holds any of the chain) is placed by rendezvous hashing of the
    request's shared prefix (tenant salt + first chain hash): the agents of one tenant that share a
    global prefix meet on one replica, and a fleet change moves only the keys of the replica that left.
+6. Memory (the fit gate): a replica reports its KV capacity in tokens (``set_capacity``; Ray's routing
+   stats); its *working set* is the blocks it holds (its events) that lie on the chains of at least
+   two of the window's placements on it (reused blocks; a request's one-off tail is not). A request
+   *fits* a replica when the tokens of its chain outside that working set (block sizes learned from
+   any replica's ``BlockStored``; a never-stored segment counts 0) are at most the capacity minus the
+   working set. Among the admitted replicas, the ones it fits are ranked first (then invariants 3 and
+   5 among them); when it fits none, or a replica's capacity is unknown, nothing changes. So a miss,
+   or a chain whose replica is full of other live chains, goes where it can stay instead of evicting
+   a chain that comes back next turn.
 
 A :class:`Placer` belongs to one router; its methods are thread-safe (the KV-event threads write
 while the router's event loop reads).
@@ -31,7 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -80,14 +89,19 @@ def rendezvous(key: str, replica: str) -> int:
 class _Replica:
     fingerprint: str | None = None
     blocks: dict[int, int] = field(default_factory=dict)  # block hash -> token count
+    capacity: int | None = None  # KV tokens the replica can hold (None: unknown, treated as unbounded)
 
 
 class PlacementIndex:
     """Block hash → the replicas that hold it, from vLLM-format KV events (one block = one segment node)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_sizes: int = 1 << 16) -> None:
         self._lock = threading.Lock()
         self._replicas: dict[str, _Replica] = {}
+        # block hash -> token count, from any replica's BlockStored, kept after removal (bounded, oldest
+        # first out): what a chain costs on a replica that does not hold it
+        self._sizes: OrderedDict[int, int] = OrderedDict()
+        self._max_sizes = max_sizes
 
     def apply(self, replica: str, events: Sequence[Mapping[str, Any]]) -> None:
         """Apply one batch of a replica's events (decoded msgpack maps tagged by ``type``)."""
@@ -104,7 +118,11 @@ class PlacementIndex:
                         keys = extra[i] if i < len(extra) else None
                         if isinstance(keys, (list, tuple)) and len(keys) == 4 and keys[0] == "promptc":
                             state.fingerprint = keys[3]
-                        state.blocks[h] = int(ev.get("block_size") or 0)
+                        state.blocks[h] = n = int(ev.get("block_size") or 0)
+                        self._sizes[h] = n
+                        self._sizes.move_to_end(h)
+                        if len(self._sizes) > self._max_sizes:
+                            self._sizes.popitem(last=False)
                 elif kind == "BlockRemoved":
                     for h in ev.get("block_hashes") or []:
                         state.blocks.pop(h, None)
@@ -115,9 +133,37 @@ class PlacementIndex:
         with self._lock:
             self._replicas.setdefault(replica, _Replica()).fingerprint = fingerprint
 
+    def set_capacity(self, replica: str, tokens: int | None) -> None:
+        """The KV tokens ``replica`` can hold (its budget over its KV bytes per token), or None."""
+        with self._lock:
+            self._replicas.setdefault(replica, _Replica()).capacity = None if tokens is None else max(0, int(tokens))
+
     def forget(self, replica: str) -> None:
         with self._lock:
             self._replicas.pop(replica, None)
+
+    def memory(self, replica: str, fingerprint: str | None = None) -> tuple[int | None, dict[int, int]]:
+        """(capacity in tokens or None, the blocks it holds: hash -> tokens) of ``replica`` (a copy)."""
+        with self._lock:
+            state = self._replicas.get(replica)
+            if state is None:
+                return None, {}
+            return state.capacity, dict(state.blocks)
+
+    def fingerprint(self, replica: str) -> str | None:
+        with self._lock:
+            state = self._replicas.get(replica)
+            return state.fingerprint if state is not None else None
+
+    def chain_blocks(self, fingerprint: str, key: RouteKey) -> list[tuple[int, int]]:
+        """(block hash, tokens) of every segment of ``key``'s chain on a replica of ``fingerprint``; a
+        block no replica ever stored counts 0 tokens (its size is not known before it is computed)."""
+        out = []
+        with self._lock:
+            for c in key.chain:
+                h = block_hash(fingerprint, key.salt, c)
+                out.append((h, self._sizes.get(h, 0)))
+        return out
 
     def cached_tokens(self, replica: str, key: RouteKey) -> tuple[int, int]:
         """(tokens, segments) of the deepest prefix of ``key``'s chain that ``replica`` holds."""
@@ -144,6 +190,12 @@ class PlacementIndex:
         with self._lock:
             return {r: len(s.blocks) for r, s in sorted(self._replicas.items())}
 
+    def tokens_held(self) -> dict[str, dict[str, int | None]]:
+        """Tokens held and capacity per replica (what an operator and the bench look at)."""
+        with self._lock:
+            return {r: {"held": sum(s.blocks.values()), "capacity": s.capacity}
+                    for r, s in sorted(self._replicas.items())}
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -152,6 +204,8 @@ class Choice:
     ranked: tuple[str, ...]
     reason: str  # "cache" (deepest cached chain), "rendezvous" (a miss) or "load" (no route key)
     cached_tokens: int
+    # the fit gate (invariant 6) chose another first replica than cache affinity and rendezvous alone would
+    moved_for_memory: bool = False
 
 
 class Placer:
@@ -167,12 +221,14 @@ class Placer:
         self._lock = threading.Lock()
         self._inflight: Counter[str] = Counter()
         self._recent: deque[str] = deque(maxlen=window)
+        self._recent_keys: deque[tuple[str, RouteKey | None]] = deque(maxlen=window)  # for the working sets
 
     # -- load -------------------------------------------------------------------------------------
-    def routed(self, replica: str) -> None:
+    def routed(self, replica: str, key: RouteKey | None = None) -> None:
         with self._lock:
             self._inflight[replica] += 1
             self._recent.append(replica)
+            self._recent_keys.append((replica, key))
 
     def completed(self, replica: str) -> None:
         with self._lock:
@@ -185,6 +241,8 @@ class Placer:
         with self._lock:
             self._inflight.pop(replica, None)
             self._recent = deque((r for r in self._recent if r != replica), maxlen=self._recent.maxlen)
+            self._recent_keys = deque(((r, k) for r, k in self._recent_keys if r != replica),
+                                      maxlen=self._recent_keys.maxlen)
 
     def load(self) -> dict[str, Any]:
         with self._lock:
@@ -204,6 +262,31 @@ class Placer:
         out = [r for r in replicas
                if inflight[r] <= low_q + self.max_queue_skew and (counts[r] + 1 <= cap or counts[r] == low_c)]
         return out or [r for r in replicas if inflight[r] == low_q]  # the least in flight always passes
+
+    # -- memory -------------------------------------------------------------------------------------
+    def working_set(self, replica: str) -> dict[int, int]:
+        """Blocks ``replica`` holds that lie on the chains of at least two of the window's placements on
+        it (invariant 6): block hash -> tokens."""
+        fp = self.index.fingerprint(replica)
+        if fp is None:
+            return {}
+        _, held = self.index.memory(replica)
+        with self._lock:
+            keys = [k for r, k in self._recent_keys if r == replica and k is not None]
+        uses: Counter[int] = Counter()
+        for k in keys:
+            uses.update({h for h, _ in self.index.chain_blocks(fp, k)})
+        return {h: held[h] for h, n in uses.items() if n >= 2 and h in held}
+
+    def fits(self, replica: str, key: RouteKey) -> bool:
+        """Whether ``key``'s chain fits ``replica`` beside its working set (invariant 6)."""
+        capacity, _ = self.index.memory(replica)
+        fp = self.index.fingerprint(replica)
+        if capacity is None or fp is None:
+            return True
+        live = self.working_set(replica)
+        need = sum(n for h, n in self.index.chain_blocks(fp, key) if h not in live)
+        return need <= capacity - sum(live.values())
 
     # -- the choice -------------------------------------------------------------------------------
     def rank(self, key: RouteKey | None, replicas: Sequence[str]) -> Choice:
@@ -232,9 +315,22 @@ class Placer:
             load = (inflight[r], recent[r]) if best > 0 else (0, 0)
             return (-cached[r][0], *load, -rendezvous(tie_key, r))
 
-        first = sorted(admitted, key=order)
+        unfit = {r for r in admitted if not self.fits(r, key)}
+        plain = sorted(admitted, key=order)
+        if unfit and len(unfit) < len(admitted):  # the fit gate: where the chain can stay, first
+            first = [r for r in plain if r not in unfit] + [r for r in plain if r in unfit]
+            fit_cached = cached[first[0]][0]
+            if fit_cached == 0:  # among those it fits none holds the chain: rendezvous alone decides
+                first = sorted((r for r in plain if r not in unfit),
+                               key=lambda r: -rendezvous(f"{key.salt}|{key.chain[0]}", r)) + \
+                    [r for r in plain if r in unfit]
+                reason = "rendezvous"
+            else:
+                reason = "cache"
+        else:
+            first = plain
         rest = sorted((r for r in replicas if r not in admitted), key=lambda r: (inflight[r], -cached[r][0], r))
-        return Choice(tuple(first + rest), reason, cached[first[0]][0])
+        return Choice(tuple(first + rest), reason, cached[first[0]][0], moved_for_memory=first[0] != plain[0])
 
 
 __all__ = ["Choice", "PlacementIndex", "Placer", "RouteKey", "rendezvous"]

@@ -15,7 +15,10 @@ and tree caches). Lint prices a change with that model, per target:
 * re-written tokens = ``end - read``, tokens no longer read = baseline's last written prefix - read;
 * on a keyed cache (the spec's ``keyed_cache``: OpenAI, Kimi) a request reads only what its own cache
   key wrote; promptc's adapters derive the key from the last static global segment
-  (:func:`cache_key_anchor`), so a change to the shared block reads nothing (:func:`key_lost`);
+  (:func:`cache_key_anchor`), so a change to the shared block reads nothing (:func:`key_lost`). Where
+  the key picks a server (xAI, Mistral, OpenRouter) a new key has no guaranteed hit: the same worst case;
+* the mode is the one the runtime's plain requests get (:func:`plain_request_mode`: Gemini's implicit
+  cache, not the ``cachedContents`` rows) unless [tool.promptc.cache_limits] sets ``mode``;
 * an automatic cache (``mode = "automatic"``) reports no writes: ``write`` is 0 and the loss is the
   tokens no longer read. It reads the longest prefix it still matches (:func:`common_prefix`): with a
   block size, token prefixes in whole steps — the unchanged leading tokens of a changed segment count
@@ -28,6 +31,7 @@ come out of a replay of the baseline's requests then the change's.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
@@ -148,11 +152,29 @@ class Limits:
         return self.min_tokens + (tokens - self.min_tokens) // self.block_size * self.block_size
 
 
+def plain_request_mode(provider: str) -> str | None:
+    """The cache mode a request without a cache object gets, where the provider's facts module declares
+    one (``PLAIN_REQUEST_MODE``: Gemini's implicit cache beside its ``cachedContents``); None: the spec rows'."""
+    if provider not in SPECS:
+        return None
+    try:  # the facts module, as promptc.runtime.simulate.rules.implicit_alongside reads it
+        facts = importlib.import_module(f"promptc.core.providers.{provider}")
+    except ImportError:
+        return None
+    return getattr(facts, "PLAIN_REQUEST_MODE", None)
+
+
 def limits(target: str, cache_limits: Mapping[str, Mapping] | None) -> Limits:
-    lim = limits_for(target, cache_limits or {})
-    spec = SPECS.get(target.split("/", 1)[0])
+    """The cache model lint prices ``target`` with: the project's [tool.promptc.cache_limits] first; else the
+    spec's row, in the mode the runtime's plain requests get (:func:`plain_request_mode`)."""
+    over = cache_limits or {}
+    lim = limits_for(target, over)
+    provider = target.split("/", 1)[0]
+    spec = SPECS.get(provider)
     block = getattr(lim, "block_size", None)
-    return Limits(lim.min_tokens or 0, lim.mode, block, spec is not None and spec.cumulative_minimum,
+    match = max((k for k in over if target.startswith(k)), key=len, default=None)
+    mode = lim.mode if match is not None and "mode" in over[match] else plain_request_mode(provider) or lim.mode
+    return Limits(lim.min_tokens or 0, mode, block, spec is not None and spec.cumulative_minimum,
                   spec is not None and spec.keyed_cache, spec is not None and spec.joined_messages)
 
 

@@ -216,6 +216,16 @@ def test_route_key_from_the_request_body():
     assert route_key(cfg, {"authorization": "Bearer key-acme"}, b"[" * 100_000) is None  # hostile JSON: no key
     assert route_key(ServerConfig(), {}, json.dumps(body).encode()) == RouteKey.for_segments(
         "default", [h1, h2]).to_json()
+    # cache_salt: the engine scopes the cache by (tenant, salt), so does the key (the events carry that salt)
+    from promptc.engine.server import cache_scope
+
+    salted = RouteKey.from_json(route_key(cfg, {"authorization": "Bearer key-globex"},
+                                          json.dumps({**body, "cache_salt": "s1"}).encode()))
+    assert salted == RouteKey.for_segments(cache_scope("globex", "s1"), [h1, h2])
+    assert salted.salt != got.salt and salted.chain == got.chain
+    other = RouteKey.from_json(route_key(cfg, {"authorization": "Bearer key-globex"},
+                                         json.dumps({**body, "cache_salt": "s2"}).encode()))
+    assert other.salt not in (salted.salt, got.salt)
 
 
 # -- the fleet on Ray Serve -----------------------------------------------------------------------------
@@ -360,6 +370,25 @@ def test_router_index_follows_block_stored_and_removed(fleet, team):
     assert max(cached_where(fleet, globex).values()) > 0
     r = chat(fleet, "acme", body)  # the cleared chain is computed again, wherever it lands
     assert r.status_code == 200 and cached(r) == 0
+
+
+def test_a_salted_request_routes_to_the_replica_holding_its_own_chain(fleet, team):
+    """cache_salt scopes the engine's cache by (tenant, salt); the route key carries the same scope, so the
+    router finds the chain the replica's events announced under that salt."""
+    from promptc.engine.server import cache_scope
+
+    body = {**body_for(team, "docs", 7), "cache_salt": "client-7"}
+    hashes = [s["hash"] for s in body["segments"]]
+    salted = RouteKey.for_segments(cache_scope("globex", "client-7"), hashes)
+    first = chat(fleet, "globex", body)
+    assert first.status_code == 200, first.text
+    holder = first.headers["x-promptc-replica"]
+    wait_for(lambda: cached_where(fleet, salted)[holder] > 0, 10, "the salted chain's events to reach the router")
+    again = chat(fleet, "globex", body)
+    assert again.headers["x-promptc-replica"] == holder and cached(again) >= cached_where(fleet, salted)[holder] > 0
+    # another salt is another scope: nothing cached is shared with it, wherever it lands
+    other = chat(fleet, "globex", {**body, "cache_salt": "client-8"})
+    assert other.status_code == 200 and cached(other) == 0
 
 
 def test_a_replica_killed_mid_request_fails_cleanly_and_leaves_nothing(fleet, team):

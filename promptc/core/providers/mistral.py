@@ -20,6 +20,9 @@ LIMITS = Source(DOCS, READ, "prefix caching; minimum, block size and lifetime un
 SPEC = ProviderSpec(
     name="mistral",
     joined_messages=True,  # the adapter's layout (chat_payload): one text per run of same-role segments
+    # prompt_cache_key only "raises the chance" of a hit: a request under another key has no guarantee of
+    # reading what the old key cached — priced as reading nothing (the worst case), as a keyed cache is
+    keyed_cache=True,
     price_id="mistral",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
@@ -36,6 +39,8 @@ SPEC = ProviderSpec(
         "render": Source(DOCS, READ, "a hit needs the same beginning of the prompt"),
         "limits": LIMITS,
         "routing": Source(DOCS, READ, "prompt_cache_key increases the chance of a cache hit"),
+        "keyed_cache": Source(DOCS, READ, "the same prompt_cache_key on requests likely to share a prefix raises the "
+                              "chance of a hit: another key has no guaranteed one"),
         "ttls": Source(DOCS, READ, "no lifetime published: no TTL"),
         "usage": Source(DOCS, READ, "cached prompt tokens billed at 10% of input (field name unverified)"),
         "usage_sdk": Source("mistralai 3.7.0 (PyPI): mistralai/client/models/usageinfo.py", "2026-12-07",

@@ -28,6 +28,9 @@ def _upstream(model: str) -> tuple[str, str] | None:
 SPEC = ProviderSpec(
     upstream=_upstream,
     name="openrouter",
+    # requests stick to an upstream endpoint by session_id (else prompt_cache_key): one under another key has
+    # no guarantee of reaching the endpoint that cached the prefix — priced as reading nothing (worst case)
+    keyed_cache=True,
     price_id="openrouter",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
@@ -62,6 +65,8 @@ SPEC = ProviderSpec(
     sources={
         "render": Source(DOCS, "2026-10", "chat completions; the upstream's prefix order (tools first)"),
         "limits": LIMITS,
+        "keyed_cache": Source("docs/reference/provider-caching.md §7", "2026-10", "routing sticks per account, model "
+                              "and conversation hash; session_id (else prompt_cache_key) overrides it"),
         "ttls": Source(DOCS, "2026-10", "the upstream's TTLs; Gemini about 5 minutes"),
         "write_multipliers": Source(DOCS, "2026-10", "Anthropic upstream: 1.25× (5m), 2× (1h)"),
         "usage": Source("https://openrouter.ai/docs/api-reference/overview", "2026-10",

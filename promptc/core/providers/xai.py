@@ -22,6 +22,10 @@ CONV_HEADER = "x-grok-conv-id"
 SPEC = ProviderSpec(
     name="xai",
     joined_messages=True,  # the adapter's layout (chat_payload): one text per run of same-role segments
+    # entries live per server and only one conversation id is routed to one server ("routing"): a request
+    # under another id has no guarantee of reaching the server that cached the prefix — priced as reading
+    # nothing (the worst case), as a keyed cache is
+    keyed_cache=True,
     price_id="x-ai",  # genai-prices provider id
     render=("tools", "system", "messages"),
     tool_def=chat_function_tool,
@@ -39,6 +43,8 @@ SPEC = ProviderSpec(
                                                          "breaks the cache"),
         "limits": LIMITS,
         "routing": Source(DOCS + "/maximizing-cache-hits", READ, "x-grok-conv-id header routes to the same server"),
+        "keyed_cache": Source(DOCS + "/maximizing-cache-hits", READ, "cache entries are stored per server; only the "
+                              "same conversation id is routed to the same server (another id: no guaranteed hit)"),
         "ttls": Source(DOCS + "/best-practices", READ, "entries can be evicted at any time: no TTL published"),
         "usage": Source(DOCS + "/usage-and-pricing", READ, "prompt_tokens_details.cached_tokens (inclusive)"),
         "env": Source(DOCS + "/maximizing-cache-hits", READ, "XAI_API_KEY; base https://api.x.ai/v1"),

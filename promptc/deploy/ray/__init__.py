@@ -73,6 +73,11 @@ def route_key(config: ServerConfig, headers: Mapping[str, str], body: bytes) -> 
     segments = data.get("segments") if isinstance(data, dict) else None
     if not isinstance(segments, list):
         return None
+    salt = data.get("cache_salt")
+    if isinstance(salt, str) and salt:  # the engine's cache scope (tenant, salt): a salted chain is its own
+        from promptc.engine.server import cache_scope
+
+        tenant = cache_scope(tenant, salt)
     hashes = []
     for s in segments[: config.max_segments]:
         h = s.get("hash") if isinstance(s, dict) else None
@@ -116,9 +121,14 @@ class EngineReplica:
         self.replica_id = serve.get_replica_context().replica_id.unique_id
 
     def record_routing_stats(self) -> dict[str, Any]:
-        """Where routers subscribe to this replica's KV events (Ray Serve polls this periodically)."""
+        """Where routers subscribe to this replica's KV events, and the KV tokens it can hold (the budget
+        over K and V bytes per token of every layer), for the router's fit gate (Ray Serve polls this
+        periodically)."""
+        cfg, model = self.engine.model.cfg, self.engine.model
+        per_token = 2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * model.kv_dtype.itemsize
         return {"kv_events": self.publisher.endpoint, "kv_replay": self.publisher.replay_endpoint,
-                "fingerprint": self.engine.fingerprint}
+                "fingerprint": self.engine.fingerprint,
+                "kv_capacity_tokens": self.engine.tree.budget_bytes // per_token}
 
     async def http(self, request: dict[str, Any], **_route: Any) -> AsyncIterator[Any]:
         """Run one HTTP request through the engine's ASGI app: yields ``(status, headers, replica id)``,

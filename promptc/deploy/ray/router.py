@@ -5,7 +5,8 @@ cached segment chain of that request, under a load gate, with rendezvous hashing
 The decision itself is :class:`promptc.deploy.placement.Placer` (no Ray; the invariants are stated and
 tested there). This class only wires it to Ray Serve:
 
-- every replica reports its KV-event endpoints in ``record_routing_stats``; the router subscribes to
+- every replica reports its KV-event endpoints and its KV capacity in tokens (the placer's fit gate)
+  in ``record_routing_stats``; the router subscribes to
   each (:class:`~promptc.deploy.subscriber.EventSubscriber`: SUB + replay from sequence 0, so a
   (re)started router learns what replicas already hold) and forgets a replica that leaves the fleet
   or dies (``update_replicas``, ``on_replica_actor_died``);
@@ -48,7 +49,7 @@ class SegmentHashRouter(RequestRouter):
     def initialize_state(self, **kwargs: Any) -> None:
         self.placer = Placer(**kwargs)
         self.subscribers: dict[str, EventSubscriber] = {}
-        self.choices: dict[str, int] = {"cache": 0, "rendezvous": 0, "load": 0}
+        self.choices: dict[str, int] = {"cache": 0, "rendezvous": 0, "load": 0, "moved_for_memory": 0}
         # whether Ray sent each request to the router's first choice (a full replica, a late probe: not)
         self.first_choice: dict[str, str] = {}
         self.placed: dict[str, int] = {"first_choice": 0, "fallback": 0}
@@ -58,6 +59,9 @@ class SegmentHashRouter(RequestRouter):
         live = {rid.unique_id: r for rid, r in self._replicas.items()}
         for rid, replica in live.items():
             stats = replica.routing_stats or {}
+            capacity = stats.get("kv_capacity_tokens")
+            if isinstance(capacity, int) and rid in self.subscribers:  # the fit gate's capacity (placement 6)
+                self.placer.index.set_capacity(rid, capacity)
             endpoint = stats.get("kv_events")
             if not isinstance(endpoint, str):
                 continue  # not reported yet: the controller polls record_routing_stats periodically
@@ -69,6 +73,8 @@ class SegmentHashRouter(RequestRouter):
                 self.placer.index.forget(rid)
             if isinstance(stats.get("fingerprint"), str):
                 self.placer.index.set_fingerprint(rid, stats["fingerprint"])
+            if isinstance(capacity, int):
+                self.placer.index.set_capacity(rid, capacity)
             self.subscribers[rid] = EventSubscriber(rid, endpoint, self.placer.index,
                                                     replay_endpoint=stats.get("kv_replay"))
         for rid in [r for r in self.subscribers if r not in live]:
@@ -96,6 +102,7 @@ class SegmentHashRouter(RequestRouter):
         by_id = {r.replica_id.unique_id: r for r in candidate_replicas}
         choice = self.placer.rank(key, list(by_id))
         self.choices[choice.reason] += 1
+        self.choices["moved_for_memory"] += choice.moved_for_memory
         if pending_request is not None:
             pending_request.routing_context.should_backoff = True  # when all are full, back off, don't spin
             if choice.ranked:
@@ -103,7 +110,7 @@ class SegmentHashRouter(RequestRouter):
         return [[by_id[r]] for r in choice.ranked]
 
     def on_request_routed(self, pending_request: PendingRequest, replica_id: ReplicaID, result: Any) -> None:
-        self.placer.routed(replica_id.unique_id)
+        self.placer.routed(replica_id.unique_id, RouteKey.from_json(pending_request.kwargs.get(ROUTE_KWARG)))
         first = self.first_choice.pop(pending_request.metadata.internal_request_id, None)
         if first is not None:
             self.placed["first_choice" if first == replica_id.unique_id else "fallback"] += 1
@@ -114,7 +121,7 @@ class SegmentHashRouter(RequestRouter):
     # -- what an operator (and the tests) can see ------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {"replicas": sorted(r.unique_id for r in self._replicas),
-                "blocks": self.placer.index.snapshot(),
+                "blocks": self.placer.index.snapshot(), "tokens": self.placer.index.tokens_held(),
                 "subscribers": {r: s.state() for r, s in sorted(self.subscribers.items())},
                 "load": self.placer.load(), "choices": dict(self.choices), "placed": dict(self.placed)}
 

@@ -33,6 +33,11 @@ REPLICAS = 4
 PREFIX = "/openrouter/api/v1"
 
 
+def replica_for(key: str) -> int:
+    """The replica a request with a ``session_id`` (else ``prompt_cache_key``) sticks to: a hash of it."""
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % REPLICAS
+
+
 @dataclass
 class _Replica:
     """One upstream replica's caches."""
@@ -70,7 +75,7 @@ class OpenRouterRoutes:
     def _openrouter_replica(self, req: HTTPRequest, p: dict[str, Any]) -> int:
         key = p.get("session_id") or req.headers.get("x-session-id") or p.get("prompt_cache_key")
         if key:
-            return int(hashlib.sha256(str(key).encode()).hexdigest(), 16) % REPLICAS
+            return replica_for(str(key))
         with self.state.lock:
             self.openrouter_rotation += 1
             return self.openrouter_rotation % REPLICAS
@@ -198,4 +203,4 @@ def _credits(model: str, res: CacheResult, out_tokens: int) -> float | None:
         return None
 
 
-__all__ = ["OpenRouterRoutes", "REPLICAS"]
+__all__ = ["OpenRouterRoutes", "REPLICAS", "replica_for"]
