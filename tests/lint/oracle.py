@@ -48,6 +48,7 @@ from promptc.core.prices import price_for
 from promptc.core.providers import parse_target
 from promptc.runtime.client import Client
 from promptc.runtime.config import RuntimeConfig
+from promptc.runtime.layout import TokenCounter
 from promptc.runtime.sim import Simulator
 from promptc.runtime.sim.openrouter_api import replica_for
 from promptc.runtime.sim.xai_api import server_for
@@ -119,12 +120,19 @@ def _retention(root: Path) -> str:
     return table.get("cacheRetention", "short")
 
 
+#: the replays' shared token counters, by tokenizer id (test-session state: see :func:`_client`)
+_COUNTERS: dict[str, TokenCounter] = {}
+
+
 def _client(target: str, sim: Simulator, retention: str, plan) -> Client:
     """A client of ``target`` pointed at the simulator prefix that serves its adapter's request path, with
     the account (API key) of the current replay (:func:`forget`)."""
     config = RuntimeConfig.from_dict({"cache_limits": LIMITS, "providers": PROVIDERS})
     client = Client(target, base_url=sim.url, api_key=f"sk-sim-oracle-{int(sim.clock())}", retention=retention,
                     config=config)
+    # one token counter per tokenizer for every replay of the session (loading o200k_base takes ~0.4 s and a
+    # case builds a dozen clients); a counter maps segment bytes to a count, so sharing it changes no number
+    client.counter = _COUNTERS.setdefault(client.counter.tokenizer_id, client.counter)
     path = client.build(plan.bind().render(query=QUESTIONS[0])).path
     t = parse_target(target)
     prefix = next((p for p in sim_prefixes(t.provider, client.adapter.default_base_url)
