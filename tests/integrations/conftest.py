@@ -51,3 +51,16 @@ def aws_sim_env(monkeypatch, tmp_path):
         monkeypatch.setenv(var, str(value))
     key, secret = next(iter(SIM_AWS_CREDENTIALS.items()))
     return {"aws_access_key_id": key, "aws_secret_access_key": secret}
+
+
+def diff(sent, built):
+    """The top-level payload keys a framework dropped, added or changed against the kwargs promptc built."""
+    built = {k: v for k, v in built.items() if k != "extra_headers"}
+    return {"dropped": set(built) - set(sent), "added": set(sent) - set(built),
+            "changed": {k for k in built if k in sent and sent[k] != built[k]}}
+
+
+def received(sim, n):
+    """The payload of the simulator's request ``n``, which must be its latest."""
+    assert len(sim.requests) == n + 1
+    return sim.requests[n]["payload"]

@@ -11,6 +11,7 @@ from importlib.metadata import version
 import pytest
 
 from promptc.integrations.langchain import to_langchain
+from .conftest import diff, received
 
 RECORDED = {
     "langchain-anthropic": {"version": "1.7.10", "dropped": set(), "changed": set(), "added": set()},
@@ -20,17 +21,6 @@ RECORDED = {
     "langchain-aws": {"version": "1.9.1", "dropped": set(), "changed": set(), "added": set()},
 }
 BEDROCK = "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"
-
-
-def diff(sent, built):
-    built = {k: v for k, v in built.items() if k != "extra_headers"}
-    return {"dropped": set(built) - set(sent), "added": set(sent) - set(built),
-            "changed": {k for k in built if k in sent and sent[k] != built[k]}}
-
-
-def received(sim, n):
-    assert len(sim.requests) == n + 1
-    return sim.requests[n]["payload"]
 
 
 @pytest.mark.parametrize("package", sorted(RECORDED))

@@ -15,6 +15,7 @@ import litellm  # noqa: E402
 import pytest  # noqa: E402
 
 from promptc.integrations.litellm import to_litellm  # noqa: E402
+from .conftest import diff, received  # noqa: E402
 
 PINNED = "1.110.2"
 RECORDED = {
@@ -28,17 +29,6 @@ RECORDED = {
     "gemini": {"dropped": set(), "added": set(), "changed": {"systemInstruction", "tools"}},
 }
 BEDROCK = "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"
-
-
-def diff(sent, built):
-    built = {k: v for k, v in built.items() if k != "extra_headers"}
-    return {"dropped": set(built) - set(sent), "added": set(sent) - set(built),
-            "changed": {k for k in built if k in sent and sent[k] != built[k]}}
-
-
-def received(sim, n):
-    assert len(sim.requests) == n + 1
-    return sim.requests[n]["payload"]
 
 
 def test_the_pinned_version_is_installed():

@@ -17,21 +17,11 @@ from agents import RunConfig, Runner  # noqa: E402
 from openai import AsyncOpenAI  # noqa: E402
 
 from promptc.integrations.openai_agents import to_openai_agents  # noqa: E402
+from .conftest import diff, received  # noqa: E402
 
 PINNED = "0.24.0"
 # the SDK always sends `include` (an empty list: the API's default); everything promptc placed arrives as built
 RECORDED = {"dropped": set(), "added": {"include"}, "changed": set()}
-
-
-def diff(sent, built):
-    built = {k: v for k, v in built.items() if k != "extra_headers"}
-    return {"dropped": set(built) - set(sent), "added": set(sent) - set(built),
-            "changed": {k for k in built if k in sent and sent[k] != built[k]}}
-
-
-def received(sim, n):
-    assert len(sim.requests) == n + 1
-    return sim.requests[n]["payload"]
 
 
 def test_the_pinned_version_is_installed():

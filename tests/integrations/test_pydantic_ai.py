@@ -12,6 +12,7 @@ from importlib.metadata import version
 import pytest
 
 from promptc.integrations.pydantic_ai import to_pydantic_ai
+from .conftest import diff, received
 
 PINNED = "2.78.0"
 RECORDED = {
@@ -20,17 +21,6 @@ RECORDED = {
     # stream/tool_choice: pydantic-ai's defaults (`false`, `{"type": "auto"}`), both the API's defaults too
     "dropped": set(), "added": {"stream", "tool_choice"}, "changed": {"system"},
 }
-
-
-def diff(sent, built):
-    built = {k: v for k, v in built.items() if k != "extra_headers"}
-    return {"dropped": set(built) - set(sent), "added": set(sent) - set(built),
-            "changed": {k for k in built if k in sent and sent[k] != built[k]}}
-
-
-def received(sim, n):
-    assert len(sim.requests) == n + 1
-    return sim.requests[n]["payload"]
 
 
 def test_the_pinned_version_is_installed():

@@ -12,12 +12,7 @@ import openai
 import pytest
 
 from promptc.runtime.sdk import to_anthropic, to_bedrock, to_gemini, to_openai_chat, to_openai_responses, to_sdk
-
-
-def received(sim, n):
-    """The one body the simulator received since it had ``n`` requests."""
-    assert len(sim.requests) == n + 1
-    return sim.requests[n]["payload"]
+from .conftest import received
 
 
 def strip(kwargs):
