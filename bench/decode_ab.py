@@ -1,6 +1,7 @@
 """Decode step A/B: ``promptc/engine/model.py`` at a git revision vs the working tree, same process.
 
 Run:  python bench/decode_ab.py [--rev e0b4ffc] [--modes int4,int8,float32] [--rows 1,8] [--rounds 20] [--threads N]
+      python bench/decode_ab.py --kernel --modes int4   (old: torch's int4 kernel, new: the compiled block kernel)
 
 For each mode and batch size: the median step time of each side (rounds interleaved, so a change of
 machine load hits both alike), the ratio old/new, the top-level aten ops per step (``torch.profiler``;
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import subprocess
 import sys
@@ -55,13 +57,21 @@ def main() -> None:
     ap.add_argument("--rows", default="1,8")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--kernel", action="store_true",
+                    help="old = this tree with PROMPTC_KERNEL=off (torch's int4 path), new = the compiled kernel")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    OLD = old_model(args.rev)
+    OLD = NEW if args.kernel else old_model(args.rev)
     weights = load_weights(None)
     for mode in args.modes.split(","):
-        sides = {"old": (OLD, OLD.Transformer(weights, mode)), "new": (NEW, NEW.Transformer(weights, mode))}
+        if args.kernel:
+            os.environ["PROMPTC_KERNEL"] = "off"
+        old = OLD.Transformer(weights, mode)
+        os.environ.pop("PROMPTC_KERNEL", None)
+        new = NEW.Transformer(weights, mode)
+        print(f"{mode}: old kernel {getattr(old, 'kernel', '-')}, new kernel {getattr(new, 'kernel', '-')}")
+        sides = {"old": (OLD, old), "new": (NEW, new)}
         for B in map(int, args.rows.split(",")):
             steps = {}
             for name, (mod, m) in sides.items():

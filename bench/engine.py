@@ -214,7 +214,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "engine.json"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sections", default="classic,acceptance", help="classic, acceptance or both")
-    ap.add_argument("--modes", default="float32,int8,int4", help="weight modes the acceptance rows choose from")
+    ap.add_argument("--modes", default="float32,int8,int4",
+                    help="weight modes the acceptance rows choose from; int4-torch: int4 on torch's kernel (the "
+                         "compiled kernel off), the A side of the kernel's rows")
     ap.add_argument("--rows", default="all", help="acceptance rows: all, or some of peer,streams,agents,ttft,hit,"
                                                    "overhead,compile (the fastest-mode decode row always runs)")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile probe")

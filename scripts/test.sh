@@ -21,4 +21,6 @@ if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>
   $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 . .venv/bin/activate
-python -m pytest -p no:cacheprovider "$@"
+# Two pytest-xdist workers (CI's two cores), a whole file per worker at a time, longest files first
+# (tests/conftest.py); later options win, so `bash scripts/test.sh -n 0` runs in one process, `-n auto` on every core.
+python -m pytest -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder "$@"

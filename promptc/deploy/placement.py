@@ -1,7 +1,8 @@
 """Placement of requests on a fleet of promptc engine replicas: an index of the segment chains each
 replica holds, built from the replicas' own KV events, and the choice of a replica for a request.
 
-Invariants (1-5 tested in tests/deploy/test_ray.py, 6 in tests/deploy/test_placement.py):
+Invariants (1-5 tested in tests/deploy/test_ray.py; 3, 4 and 6 in tests/deploy/test_placement.py, 3 and 4 on
+a simulated team fleet under a rotating speaking order):
 
 1. The index knows only what the replicas said. ``BlockStored`` adds a block to a replica,
    ``BlockRemoved`` removes it, ``AllBlocksCleared`` (a replica's first event, and a restarted
@@ -12,13 +13,29 @@ Invariants (1-5 tested in tests/deploy/test_ray.py, 6 in tests/deploy/test_place
    fingerprint of the replica being scored, so two tenants, or two models, never match each other's
    blocks, and a miss is hashed with the tenant salt.
 3. Affinity: a request goes to the replica holding the most tokens of its segment chain (the deepest
-   cached prefix), among the replicas the load gate admits.
-4. Bounded imbalance (the load gate): a replica is passed over while its in-flight requests exceed
-   the least-loaded replica's by more than ``max_queue_skew``, or while one more request would take
-   it beyond its fair share of the last ``window`` placements plus a slack: ``count + 1 > (W + 1) / N
-   + max(min_count_skew, share_skew * (W + 1))`` (W placements in the window, N replicas), so the
-   busiest replica's share tends to at most ``1/N + share_skew``. The least-loaded replica always
-   passes, so the gate never empties the fleet.
+   cached prefix), among the replicas the share gate admits. Ties (the chain on several replicas, or on
+   none) go to the replica with a request *on its way* that shares the longest part of the chain: chosen
+   for it (:meth:`Placer.reserve`; Ray chooses a burst's requests before it sends the first) or in
+   flight there. That is a sibling agent sent a moment ago, whose blocks are announced only when its
+   prefill ends; without this the agents of one tenant that speak in the same instant would scatter.
+   Then to the replica with the fewest placements in the window (reservations included), then the
+   fewest in flight. Requests on their way only break ties: the index itself holds only what the
+   replicas announced (invariant 1).
+4. Bounded imbalance (the share gate): a replica is passed over while one more request would take it
+   beyond its fair share of the last ``window`` placements plus a slack: ``count + 1 > (W + 1) / N +
+   max(min_count_skew, share_skew * (W + 1))`` (W placements in the window, N replicas), so the busiest
+   replica's share tends to at most ``1/N + share_skew``. The replica with the fewest placements always
+   passes, so the gate never empties the fleet. The gate counts placements, not requests in flight: the
+   share is what the goal bounds (reservations count too: a burst is chosen before it is sent), and it
+   moves slowly, so an agent's chain stays where it is cached while
+   its replica is within its share, whatever the speaking order. When the gate passes over a replica, the
+   request goes to the admitted replica with the deepest part of its chain (usually the tenant's shared
+   prefix), so a tenant too large for one replica spreads over as few replicas as the share allows, and an
+   agent held on two of them becomes the one that alternates (its chain is cached on both; the tie-break
+   on placements keeps the two even). An optional in-flight gate (``max_queue_skew``; off by default)
+   also passes over a replica with more than that many requests in flight above the least loaded.
+   Measured (bench/fleet.py --ray, docs/benchmarks.md): the in-flight gate at 2 scattered agents every
+   turn, because the speaking order rotates and a turn's requests arrive together.
 5. A miss (no admitted replica holds any of the chain) is placed by rendezvous hashing of the
    request's shared prefix (tenant salt + first chain hash): the agents of one tenant that share a
    global prefix meet on one replica, and a fleet change moves only the keys of the replica that left.
@@ -40,6 +57,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -210,36 +228,69 @@ class Choice:
 
 class Placer:
     """The index plus the load the router has put on each replica (in flight, and a window of recent
-    placements): :meth:`rank` orders the replicas for a request (module docstring, invariants 3-5)."""
+    placements): :meth:`rank` orders the replicas for a request (module docstring, invariants 3-5).
+    ``max_queue_skew`` None (the default) turns the in-flight gate off."""
 
-    def __init__(self, *, max_queue_skew: int = 2, window: int = 64, share_skew: float = 0.1,
-                 min_count_skew: int = 2) -> None:
-        if max_queue_skew < 0 or window < 1 or share_skew < 0 or min_count_skew < 0:
+    def __init__(self, *, max_queue_skew: int | None = None, window: int = 64, share_skew: float = 0.1,
+                 min_count_skew: int = 1) -> None:
+        if (max_queue_skew is not None and max_queue_skew < 0) or window < 1 or share_skew < 0 or min_count_skew < 0:
             raise ValueError("load gate parameters must be non-negative (window at least 1)")
         self.index = PlacementIndex()
         self.max_queue_skew, self.share_skew, self.min_count_skew = max_queue_skew, share_skew, min_count_skew
         self._lock = threading.Lock()
         self._inflight: Counter[str] = Counter()
+        # the route keys of the requests in flight per replica (request id -> key), oldest first
+        self._pending: dict[str, OrderedDict[object, RouteKey | None]] = {}
+        # chosen but not yet sent (request id -> replica, key, when): Ray probes a replica before sending,
+        # and a turn's requests are all chosen before the first is sent
+        self._reserved: OrderedDict[object, tuple[str, RouteKey | None, float]] = OrderedDict()
+        self.reserve_ttl_s = 30.0
+        self._seq = 0
         self._recent: deque[str] = deque(maxlen=window)
         self._recent_keys: deque[tuple[str, RouteKey | None]] = deque(maxlen=window)  # for the working sets
 
     # -- load -------------------------------------------------------------------------------------
-    def routed(self, replica: str, key: RouteKey | None = None) -> None:
+    def reserve(self, replica: str, key: RouteKey | None, request_id: object) -> None:
+        """``request_id`` was placed on ``replica`` and is about to be sent: its chain counts as in flight
+        there for the tie-break (invariant 3) until :meth:`routed` (wherever it went) or ``reserve_ttl_s``."""
+        now = time.monotonic()
         with self._lock:
+            self._reserved.pop(request_id, None)
+            self._reserved[request_id] = (replica, key, now)
+            while self._reserved and next(iter(self._reserved.values()))[2] < now - self.reserve_ttl_s:
+                self._reserved.popitem(last=False)  # never sent (cancelled): forgotten
+
+    def routed(self, replica: str, key: RouteKey | None = None, request_id: object = None) -> None:
+        with self._lock:
+            self._reserved.pop(request_id, None)
             self._inflight[replica] += 1
             self._recent.append(replica)
             self._recent_keys.append((replica, key))
+            if request_id is None:
+                self._seq += 1
+                request_id = ("anonymous", self._seq)
+            self._pending.setdefault(replica, OrderedDict())[request_id] = key
 
-    def completed(self, replica: str) -> None:
+    def completed(self, replica: str, request_id: object = None) -> None:
+        """A request on ``replica`` ended (``request_id`` as given to :meth:`routed`; None: the oldest)."""
         with self._lock:
             if self._inflight[replica] > 0:
                 self._inflight[replica] -= 1
+            pending = self._pending.get(replica)
+            if pending:
+                if request_id in pending:
+                    del pending[request_id]
+                elif request_id is None:
+                    pending.popitem(last=False)
 
     def forget(self, replica: str) -> None:
         """A replica left the fleet: drop what it held and its load."""
         self.index.forget(replica)
         with self._lock:
             self._inflight.pop(replica, None)
+            self._pending.pop(replica, None)
+            for rid in [i for i, (r, _, _) in self._reserved.items() if r == replica]:
+                del self._reserved[rid]
             self._recent = deque((r for r in self._recent if r != replica), maxlen=self._recent.maxlen)
             self._recent_keys = deque(((r, k) for r, k in self._recent_keys if r != replica),
                                       maxlen=self._recent_keys.maxlen)
@@ -254,13 +305,17 @@ class Placer:
             return []
         with self._lock:
             inflight = {r: self._inflight[r] for r in replicas}
+            cutoff = time.monotonic() - self.reserve_ttl_s
+            # placements so far, and those chosen but not yet sent (a turn's requests are chosen together)
             counts = Counter(r for r in self._recent if r in inflight)
+            counts.update(r for r, _, t in self._reserved.values() if r in inflight and t >= cutoff)
             placed = sum(counts.values()) + 1  # with this request
         cap = placed / len(replicas) + max(self.min_count_skew, self.share_skew * placed)
         low_q = min(inflight.values())
         low_c = min(counts[r] for r in replicas)
+        skew = self.max_queue_skew
         out = [r for r in replicas
-               if inflight[r] <= low_q + self.max_queue_skew and (counts[r] + 1 <= cap or counts[r] == low_c)]
+               if (skew is None or inflight[r] <= low_q + skew) and (counts[r] + 1 <= cap or counts[r] == low_c)]
         return out or [r for r in replicas if inflight[r] == low_q]  # the least in flight always passes
 
     # -- memory -------------------------------------------------------------------------------------
@@ -289,6 +344,24 @@ class Placer:
         return need <= capacity - sum(live.values())
 
     # -- the choice -------------------------------------------------------------------------------
+    def pending_depth(self, replica: str, key: RouteKey) -> int:
+        """Segments of ``key``'s chain shared with a request the router sent to ``replica`` that has not
+        completed yet (invariant 3's tie-break: its blocks are not announced before its prefill ends)."""
+        with self._lock:
+            cutoff = time.monotonic() - self.reserve_ttl_s
+            keys = [k for k in self._pending.get(replica, {}).values() if k is not None and k.salt == key.salt]
+            keys += [k for r, k, t in self._reserved.values()
+                     if r == replica and t >= cutoff and k is not None and k.salt == key.salt]
+        best = 0
+        for k in keys:
+            d = 0
+            for a, b in zip(k.chain, key.chain):
+                if a != b:
+                    break
+                d += 1
+            best = max(best, d)
+        return best
+
     def rank(self, key: RouteKey | None, replicas: Sequence[str]) -> Choice:
         replicas = sorted(set(replicas))
         if not replicas:
@@ -297,30 +370,35 @@ class Placer:
         with self._lock:
             inflight = {r: self._inflight[r] for r in replicas}
             recent = Counter(self._recent)
+            cutoff = time.monotonic() - self.reserve_ttl_s
+            recent.update(r for r, _, t in self._reserved.values() if t >= cutoff)
         if key is None or not key.chain:
-            # no segments: least in flight, then a stable order
-            order = sorted(admitted, key=lambda r: (inflight[r], r))
+            # no segments: fewest recent placements, then least in flight, then a stable order
+            order = sorted(admitted, key=lambda r: (recent[r], inflight[r], r))
             return Choice(tuple(order + [r for r in replicas if r not in order]), "load", 0)
         cached = {r: self.index.cached_tokens(r, key) for r in replicas}
+        pending = {r: self.pending_depth(r, key) for r in replicas}
         best = max(cached[r][0] for r in admitted)
-        if best > 0:
-            # ties (the chain on several replicas) are broken by load (in flight, then recent placements),
-            # then by rendezvous on the chain
-            tie_key = f"{key.salt}|{key.chain[max(cached[r][1] for r in admitted) - 1]}"
+        best_pending = max(pending[r] for r in admitted)
+        if best > 0 or best_pending > 0:
+            # ties (the chain on several replicas) are broken by what is on its way (a sibling in flight),
+            # then by load (recent placements, then in flight), then by rendezvous on the chain
+            depth = max(max(cached[r][1] for r in admitted), best_pending)
+            tie_key = f"{key.salt}|{key.chain[depth - 1]}"
             reason = "cache"
         else:
             tie_key, reason = f"{key.salt}|{key.chain[0]}", "rendezvous"
 
         def order(r: str) -> tuple:
-            load = (inflight[r], recent[r]) if best > 0 else (0, 0)
-            return (-cached[r][0], *load, -rendezvous(tie_key, r))
+            return (-cached[r][0], -pending[r], recent[r], inflight[r], -rendezvous(tie_key, r))
 
         unfit = {r for r in admitted if not self.fits(r, key)}
         plain = sorted(admitted, key=order)
         if unfit and len(unfit) < len(admitted):  # the fit gate: where the chain can stay, first
             first = [r for r in plain if r not in unfit] + [r for r in plain if r in unfit]
             fit_cached = cached[first[0]][0]
-            if fit_cached == 0:  # among those it fits none holds the chain: rendezvous alone decides
+            if fit_cached == 0 and pending[first[0]] == 0:
+                # among those it fits none holds the chain: rendezvous alone decides
                 first = sorted((r for r in plain if r not in unfit),
                                key=lambda r: -rendezvous(f"{key.salt}|{key.chain[0]}", r)) + \
                     [r for r in plain if r in unfit]
@@ -329,7 +407,7 @@ class Placer:
                 reason = "cache"
         else:
             first = plain
-        rest = sorted((r for r in replicas if r not in admitted), key=lambda r: (inflight[r], -cached[r][0], r))
+        rest = sorted((r for r in replicas if r not in admitted), key=lambda r: (recent[r], -cached[r][0], r))
         return Choice(tuple(first + rest), reason, cached[first[0]][0], moved_for_memory=first[0] != plain[0])
 
 

@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from promptc.engine.quant import make_linear
+from promptc.engine.quant import BlockQLinear, int4_kernel, make_linear
 from promptc.engine.weights import LoadedWeights, ModelConfig
 
 MODES = ("float32", "bfloat16", "float16", "int8", "int4")
@@ -177,8 +177,12 @@ class Transformer:
             raise ValueError(f"unknown weight mode `{mode}` (one of {', '.join(MODES)})")
         self.cfg = cfg = weights.config
         self.mode = mode
-        self.dtype = act = ACT_DTYPE[mode]
         self.device = dev = torch.device(device)
+        # which kernel int4's linears run on (serve/bench report it): the compiled block kernel or torch's
+        self.kernel = int4_kernel() if mode == "int4" and dev.type == "cpu" else "torch"
+        # the block kernel quantizes its input per 32-value block itself, so bf16 activations buy it nothing:
+        # int4 on it keeps fp32 activations (more accurate, and faster: docs/benchmarks.md "Issue 28, session 4")
+        self.dtype = act = torch.float32 if self.kernel.startswith("blockq") else ACT_DTYPE[mode]
         # KV dtype: on a CPU always fp32 (decode attention in bf16 ran 1.3-3x slower than in fp32 there,
         # measured for 1-token queries over 100-300 cached tokens); on a GPU the activation dtype
         self.kv_dtype = torch.float32 if dev.type == "cpu" else act
@@ -186,8 +190,8 @@ class Transformer:
         # the embedding is a row lookup (no bandwidth per token beyond one row): kept dense
         self.embed = src["model.embed_tokens.weight"].to(device=dev, dtype=act)
         head_w = src["model.embed_tokens.weight"] if cfg.tie_embeddings else src["lm_head.weight"]
-        # int4 keeps the LM head in int8: the GGUF stores the tied embedding as Q8_0, not 4-bit
-        head_mode = "int8" if mode == "int4" else mode
+        # int4 keeps the LM head in 8 bits: the GGUF stores the tied embedding as Q8_0, not 4-bit
+        head_mode = "q8_0" if mode == "int4" else mode
         self.lm_head = make_linear(head_mode, head_w, None, act, dev)
         # RMSNorm weights stay fp32: the norm is computed in fp32 whatever the activation dtype.
         f32 = lambda name: src[name].to(device=dev, dtype=torch.float32)  # noqa: E731
@@ -249,19 +253,26 @@ class Transformer:
         T = x.shape[0]
         cfg = self.cfg
         nh, nkv, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-        qkv = L["qkv"](self._rms(x, L["attn_norm"])).to(self.kv_dtype)
+        qkv = self._normed(L["qkv"], x, L["attn_norm"]).to(self.kv_dtype)
         qk = self._rope(qkv[:, : self.q_out + self.k_out].view(T, nh + nkv, hd), cos, sin_s)
         q, k = qk[:, :nh], qk[:, nh:]
         v = qkv[:, self.q_out + self.k_out:].view(T, nkv, hd)
         return q, k, v
 
     def _mlp(self, L: dict, x: torch.Tensor) -> torch.Tensor:
-        gu = L["gate_up"](self._rms(x, L["ffn_norm"]))
+        gu = self._normed(L["gate_up"], x, L["ffn_norm"])
         f = gu.shape[-1] // 2
         return L["down"](F.silu(gu[:, :f]) * gu[:, f:])
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(self._rms(x, self.norm)).float()
+        return self._normed(self.lm_head, x, self.norm).float()
+
+    def _normed(self, layer, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``layer(rms_norm(x) * w)``: the block kernel fuses the norm into its input quantization (one call
+        instead of the norm's seven ops; docs/benchmarks.md "Issue 28, session 4")."""
+        if isinstance(layer, BlockQLinear):
+            return layer(x, w, self.cfg.norm_eps)
+        return layer(self._rms(x, w))
 
     @torch.inference_mode()
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -288,26 +299,41 @@ class Transformer:
         if start > 0 and T > 1:
             mask = torch.ones(T, end, dtype=torch.bool, device=self.device).tril(diagonal=start)
         gqa = cfg.n_kv_heads != cfg.n_heads
+        # the rows read after the last layer; that layer's K/V are cached for every row, but its attention,
+        # o-projection and MLP run for these rows only (each row's result does not depend on the others):
+        # a prompt chunk needs a few rows (segment ends, the last position), a middle chunk none
+        keep = positions if positions is not None else (None if all_logits else [T - 1])
+        pruned = keep is not None and len(keep) < T
+        last = len(self.layers) - 1
         for li, L in enumerate(self.layers):
             q, k, v = self._qkv(L, x, cos, sin_s)
             cache.k[li, :, start:end] = k.transpose(0, 1)
             cache.v[li, :, start:end] = v.transpose(0, 1)
+            layer_mask = mask
+            if li == last and pruned:
+                if not keep:
+                    break
+                rows = torch.tensor(keep, dtype=torch.long, device=self.device)
+                q, x = q[rows], x[rows]
+                layer_mask = torch.arange(end, device=self.device)[None, :] <= (start + rows)[:, None]
+            n = q.shape[0]
             # 4-D (batch of one) inputs select torch's fused CPU kernel; 3-D ones fall back to a ~4x slower path.
             q4 = q.transpose(0, 1).unsqueeze(0).to(cache.k.dtype)
             keys, values = cache.k[li, :, :end].unsqueeze(0), cache.v[li, :, :end].unsqueeze(0)
-            if start == 0:
-                a = F.scaled_dot_product_attention(q4, keys, values, is_causal=T > 1, enable_gqa=gqa)
+            if layer_mask is None:
+                a = F.scaled_dot_product_attention(q4, keys, values, is_causal=n > 1, enable_gqa=gqa)
             else:  # is_causal aligns top-left, wrong over a cache: use the explicit tril(start) mask
-                a = F.scaled_dot_product_attention(q4, keys, values, attn_mask=mask, enable_gqa=gqa)
-            x = x + L["o"](a[0].transpose(0, 1).reshape(T, -1).to(x.dtype))
+                a = F.scaled_dot_product_attention(q4, keys, values, attn_mask=layer_mask, enable_gqa=gqa)
+            x = x + L["o"](a[0].transpose(0, 1).reshape(n, -1).to(x.dtype))
             x = x + self._mlp(L, x)
         if positions is not None:
             if not positions:  # a middle chunk of a long prompt: no logits needed
                 return torch.empty(0, self.cfg.vocab_size, device=self.device)
-            x = x[torch.tensor(positions, dtype=torch.long, device=self.device)]
+            if not pruned:
+                x = x[torch.tensor(positions, dtype=torch.long, device=self.device)]
             if hidden:
                 return x
-        elif not all_logits:
+        elif not all_logits and not pruned:
             x = x[-1:]
         logits = self._logits(x)
         return logits if (all_logits or positions is not None) else logits[0]

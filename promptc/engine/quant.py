@@ -14,6 +14,11 @@ quantized weights, dequantized once to bf16 at load time and prepacked for oneDN
 (``mkldnn._linear_pointwise``), whose cost hardly grows with rows (13 ms for 1 row, 13 ms for 8).
 :data:`PACKED_MAX_ROWS` is each mode's crossover. The copy costs 2 bytes per weight of memory.
 
+int4 on a CPU runs on the engine's own compiled kernel when it is built (:mod:`promptc.engine.kernels`,
+:class:`BlockQLinear`): the GGUF's Q4_1 blocks (and the LM head's Q8_0 blocks) times activations
+quantized per 32-value block to int8, as llama.cpp computes, flat in the rows. Without the kernel,
+int4 uses torch's packed kernel and bf16 copy above (:class:`Int4Linear`) and the LM head int8.
+
 fp32 stays the exact reference (plain ``F.linear``); the quantized modes are approximations whose
 accuracy the benchmark reports (max |Δ logit| and greedy agreement against fp32).
 """
@@ -24,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from promptc.core.engine_errors import DtypeUnsupported
+from promptc.engine import kernels
 
 # rows up to which the packed int kernel beats the bf16 copy (measured crossovers, see the module doc)
 PACKED_MAX_ROWS = {"int8": 1, "int4": 4}
@@ -136,13 +142,113 @@ class Int4Linear(_Quantized):
         return self.packed.numel() + self.scales_zeros.numel() * 2
 
 
+def block_quantize(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``w`` (N, K) → (q, d, m) in 32-value blocks, GGUF's own grids: ``w ≈ d*q + m`` per block.
+
+    bits=4 is Q4_1 (q in 0..15, d = (max-min)/15, m = min); bits=8 is Q8_0 (q in -127..127,
+    d = amax/127, m = 0). d and m are rounded to fp16 first (GGUF stores them so), then q is taken
+    against the rounded grid: a GGUF's dequantized Q4_1/Q8_0 weights give back their own q, d and m.
+    Returns q (N, nb, 32) int16, d and m (N, nb) fp16."""
+    n, k = w.shape
+    if k % kernels.BLOCK:
+        raise DtypeUnsupported("--dtype", f"int4 needs every linear layer's in_features divisible by {kernels.BLOCK}"
+                               f" (this model has one with {k})", "use --dtype bfloat16 or float32 for this model")
+    w = w.float()
+    nb = k // kernels.BLOCK
+    g = w.reshape(n, nb, kernels.BLOCK)
+    if bits == 4:
+        lo, hi = g.amin(-1), g.amax(-1)
+        d = ((hi - lo) / 15.0).half()
+        m = lo.half()
+        df = d.float()
+        q = torch.where(df[..., None] > 0, torch.round((g - m.float()[..., None]) / df.clamp(min=1e-30)[..., None]),
+                        torch.zeros_like(g)).clamp(0, 15)
+    else:
+        d = (g.abs().amax(-1) / 127.0).half()
+        df = d.float()
+        q = torch.where(df[..., None] > 0, torch.round(g / df.clamp(min=1e-30)[..., None]),
+                        torch.zeros_like(g)).clamp(-127, 127)
+        m = torch.zeros_like(d)
+    return q.to(torch.int16), d.contiguous(), m.contiguous()
+
+
+def block_pack(q: torch.Tensor, d: torch.Tensor, m: torch.Tensor, bits: int):
+    """(q, d, m) from :func:`block_quantize` → the kernel's tiled layout (``blockq.cpp``'s header):
+    16 output features per tile (padded with zero weights), 8 groups of 4 inputs per block, 4-bit
+    groups 2j/2j+1 in the low/high nibbles of one 64-byte vector. 8-bit weights are stored as q+128
+    with the offset m = -128 d."""
+    n, nb, _ = q.shape
+    T = kernels.TILE
+    pad = (-n) % T
+    if bits == 8:
+        q, m = q + 128, (-128 * d.float()).half()
+    if pad:
+        q = torch.cat([q, q.new_full((pad, nb, kernels.BLOCK), 128 if bits == 8 else 0)])
+        d = torch.cat([d, d.new_zeros(pad, nb)])
+        m = torch.cat([m, m.new_zeros(pad, nb)])
+    tiles = (n + pad) // T
+    g = q.to(torch.uint8).reshape(tiles, T, nb, 8, 4).permute(0, 2, 3, 1, 4)  # (tiles, nb, group, lane, 4)
+    if bits == 4:
+        g = g.reshape(tiles, nb, 4, 2, T, 4)
+        w = g[:, :, :, 0] | (g[:, :, :, 1] << 4)
+    else:
+        w = g
+    tile = lambda t: t.reshape(tiles, T, nb).permute(0, 2, 1).reshape(tiles, nb * T).contiguous()  # noqa: E731
+    return w.reshape(tiles, -1).contiguous(), tile(d), tile(m)
+
+
+def block_dequantize(q: torch.Tensor, d: torch.Tensor, m: torch.Tensor, k: int) -> torch.Tensor:
+    """The fp32 weights (N, k) the blocks stand for (exact: fp16 scale × small integer + fp16 offset)."""
+    w = q.float() * d.float()[..., None] + m.float()[..., None]
+    return w.reshape(q.shape[0], -1)[:, :k]
+
+
+class BlockQLinear:
+    """``y = x @ w.T (+ b)`` through the compiled block kernel (:mod:`promptc.engine.kernels`):
+    4-bit (Q4_1) or 8-bit (Q8_0) weights in 32-value blocks, activations quantized per block to int8.
+
+    Every call uses the kernel, whatever its rows: it reads each weight block once for all rows,
+    and at 64 and 256 rows it was as fast as the bf16 copy torch's int4 path keeps (docs/benchmarks.md
+    "Issue 28, session 4"), so no copy is kept. A row's result does not depend on the other rows of
+    the call (each row is quantized and accumulated on its own, tiles split over threads, never the
+    inputs), so a batched step or a prefill chunk computes each row exactly as a solo call does."""
+
+    def __init__(self, kernel, w: torch.Tensor, b: torch.Tensor | None, bits: int):
+        self.kernel, self.bits = kernel, bits
+        n, k = w.shape
+        q, d, m = block_quantize(w, bits)
+        self.in_features, self.out_features = k, n
+        self.w, self.d, self.m = block_pack(q, d, m, bits)
+        self.b = None if b is None else b.float()
+
+    def __call__(self, x: torch.Tensor, norm: torch.Tensor | None = None, eps: float = 0.0) -> torch.Tensor:
+        """``x @ w.T (+ b)``; with ``norm`` (an fp32 RMSNorm weight), ``rms_norm(x, norm, eps) @ w.T (+ b)``,
+        the norm fused into the kernel's input quantization (one call instead of seven torch ops)."""
+        y = self.kernel.blockq_linear(x, self.w, self.d, self.m, self.bits, self.out_features, norm, eps)
+        return y if self.b is None else y.add_(self.b)  # in place: y keeps x's dtype
+
+    def nbytes(self) -> int:
+        return self.w.numel() + self.d.numel() * 2 + self.m.numel() * 2
+
+
+def int4_kernel() -> str:
+    """The kernel int4 weights run on here: ``blockq-<isa>`` (compiled) or ``torch-int4pack``."""
+    return kernels.describe()
+
+
 def make_linear(mode: str, w: torch.Tensor, b: torch.Tensor | None, dtype: torch.dtype, device: torch.device):
-    """A linear layer for ``mode`` (``float32``/``bfloat16``/``float16``/``int8``/``int4``)."""
+    """A linear layer for ``mode`` (``float32``/``bfloat16``/``float16``/``int8``/``int4``), or ``q8_0``: the
+    int4 mode's 8-bit LM head (GGUF Q8_0 blocks through the compiled kernel; per-channel int8 without it)."""
     if mode == "int8":
         return Int8Linear(w.to(device), b)
-    if mode == "int4":
+    if mode in ("int4", "q8_0"):
         if device.type != "cpu":
-            raise DtypeUnsupported("--dtype", "int4 weights use torch's CPU kernel and cannot run on "
+            raise DtypeUnsupported("--dtype", "int4 weights use a CPU kernel and cannot run on "
                                    f"{device.type}", "use int8 or bfloat16 on a GPU, or run int4 on the CPU")
-        return Int4Linear(w, b)
+        kernel = kernels.load()
+        if kernel is not None:
+            return BlockQLinear(kernel, w, b, 4 if mode == "int4" else 8)
+        if w.shape[1] % INT4_GROUP:
+            block_quantize(w[:1], 4)  # raises the coded error
+        return Int4Linear(w, b) if mode == "int4" else Int8Linear(w, b)
     return DenseLinear(w.to(device=device, dtype=dtype), None if b is None else b.to(device=device, dtype=dtype))

@@ -605,7 +605,9 @@ class EngineServer:
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "model": self.config.model_id, "fingerprint": self.engine.fingerprint})
+        # kernel: which int4 kernel the model runs on (blockq-<isa>, torch-int4pack; "torch" in other modes)
+        return JSONResponse({"status": "ok", "model": self.config.model_id, "fingerprint": self.engine.fingerprint,
+                             "kernel": getattr(getattr(self.engine, "model", None), "kernel", None)})
 
 
 def parse_size(text: str) -> int:

@@ -12,7 +12,7 @@ emitted outside its rule (``tests/lint/test_rules.py`` holds this):
 * ``renamed``: segments are matched by content first, a cached segment renamed with the same bytes is I918;
   plans are matched the same way (:func:`match_plans`, which :func:`promptc.lint.run.compare` applies
   before the rules run): a renamed plan is compared with its baseline under its new name, never
-  reported as I915 + I916;
+  reported as I915 + I916 (it is I924);
 * ``moved`` / ``added`` / ``removed``: a segment moved E907, added E908 or removed E909 in the cached prefix;
 * ``stability``: a cached segment's stability changed E910;
 * ``append_only``: an append-only segment grown at its end I906 — E904 when a target's wire sends it
@@ -27,7 +27,8 @@ emitted outside its rule (``tests/lint/test_rules.py`` holds this):
 * ``outside_prefix``: anything outside the cached prefix (session/turn templates, turn segments,
   moves/additions/removals/stability changes after it) I913 — also, through its ``regrade``, an
   error whose break loses nothing cached on any target;
-* ``plan_added`` I915 / ``plan_removed`` I916.
+* ``plan_added`` I915 / ``plan_removed`` I916 / ``plan_renamed`` I924 (a plan :func:`match_plans` paired
+  under a new name, naming the old and the new; its changes are reported by the other rules at the new path).
 """
 
 from __future__ import annotations
@@ -492,6 +493,19 @@ def _plans_added(old: dict[str, PlanView], new: dict[str, PlanView], old_snap: S
     return out
 
 
+def _plans_renamed(old: dict[str, PlanView], new: dict[str, PlanView], old_snap: Snapshot | None,
+                   new_snap: Snapshot) -> list[Change]:
+    # the baseline plans :func:`match_plans` paired with a new name carry their old one (lint.run.compare)
+    out = []
+    for name in sorted(n for n in old if old[n].renamed_from is not None and n in new):
+        p, was = new[name], old[name].renamed_from
+        loc = locate.at(new_snap, p.span.path, p.span.line, p.span.col) if p.span else None
+        out.append(Change("I924", name, f"plan `{was}` was renamed `{name}` (matched by its segments): its changes "
+                                        "are compared with its baseline", None, loc, group=("I924", name),
+                          suppress_at=p, hint="nothing to do: a provider caches bytes, not plan names"))
+    return out
+
+
 def _plans_removed(old: dict[str, PlanView], new: dict[str, PlanView], old_snap: Snapshot | None,
                    new_snap: Snapshot) -> list[Change]:
     out = []
@@ -517,6 +531,7 @@ RULES: tuple[Rule, ...] = (
     Rule("outside_prefix", ("I913",), plan=_outside_prefix, regrade=_nothing_lost),
     Rule("plan_added", ("I915",), project=_plans_added),
     Rule("plan_removed", ("I916",), project=_plans_removed),
+    Rule("plan_renamed", ("I924",), project=_plans_renamed),
 )
 
 

@@ -40,7 +40,8 @@ def _write_multiplier(target: str, ttl: str, config: LintConfig, default: float)
         return default
 
 
-def cost_of(target: str, tokens: int, config: LintConfig, *, lost_reads: int = 0, ttl: str = "5m") -> Cost | None:
+def cost_of(target: str, tokens: int, config: LintConfig, *, lost_reads: int = 0, ttl: str = "5m",
+            rewritten: bool = False) -> Cost | None:
     """``tokens × input price × (write − read)`` for the re-written tokens, plus ``lost_reads × input ×
     (1 − read)`` for cached tokens no longer cached at all; a daily figure with a traffic model. None
     when no price is known for ``target``."""
@@ -49,7 +50,7 @@ def cost_of(target: str, tokens: int, config: LintConfig, *, lost_reads: int = 0
         return None
     write = _write_multiplier(target, ttl, config, price.write)
     # priced by the one function (promptc.core.prices.cost_of, through lint.pricing.break_cost)
-    per = break_cost(target, tokens, config.pricing, ttl=ttl, lost_reads=lost_reads) or 0.0
+    per = break_cost(target, tokens, config.pricing, ttl=ttl, lost_reads=lost_reads, rewritten=rewritten) or 0.0
     daily = None
     if config.requests_per_day is not None:
         daily = per * min(float(config.sessions or 1), float(config.requests_per_day))
@@ -109,7 +110,8 @@ def target_impact(target: str, old: PlanView | None, new: PlanView, config: Lint
     return TargetImpact(target=target, tokens=res.write, lost=res.lost, read=res.read, estimate=not exact,
                         lost_segments=list(res.lost_segments) if res.lost else [],
                         breakpoints_lost=list(res.lost_marks), notes=notes,
-                        cost=cost_of(target, res.write if res.lost else 0, config, lost_reads=lost_reads, ttl=ttl)
+                        cost=cost_of(target, res.write if res.lost else 0, config, lost_reads=lost_reads, ttl=ttl,
+                                     rewritten=res.end > 0 and not lim.writes_reported)
                         if retention != "none" else None)
 
 
@@ -191,7 +193,8 @@ def _automatic_totals(target: str, lim: wire.Limits, old_plans: dict[str, PlanVi
         read = max((lim.floor(wire.common_prefix(src, new_w, lim, common)) for src in sources), default=0)
         sources.append(new_w)
         lost = max(0, was - read)
-        c = cost_of(target, 0, config, lost_reads=lost, ttl=ttl_for(target, config.retention_for(name)))
+        c = cost_of(target, 0, config, lost_reads=lost, ttl=ttl_for(target, config.retention_for(name)),
+                    rewritten=lim.floor(new_w.total) > 0)  # the new prefix is written again (Kimi bills it)
         if c is not None:
             cost, priced = cost + c.per_request, True
     return 0, (round(cost, 6) if priced else None)

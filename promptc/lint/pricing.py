@@ -55,9 +55,14 @@ def price_for(target: str, overrides: Mapping[str, Mapping] | None = None) -> Pr
 
 
 def break_cost(target: str, tokens: int, overrides: Mapping[str, Mapping] | None = None, *, ttl: str = "5m",
-               lost_reads: int = 0) -> float | None:
+               lost_reads: int = 0, rewritten: bool = False) -> float | None:
     """USD one request pays because ``tokens`` are written (at ``ttl``) instead of read, plus ``lost_reads``
-    cached tokens now paid as uncached input — through :func:`cost_of`; None when the model is unpriced."""
+    cached tokens now paid as uncached input — through :func:`cost_of`; None when the model is unpriced.
+
+    ``rewritten``: an automatic cache writes the ``lost_reads`` again (the new prefix is cacheable). Where the
+    row prices cache writes (Kimi bills its automatic writes, 1× input at 5m and 2× at 1h, though its usage
+    reports no write count: promptc/core/providers/moonshot.py) they are paid at the ``ttl``'s write price;
+    elsewhere (OpenAI, DeepSeek: no write fee) as uncached input."""
     row = table_price(target, overrides)
     if row is None:
         return None
@@ -65,5 +70,6 @@ def break_cost(target: str, tokens: int, overrides: Mapping[str, Mapping] | None
     as_written = _Tokens(0, 0, {ttl: tokens}, 0) if row.write else _Tokens(tokens, 0, {}, 0)
     written = cost_of(as_written, row).total
     read = cost_of(_Tokens(0, tokens, {}, 0), row).total
-    lost = cost_of(_Tokens(lost_reads, 0, {}, 0), row).total - cost_of(_Tokens(0, lost_reads, {}, 0), row).total
+    as_paid = _Tokens(0, 0, {ttl: lost_reads}, 0) if rewritten and row.write else _Tokens(lost_reads, 0, {}, 0)
+    lost = cost_of(as_paid, row).total - cost_of(_Tokens(0, lost_reads, {}, 0), row).total
     return written - read + lost  # type: ignore[operator]

@@ -20,7 +20,7 @@ from promptc.compiler.sources import find_sources
 from promptc.core.codes import lookup
 from promptc.core.errors import Diagnostic, Span
 from promptc.core.version import __version__
-from promptc.lint import suppress
+from promptc.lint import rules_memory, suppress
 from promptc.lint.baseline import load_baseline, repo_root
 from promptc.lint.gitref import BaselineError, unchanged_since
 from promptc.lint.classify import Change, classify, match_plans, regrade
@@ -68,13 +68,10 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
     config = config or LintConfig()
     counter = WireCounter()  # tool definitions counted as each provider's wire carries them
     renamed = match_plans(old.plans, new.plans)
-    if renamed:  # a renamed plan is compared with its old self under its new name (not "added" + "removed")
-        old = dataclasses.replace(old, plans={renamed.get(n, n): (dataclasses.replace(v, name=renamed[n])
-                                                                  if n in renamed else v)
-                                              for n, v in old.plans.items()})
-        notes = (*notes, *(f"plan `{o}` was renamed `{n}` (matched by its segments): its changes are reported "
-                           "against its baseline, not as a plan added and one removed"
-                           for o, n in sorted(renamed.items())))
+    if renamed:  # a renamed plan is compared with its old self under its new name (I924, not I915 + I916)
+        old = dataclasses.replace(old, plans={
+            renamed.get(n, n): dataclasses.replace(v, name=renamed[n], renamed_from=n) if n in renamed else v
+            for n, v in old.plans.items()})
     changes = classify(old.plans, new.plans, old if old.root is not None else None, new)
     groups: dict[tuple, list[Change]] = {}
     for c in changes:
@@ -133,9 +130,19 @@ def compare(old: Snapshot, new: Snapshot, *, diagnostics: list[Diagnostic] = (),
             lines = changed.setdefault(d.span.path, _changed_lines(old, new, d.span.path))
             if lines & set(range(d.span.line, (d.span.end_line or d.span.line) + 1)):
                 entry = lookup(d.code)
-                findings.append(Finding(code=d.code, name=entry.name if entry else "", severity="warning",
-                                        message=d.message, location=_rel(_location(d, new), prefix),
-                                        notes=list(d.notes), hint=d.hint))
+                code, name, severity, message, f_notes = d.code, entry.name if entry else "", "warning", d.message, \
+                    list(d.notes)
+                f_plans: list[str] = []
+                if d.code == "W312":  # graded by what the wire loses: E923 where a target re-writes content after it
+                    plan = next((p for p in new.plans.values() if p.span is not None
+                                 and (p.span.path, p.span.line) == (d.span.path, d.span.line)), None)
+                    g = rules_memory.grade(d.message, plan, config.cache_limits, counter)
+                    f_plans = [plan.name] if plan is not None else []
+                    code, name, severity, message, f_notes = g.code, g.name, g.severity, g.message, \
+                        list(d.notes) + list(g.notes)
+                findings.append(Finding(code=code, name=name, severity=severity, message=message,
+                                        location=_rel(_location(d, new), prefix), notes=f_notes, hint=d.hint,
+                                        plans=f_plans))
     findings.sort(key=lambda f: ((f.location.path, f.location.line, f.location.col) if f.location else ("~", 0, 0),
                                  f.code, f.message))
     plans = []

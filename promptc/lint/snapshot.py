@@ -57,6 +57,7 @@ class PlanView:
     targets: tuple[TargetView, ...]
     segments: tuple[SegView, ...]
     span: Span | None = None
+    renamed_from: str | None = None  #: a baseline plan matched to a renamed one: its old name (lint.run)
 
     def index(self, seg_id: str) -> int | None:
         return next((i for i, s in enumerate(self.segments) if s.id == seg_id), None)

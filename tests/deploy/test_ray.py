@@ -391,6 +391,48 @@ def test_a_salted_request_routes_to_the_replica_holding_its_own_chain(fleet, tea
     assert other.status_code == 200 and cached(other) == 0
 
 
+def test_metrics_and_cache_stats_cover_the_whole_fleet(fleet, team):
+    """GET /metrics and /v1/cache/stats on the ingress ask every replica and merge: per-replica series with
+    a replica label, fleet totals of the counters, summed stats. The oracle is the engine's own usage of a
+    request sent between two reads: its computed tokens show up once, on the replica that answered."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    acme = {"authorization": "Bearer key-acme"}
+
+    def samples(text: str) -> dict:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+    def read():
+        m, st = fleet["client"].get("/metrics", headers=acme), fleet["client"].get("/v1/cache/stats", headers=acme)
+        assert m.status_code == 200 and st.status_code == 200 and m.headers["x-promptc-replicas"] == "2"
+        return samples(m.text), st.json()
+
+    m0, s0 = read()
+    r = chat(fleet, "acme", body_for(team, "backend", 11))
+    assert r.status_code == 200
+    usage, where = r.json()["usage"], r.headers["x-promptc-replica"]
+    computed = usage["prompt_tokens"] - usage["prompt_tokens_details"]["cached_tokens"]
+    m1, s1 = read()
+    # /v1/cache/stats: each replica's own answer, and their sum
+    assert sorted(s1["replicas"]) == sorted(fleet["replicas"]) and s1["tenant"] == "acme"
+    assert s1["computed_tokens"] == sum(v["computed_tokens"] for v in s1["replicas"].values())
+    assert s1["computed_tokens"] - s0["computed_tokens"] == computed
+    assert s1["replicas"][where]["computed_tokens"] - s0["replicas"][where]["computed_tokens"] == computed
+    assert s1["requests"] - s0["requests"] == 1
+    # /metrics: the answering replica's series moved by the request's computed tokens, and so did the total
+    name, tenant = "promptc_prompt_tokens_computed_total", (("tenant", "acme"),)
+    per = {rid: m1[(name, (("replica", rid), ("tenant", "acme")))] for rid in fleet["replicas"]}
+    total = m1[("promptc_fleet_prompt_tokens_computed_total", tenant)]
+    assert total == sum(per.values()) and total == s1["computed_tokens"]
+    assert total - m0[("promptc_fleet_prompt_tokens_computed_total", tenant)] == computed
+    assert per[where] - m0[(name, (("replica", where), ("tenant", "acme")))] == computed
+    assert m1[("promptc_fleet_replicas", ())] == 2
+    # a tenant key sees only its own series on every replica (the engine's scope, kept by the merge)
+    assert {dict(labels).get("tenant", "acme") for _, labels in m1} == {"acme"}
+    assert fleet["client"].get("/metrics", headers={"authorization": "Bearer wrong"}).status_code == 401
+
+
 def test_a_replica_killed_mid_request_fails_cleanly_and_leaves_nothing(fleet, team):
     ray = fleet["ray"]
     # a long unique prompt: the request is still prefilling/generating when its replica dies

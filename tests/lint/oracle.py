@@ -16,14 +16,27 @@ every minimum lowered to :data:`MIN` on both sides where the simulator has the k
 
 Cost: a wire that reports writes (a write fee) prices them at their TTL's multiplier, less the read
 they replace; a wire that reports none (automatic caches whose writes are free or not reported) pays
-``lost × input × (1 − read)``: the tokens no longer read, at the uncached price.
+``lost × input × (1 − read)``: the tokens no longer read, at the uncached price — or, where the price row
+bills writes the usage cannot report (its write count is unknown, not 0: Kimi bills a Cache Write item at
+1× for 5 minutes, 2× for an hour, promptc/core/providers/moonshot.py), ``lost × input × (write(ttl) −
+read)`` at the TTL the request asked for (:attr:`Replay.ttl`).
 
-Held to this oracle (tests/lint/test_oracle.py, tests/lint/test_oracle_providers.py): Anthropic,
+Held to this oracle (tests/lint/test_oracle.py, tests/lint/test_oracle_providers.py and the property
+test tests/lint/test_oracle_property.py, which draws every target of :func:`targets`): Anthropic,
 OpenAI gpt-5.6 (breakpoints) and gpt-5 (automatic, keyed), Bedrock, DeepSeek, Kimi (kimi-k3), Z.ai,
 MiniMax, Claude on Vertex AI, Gemini (as a plain client sends it: implicit caching of whole parts and
 function declarations — the spec's ``PLAIN_REQUEST_MODE`` and ``tool_def``; lint follows a
 [tool.promptc.cache_limits] ``mode`` where the project sets one), Qwen on DashScope (its spec's prices)
-and OpenRouter's Anthropic upstream, all ±0.
+and OpenRouter's Anthropic and Gemini upstreams, all ±0. OpenRouter's Gemini upstream is its spec's
+``MARKERS["google"]`` (OpenRouter's docs, read 2026-12-07): only the last ``cache_control`` marker is
+used, one 5-minute entry that a hit does not refresh — the row's one breakpoint, which lint prices.
+Gemini's implicit cache may read more on top of it, with no guarantee; the simulator models the
+explicit entry only.
+
+Which targets: :data:`MODELS` names the models of every provider the simulator serves
+(:func:`simulated_providers`, derived from ``promptc simulate``'s rows and the simulator's routes);
+tests/lint/test_oracle_providers.py fails when a simulated provider has neither a row there nor a
+reason in :data:`NOT_HELD`, and :func:`targets` draws a new provider even before it has one.
 
 Held with a documented worst case (issue 21 report, 2026-12-07): the routed caches (:data:`ROUTED`: xAI,
 Mistral, OpenRouter), whose cache key picks one of several servers by hash. Their docs promise a hit
@@ -32,27 +45,28 @@ nothing. The replay equals that whenever the new key lands on another server; wh
 hash puts it on the baseline's server (:meth:`Replay.lucky`), the wire reads more than is guaranteed and
 the test asserts lint's loss is the whole baseline read, ≥ the wire's.
 
-Not held yet: OpenRouter's Gemini upstream (``openrouter/google/``: its last-marker-only, not-refreshed
-5-minute entry is read by no steady-state turn in the replay, while lint prices the breakpoint model).
-Kimi's 1-hour writes cost 2× input but its usage reports no writes: lint, like the wire, prices the
-tokens no longer read, not the write fee.
+Not held yet: the providers of :data:`NOT_HELD` (vLLM, SGLang), each with its reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from promptc.core.prices import price_for
-from promptc.core.providers import parse_target
+from promptc.core.providers import SPECS, ttl_name
 from promptc.runtime.client import Client
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.layout import TokenCounter
 from promptc.runtime.sim import Simulator
+from promptc.runtime.sim.bedrock_api import SIM_AWS_CREDENTIALS
 from promptc.runtime.sim.openrouter_api import replica_for
 from promptc.runtime.sim.xai_api import server_for
-from promptc.runtime.simulate.rules import served, sim_prefixes
+from promptc.runtime.simulate.rules import rules_for, served, sim_prefixes
 
 #: The cache minimum both sides use (the project's [tool.promptc.cache_limits] and the simulator).
 MIN = 64
@@ -71,6 +85,63 @@ ROUTED = {"xai/": lambda key: server_for(key, 0), "mistral/": lambda key: server
           "openrouter/": replica_for}
 #: The runtime settings a target needs to be called at all (a Vertex project).
 PROVIDERS = {"vertex": {"project": "promptc-oracle", "region": "us-east5"}}
+#: The oracle's models per provider with a simulator: one per cache model the provider has (OpenAI's
+#: breakpoints from gpt-5.6 and automatic caching before; OpenRouter's Anthropic, Gemini and OpenAI upstreams).
+MODELS: dict[str, tuple[str, ...]] = {
+    "anthropic": ("anthropic/claude-opus-4-8",),
+    "openai": ("openai/gpt-5.6", "openai/gpt-5"),
+    "bedrock": (BEDROCK,),
+    "deepseek": ("deepseek/deepseek-chat",),
+    "moonshot": ("moonshot/kimi-k3",),
+    "zai": ("zai/glm-5.3",),
+    "minimax": ("minimax/MiniMax-M2.7",),
+    "vertex": ("vertex/claude-sonnet-4-5@20250929",),
+    "gemini": ("gemini/gemini-2.5-flash",),
+    "dashscope": ("dashscope/qwen-max",),
+    "openrouter": ("openrouter/anthropic/claude-sonnet-4.5", "openrouter/google/gemini-2.5-flash",
+                   "openrouter/openai/gpt-5"),
+    "xai": ("xai/grok-4",),
+    "mistral": ("mistral/mistral-large-latest",),
+}
+#: Providers with a simulator that lint is not held to yet, and why (issue 21 report, 2026-12-07).
+NOT_HELD = {
+    "vllm": "the simulated server caches 16-token blocks of the chat-templated conversation (turn included) "
+            "with no TTL or key, kept across replays; lint counts segment contents",
+    "sglang": "as vLLM; the simulated radix cache matches single tokens where the spec says 16-token blocks",
+}
+
+
+def simulated_providers() -> tuple[str, ...]:
+    """Every provider ``promptc simulate`` serves from the simulator: a row of
+    :data:`promptc.runtime.simulate.rules.RULES` (its own, or one derived from a
+    ``promptc.runtime.sim.<provider>_api`` route module), in name order."""
+    return tuple(p for p in sorted(SPECS) if not rules_for(p).generic)
+
+
+def targets() -> tuple[str, ...]:
+    """Every target the oracle holds lint to: the :data:`MODELS` of each simulated provider not in
+    :data:`NOT_HELD`. A simulated provider without a row is drawn too, under a placeholder model (and the
+    registry test in tests/lint/test_oracle_providers.py fails until it has a row)."""
+    return tuple(t for p in simulated_providers() if p not in NOT_HELD for t in MODELS.get(p, (f"{p}/oracle",)))
+
+
+@contextlib.contextmanager
+def aws_sim_env(empty: Path):
+    """The simulator's AWS credentials in the environment, and nothing else of the machine's AWS setup
+    (the Bedrock simulator accepts only SigV4-signed requests). ``empty``: a directory with no files."""
+    key_id = next(iter(SIM_AWS_CREDENTIALS))
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+                    "AWS_BEARER_TOKEN_BEDROCK", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+            mp.delenv(var, raising=False)
+        mp.setenv("AWS_ACCESS_KEY_ID", key_id)
+        mp.setenv("AWS_SECRET_ACCESS_KEY", SIM_AWS_CREDENTIALS[key_id])
+        mp.setenv("AWS_REGION", "us-west-2")
+        mp.setenv("AWS_CONFIG_FILE", str(empty / "no-config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "no-credentials"))
+        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        yield
 
 PYPROJECT = "\n".join(f'[tool.promptc.cache_limits."{k}"]\n' + "".join(f"{n} = {v!r}\n".replace("'", '"')
                                                                         for n, v in lim.items())
@@ -88,6 +159,8 @@ class Replay:
     write: dict[str, int]  #: per TTL
     key_before: str | None = None  #: the cache key (xAI's conversation id, ``prompt_cache_key``) the baseline sent
     key_after: str | None = None  #: the one the change sent
+    ttl: str | None = None  #: the TTL the change's request asked for (its retention on the target's spec)
+    unreported: bool = False  #: the change's usage has no write count (writes happen, unknown: not 0)
 
     @property
     def rerouted(self) -> bool:
@@ -133,12 +206,25 @@ def _client(target: str, sim: Simulator, retention: str, plan) -> Client:
     # one token counter per tokenizer for every replay of the session (loading o200k_base takes ~0.4 s and a
     # case builds a dozen clients); a counter maps segment bytes to a count, so sharing it changes no number
     client.counter = _COUNTERS.setdefault(client.counter.tokenizer_id, client.counter)
-    path = client.build(plan.bind().render(query=QUESTIONS[0])).path
-    t = parse_target(target)
-    prefix = next((p for p in sim_prefixes(t.provider, client.adapter.default_base_url)
-                   if served(sim.sim.app.routes, p + path)), None)
-    assert prefix is not None, f"the simulator serves no {target} ({path})"
+    prefix = simulator_prefix(client, sim, plan)
+    assert prefix is not None, f"the simulator serves no {target}"
     client.base_url = sim.url + prefix
+    return client
+
+
+def simulator_prefix(client: Client, sim: Simulator, plan) -> str | None:
+    """The simulator prefix that serves the request path ``client``'s adapter builds for ``plan`` (as
+    ``promptc simulate`` finds it), or None when no route of the simulator answers it."""
+    path = client.build(plan.bind().render(query=QUESTIONS[0])).path
+    return next((p for p in sim_prefixes(client.target.provider, client.adapter.default_base_url)
+                 if served(sim.sim.app.routes, p + path)), None)
+
+
+def oracle_client(target: str, sim: Simulator) -> Client:
+    """A client of ``target`` with the oracle's settings, not yet pointed anywhere."""
+    config = RuntimeConfig.from_dict({"cache_limits": LIMITS, "providers": PROVIDERS})
+    client = Client(target, base_url=sim.url, api_key="sk-sim-oracle-probe", config=config)
+    client.counter = _COUNTERS.setdefault(client.counter.tokenizer_id, client.counter)  # as in _client
     return client
 
 
@@ -155,9 +241,10 @@ def forget(sim: Simulator) -> None:
     sim.advance(3 * 86400)
 
 
-def _send(client: Client, plan, turn: int) -> tuple[int, dict[str, int]]:
+def _send(client: Client, plan, turn: int) -> tuple[int, dict[str, int], bool]:
+    """One turn: the tokens read, written per TTL, and whether the write count is unknown (not reported)."""
     u = client.complete(plan.bind().render(query=QUESTIONS[turn]), max_tokens=8).usage
-    return u.cache_read or 0, dict(u.cache_write or {})
+    return u.cache_read or 0, dict(u.cache_write or {}), u.cache_write is None
 
 
 def _key(client: Client, plan) -> str | None:
@@ -170,11 +257,11 @@ def replay_plan(sim: Simulator, old_plan, new_plan, target: str, old_root: Path,
     forget(sim)
     with _client(target, sim, _retention(old_root), old_plan) as c:
         _send(c, old_plan, 0)
-        was, _ = _send(c, old_plan, 1)
+        was, _, _ = _send(c, old_plan, 1)
         before = _key(c, old_plan)
     with _client(target, sim, _retention(new_root), new_plan) as c:
-        read, write = _send(c, new_plan, 2)
-        return Replay(was, read, write, before, _key(c, new_plan))
+        read, write, unknown = _send(c, new_plan, 2)
+        return Replay(was, read, write, before, _key(c, new_plan), ttl_name(target, _retention(new_root)), unknown)
 
 
 def replay_all(sim: Simulator, old_plans: dict, new_plans: dict, names: list[str], target: str, old_root: Path,
@@ -189,21 +276,24 @@ def replay_all(sim: Simulator, old_plans: dict, new_plans: dict, names: list[str
         for name in sorted(old_plans):
             _send(c, old_plans[name], 0)
         for name in sorted(old_plans):
-            was[name], _ = _send(c, old_plans[name], 1)
+            was[name], _, _ = _send(c, old_plans[name], 1)
     with _client(target, sim, _retention(new_root), new_plans[names[0]]) as c:
         for name in names:
-            read, write = _send(c, new_plans[name], 2)
-            out[name] = Replay(was.get(name, 0), read, write, keys.get(name), _key(c, new_plans[name]))
+            read, write, unknown = _send(c, new_plans[name], 2)
+            out[name] = Replay(was.get(name, 0), read, write, keys.get(name), _key(c, new_plans[name]),
+                               ttl_name(target, _retention(new_root)), unknown)
     return out
 
 
 def cost(target: str, r: Replay, overrides=None) -> float:
     """The extra cost of the next request: Σ write[ttl] × input × (write multiplier(ttl) − read) for
     the re-written tokens the wire reports; where it reports none, the tokens no longer read at the
-    uncached price (lost × input × (1 − read)) — only when a cached prefix was lost."""
+    uncached price (lost × input × (1 − read)), or at the write price of the request's TTL where the row
+    bills unreported writes — only when a cached prefix was lost."""
     row = price_for(target, overrides)
     if not r.lost or row is None:
         return 0.0
     if not r.written:
-        return r.lost * row.input / 1_000_000 * (1 - row.read)
+        paid = row.write_multiplier(r.ttl or "5m") if r.unreported and row.write else 1.0
+        return r.lost * row.input / 1_000_000 * (paid - row.read)
     return sum(n * row.input / 1_000_000 * (row.write_multiplier(ttl) - row.read) for ttl, n in r.write.items())

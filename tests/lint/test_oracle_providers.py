@@ -14,13 +14,16 @@ target the other providers:
   runtime settings: tests/lint/oracle.py ``PROVIDERS``);
 - Gemini as the runtime sends it without a ``cachedContents`` manager: implicit caching of whole parts
   and function declarations (the spec's ``PLAIN_REQUEST_MODE`` and ``tool_def``);
-- Qwen on DashScope (explicit markers; the spec's own prices) and OpenRouter's Anthropic upstream (routed,
-  below);
+- Qwen on DashScope (explicit markers; the spec's own prices) and OpenRouter's Anthropic and Gemini upstreams
+  (routed, below; Gemini's: only the last marker is used, the spec's ``MARKERS``);
 - the routed caches (tests/lint/oracle.py ``ROUTED``: xAI, Mistral, OpenRouter's OpenAI upstream), whose
   cache key picks one of several servers: lint prices a changed key as reading nothing (no guaranteed
   hit, the specs' ``keyed_cache`` sources) and equals the replay exactly, except where the simulator's
   hash happened to put the new key on the baseline's server — there the wire reads more than the
   guarantee, and lint must report the documented worst case: everything the baseline read is lost.
+
+Which targets: every target of tests/lint/oracle.py ``targets()`` is in one set here, and every provider the
+simulator serves is in the oracle (``MODELS``) or named with a reason (``NOT_HELD``).
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ import shutil
 import pytest
 
 from promptc.compiler.build import compile_project
+from promptc.core.providers import SPECS
 from promptc.lint import lint
-from promptc.runtime.sim.bedrock_api import SIM_AWS_CREDENTIALS
-from tests.lint.oracle import BEDROCK, ROUTED, cost, replay_all, replay_plan, simulator
+from promptc.runtime.providers import ADAPTERS
+from promptc.runtime.simulate.rules import rules_for
+from tests.lint.oracle import (BEDROCK, MODELS, NOT_HELD, ROUTED, TARGETS, aws_sim_env, cost, oracle_client, replay_all,
+                               replay_plan, simulated_providers, simulator, simulator_prefix, targets)
 from tests.lint.test_oracle import EDITS, _check, project
 
-KEY_ID = next(iter(SIM_AWS_CREDENTIALS))
 #: Bedrock alone, and next to Anthropic's own API (one cache per provider: never summed); the automatic
 #: token-prefix caches; the Anthropic-style caches of other providers. One project per set: every target
 #: of a set is replayed for each edit (compiled and linted once).
@@ -43,7 +48,8 @@ TARGET_SETS = {"bedrock": (BEDROCK,), "bedrock+anthropic": (BEDROCK, "anthropic/
                "automatic": ("openai/gpt-5", "deepseek/deepseek-chat", "moonshot/kimi-k3", "zai/glm-5.3"),
                "anthropic-style": ("minimax/MiniMax-M2.7", "vertex/claude-sonnet-4-5@20250929"),
                "gemini": ("gemini/gemini-2.5-flash",),
-               "markers": ("dashscope/qwen-max", "openrouter/anthropic/claude-sonnet-4.5"),
+               "markers": ("dashscope/qwen-max", "openrouter/anthropic/claude-sonnet-4.5",
+                           "openrouter/google/gemini-2.5-flash"),
                "routed": ("xai/grok-4", "mistral/mistral-large-latest", "openrouter/openai/gpt-5")}
 #: The edits whose wire differs most between providers: tools first, memory, minimum, retention.
 #: (byte-identical, rename and rewrite edits lose the same on every breakpoint cache: tests/lint/test_oracle.py)
@@ -54,18 +60,7 @@ PROVIDER_EDITS = ("agent text", "tool append", "tool insert", "memory append", "
 @pytest.fixture(scope="module", autouse=True)
 def aws_env(tmp_path_factory):
     """The simulator's credentials in the environment, and nothing else of the machine's AWS setup."""
-    empty = tmp_path_factory.mktemp("aws")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-                    "AWS_BEARER_TOKEN_BEDROCK", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
-            mp.delenv(var, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
-        mp.setenv("AWS_SECRET_ACCESS_KEY", SIM_AWS_CREDENTIALS[KEY_ID])
-        mp.setenv("AWS_REGION", "us-west-2")
-        mp.setenv("AWS_CONFIG_FILE", str(empty / "no-config"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "no-credentials"))
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with aws_sim_env(tmp_path_factory.mktemp("aws")):
         yield
 
 
@@ -150,3 +145,65 @@ def test_lint_reports_the_worst_case_on_routed_caches(edit, bases, sim, tmp_path
     new = shutil.copytree(bases["routed"], tmp_path / "new", ignore=shutil.ignore_patterns(".promptc"))
     EDITS[edit](new)
     _check_routed(sim, bases["routed"], new, TARGET_SETS["routed"])
+
+
+def test_the_simulators_minimum_reaches_every_openrouter_upstream(bases, sim, tmp_path):
+    """Regression (issue 21): the simulator's ``min_tokens`` lowered the minimum of OpenRouter's Claude upstreams
+    only (its "" key was read as no match), so a Gemini upstream kept its 2,048-token minimum: the replay
+    cached nothing while lint, given the lowered minimum, priced a lost prefix. Every marker upstream now
+    writes and reads the prefix through its marker at the oracle's minimum."""
+    base = bases["markers"]
+    plan = compile_project([base], cache_dir=base.parent / "cache").raise_on_error().plans["backend"]
+    for target in ("openrouter/google/gemini-2.5-flash", "openrouter/qwen/qwen3-max"):
+        r = replay_plan(sim, plan, plan, target, base, base)
+        assert r.was_read > 0 and r.read == r.was_read and r.written == 0, (target, r)
+
+
+def test_every_provider_with_a_simulator_is_held_by_the_oracle(bases, sim):
+    """The oracle's targets come from the simulator, not a list that can go stale: every provider whose
+    requests the simulator serves (its ``promptc simulate`` row, and a route answering its adapter's
+    request path under the provider's simulator prefix) has models in ``MODELS`` or a reason in
+    ``NOT_HELD``; every target the property test draws is in a set of this file; and no row names a
+    provider the simulator does not serve."""
+    serving = set()
+    plan = compile_project([bases["bedrock"]], cache_dir=bases["bedrock"].parent / "cache").plans["backend"]
+    for name in sorted(SPECS):
+        target = (MODELS.get(name) or (f"{name}/oracle",))[0]
+        if name in ADAPTERS and not rules_for(name).generic and \
+                simulator_prefix(oracle_client(target, sim), sim, plan) is not None:
+            serving.add(name)
+    assert serving == set(simulated_providers()), "a promptc simulate row without a simulator route"
+    assert serving == set(MODELS) | set(NOT_HELD), "a provider with a simulator is missing from the oracle"
+    assert not set(MODELS) & set(NOT_HELD)
+    assert {t for ts in TARGET_SETS.values() for t in ts} | set(TARGETS) == set(targets())
+    assert {t.split("/", 1)[0] for t in targets()} == serving - set(NOT_HELD)
+
+
+def test_kimi_bills_the_rewritten_prefix_at_its_ttls_write_price(sim, tmp_path):
+    """Issue 21 (H-lintrules): Kimi's automatic cache bills every write as a Cache Write — 1× the miss price at
+    5m, 2× at 1h — though its usage reports no write count. Sources, read 2026-12-07: Moonshot's announcement
+    https://forum.moonshot.ai/t/context-caching-upgrade-5-min-1-hour-ttl-options/613 ("Cache Write is now billed
+    as a separate item"; without prompt_cache_options "prefixes ... are automatically written to the cache ...
+    and Cache Write charges apply") and https://platform.moonshot.ai/docs/pricing/chat (kimi-k3: miss ¥20/M,
+    5m write ¥20/M, 1h write ¥40/M, hit ¥2/M). Replayed per retention: the wire reports no write and the tokens
+    it no longer reads; lint reports 0 written, the same loss, priced as a write at the TTL the retention buys."""
+    from promptc.core.prices import price_for
+    from tests.lint.oracle import replay_plan
+
+    target = "moonshot/kimi-k3"
+    documented = {"short": 20 / 20, "long": 40 / 20}  # Cache Write ÷ miss price (5m, 1h), from the sources above
+    row = price_for(target)  # input and read prices: genai-prices
+    for retention, write in documented.items():
+        base = project(tmp_path / retention / "base", plans=("backend",), targets=(target,), retention=retention)
+        new = shutil.copytree(base, tmp_path / retention / "new", ignore=shutil.ignore_patterns(".promptc"))
+        EDITS["rules text"](new)
+        old_p = compile_project([base], cache_dir=tmp_path / "cache").raise_on_error().plans["backend"]
+        new_p = compile_project([new], cache_dir=tmp_path / "cache").raise_on_error().plans["backend"]
+        report = lint([new], str(base), cache_dir=tmp_path / "cache", display_root=new)
+        r = replay_plan(sim, old_p, new_p, target, base, new)
+        assert r.written == 0 and r.lost > 0, retention  # the wire reports no write count, only what it reads
+        (got,) = report.summary.plans
+        assert (got.tokens[target], got.lost[target]) == (0, r.lost), retention
+        expected = r.lost * row.input / 1_000_000 * (write - row.read)
+        assert got.cost[target] == pytest.approx(expected, abs=2e-6), retention
+        assert report.summary.cost[target] == pytest.approx(expected, abs=2e-6), retention

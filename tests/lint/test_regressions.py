@@ -118,7 +118,10 @@ def test_the_wire_role_fact_is_what_every_adapter_renders(target, role_plans, mo
 
 def test_memory_before_an_agent_block_is_reported_at_the_plan_line(repo):
     edit(repo / "backend.prompt", "tools, backend, backend_memory", "tools, backend_memory, backend")
-    (w,) = [f for f in run(repo).findings if f.code == "W312"]
+    report = run(repo)
+    assert [f.code for f in report.findings if f.code in ("W312", "E923")] == ["E923"]  # the wire re-writes `backend`
+    (w,) = [f for f in report.findings if f.code == "E923"]
+    assert w.severity == "error" and w in report.failing("error")
     assert (w.location.path, w.location.line) == ("backend.prompt", line_of(repo / "backend.prompt", "plan backend"))
 
 
@@ -164,13 +167,17 @@ def test_a_renamed_plan_is_matched_by_its_segments_not_added_and_removed(repo, t
     edit(repo / "backend.prompt", "plan backend =", "plan backend_agent =")
     for against in ("main", str(base)):  # git and directory baselines
         report = run(repo, against)
-        assert report.findings == [] and any("plan `backend` was renamed `backend_agent`" in n for n in report.notes)
+        (f,) = report.findings  # its own code (issue 21): info, naming the old and the new name, at the plan line
+        assert (f.code, f.severity, f.plans) == ("I924", "info", ["backend_agent"]), against
+        assert "plan `backend` was renamed `backend_agent`" in f.message
+        assert (f.location.path, f.location.line) == ("backend.prompt", line_of(repo / "backend.prompt", "plan backend"))
+        assert report.failing("error") == []
     edit(repo / "backend.prompt", "Write a test for every change.", "Write two tests for every change.")
     (repo / "backend.prompt").rename(repo / "agents.prompt")
     for against in ("main", str(base)):
         report = run(repo, against)
-        assert codes(report) == [("E901", ["backend_agent"])], against
-        assert report.findings[0].location.path == "agents.prompt"
+        assert codes(report) == [("E901", ["backend_agent"]), ("I924", ["backend_agent"])], against
+        assert {f.location.path for f in report.findings} == {"agents.prompt"}  # the edit, at the new path
 
 
 def test_a_plan_that_only_shares_the_global_block_with_a_removed_one_is_new(repo):

@@ -151,7 +151,7 @@ def test_two_replicas_share_names_through_redis(tiny, tmp_path):
         srv.stop()
 
 
-def test_warm_deploys_a_plan_as_named_segments(tiny):
+def test_warm_deploys_a_plan_as_named_segments(tiny, tmp_path):
     """`promptc warm --target engine/... --named` (library and CLI): every static segment of the plans is
     registered under its id with the plan's own segment hash, the prefix is warmed by reference, and
     a second deploy of unchanged plans registers nothing new."""
@@ -177,14 +177,15 @@ def test_warm_deploys_a_plan_as_named_segments(tiny):
         assert all(names.resolve("default", n).content == s.content for n, s in statics.items())
         created = [h for r in results for h in r.created]
         assert len(created) == len(set(created)) > 0  # each shared segment computed once, through references
+        registry = ["--registry", str(tmp_path / "registry.sqlite3")]  # never the user's ~/.cache
         again = CliRunner().invoke(cli_mod.cli, ["warm", str(team_dir), "--target", "engine/smollm2", "--base-url",
-                                                 f"engine={st.url}/v1", "--named", "--format", "json"])
+                                                 f"engine={st.url}/v1", "--named", "--format", "json", *registry])
         assert again.exit_code == 0, again.output
         out = json.loads(again.stdout)
         assert all(not d["created"] and d["version"] == 1 for r in out for d in r.get("named", []))
         assert not [h for r in out for h in r["created"]]  # all hits: the same nodes
     bad = CliRunner().invoke(cli_mod.cli, ["warm", str(team_dir), "--target", "anthropic/claude-sonnet-4-5",
-                                           "--named"])
+                                           "--named", *registry])
     assert bad.exit_code != 0 and getattr(bad.exception, "code", None) == "E532"
 
 

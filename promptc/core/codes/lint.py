@@ -98,6 +98,20 @@ LINT_CODES: tuple[Code, ...] = (
          "Retention picks the TTL of every cache write: `long` writes 1-hour entries at a higher write price, "
          "`short` 5-minute ones; existing entries stay readable, later breaks are priced at the new rate.",
          'cacheRetention = "short"  →  cacheRetention = "long"', "nothing to do: later writes use the new TTL"),
+    Code("I924", "plan-renamed", "info", "a plan was renamed (matched to its baseline by its segments)",
+         "Plans are matched as segments are, by content first: a plan gone under its old name whose segments are "
+         "present under a new plan name is that plan renamed. A provider caches bytes, not plan names, so a rename "
+         "alone keeps every cached prefix; an edit made with the rename is reported on its own, at the new path.",
+         "plan backend = rules, tools, backend, turn  →  plan backend_agent = rules, tools, backend, turn",
+         "nothing to do: the renamed plan keeps its cache"),
+    Code("E923", "memory-before-cached-block", "error",
+         "append-only memory is sent before other cached content: every memory change re-writes it",
+         "W312 graded by the wire: where a target writes a cache entry that reaches past the memory (its minimum, "
+         "its breakpoints, its wire order), every append to the memory changes the prefix of the blocks after it, "
+         "which are re-written to the cache on every memory change instead of staying cached. Where no target "
+         "caches anything after the memory, the finding stays the warning W312.",
+         "plan p = rules, memory, agent_rules, turn  (agent_rules cached on anthropic/claude-opus-4-8)",
+         "place append-only memory after every static text block: plan p = rules, agent_rules, memory, turn"),
     Code("W917", "suppression-without-reason", "warning", "a `# promptc: allow` comment gives no reason",
          "A suppression documents an intended cache reset; without a reason it does not apply.",
          "# promptc: allow E901", "# promptc: allow E901 — new policy wording, reviewed by the team"),

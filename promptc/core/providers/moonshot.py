@@ -5,6 +5,10 @@ from __future__ import annotations
 from promptc.core.providers.spec import ModelLimits, ProviderSpec, Source, chat_function_tool
 
 DOCS = "https://platform.moonshot.ai/docs/guide/use-kimi-api-to-do-prompt-caching"
+#: Moonshot's own announcement of the 5m/1h Cache Write (read 2026-12-07): "Cache Write is now billed as a
+#: separate item"; TTL 5m or 1h; "When prompt_cache_options is omitted, the system uses the 5m TTL by default:
+#: prefixes that meet the hit conditions are automatically written to the cache ... and Cache Write charges apply".
+ANNOUNCEMENT = "https://forum.moonshot.ai/t/context-caching-upgrade-5-min-1-hour-ttl-options/613"
 LIMITS = Source(DOCS, "2026-10", "automatic prefix caching in blocks; minimum and block size unpublished")
 BLOCKS = Source("docs/reference/provider-caching.md §4", "2026-10",
                 "per org, in blocks; partial blocks are not cached; 256-token alignment (unverified: Kimi Code)")
@@ -37,10 +41,17 @@ SPEC = ProviderSpec(
     sources={
         "render": Source("docs/reference/provider-caching.md §4", "2026-10", "tools, then messages"),
         "limits": LIMITS,
-        "ttls": Source(DOCS, "2026-10", "prompt_cache_options.ttl 5m (default) or 1h, locked at first write"),
-        "write_multipliers": Source("https://platform.moonshot.ai/docs/pricing/chat", "2026-10",
-                                    "K3 writes 1× (5m), 2× (1h)"),
-        "usage": Source("docs/reference/provider-caching.md §10", "2026-10", "prompt_tokens includes cached"),
+        "ttls": Source(f"{DOCS}; {ANNOUNCEMENT}", "2026-12-07",
+                       "prompt_cache_options.ttl 5m (the default when omitted) or 1h, selectable per request; "
+                       "locked at first write"),
+        # the automatic write is billed (a separate Cache Write item, also without prompt_cache_options), so a
+        # break pays the re-written prefix at the TTL's write price: lint prices it so (promptc/lint/pricing.py)
+        "write_multipliers": Source(f"https://platform.moonshot.ai/docs/pricing/chat; {ANNOUNCEMENT}", "2026-12-07",
+                                    "K3 Cache Write ¥20/M at 5m = 1× the miss price, ¥40/M at 1h = 2×; hit 0.1×; "
+                                    "every automatic write is billed"),
+        "usage": Source(f"docs/reference/provider-caching.md §4, §10; {ANNOUNCEMENT}", "2026-12-07",
+                        "prompt_tokens includes cached; cached_tokens only: no cache-write count is documented "
+                        "(the write fee is billed, not reported)"),
         "env": Source("https://platform.moonshot.ai/docs", "2026-10", "MOONSHOT_API_KEY"),
         "tokenizer": Source("docs/reference/provider-caching.md §4", "2026-10", "o200k_base proxy"),
     },

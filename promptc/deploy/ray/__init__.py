@@ -12,6 +12,8 @@ Two deployments behind Ray Serve's HTTP proxy:
   its ``segments[]``) and forwards the raw request through a deployment handle whose request router is
   :class:`promptc.deploy.ray.router.SegmentHashRouter`. A replica that dies before it answered is
   retried on another (at most ``retries`` times), else the client gets 503 ``replica_unavailable``.
+``DELETE /v1/cache`` goes to every replica; ``GET /metrics`` and ``GET /v1/cache/stats`` are asked of
+every replica and merged (:mod:`promptc.deploy.fleet_stats`: per-replica series plus fleet totals).
 
 The route key is derived from the hashes the client sent; the replica still recomputes every hash and
 rejects a mismatch, so a lying client can only misplace its own request, never poison a cache.
@@ -28,7 +30,7 @@ import asyncio
 import hmac
 import json
 import os
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping
 
 import ray
 from ray import serve
@@ -36,12 +38,14 @@ from ray.serve.config import RequestRouterConfig
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from promptc.deploy.fleet_stats import merge_metrics, merge_stats
 from promptc.deploy.placement import RouteKey
 from promptc.deploy.ray.router import ROUTE_KWARG
 from promptc.engine.limits import ServerConfig
 
 ROUTER_CLASS = "promptc.deploy.ray.router:SegmentHashRouter"
 ROUTED_PATHS = ("/v1/chat/completions", "/v1/cache/warm")
+FLEET_WIDE = ("/metrics", "/v1/cache/stats")  # answered by every replica, merged (promptc.deploy.fleet_stats)
 #: Ray's own failure types for a replica that is gone (ray.exceptions)
 _REPLICA_GONE = (ray.exceptions.ActorDiedError, ray.exceptions.ActorUnavailableError, ray.exceptions.RayActorError)
 
@@ -213,6 +217,8 @@ class FleetIngress:
                      "server": request.scope.get("server"), "client": request.scope.get("client")}
         if request.method == "DELETE" and request.url.path == "/v1/cache":
             return await self._clear_everywhere(forwarded)
+        if request.method == "GET" and request.url.path in FLEET_WIDE:
+            return await self._merged(forwarded, request.url.path)
         for _attempt in range(self.retries + 1):
             gen = self.engine.http.remote(forwarded, **{ROUTE_KWARG: route})
             try:
@@ -236,6 +242,23 @@ class FleetIngress:
         freed = sum(json.loads(body).get("freed_bytes", 0) for _, _, body, _ in answers)
         return Response(json.dumps({"deleted": True, "freed_bytes": freed, "replicas": len(answers)}),
                         media_type="application/json", headers={"x-promptc-replicas": str(len(answers))})
+
+    async def _merged(self, forwarded: dict[str, Any], path: str) -> Response:
+        """``GET /metrics`` and ``GET /v1/cache/stats`` over the fleet: every replica answers the caller's
+        own request (its scope), and the answers are merged (:mod:`promptc.deploy.fleet_stats`)."""
+        results = await self.replicas.broadcast("http_whole", forwarded).results_async(return_exceptions=True)
+        answers = [r for r in results if isinstance(r, tuple)]
+        if not answers:
+            return _error(503, "no engine replica could serve the request; retry it", "replica_unavailable")
+        for status, headers, body, replica in answers:
+            if status != 200:  # e.g. 401: every replica answers the same for the same request
+                return await self._respond(_chunks(body), status, headers, replica)
+        replicas = {"x-promptc-replicas": str(len(answers))}
+        if path == "/metrics":
+            text = await asyncio.to_thread(merge_metrics, [(rid, body.decode()) for _, _, body, rid in answers])
+            return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8", headers=replicas)
+        merged = merge_stats([(rid, json.loads(body)) for _, _, body, rid in answers])
+        return Response(json.dumps(merged), media_type="application/json", headers=replicas)
 
     async def _respond(self, gen: Any, status: int, raw_headers: list, replica: str) -> Response:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers
@@ -342,17 +365,39 @@ def start(args: Mapping[str, Any], *, config: ServerConfig | None = None, host: 
 
 
 def run(args: Mapping[str, Any], *, config: ServerConfig | None = None, host: str = "127.0.0.1",
-        port: int = 8000) -> None:
-    """:func:`start`, then block until interrupted (``promptc serve --replicas N``)."""
-    import time
+        port: int = 8000, on_ready: Callable[[], None] | None = None) -> None:
+    """:func:`start`, call ``on_ready``, then block until SIGINT or SIGTERM (``promptc serve --replicas N``).
+    Either signal shuts Ray Serve down (its replicas, ingress and proxy) and disconnects from Ray, and
+    ``run`` returns normally; a cluster it joined (``RAY_ADDRESS``) keeps running. A signal while the
+    fleet is still starting raises KeyboardInterrupt there (after the same clean-up)."""
+    import signal
+    import threading
 
+    stop = threading.Event()
+    started = False
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+        if not started:  # interrupt start() itself (ray.init may wait long for an unreachable cluster)
+            raise KeyboardInterrupt
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
     try:
         start(args, config=config, host=host, port=port)
-        while True:
-            time.sleep(3600)
+        started = True
+        if on_ready is not None and not stop.is_set():
+            on_ready()
+        while not stop.wait(1.0):  # a timed wait: Python runs signal handlers between the waits
+            pass
     finally:
+        started = True  # a signal during the clean-up only asks again for what is under way
         serve.shutdown()
         ray.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 __all__ = ["EngineReplica", "FleetIngress", "build", "build_app", "route_key", "run", "start"]

@@ -106,17 +106,22 @@ class SegmentHashRouter(RequestRouter):
         if pending_request is not None:
             pending_request.routing_context.should_backoff = True  # when all are full, back off, don't spin
             if choice.ranked:
-                self.first_choice[pending_request.metadata.internal_request_id] = choice.ranked[0]
+                rid = pending_request.metadata.internal_request_id
+                self.first_choice[rid] = choice.ranked[0]
+                # the next request may be chosen before this one is sent (Ray probes first): it sees this
+                # one's chain as on its way to the first choice (placement invariant 3)
+                self.placer.reserve(choice.ranked[0], key, rid)
         return [[by_id[r]] for r in choice.ranked]
 
     def on_request_routed(self, pending_request: PendingRequest, replica_id: ReplicaID, result: Any) -> None:
-        self.placer.routed(replica_id.unique_id, RouteKey.from_json(pending_request.kwargs.get(ROUTE_KWARG)))
+        self.placer.routed(replica_id.unique_id, RouteKey.from_json(pending_request.kwargs.get(ROUTE_KWARG)),
+                           request_id=pending_request.metadata.internal_request_id)
         first = self.first_choice.pop(pending_request.metadata.internal_request_id, None)
         if first is not None:
             self.placed["first_choice" if first == replica_id.unique_id else "fallback"] += 1
 
     def on_request_completed(self, replica_id: ReplicaID, internal_request_id: str) -> None:
-        self.placer.completed(replica_id.unique_id)
+        self.placer.completed(replica_id.unique_id, internal_request_id)
 
     # -- what an operator (and the tests) can see ------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -16,6 +16,9 @@
   others               nothing: the upstream caches automatically
   ===================  =====================================================================
 
+  How each marker upstream takes ``cache_control`` is the spec's ``MARKERS``
+  (promptc/core/providers/openrouter.py): whether ``ttl`` is honoured, only the last marker used, a hit refreshing.
+
 - ``session_id`` (the shared prefix's hash plus the tenant, :func:`session_id`) keeps requests that
   share a prefix on the same upstream replica, so they find its cache.
 - Usage is inclusive (``prompt_tokens`` with ``prompt_tokens_details.{cached_tokens,
@@ -28,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from promptc.core.providers import SPECS
+from promptc.core.providers.openrouter import MARKERS
 from promptc.plan import Request
 from promptc.runtime.errors import ProviderError, RuntimeConfigError, StreamInterrupted
 from promptc.runtime.layout import Mark, candidates, in_render_order, place
@@ -35,9 +39,6 @@ from promptc.runtime.providers.base import (Adapter, BuildContext, CallOptions, 
                                             WireCall, runs)
 from promptc.runtime.providers.openai import ChatStream, cache_key, retention_fields
 from promptc.runtime.usage import Usage, from_openai_chat
-
-#: Upstreams that take ``cache_control`` markers on content parts, and whether they honour ``ttl``.
-MARKER_UPSTREAMS = {"anthropic": True, "google": False, "qwen": False}
 
 
 class OpenRouterTargetError(RuntimeConfigError):
@@ -97,9 +98,9 @@ class OpenRouterAdapter(Adapter):
                 marks = place(order, counts, wanted, min_tokens=ctx.limits.min_tokens,
                               max_breakpoints=ctx.limits.max_breakpoints, long_ttl=False)
                 part_field = {m.index: ("prompt_cache_breakpoint", {"mode": "explicit"}) for m in marks}
-        elif vendor in MARKER_UPSTREAMS and caching and ctx.limits.max_breakpoints > 0:
+        elif vendor in MARKERS and caching and ctx.limits.max_breakpoints > 0:
             wanted = in_render_order(candidates(request, opts.target), order, segs, markable=markable)
-            with_ttl = MARKER_UPSTREAMS[vendor]
+            with_ttl = MARKERS[vendor].ttl
             marks = place(order, counts, wanted, min_tokens=ctx.limits.min_tokens,
                           max_breakpoints=min(4, ctx.limits.max_breakpoints),
                           long_ttl=with_ttl and opts.retention == "long")
@@ -138,10 +139,10 @@ class OpenRouterAdapter(Adapter):
         vendor = upstream(str(call.payload.get("model", "")))
         if vendor == "openai":
             ttl = (call.payload.get("prompt_cache_options") or {}).get("ttl") or "30m"
-        elif vendor in MARKER_UPSTREAMS and MARKER_UPSTREAMS[vendor]:
+        elif vendor in MARKERS and MARKERS[vendor].ttl:
             ttls = {"1h" if m.long else "5m" for m in call.marks}
             ttl = ttls.pop() if len(ttls) == 1 else "unknown"
-        elif vendor in MARKER_UPSTREAMS:
+        elif vendor in MARKERS:
             ttl = "5m"
         else:
             ttl = "unknown"

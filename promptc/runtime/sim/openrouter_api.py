@@ -5,9 +5,10 @@
   own caches. A request with ``session_id`` (body) or ``x-session-id`` (header), else
   ``prompt_cache_key``, sticks to one replica (a hash of the key); without one, requests rotate
   over the replicas, so a repeated prompt can land where nothing is cached.
-- Per upstream: ``anthropic/`` models use the Anthropic breakpoint model (``cache_control`` on parts,
-  ≤ 4, 1h before 5m, the 20-block lookback, the model's minimum); ``google/`` only the *last* marker
-  counts and is written for 5 minutes, not refreshed on a hit; ``qwen/`` (Alibaba) markers are 5
+- Per upstream: the marker upstreams of the spec's ``MARKERS`` (promptc/core/providers/openrouter.py)
+  use the Anthropic breakpoint model (``cache_control`` on parts, the 20-block lookback, the model's
+  minimum) with their own rules: ``anthropic/`` ≤ 4 markers, 1h before 5m; ``google/`` only the *last*
+  marker counts and is written for 5 minutes, not refreshed on a hit; ``qwen/`` (Alibaba) markers are 5
   minutes; ``openai/`` is OpenAI's model (automatic before gpt-5.6, breakpoints from it); other
   vendors cache prefixes automatically like OpenAI before gpt-5.6.
 - Usage is inclusive: ``prompt_tokens`` with ``prompt_tokens_details.{cached_tokens,
@@ -25,6 +26,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
 from promptc.core.providers import limits_for
+from promptc.core.providers.openrouter import MARKERS
 from promptc.runtime.sim.cache import AnthropicCache, Block, CacheResult, OpenAICache
 from promptc.runtime.sim.openai_api import EXPLICIT_OPENAI
 from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
@@ -64,7 +66,8 @@ class OpenRouterRoutes:
         def minimum(model: str) -> int:
             fam = claude_family(model)
             match = max((k for k in overrides if model == k or fam.startswith(k)), key=len, default=None)
-            return overrides[match] if match else (limits_for(f"openrouter/{model}").min_tokens or 0)
+            # "" (``min_tokens``: every provider's) matches every upstream, Gemini and Qwen too
+            return overrides[match] if match is not None else (limits_for(f"openrouter/{model}").min_tokens or 0)
 
         self.openrouter_replicas = [_Replica(AnthropicCache(self.state.clock, minimum),
                                              OpenAICache(self.state.clock, minimum=openai_min))
@@ -104,14 +107,14 @@ class OpenRouterRoutes:
                     if not text:
                         return None, f"messages[{m}].content[{c}]: cache_control cannot be set for empty text blocks"
                     n_markers += 1
-                    marker = cc.get("ttl", "5m") if vendor == "anthropic" else "5m"
+                    marker = cc.get("ttl", "5m") if vendor in MARKERS and MARKERS[vendor].ttl else "5m"
                 elif bp is not None:
                     marker = "30m"
                 blocks.append(Block(self.count(text), ident, marker))
         top = p.get("cache_control")
-        if top and blocks and vendor in ("anthropic", "qwen", "google"):
+        if top and blocks and vendor in MARKERS:
             last = blocks[-1]
-            blocks[-1] = Block(last.tokens, last.identity, top.get("ttl", "5m") if vendor == "anthropic" else "5m")
+            blocks[-1] = Block(last.tokens, last.identity, top.get("ttl", "5m") if MARKERS[vendor].ttl else "5m")
             n_markers += 0 if last.marker else 1
         if vendor == "anthropic":
             if n_markers > 4:
@@ -123,12 +126,13 @@ class OpenRouterRoutes:
                                  "ttl='5m' cache_control block."
                 seen_5m = seen_5m or b.marker == "5m"
             return replica.markers.run(model, blocks), None
-        if vendor in ("google", "qwen"):
+        if vendor in MARKERS:
+            rules = MARKERS[vendor]
             marked = [i for i, b in enumerate(blocks) if b.marker]
-            keep = marked[-1:] if vendor == "google" else marked  # Gemini: only the last marker counts
+            keep = marked[-1:] if rules.last_only else marked  # Gemini: only the last marker counts
             blocks = [Block(b.tokens, b.identity, "5m" if i in keep else None) for i, b in enumerate(blocks)]
-            if vendor == "google":
-                return self._gemini_once(replica, model, blocks), None
+            if not rules.refresh:
+                return self._unrefreshed(replica, model, blocks), None
             return replica.markers.run(model, blocks), None
         key = str(p.get("session_id") or p.get("prompt_cache_key") or "")
         if vendor == "openai" and model.split("/", 1)[1].startswith(EXPLICIT_OPENAI):
@@ -136,8 +140,8 @@ class OpenRouterRoutes:
             return replica.prefix.explicit(model, key, blocks, implicit=mode == "implicit"), None
         return replica.prefix.automatic(model, key, ids, p.get("prompt_cache_retention") or "24h"), None
 
-    def _gemini_once(self, replica: _Replica, model: str, blocks: list[Block]) -> CacheResult:
-        """Gemini through OpenRouter: the marked prefix is written for 5 minutes and a hit does not refresh it."""
+    def _unrefreshed(self, replica: _Replica, model: str, blocks: list[Block]) -> CacheResult:
+        """An upstream whose entry a hit does not refresh (Gemini: written for 5 minutes, then gone)."""
         cache, now = replica.markers, self.state.clock()
         alive = {k: e.expires for k, e in cache.entries.items() if e.expires > now}
         res = cache.run(model, blocks)

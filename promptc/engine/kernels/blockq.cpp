@@ -1,0 +1,297 @@
+// Block-quantized linear for the CPU, in llama.cpp's style (ggml Q4_1 / Q8_0 weights x Q8_1 activations).
+//
+// Weights: 32-value blocks along in_features, each with an fp16 scale d and an fp16 offset m
+// (w = d*q + m): bits=4 holds GGUF Q4_1 values (q in 0..15); bits=8 holds GGUF Q8_0 values shifted
+// to unsigned (q+128 in 0..255, m = -128*d). Output features are grouped in tiles of 16 (one
+// AVX-512 lane each; the last tile padded with zero weights). For tile t and block b the 32x16
+// values are stored as 8 groups of 4 consecutive inputs: lane i of group g holds
+// q[16t+i][32b+4g .. 32b+4g+3]. bits=4 packs groups 2j (low nibbles) and 2j+1 (high nibbles)
+// into one 64-byte vector j; bits=8 stores each group as its own 64 bytes.
+//   w: (tiles, nb * 256) bytes for bits=4, (tiles, nb * 512) for bits=8; d, m: (tiles, nb * 16) fp16.
+// Activations: quantized at call time per 32-value block to int8 (a = amax/127, and the block's
+// scaled sum s = a*sum(qa), as ggml's Q8_1), so a block contributes d*a*sum(q*qa) + m*s.
+// The integer sums run 16 output features at a time (AVX-512 VNNI dpbusd with the row's 4 inputs
+// broadcast; AVX2 maddubs+madd; or a scalar loop); each unpacked weight vector serves every row of
+// the call (up to 8 at a time), so a decode batch reads each weight once. Tiles are split over
+// torch's intra-op pool (at::parallel_for), so --threads holds.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Half.h>
+#include <c10/util/BFloat16.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <vector>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace {
+
+constexpr int QK = 32;      // values per block
+constexpr int TILE = 16;    // output features per tile
+constexpr int ROWCHUNK = 8; // rows sharing one pass over the weights
+
+struct QAct {                // quantized activations of M rows
+  int64_t nb;                // blocks per row
+  std::vector<int8_t> q;     // M * nb * 32
+  std::vector<float> a, s;   // M * nb: per-block scale, scaled sum
+};
+
+// With ``norm`` (the RMSNorm weight, K floats) each row is first RMS-normalised,
+// x * (1 / sqrt(mean(x^2) + eps)) * norm, fused here instead of six torch ops before the call.
+template <typename T>
+void quantize_rows(const T* x, int64_t M, int64_t K, QAct& qa, const float* norm, float eps) {
+  const int64_t nb = qa.nb;
+  at::parallel_for(0, M, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float scale = 1.f;
+      if (norm != nullptr) {
+        float ss = 0.f;
+        for (int64_t k = 0; k < K; ++k) {
+          const float v = static_cast<float>(x[r * K + k]);
+          ss += v * v;
+        }
+        scale = 1.f / std::sqrt(ss / static_cast<float>(K) + eps);
+      }
+      for (int64_t b = 0; b < nb; ++b) {
+        const T* xb = x + r * K + b * QK;
+        float v[QK];
+        float amax = 0.f;
+        for (int j = 0; j < QK; ++j) {
+          v[j] = static_cast<float>(xb[j]);
+          if (norm != nullptr) v[j] = v[j] * scale * norm[b * QK + j];
+          amax = std::max(amax, std::fabs(v[j]));
+        }
+        const float d = amax / 127.f;
+        const float id = d != 0.f ? 1.f / d : 0.f;
+        int8_t* qb = qa.q.data() + (r * nb + b) * QK;
+        int sum = 0;
+        for (int j = 0; j < QK; ++j) {
+          // nearbyint: round half to even, as torch.round (the tests' reference)
+          const int q = static_cast<int>(std::nearbyint(v[j] * id));
+          qb[j] = static_cast<int8_t>(q);
+          sum += q;
+        }
+        qa.a[r * nb + b] = d;
+        qa.s[r * nb + b] = d * static_cast<float>(sum);
+      }
+    }
+  });
+}
+
+inline float h2f(uint16_t h) { return static_cast<float>(c10::Half(h, c10::Half::from_bits())); }
+
+template <typename OUT>
+inline void store16(OUT* y, const float* v, int n) {
+  for (int i = 0; i < n; ++i) y[i] = static_cast<OUT>(v[i]);
+}
+
+// One tile (16 output features) for R rows starting at r0; writes y[(r0+r)*N + 16t + i], i < nvalid.
+template <int BITS, int R, typename OUT>
+inline void tile_rows(const uint8_t* w, const uint16_t* d, const uint16_t* m, int64_t nb, const QAct& qa, int64_t r0,
+                      OUT* y, int64_t N, int64_t n0, int nvalid) {
+  constexpr int WB = BITS == 4 ? 256 : 512;  // weight bytes per (tile, block)
+  float res[R][TILE];
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  __m512 facc[R];
+  for (int r = 0; r < R; ++r) facc[r] = _mm512_setzero_ps();
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* wb = w + b * WB;
+    __m512i iacc[R];
+    for (int r = 0; r < R; ++r) iacc[r] = _mm512_setzero_si512();
+    const int8_t* arow[R];
+    for (int r = 0; r < R; ++r) arow[r] = qa.q.data() + ((r0 + r) * nb + b) * QK;
+    for (int g = 0; g < 8; ++g) {
+      __m512i wv;
+      if constexpr (BITS == 4) {
+        const __m512i raw = _mm512_loadu_si512(wb + (g >> 1) * 64);
+        wv = (g & 1) ? _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib) : _mm512_and_si512(raw, nib);
+      } else {
+        wv = _mm512_loadu_si512(wb + g * 64);
+      }
+      for (int r = 0; r < R; ++r) {
+        int32_t a4;
+        std::memcpy(&a4, arow[r] + g * 4, 4);
+        iacc[r] = _mm512_dpbusd_epi32(iacc[r], wv, _mm512_set1_epi32(a4));
+      }
+    }
+    const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + b * TILE)));
+    const __m512 mv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m + b * TILE)));
+    for (int r = 0; r < R; ++r) {
+      const int64_t rb = (r0 + r) * nb + b;
+      facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r]), _mm512_mul_ps(dv, _mm512_set1_ps(qa.a[rb])), facc[r]);
+      facc[r] = _mm512_fmadd_ps(mv, _mm512_set1_ps(qa.s[rb]), facc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) _mm512_storeu_ps(res[r], facc[r]);
+#elif defined(__AVX2__) && defined(__FMA__)
+  // two halves of 8 features; u8 x s8 products summed in pairs by maddubs (4-bit: at most 2*15*127,
+  // no saturation); 8-bit weights are made signed again (q = byte ^ 0x80) and multiplied as |q| x
+  // sign(a, q), which cannot saturate either, so their offset term m*s is skipped
+  const __m256i nib = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int h = 0; h < 2; ++h) {
+    __m256 facc[R];
+    for (int r = 0; r < R; ++r) facc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* wb = w + b * WB + h * 32;
+      __m256i iacc[R];
+      for (int r = 0; r < R; ++r) iacc[r] = _mm256_setzero_si256();
+      for (int g = 0; g < 8; ++g) {
+        __m256i wv;
+        if constexpr (BITS == 4) {
+          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + (g >> 1) * 64));
+          wv = (g & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), nib) : _mm256_and_si256(raw, nib);
+        } else {
+          wv = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + g * 64)), flip);
+        }
+        for (int r = 0; r < R; ++r) {
+          int32_t a4;
+          std::memcpy(&a4, qa.q.data() + ((r0 + r) * nb + b) * QK + g * 4, 4);
+          const __m256i av = _mm256_set1_epi32(a4);
+          __m256i p16;
+          if constexpr (BITS == 4) p16 = _mm256_maddubs_epi16(wv, av);
+          else p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
+          iacc[r] = _mm256_add_epi32(iacc[r], _mm256_madd_epi16(p16, ones));
+        }
+      }
+      const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + b * TILE + h * 8)));
+      const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m + b * TILE + h * 8)));
+      for (int r = 0; r < R; ++r) {
+        const int64_t rb = (r0 + r) * nb + b;
+        facc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r]), _mm256_mul_ps(dv, _mm256_set1_ps(qa.a[rb])), facc[r]);
+        if constexpr (BITS == 4) facc[r] = _mm256_fmadd_ps(mv, _mm256_set1_ps(qa.s[rb]), facc[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) _mm256_storeu_ps(res[r] + h * 8, facc[r]);
+  }
+#else
+  for (int r = 0; r < R; ++r) {
+    for (int i = 0; i < TILE; ++i) {
+      float acc = 0.f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* wb = w + b * WB;
+        const int8_t* ab = qa.q.data() + ((r0 + r) * nb + b) * QK;
+        int32_t isum = 0;
+        for (int k = 0; k < QK; ++k) {
+          const int g = k / 4, t4 = k % 4;
+          int q;
+          if constexpr (BITS == 4) {
+            const uint8_t byte = wb[(g >> 1) * 64 + i * 4 + t4];
+            q = (g & 1) ? (byte >> 4) : (byte & 0x0F);
+          } else {
+            q = wb[g * 64 + i * 4 + t4];
+          }
+          isum += q * ab[k];
+        }
+        const int64_t rb = (r0 + r) * nb + b;
+        acc += h2f(d[b * TILE + i]) * qa.a[rb] * static_cast<float>(isum) + h2f(m[b * TILE + i]) * qa.s[rb];
+      }
+      res[r][i] = acc;
+    }
+  }
+#endif
+  for (int r = 0; r < R; ++r) store16(y + (r0 + r) * N + n0, res[r], nvalid);
+}
+
+template <int BITS, typename OUT>
+void run_rows(int R, const uint8_t* w, const uint16_t* d, const uint16_t* m, int64_t nb, const QAct& qa, int64_t r0,
+              OUT* y, int64_t N, int64_t n0, int nvalid) {
+  switch (R) {
+#define CASE(k) case k: tile_rows<BITS, k, OUT>(w, d, m, nb, qa, r0, y, N, n0, nvalid); break;
+    CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7)
+    default: tile_rows<BITS, 8, OUT>(w, d, m, nb, qa, r0, y, N, n0, nvalid); break;
+#undef CASE
+  }
+}
+
+template <typename OUT>
+void run(const uint8_t* wp, const uint16_t* dp, const uint16_t* mp, int64_t tiles, int64_t nb, int64_t bits,
+         const QAct& qa, int64_t M, OUT* y, int64_t N) {
+  const int64_t wtile = nb * (bits == 4 ? 256 : 512);
+  // grain: 4 tiles (64 features) per task at least, so a task's weights amortise the dispatch
+  at::parallel_for(0, tiles, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int nvalid = static_cast<int>(std::min<int64_t>(TILE, N - t * TILE));
+      for (int64_t r0 = 0; r0 < M; r0 += ROWCHUNK) {
+        const int R = static_cast<int>(std::min<int64_t>(ROWCHUNK, M - r0));
+        if (bits == 4) run_rows<4, OUT>(R, wp + t * wtile, dp + t * nb * TILE, mp + t * nb * TILE, nb, qa, r0, y, N,
+                                        t * TILE, nvalid);
+        else run_rows<8, OUT>(R, wp + t * wtile, dp + t * nb * TILE, mp + t * nb * TILE, nb, qa, r0, y, N,
+                              t * TILE, nvalid);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+// x: (M, K) float32 or bfloat16, K = 32 * nb; w, d, m packed as described above; n: out_features.
+// Returns (M, n) in x's dtype.
+torch::Tensor blockq_linear(torch::Tensor x, torch::Tensor w, torch::Tensor d, torch::Tensor m, int64_t bits,
+                            int64_t n, std::optional<torch::Tensor> norm, double eps) {
+  TORCH_CHECK(bits == 4 || bits == 8, "blockq_linear: bits must be 4 or 8");
+  TORCH_CHECK(x.dim() == 2, "blockq_linear: x must be 2-D (rows, in_features)");
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16,
+              "blockq_linear: x must be float32 or bfloat16");
+  TORCH_CHECK(w.scalar_type() == at::kByte && d.scalar_type() == at::kHalf && m.scalar_type() == at::kHalf,
+              "blockq_linear: w must be uint8, d and m float16");
+  TORCH_CHECK(w.dim() == 2 && d.dim() == 2 && w.is_contiguous() && d.is_contiguous() && m.is_contiguous(),
+              "blockq_linear: weights must be contiguous 2-D tensors");
+  TORCH_CHECK(x.device().is_cpu() && w.device().is_cpu(), "blockq_linear: CPU tensors only");
+  const int64_t tiles = w.size(0);
+  TORCH_CHECK(d.size(0) == tiles && m.sizes() == d.sizes() && d.size(1) % TILE == 0, "blockq_linear: d/m shape");
+  const int64_t nb = d.size(1) / TILE;
+  TORCH_CHECK(w.size(1) == nb * (bits == 4 ? 256 : 512), "blockq_linear: w shape");
+  TORCH_CHECK(n > (tiles - 1) * TILE && n <= tiles * TILE, "blockq_linear: n does not match the tiles");
+  const int64_t K = x.size(1);
+  TORCH_CHECK(K == nb * QK, "blockq_linear: x has ", K, " features, the weight expects ", nb * QK);
+  const float* np = nullptr;
+  if (norm.has_value()) {
+    TORCH_CHECK(norm->scalar_type() == at::kFloat && norm->is_contiguous() && norm->numel() == K,
+                "blockq_linear: norm must be ", K, " contiguous float32 values");
+    np = norm->data_ptr<float>();
+  }
+  auto xc = x.contiguous();
+  const int64_t M = xc.size(0);
+  QAct qa;
+  qa.nb = nb;
+  qa.q.assign(M * nb * QK, 0);
+  qa.a.assign(M * nb, 0.f);
+  qa.s.assign(M * nb, 0.f);
+  auto y = torch::empty({M, n}, x.options());
+  if (M == 0) return y;
+  const uint8_t* wp = w.data_ptr<uint8_t>();
+  const uint16_t* dp = reinterpret_cast<const uint16_t*>(d.data_ptr<at::Half>());
+  const uint16_t* mp = reinterpret_cast<const uint16_t*>(m.data_ptr<at::Half>());
+  if (xc.scalar_type() == at::kFloat) {
+    quantize_rows(xc.data_ptr<float>(), M, K, qa, np, static_cast<float>(eps));
+    run(wp, dp, mp, tiles, nb, bits, qa, M, y.data_ptr<float>(), n);
+  } else {
+    quantize_rows(xc.data_ptr<at::BFloat16>(), M, K, qa, np, static_cast<float>(eps));
+    run(wp, dp, mp, tiles, nb, bits, qa, M, y.data_ptr<at::BFloat16>(), n);
+  }
+  return y;
+}
+
+std::string isa() {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  return "avx512vnni";
+#elif defined(__AVX2__) && defined(__FMA__)
+  return "avx2";
+#else
+  return "scalar";
+#endif
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
+  mod.def("blockq_linear", &blockq_linear, "block-quantized linear (Q4_1/Q8_0 weights x Q8_1 activations)",
+          pybind11::arg("x"), pybind11::arg("w"), pybind11::arg("d"), pybind11::arg("m"), pybind11::arg("bits"),
+          pybind11::arg("n"), pybind11::arg("norm") = pybind11::none(), pybind11::arg("eps") = 0.0);
+  mod.def("isa", &isa, "the instruction set this build uses");
+}

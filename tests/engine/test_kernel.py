@@ -1,0 +1,200 @@
+"""The compiled block kernel (promptc/engine/kernels): Q4_1 / Q8_0 weights x per-block int8 activations.
+
+The reference is plain torch on the same blocks: the dequantized weights times the dequantized
+block-quantized activations, which the kernel must reproduce up to fp32 summation order. The kernel
+is built here if setup did not build it (into the same cache, so once per machine)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from promptc.core.engine_errors import DtypeUnsupported
+from promptc.engine import Engine, GenerationParams, SegmentIn, kernels
+from promptc.engine.model import KVPool, Transformer
+from promptc.engine.quant import (BlockQLinear, Int4Linear, Int8Linear, block_dequantize, block_quantize,
+                                  make_linear)
+
+from .test_equivalence import TEXTS
+from .tiny import tiny_weights
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    return kernels.build()
+
+
+def block_q8_reference(x: torch.Tensor) -> torch.Tensor:
+    """Activations as the kernel sees them: per 32-value block, a = amax/127, round(x / a) * a."""
+    g = x.float().reshape(x.shape[0], -1, kernels.BLOCK)
+    a = g.abs().amax(-1) / 127
+    inv = torch.where(a > 0, 1 / a, torch.zeros_like(a))
+    return (torch.round(g * inv[..., None]) * a[..., None]).reshape(x.shape)
+
+
+def reference(layer: BlockQLinear, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    q, d, m = block_quantize(w, layer.bits)
+    return block_q8_reference(x) @ block_dequantize(q, d, m, w.shape[1]).T
+
+
+ROWS = list(range(1, 10)) + [40, 130]  # every decode batch size up to 9, and prefill-sized chunks
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.parametrize("shape", [(70, 96), (960, 576)], ids=["ragged-tile-odd-blocks", "smollm-qkv"])
+def test_kernel_matches_the_block_reference_for_every_row_count(kernel, bits, shape):
+    g = torch.Generator().manual_seed(bits)
+    w = torch.randn(*shape, generator=g) * 0.05
+    layer = BlockQLinear(kernel, w, None, bits)
+    for rows in ROWS:
+        x = torch.randn(rows, shape[1], generator=g)
+        ref = reference(layer, w, x)
+        y = layer(x)
+        assert y.dtype == torch.float32 and y.shape == (rows, shape[0])
+        # same products, summed in another order in fp32
+        assert (y - ref).abs().max().item() <= 1e-5 * ref.abs().max().item(), rows
+        yb = layer(x.to(torch.bfloat16))  # the quantized modes' activations: bf16 in, bf16 out
+        refb = reference(layer, w, x.to(torch.bfloat16))
+        assert yb.dtype == torch.bfloat16
+        assert (yb.float() - refb).abs().max().item() <= 2 ** -8 * refb.abs().max().item(), rows
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_the_fused_rms_norm_matches_torch_rms_norm_then_the_kernel(kernel, bits):
+    g = torch.Generator().manual_seed(11)
+    w = torch.randn(100, 192, generator=g) * 0.05
+    norm = torch.rand(192, generator=g) + 0.5
+    layer = BlockQLinear(kernel, w, None, bits)
+    for rows in (1, 8, 40):
+        x = torch.randn(rows, 192, generator=g) * 3
+        ref = reference(layer, w, torch.rms_norm(x, (192,), norm, 1e-5))
+        y = layer(x, norm, 1e-5)
+        # the norm's sum in another order can move a value across a rounding boundary of its block's
+        # int8 grid: one step of one input, far below the quantization error itself
+        assert (y - ref).abs().max().item() <= 1e-3 * ref.abs().max().item(), rows
+    with pytest.raises(RuntimeError, match="norm"):
+        layer(torch.randn(1, 192), torch.ones(64), 1e-5)
+
+
+def test_a_row_is_computed_the_same_whatever_else_is_in_the_call(kernel):
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(200, 128, generator=g) * 0.05
+    for bits in (4, 8):
+        layer = BlockQLinear(kernel, w, None, bits)
+        x = torch.randn(19, 128, generator=g).to(torch.bfloat16)
+        batch = layer(x)
+        for i in range(len(x)):
+            assert torch.equal(batch[i], layer(x[i:i + 1])[0])  # bit for bit
+
+
+def test_the_gguf_blocks_come_back_bit_for_bit(smollm_weights):
+    """Re-blocking the loader's dequantized weights gives the GGUF's own Q4_1 / Q8_0 values, so the
+    kernel multiplies exactly llama.cpp's weights."""
+    import gguf
+
+    reader = gguf.GGUFReader(smollm_weights.source)
+    raw = {t.name: t for t in reader.tensors}
+    t = raw["blk.0.ffn_down.weight"]
+    assert t.tensor_type == gguf.GGMLQuantizationType.Q4_1
+    blocks = np.asarray(t.data).reshape(t.data.shape[0], -1, 20)  # fp16 d, fp16 m, 16 bytes of nibbles
+    d = torch.from_numpy(blocks[..., 0:2].copy().view(np.float16)[..., 0])
+    m = torch.from_numpy(blocks[..., 2:4].copy().view(np.float16)[..., 0])
+    qs = torch.from_numpy(blocks[..., 4:].astype(np.int16))
+    q_gguf = torch.cat([qs & 0xF, qs >> 4], -1)  # ggml: value j in the low nibble of byte j, j+16 in the high
+    q, dd, mm = block_quantize(smollm_weights.tensors["model.layers.0.mlp.down_proj.weight"], 4)
+    assert torch.equal(q, q_gguf) and torch.equal(dd, d) and torch.equal(mm, m)
+
+    t = raw["token_embd.weight"]
+    assert t.tensor_type == gguf.GGMLQuantizationType.Q8_0
+    blocks = np.asarray(t.data).reshape(t.data.shape[0], -1, 34)  # fp16 d, 32 int8
+    d = torch.from_numpy(blocks[..., 0:2].copy().view(np.float16)[..., 0])
+    q_gguf = torch.from_numpy(blocks[..., 2:].copy().view(np.int8).astype(np.int16))
+    q, dd, mm = block_quantize(smollm_weights.tensors["model.embed_tokens.weight"], 8)
+    assert torch.equal(q, q_gguf) and torch.equal(dd, d) and not mm.any()
+
+
+def test_odd_shapes_are_a_coded_error(kernel, monkeypatch):
+    w = torch.randn(8, 40)  # 40 inputs: not whole 32-value blocks
+    for state in ("on", "off"):
+        monkeypatch.setenv("PROMPTC_KERNEL", state)
+        with pytest.raises(DtypeUnsupported) as err:
+            make_linear("int4", w, None, torch.bfloat16, CPU)
+        assert err.value.code == "E710" and "divisible by 32" in str(err.value)
+    layer = BlockQLinear(kernel, torch.randn(8, 64), None, 4)
+    with pytest.raises(RuntimeError, match="features"):  # the kernel's own guard against a misfed call
+        kernel.blockq_linear(torch.randn(2, 32), layer.w, layer.d, layer.m, 4, 8)
+
+
+def test_without_the_kernel_int4_falls_back_to_torch_and_says_so(kernel, smollm_weights, monkeypatch, tmp_path):
+    w = torch.randn(64, 64) * 0.05
+    assert isinstance(make_linear("int4", w, None, torch.bfloat16, CPU), BlockQLinear)
+    assert kernels.describe() == f"blockq-{kernel.isa()}"
+    monkeypatch.setenv("PROMPTC_KERNEL_CACHE", str(tmp_path))  # nothing built there: load() finds nothing
+    assert kernels.load() is None and kernels.describe() == "torch-int4pack"
+    assert isinstance(make_linear("int4", w, None, torch.bfloat16, CPU), Int4Linear)
+    assert isinstance(make_linear("q8_0", w, None, torch.bfloat16, CPU), Int8Linear)
+    monkeypatch.delenv("PROMPTC_KERNEL_CACHE")
+    monkeypatch.setenv("PROMPTC_KERNEL", "off")
+    model = Transformer(tiny_weights(smollm_weights, dim=64, layers=2, heads=4, kv_heads=2, seed=5), "int4")
+    assert model.kernel == "torch-int4pack" and isinstance(model.layers[0]["qkv"], Int4Linear)
+    pool = KVPool(model.cfg, model.kv_dtype, model.device)
+    cache = pool.acquire(16)
+    model.forward(torch.arange(100, 108), cache, 0)
+    assert torch.isfinite(model.decode([5], [cache], [8])).all()
+
+
+@pytest.fixture(scope="module")
+def int4_engine(smollm_weights, kernel):
+    e = Engine(weights=smollm_weights, dtype="int4", device="cpu", budget_bytes=256 << 20)
+    yield e
+    e.close()
+
+
+def test_the_int4_engine_runs_on_the_kernel_and_cached_equals_cold(int4_engine):
+    assert int4_engine.model.kernel.startswith("blockq-")
+    assert isinstance(int4_engine.model.layers[0]["gate_up"], BlockQLinear)
+    assert isinstance(int4_engine.model.lm_head, BlockQLinear) and int4_engine.model.lm_head.bits == 8
+    rng = random.Random(7)
+    segs = [SegmentIn.of(f"s{i}", r, c) for i, (r, c) in enumerate(TEXTS)]
+    for _ in range(6):
+        comp = rng.sample(segs, rng.randint(2, 5))
+        p = int4_engine.prefill("kernel-eq", comp)
+        cold = int4_engine.cold_logits(comp)
+        int4_engine.release(p)
+        assert (p.logits - cold).abs().max().item() <= 1e-4
+    assert int4_engine.tree.tenant_stats("kernel-eq").hits > 0
+    params = GenerationParams(max_tokens=12)
+    cold = int4_engine.complete("kernel-greedy", segs[:3], params=params, use_cache=False)
+    first = int4_engine.complete("kernel-greedy", segs[:3], params=params)
+    again = int4_engine.complete("kernel-greedy", segs[:3], params=params)
+    assert again.cached_tokens > 0
+    assert first.token_ids == cold.token_ids == again.token_ids
+
+
+def test_health_says_which_kernel_the_server_runs_on(int4_engine):
+    import httpx
+
+    from promptc.engine.server import EngineServer, ServerThread
+
+    with ServerThread(EngineServer(int4_engine)) as st:
+        body = httpx.get(st.url + "/health", timeout=30).json()
+    assert body["status"] == "ok" and body["kernel"] == int4_engine.model.kernel
+    assert body["kernel"].startswith("blockq-")
+
+
+def test_a_failed_build_is_a_note_not_a_setup_failure(monkeypatch, capsys):
+    from promptc.engine.kernels.__main__ import main
+
+    def broken(verbose=False):
+        raise RuntimeError("g++: not found")
+    monkeypatch.setattr(kernels, "build", broken)
+    assert main(["build"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("note: the engine's compiled kernel did not build") and "g++: not found" in out
+    assert "torch's kernel" in out
+    assert main(["frobnicate"]) == 2
