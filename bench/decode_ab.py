@@ -1,6 +1,6 @@
 """Decode step A/B: ``promptc/engine/model.py`` at a git revision vs the working tree, same process.
 
-Run:  python bench/decode_ab.py [--rev e0b4ffc] [--modes int4,int8,float32] [--rows 1,8] [--rounds 20] [--threads N]
+Run:  python bench/decode_ab.py [--rev e0b4ffc] [--modes int4,int8,float32] [--rows 1,8] [--rounds 20] [--threads N] [--context 200]
       python bench/decode_ab.py --kernel --modes int4   (old: torch's int4 kernel, new: the compiled block kernel)
 
 For each mode and batch size: the median step time of each side (rounds interleaved, so a change of
@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--rows", default="1,8")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--context", type=int, default=200, help="cached tokens before the step (row i: context + i)")
     ap.add_argument("--kernel", action="store_true",
                     help="old = this tree with PROMPTC_KERNEL=off (torch's int4 path), new = the compiled kernel")
     args = ap.parse_args()
@@ -76,10 +77,10 @@ def main() -> None:
             steps = {}
             for name, (mod, m) in sides.items():
                 pool = mod.KVPool(weights.config, m.kv_dtype, m.device)
-                caches = [pool.acquire(512) for _ in range(B)]
+                caches = [pool.acquire(args.context + B + 8) for _ in range(B)]
                 for i, c in enumerate(caches):
-                    m.forward(torch.arange(100, 300 + i), c, 0)
-                pos = [200 + i for i in range(B)]
+                    m.forward(torch.arange(100, 100 + args.context + i), c, 0)
+                pos = [args.context + i for i in range(B)]
                 steps[name] = lambda m=m, caches=caches, pos=pos: m.decode([5] * B, caches, pos)
             delta = (steps["old"]() - steps["new"]()).abs().max().item()
             times: dict[str, list[float]] = {k: [] for k in steps}
@@ -89,7 +90,7 @@ def main() -> None:
                     fn()
                     times[name].append((time.perf_counter() - t) * 1e3)
             med = {k: statistics.median(v) for k, v in times.items()}
-            print(f"{mode} rows={B}: old {med['old']:.2f} ms, new {med['new']:.2f} ms = {med['old'] / med['new']:.2f}x; "
+            print(f"{mode} context={args.context} rows={B}: old {med['old']:.2f} ms, new {med['new']:.2f} ms = {med['old'] / med['new']:.2f}x; "
                   f"top-level aten ops {top_level_ops(steps['old'])} -> {top_level_ops(steps['new'])}; "
                   f"max |dlogit| {delta:.2e}", flush=True)
     print("load average", Path("/proc/loadavg").read_text().split()[:3])

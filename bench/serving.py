@@ -26,7 +26,8 @@ Prints Markdown tables and writes JSON. Every cell is a median of repeats measur
   same GGUF with the same threads; three agents (a 900-word global block A and 250-word agent blocks:
   A+B+D, A+C+E, A+B+E), each sending its turns one after another and streaming, greedy; llama-server
   runs one slot per agent (``-np 3``, ``id_slot`` pinned, ``cache_prompt``). Plus one agent writing
-  ``--solo`` tokens alone. The sides alternate per row; skipped with a note without llama-server.
+  ``--solo`` tokens alone (exactly that many on both sides: ``ignore_eos``). The sides alternate per row;
+  skipped with a note without llama-server.
 """
 
 from __future__ import annotations
@@ -327,12 +328,13 @@ def sse_post(port: int, path: str, body: dict):
     c.close()
 
 
-def promptc_turn(port: int, agent: str, blocks, turn: int, n_new: int) -> tuple[float, int]:
-    """(TTFT s, completion tokens) of one streamed request to promptc serve."""
+def promptc_turn(port: int, agent: str, blocks, turn: int, n_new: int, fixed: bool = False) -> tuple[float, int]:
+    """(TTFT s, completion tokens) of one streamed request to promptc serve; ``fixed``: exactly ``n_new``
+    tokens (vLLM's ``ignore_eos``, which promptc serve takes)."""
     segs = [SegmentIn.of(f"{agent}.{k}" if k != "A" else "global", "system", text) for k, text in blocks]
     body = {"segments": [{"id": s.id, "hash": s.hash, "role": s.role, "content": s.content} for s in segs],
             "messages": [{"role": "user", "content": question(turn)}], "max_tokens": n_new, "temperature": 0,
-            "stream": True, "stream_options": {"include_usage": True}}
+            "stream": True, "stream_options": {"include_usage": True}, **({"ignore_eos": True} if fixed else {})}
     t0, ttft, tokens = time.perf_counter(), None, 0
     for ev in sse_post(port, "/v1/chat/completions", body):
         if ttft is None and ev.get("choices") and ev["choices"][0]["delta"].get("content"):
@@ -351,9 +353,10 @@ def chatml(blocks, turn: int) -> str:
     return "".join(f"<|im_start|>{r}\n{c}<|im_end|>\n" for r, c in msgs) + "<|im_start|>assistant\n"
 
 
-def llama_turn(port: int, slot: int, blocks, turn: int, n_new: int) -> tuple[float, int]:
+def llama_turn(port: int, slot: int, blocks, turn: int, n_new: int, fixed: bool = False) -> tuple[float, int]:
+    """(TTFT s, tokens predicted) of one streamed /completion; ``fixed``: exactly ``n_new`` (its ``ignore_eos``)."""
     body = {"prompt": chatml(blocks, turn), "n_predict": n_new, "temperature": 0, "stream": True,
-            "id_slot": slot, "cache_prompt": True}
+            "id_slot": slot, "cache_prompt": True, **({"ignore_eos": True} if fixed else {})}
     t0, ttft, tokens = time.perf_counter(), None, 0
     for ev in sse_post(port, "/completion", body):
         if ttft is None and ev.get("content"):
@@ -414,8 +417,8 @@ class Side:
             self.proc.kill()
             self.proc.wait()
 
-    def agents(self, agents: dict, turns: int, n_new: int, turn0: int) -> dict:
-        return run_agents(lambda i, b, t, n: self.turn(self.port, i, b, t, n), agents, turns, n_new, turn0)
+    def agents(self, agents: dict, turns: int, n_new: int, turn0: int, fixed: bool = False) -> dict:
+        return run_agents(lambda i, b, t, n: self.turn(self.port, i, b, t, n, fixed), agents, turns, n_new, turn0)
 
 
 def llama_server_path() -> str | None:
@@ -452,7 +455,9 @@ def end_to_end(gguf: str, threads: int, shapes: list[tuple[int, int]], solo: int
                 if name == "promptc":  # which int4 kernel the server runs on (its /health says)
                     with urllib.request.urlopen(f"http://127.0.0.1:{side.port}/health", timeout=30) as r:
                         row["promptc_kernel"] = out["promptc_kernel"] = json.loads(r.read()).get("kernel")
-                row[name] = side.agents(use, turns, n_new, turn0)
+                # the agent alone writes exactly n_new tokens on both sides (ignore_eos): a greedy answer that
+                # ends early on one side (the two quantizations round differently) would compare unequal work
+                row[name] = side.agents(use, turns, n_new, turn0, fixed=alone)
         row["ratio"] = row["llama_server"]["wall_s"] / row["promptc"]["wall_s"]
         row["loadavg"] = os.getloadavg()
         out["rows"].append(row)

@@ -22,6 +22,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from promptc.engine import kernels
 from promptc.engine.quant import BlockQLinear, int4_kernel, make_linear
 from promptc.engine.weights import LoadedWeights, ModelConfig
 
@@ -183,9 +184,17 @@ class Transformer:
         # the block kernel quantizes its input per 32-value block itself, so bf16 activations buy it nothing:
         # int4 on it keeps fp32 activations (more accurate, and faster: docs/benchmarks.md "Issue 28, session 4")
         self.dtype = act = torch.float32 if self.kernel.startswith("blockq") else ACT_DTYPE[mode]
-        # KV dtype: on a CPU always fp32 (decode attention in bf16 ran 1.3-3x slower than in fp32 there,
-        # measured for 1-token queries over 100-300 cached tokens); on a GPU the activation dtype
-        self.kv_dtype = torch.float32 if dev.type == "cpu" else act
+        # one-token decode attention on the compiled kernel too, where int4 runs on it: torch's fused CPU
+        # attention costs ~50 us of dispatch per call, more than a one-token query's work
+        self._attn = kernels.load() if self.kernel.startswith("blockq") else None
+        # KV dtype: on the kernel's attention float16, llama.cpp's default (decode reads every cached K/V
+        # each step, so the bytes per token set its speed past a few hundred tokens of context; the kernel
+        # reads float16 at float32's cost per value); else on a CPU fp32 (torch's decode attention in
+        # bf16/fp16 ran 1.3-3x slower than in fp32 there, for 1-token queries over 100-300 cached
+        # tokens); on a GPU the activation dtype
+        self.kv_dtype = torch.float16 if self._attn is not None else torch.float32 if dev.type == "cpu" else act
+        # prefill attends in fp32 over an fp16 cache on a CPU (torch's fp16 CPU attention is the slow one)
+        self.attn_dtype = torch.float32 if dev.type == "cpu" else self.kv_dtype
         src = weights.tensors
         # the embedding is a row lookup (no bandwidth per token beyond one row): kept dense
         self.embed = src["model.embed_tokens.weight"].to(device=dev, dtype=act)
@@ -218,9 +227,9 @@ class Transformer:
         pos = torch.arange(cfg.max_seq_len, dtype=torch.float64)
         freqs = torch.outer(pos, inv)
         emb = torch.cat([freqs, freqs], dim=-1)
-        # Q/K/V leave the QKV matmul in the KV dtype (one cast per layer instead of one per tensor: on a
-        # CPU the quantized modes compute in bf16 but keep fp32 KV), so RoPE runs in that dtype too
-        rope_dtype = self.kv_dtype
+        # Q/K/V leave the QKV matmul in the attention dtype (one cast per layer instead of one per tensor: on
+        # a CPU the quantized modes compute in bf16 but attend in fp32), so RoPE runs in that dtype too
+        rope_dtype = self.attn_dtype
         self.cos = emb.cos().to(device=dev, dtype=rope_dtype)
         self.sin = emb.sin().to(device=dev, dtype=rope_dtype)
         # rotate_half(x) * sin == flip-halves(x) * sin_signed: one roll instead of slice+neg+cat
@@ -253,7 +262,7 @@ class Transformer:
         T = x.shape[0]
         cfg = self.cfg
         nh, nkv, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-        qkv = self._normed(L["qkv"], x, L["attn_norm"]).to(self.kv_dtype)
+        qkv = self._normed(L["qkv"], x, L["attn_norm"]).to(self.attn_dtype)
         qk = self._rope(qkv[:, : self.q_out + self.k_out].view(T, nh + nkv, hd), cos, sin_s)
         q, k = qk[:, :nh], qk[:, nh:]
         v = qkv[:, self.q_out + self.k_out:].view(T, nkv, hd)
@@ -318,8 +327,10 @@ class Transformer:
                 layer_mask = torch.arange(end, device=self.device)[None, :] <= (start + rows)[:, None]
             n = q.shape[0]
             # 4-D (batch of one) inputs select torch's fused CPU kernel; 3-D ones fall back to a ~4x slower path.
-            q4 = q.transpose(0, 1).unsqueeze(0).to(cache.k.dtype)
-            keys, values = cache.k[li, :, :end].unsqueeze(0), cache.v[li, :, :end].unsqueeze(0)
+            # the keys and values as stored (this chunk's too): cached and cold prefill attend over the same values
+            q4 = q.transpose(0, 1).unsqueeze(0).to(self.attn_dtype)
+            keys = cache.k[li, :, :end].unsqueeze(0).to(self.attn_dtype)
+            values = cache.v[li, :, :end].unsqueeze(0).to(self.attn_dtype)
             if layer_mask is None:
                 a = F.scaled_dot_product_attention(q4, keys, values, is_causal=n > 1, enable_gqa=gqa)
             else:  # is_causal aligns top-left, wrong over a cache: use the explicit tril(start) mask
@@ -360,6 +371,8 @@ class Transformer:
         pos_t = torch.tensor(list(positions), device=dev)
         x = self.embed[torch.tensor(list(tokens), device=dev)]
         cos, sin_s = self.cos[pos_t, None], self.sin_signed[pos_t, None]
+        if self._attn is not None:
+            return self._decode_on_kernel(x, caches, pos_t, cos, sin_s, order if unsorted else None)
         groups = _SlabGroup.of(caches, positions, dev)
         singles = [i for i, c in enumerate(caches) if c.slab is None]
         gqa = self.cfg.n_kv_heads != self.cfg.n_heads
@@ -388,6 +401,52 @@ class Transformer:
             inverse[torch.tensor(order, device=dev)] = torch.arange(B, device=dev)
             logits = logits[inverse]
         return logits
+
+
+    def _decode_on_kernel(self, x: torch.Tensor, caches: Sequence[KVCache], pos_t: torch.Tensor, cos: torch.Tensor, sin_s: torch.Tensor,
+                          order: list[int] | None) -> torch.Tensor:
+        """:meth:`decode`'s layers with the compiled kernel's attention (``decode_attention``): per layer one
+        call per KV buffer (a slab, or a standalone cache) writes each row's K/V and attends over its own
+        positions. A row's result does not depend on the other rows."""
+        B, dev = x.shape[0], self.device
+        runs: list[tuple[object, list[int]]] = []  # (slab or standalone cache, rows), rows ascending
+        for i, c in enumerate(caches):
+            owner = c.slab if c.slab is not None else c
+            if runs and runs[-1][0] is owner:
+                runs[-1][1].append(i)
+            else:
+                runs.append((owner, [i]))
+        plan = []
+        for owner, rows in runs:
+            slots = torch.tensor([caches[i].slot if caches[i].slab is not None else 0 for i in rows], device=dev)
+            sel = None if len(runs) == 1 else torch.tensor(rows, device=dev)
+            plan.append((owner, sel, slots, pos_t if sel is None else pos_t[sel]))
+        for li, L in enumerate(self.layers):
+            q, k, v = self._qkv(L, x, cos, sin_s)  # (B, heads, hd)
+            if len(plan) == 1:
+                owner, _, slots, pos = plan[0]
+                kl, vl = self._layer_kv(owner, li)
+                a = self._attn.decode_attention(q, k, v, kl, vl, slots, pos, self.scale)
+            else:
+                a = torch.empty_like(q)
+                for owner, sel, slots, pos in plan:
+                    kl, vl = self._layer_kv(owner, li)
+                    a[sel] = self._attn.decode_attention(q[sel], k[sel], v[sel], kl, vl, slots, pos, self.scale)
+            x = x + L["o"](a.reshape(B, -1))
+            x = x + self._mlp(L, x)
+        logits = self._logits(x)
+        if order is not None:
+            inverse = torch.empty(B, dtype=torch.long, device=dev)
+            inverse[torch.tensor(order, device=dev)] = torch.arange(B, device=dev)
+            logits = logits[inverse]
+        return logits
+
+    @staticmethod
+    def _layer_kv(owner, li: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer ``li`` of a slab ``(slots, kv heads, capacity, hd)``, or of a standalone cache as a slab of one."""
+        if isinstance(owner, KVSlab):
+            return owner.k[li], owner.v[li]
+        return owner.k[li].unsqueeze(0), owner.v[li].unsqueeze(0)
 
 
 class _SlabGroup:

@@ -33,6 +33,8 @@ class GenerationParams:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    #: vLLM's ``ignore_eos``: an end-of-sequence token does not end the answer (a benchmark's fixed length)
+    ignore_eos: bool = False
 
 
 @dataclass

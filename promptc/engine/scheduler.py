@@ -371,9 +371,10 @@ class Scheduler:
             tok = picks[id(g)] if g.params.temperature <= 0 else self.engine.sample(g.logits, g.params, g.rng)
             now = time.monotonic()
             first = g.last_token_at is None
-            metrics.token(g.job.tenant, first, now - (g.arrived if first else g.last_token_at), tok not in eos)
+            ends = tok in eos and not g.params.ignore_eos
+            metrics.token(g.job.tenant, first, now - (g.arrived if first else g.last_token_at), not ends)
             g.last_token_at = now
-            if tok in eos:
+            if ends:
                 self._finish(g, "stop")
                 continue
             g.out_ids.append(tok)

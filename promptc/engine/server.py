@@ -124,6 +124,7 @@ class ChatRequest(BaseModel):
     seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1, le=1)
+    ignore_eos: bool = False  # vLLM's extra sampling parameter: generate max_tokens whatever the model ends with
     cache_salt: str | None = Field(default=None, min_length=1, max_length=256)  # vLLM's: see cache_scope
 
     @field_validator("stop")
@@ -357,7 +358,7 @@ class EngineServer:
             raise ApiError(400, f"max_tokens is limited to {self.config.max_tokens_limit}", param="max_tokens")
         tenant = cache_scope(tenant, req.cache_salt)  # from here on: the request's cache scope
         params = GenerationParams(max_tokens=max_tokens, temperature=req.sampling_temperature(), top_p=req.top_p,
-                                  seed=req.seed,
+                                  seed=req.seed, ignore_eos=req.ignore_eos,
                                   stop=req.stop_sequences())
         timeout_s = self.timeout(request, data)
         await self.check_prompt(tenant, segments, messages, max_tokens)

@@ -24,6 +24,14 @@ and tree caches). Lint prices a change with that model, per target:
   block size, token prefixes in whole steps — the unchanged leading tokens of a changed segment count
   (``WireCounter.common_tokens``); without one, whole blocks: each tool definition, each segment's
   text part, or each message where the adapter joins a role's run into one text (``joined_messages``).
+* a self-hosted server (vLLM, SGLang: a facts module with a ``chat_format``) caches the token ids of the
+  *chat-templated* prompt, turn included (promptc/core/providers/selfhosted.py, which cites the servers'
+  docs): lint renders the request the adapter sends — the tools, one message per same-role run, in the
+  spec's render order — with the spec's template (role headers and ends, the template's own messages),
+  tokenizes each piece with the spec's tokenizer as the server does, and counts the part every turn
+  shares (:meth:`WireCounter.chat_wire`: through the header of the turn's message). A turn reads the
+  longest token prefix of that it shares with an earlier prompt, in whole blocks of the spec's
+  ``block_size`` (the server never reads the last prompt token, which the turn always follows).
 
 The oracle for all of it is the provider simulator (tests/lint/test_oracle.py): the same numbers must
 come out of a replay of the baseline's requests then the change's.
@@ -31,7 +39,9 @@ come out of a replay of the baseline's requests then the change's.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
@@ -57,6 +67,7 @@ class WireCounter:
         self._tok: dict[str, object] = {}
         self._n: dict[tuple[str, str], int] = {}
         self._ids: dict[tuple, list[list[int]]] = {}
+        self._texts: dict[tuple[str, str], list[int]] = {}
 
     def tools_tokens(self, target: str, seg: SegView) -> int | None:
         """Tokens of ``seg``'s tool definitions on ``target``'s wire (None: the plan's count stands)."""
@@ -101,6 +112,81 @@ class WireCounter:
                 self._tok[tok_id] = load_tokenizer(tok_id)
             self._ids[key] = [list(self._tok[tok_id].encode(t)) for t in texts]
         return self._ids[key]
+
+    def _encode(self, tok_id: str, text: str) -> list[int]:
+        """``text``'s token ids with ``tok_id`` (a chat-template piece recurs in every plan and both sides)."""
+        key = (tok_id, text)
+        if key not in self._texts:
+            if tok_id not in self._tok:
+                from promptc.tokenizers import load_tokenizer
+
+                self._tok[tok_id] = load_tokenizer(tok_id)
+            self._texts[key] = list(self._tok[tok_id].encode(text))
+        return self._texts[key]
+
+    def chat_wire(self, target: str, segs: Sequence[SegView],
+                  static_end: int) -> tuple[list[int], dict[str, tuple[int, int]]] | None:
+        """On a target whose facts module renders a chat template (``chat_format``, ``chat_pieces``,
+        ``tool_function``: the self-hosted servers), the token ids every turn's prompt starts with — the
+        request the adapter builds (tools; one message per same-role run of the other segments, texts
+        concatenated, promptc.runtime.providers.selfhosted) rendered through the static segments and the
+        header of the first non-static one's message, each piece tokenized on its own — and per static
+        segment id the (start, end) of its piece in them. Without a non-static segment the whole prompt,
+        less its last token (always computed). None: no template, or a side without content (a lockfile)."""
+        provider, _, model = target.partition("/")
+        try:
+            facts = facts_module(provider)
+            tok_id = parse_target(target).tokenizer
+        except (ImportError, ValueError, KeyError):
+            return None
+        if facts is None or not tok_id or not all(hasattr(facts, n) for n in ("chat_format", "chat_pieces",
+                                                                              "tool_function")):
+            return None
+        static = segs[:static_end]
+        if any((s.tools if s.kind == "tools" else s.content) is None for s in static):
+            return None
+        fmt = facts.chat_format(model)
+        tools = [facts.tool_function(t) for s in static if s.kind == "tools" for t in s.tools]
+        runs: list[list] = []  # [role, text, segment ids], as the adapter's runs()
+        open_role = None
+        for i, s in enumerate(segs):
+            if s.kind == "tools":
+                continue
+            if i >= static_end:
+                open_role = s.role
+                break
+            if runs and runs[-1][0] == s.role:
+                runs[-1][1] += s.content
+                runs[-1][2].append(s.id)
+            else:
+                runs.append([s.role, s.content, [s.id]])
+        is_open = open_role is not None
+        if is_open and not (runs and runs[-1][0] == open_role):
+            runs.append([open_role, "", []])  # the turn's message: its header is the same on every turn
+        sent = [r for k, r in enumerate(runs) if r[1] or (is_open and k == len(runs) - 1)]  # no empty message
+        pieces = facts.chat_pieces({"tools": tools, "messages": [{"role": r[0], "content": r[1]} for r in sent]}, fmt)
+        if is_open:  # the turn's message is open: its text and end, and the generation prompt, vary per turn
+            pieces = pieces[:-1]
+            pieces[-1] = pieces[-1][: len(pieces[-1]) - len(fmt.end)]
+        added = len(pieces) - len(sent) - (0 if is_open else 1)  # the template's own pieces before the messages
+        ids, bounds = [], []
+        for piece in pieces:
+            start = len(ids)
+            ids += self._encode(tok_id, piece)
+            bounds.append((start, len(ids)))
+        if not is_open:
+            ids = ids[:-1]
+        spans: dict[str, tuple[int, int]] = {}
+        tools_piece = added > 0 and bool(tools) and getattr(fmt, "renders_tools", True)
+        for s in static:
+            if s.kind == "tools":
+                spans[s.id] = bounds[0] if tools_piece else (0, 0)
+        for k, r in enumerate(sent):
+            for sid in r[2]:
+                spans[sid] = bounds[added + k]
+        for s in static:  # a segment of an empty message: where the next piece starts
+            spans.setdefault(s.id, (len(ids), len(ids)))
+        return ids, {k: (min(a, len(ids)), min(b, len(ids))) for k, (a, b) in spans.items()}
 
     def common_tokens(self, target: str, a: SegView, b: SegView, *, token_level: bool) -> int:
         """Tokens of ``a``'s wire that ``b``'s wire starts with: the longest common token prefix
@@ -152,6 +238,22 @@ class Limits:
         return self.min_tokens + (tokens - self.min_tokens) // self.block_size * self.block_size
 
 
+@functools.cache
+def facts_module(provider: str):
+    """The facts module of ``promptc.core.providers`` that declares ``provider``'s spec (its ``SPEC`` or
+    one of its ``SPECS``: vLLM and SGLang share promptc/core/providers/selfhosted.py), or None."""
+    import promptc.core.providers as pkg
+
+    spec = SPECS.get(provider)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if spec is None or info.name in pkg.SUPPORT_MODULES:
+            continue
+        module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        if any(s is spec for s in getattr(module, "SPECS", None) or (getattr(module, "SPEC", None),)):
+            return module
+    return None
+
+
 def plain_request_mode(provider: str) -> str | None:
     """The cache mode a request without a cache object gets, where the provider's facts module declares
     one (``PLAIN_REQUEST_MODE``: Gemini's implicit cache beside its ``cachedContents``); None: the spec rows'."""
@@ -187,9 +289,15 @@ class Wire:
     marks: tuple[int, ...]  #: wire positions where entries are written (every one: automatic/tree)
     key: str | None = None  #: the cache key's identity on a keyed cache (:func:`cache_key_of`)
     key_positions: frozenset[int] = frozenset()  #: wire positions of the segments the key derives from
+    #: on a chat-templated wire (:meth:`WireCounter.chat_wire`): the token ids every turn's prompt starts
+    #: with, and where each wire position's piece starts in them (``cum``: where it ends)
+    ids: tuple[int, ...] | None = None
+    starts: tuple[int, ...] = ()
 
     @property
     def total(self) -> int:
+        if self.ids is not None:
+            return len(self.ids)
         return self.cum[-1] if self.cum else 0
 
 
@@ -230,6 +338,13 @@ def wire_of(plan: PlanView, target: str, lim: Limits, like: PlanView | None = No
         anchor = cache_key_anchor(cached)
         key = cached[anchor].prefix_hash
         key_positions = frozenset(p for p, i in enumerate(order) if i <= anchor)
+    chat = counter.chat_wire(target, cached + list(plan.segments[len(cached):]), len(cached)) \
+        if counter is not None and lim.mode == "automatic" else None
+    if chat is not None:
+        ids, spans = chat
+        marks = tuple(range(len(segs)))
+        return Wire(segs, tuple(spans[s.id][1] for s in segs), marks, key, key_positions, tuple(ids),
+                    tuple(spans[s.id][0] for s in segs))
     cum, total = [], 0
     for s in segs:
         wire_n = counter.tools_tokens(target, s) if counter is not None and s.kind == "tools" else None
@@ -338,6 +453,11 @@ def common_prefix(a: Wire, b: Wire, lim: Limits, common: Common | None = None, *
     change), the positions before it are taken as unchanged."""
     if key_lost(a, b, lim, stop):
         return 0
+    if a.ids is not None and b.ids is not None:  # a chat-templated wire: the longest common token prefix
+        if stop is not None and stop >= len(a.segs):
+            return a.total
+        same = next((i for i, (x, y) in enumerate(zip(a.ids, b.ids)) if x != y), min(len(a.ids), len(b.ids)))
+        return max(same, a.starts[stop] if stop is not None else 0)
     n = min(len(a.segs), len(b.segs))
     if stop is not None and stop >= len(a.segs):
         return a.total

@@ -198,3 +198,84 @@ def test_a_failed_build_is_a_note_not_a_setup_failure(monkeypatch, capsys):
     assert out.startswith("note: the engine's compiled kernel did not build") and "g++: not found" in out
     assert "torch's kernel" in out
     assert main(["frobnicate"]) == 2
+
+
+def sdpa_reference(q, kl, vl, slots, pos):
+    """torch's attention, one row at a time over its own slot's positions 0..pos (GQA: the g query
+    heads of a KV head consecutive)."""
+    nkv, g = kl.shape[1], q.shape[1] // kl.shape[1]
+    out = []
+    for r in range(q.shape[0]):
+        s, p = int(slots[r]), int(pos[r])
+        keys = kl[s, :, : p + 1].repeat_interleave(g, 0)
+        values = vl[s, :, : p + 1].repeat_interleave(g, 0)
+        out.append(torch.nn.functional.scaled_dot_product_attention(q[r][:, None], keys, values)[:, 0])
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("grp", [1, 3, 4, 5])
+@pytest.mark.parametrize("kv", [torch.float32, torch.float16], ids=["fp32-kv", "fp16-kv"])
+@pytest.mark.parametrize("hd", [64, 24], ids=["hd64", "hd24"])
+def test_decode_attention_writes_the_new_kv_then_matches_torch_attention(kernel, hd, kv, grp):
+    """The kernel's one-token attention: each row's K/V land at (its slot, its position), rounded as torch
+    rounds to the K/V dtype, then the row attends over positions 0..pos of its own slot only — torch's
+    attention in fp32 over the stored values, up to summation order. Rows at different positions and
+    slots, a slot left out, GQA with 3 query heads per KV head."""
+    g = torch.Generator().manual_seed(hd)
+    S, nkv, cap, grp = 5, 3, 40, 3
+    kl = torch.randn(S, nkv, cap, hd, generator=g).to(kv)
+    vl = torch.randn(S, nkv, cap, hd, generator=g).to(kv)
+    slots, pos = torch.tensor([3, 0, 4, 1]), torch.tensor([0, 17, 39, 5])
+    q = torch.randn(4, nkv * grp, hd, generator=g)
+    knew, vnew = torch.randn(4, nkv, hd, generator=g), torch.randn(4, nkv, hd, generator=g)
+    untouched = kl[2].clone()
+    k_ref, v_ref = kl.clone(), vl.clone()
+    k_ref[slots, :, pos], v_ref[slots, :, pos] = knew.to(kv), vnew.to(kv)
+    out = kernel.decode_attention(q, knew, vnew, kl, vl, slots, pos, 1 / hd ** 0.5)
+    assert torch.equal(kl, k_ref) and torch.equal(vl, v_ref) and torch.equal(kl[2], untouched)
+    ref = sdpa_reference(q, k_ref.float(), v_ref.float(), slots, pos)
+    assert out.dtype == torch.float32 and out.shape == ref.shape and (out - ref).abs().max().item() <= 1e-5
+
+
+def test_decode_attention_checks_its_arguments(kernel):
+    kl = torch.zeros(2, 3, 8, 16)
+    q, kv = torch.zeros(1, 9, 16), torch.zeros(1, 3, 16)
+    with pytest.raises(RuntimeError, match="out of range"):
+        kernel.decode_attention(q, kv, kv, kl, kl.clone(), torch.tensor([2]), torch.tensor([0]), 0.25)
+    with pytest.raises(RuntimeError, match="out of range"):
+        kernel.decode_attention(q, kv, kv, kl, kl.clone(), torch.tensor([0]), torch.tensor([8]), 0.25)
+    with pytest.raises(RuntimeError, match="float32"):
+        kernel.decode_attention(q.bfloat16(), kv, kv, kl, kl.clone(), torch.tensor([0]), torch.tensor([0]), 0.25)
+    with pytest.raises(RuntimeError, match="float32 or float16"):
+        kernel.decode_attention(q, kv, kv, kl.bfloat16(), kl.bfloat16(), torch.tensor([0]), torch.tensor([0]), 0.25)
+
+
+def test_int4_decode_on_the_kernel_is_row_independent_and_agrees_with_torch_attention(smollm_weights, kernel):
+    """int4's decode step on the kernel's attention (fp16 K/V): each row of a batch (slab slots and a
+    standalone cache mixed, positions apart) gets the logits it gets alone, bit for bit, and the same next
+    token as the step on torch's attention (the SDPA path, same weights and cache)."""
+    m = Transformer(smollm_weights, "int4")
+    assert m._attn is not None and m.kv_dtype == torch.float16 and m.attn_dtype == torch.float32
+    pool = KVPool(smollm_weights.config, m.kv_dtype, m.device)
+    caches = [pool.acquire(128) for _ in range(3)] + [m.new_cache(128)]
+    lengths = [40, 7, 90, 23]
+    for i, (c, n) in enumerate(zip(caches, lengths)):
+        m.forward(torch.arange(200 + i, 200 + i + n), c, 0)
+    tokens = [11, 12, 13, 14]
+    snapshot = [(c.k.clone(), c.v.clone()) for c in caches]
+
+    def restore():
+        for c, (k, v) in zip(caches, snapshot):
+            c.k.copy_(k)
+            c.v.copy_(v)
+    batch = m.decode(tokens, caches, lengths)
+    for i in range(4):
+        restore()
+        assert torch.equal(m.decode([tokens[i]], [caches[i]], [lengths[i]])[0], batch[i]), i
+    restore()
+    attn, m._attn = m._attn, None
+    try:
+        torch_path = m.decode(tokens, caches, lengths)
+    finally:
+        m._attn = attn
+    assert torch.equal(batch.argmax(-1), torch_path.argmax(-1))

@@ -26,10 +26,11 @@ test tests/lint/test_oracle_property.py, which draws every target of :func:`targ
 OpenAI gpt-5.6 (breakpoints) and gpt-5 (automatic, keyed), Bedrock, DeepSeek, Kimi (kimi-k3), Z.ai,
 MiniMax, Claude on Vertex AI, Gemini (as a plain client sends it: implicit caching of whole parts and
 function declarations — the spec's ``PLAIN_REQUEST_MODE`` and ``tool_def``; lint follows a
-[tool.promptc.cache_limits] ``mode`` where the project sets one), Qwen on DashScope (its spec's prices)
-and OpenRouter's Anthropic and Gemini upstreams, all ±0. OpenRouter's Gemini upstream is its spec's
-``MARKERS["google"]`` (OpenRouter's docs, read 2026-12-07): only the last ``cache_control`` marker is
-used, one 5-minute entry that a hit does not refresh — the row's one breakpoint, which lint prices.
+[tool.promptc.cache_limits] ``mode`` where the project sets one), Qwen on DashScope (its spec's prices),
+OpenRouter's Anthropic and Gemini upstreams and the self-hosted vLLM and SGLang servers (below), all ±0.
+OpenRouter's Gemini upstream is its spec's ``MARKERS["google"]`` (OpenRouter's docs, read 2026-12-07): only
+the last ``cache_control`` marker is used, one 5-minute entry that a hit does not refresh — the row's one
+breakpoint, which lint prices.
 Gemini's implicit cache may read more on top of it, with no guarantee; the simulator models the
 explicit entry only.
 
@@ -45,7 +46,13 @@ nothing. The replay equals that whenever the new key lands on another server; wh
 hash puts it on the baseline's server (:meth:`Replay.lucky`), the wire reads more than is guaranteed and
 the test asserts lint's loss is the whole baseline read, ≥ the wire's.
 
-Not held yet: the providers of :data:`NOT_HELD` (vLLM, SGLang), each with its reason.
+Self-hosted servers (vLLM, SGLang; issue 21, 2026-12-07): the simulated server caches the token ids of
+the chat-templated prompt, turn included, with no TTL or key — :func:`forget` replaces it with an empty
+one — in 16-token blocks (vLLM) or single tokens (SGLang's radix tree at its default page size of 1);
+lint renders the same template from the spec (promptc/core/providers/selfhosted.py) and is held ±0.
+Their cost is 0 on both sides (local: a price row of 0).
+
+Not held yet: the providers of :data:`NOT_HELD`, each with its reason (none at present).
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from promptc.core.prices import price_for
@@ -102,13 +110,15 @@ MODELS: dict[str, tuple[str, ...]] = {
                    "openrouter/openai/gpt-5"),
     "xai": ("xai/grok-4",),
     "mistral": ("mistral/mistral-large-latest",),
+    # self-hosted: SmolLM2 (its own tokenizer and chat template) and a model priced with the proxies
+    "vllm": ("vllm/HuggingFaceTB/SmolLM2-135M-Instruct", "vllm/Qwen/Qwen2.5-7B-Instruct"),
+    "sglang": ("sglang/Qwen/Qwen2.5-7B-Instruct",),
 }
-#: Providers with a simulator that lint is not held to yet, and why (issue 21 report, 2026-12-07).
-NOT_HELD = {
-    "vllm": "the simulated server caches 16-token blocks of the chat-templated conversation (turn included) "
-            "with no TTL or key, kept across replays; lint counts segment contents",
-    "sglang": "as vLLM; the simulated radix cache matches single tokens where the spec says 16-token blocks",
-}
+#: Providers with a simulator that lint is not held to yet, and why (none since issue 21's vLLM/SGLang work).
+NOT_HELD: dict[str, str] = {}
+#: The simulator's self-hosted servers (promptc/runtime/sim/selfhosted_api.py): caches with no TTL or key,
+#: which :func:`forget` replaces with empty ones.
+SELF_HOSTED = ("vllm", "sglang")
 
 
 def simulated_providers() -> tuple[str, ...]:
@@ -237,8 +247,11 @@ def simulator() -> Simulator:
 def forget(sim: Simulator) -> None:
     """Start on an empty cache: move the fake clock past the longest TTL any route keeps (24h); the
     next replay's clients also use a new account (the API key is derived from the clock), for the
-    routes whose caches have no lifetime (Z.ai, xAI, Mistral: kept until the simulator stops)."""
+    routes whose caches have no lifetime (Z.ai, xAI, Mistral: kept until the simulator stops); the
+    self-hosted servers, which have neither TTL nor account, are replaced with empty ones."""
     sim.advance(3 * 86400)
+    for name in SELF_HOSTED:
+        httpx.post(sim.url + "/_sim/fleet", json={"name": name}).raise_for_status()
 
 
 def _send(client: Client, plan, turn: int) -> tuple[int, dict[str, int], bool]:

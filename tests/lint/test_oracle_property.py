@@ -80,7 +80,9 @@ class Project:
             shared += "\nglobal tools @append_only tools {\n" + "".join(
                 f'    {n}({p}) "{d}"\n' for n, p, d in self.tools) + "}\n"
         (root / "shared.prompt").write_text(shared)
-        (root / "style.md").write_text(self.style + "\n")
+        # no trailing newline: the rules end in one "\n", a token boundary the compiler accepts on SmolLM2's
+        # exact tokenizer (a "\n\n" before the agent's "You" is E601 there)
+        (root / "style.md").write_text(self.style)
         (root / "turn.prompt").write_text('task turn @turn role user {\n    input query: string\n'
                                           '    """{{ query }} (Answer briefly.)"""\n}\n')
         up = "../" if self.folder else "./"

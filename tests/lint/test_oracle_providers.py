@@ -16,6 +16,9 @@ target the other providers:
   and function declarations (the spec's ``PLAIN_REQUEST_MODE`` and ``tool_def``);
 - Qwen on DashScope (explicit markers; the spec's own prices) and OpenRouter's Anthropic and Gemini upstreams
   (routed, below; Gemini's: only the last marker is used, the spec's ``MARKERS``);
+- the self-hosted servers (vLLM, SGLang), which cache the token ids of the chat-templated prompt, turn included,
+  in 16-token blocks (vLLM) or single tokens (SGLang's radix cache): SmolLM2 with its own tokenizer and template,
+  a model priced with the ChatML and ``o200k_base`` proxies, cost 0 (local);
 - the routed caches (tests/lint/oracle.py ``ROUTED``: xAI, Mistral, OpenRouter's OpenAI upstream), whose
   cache key picks one of several servers: lint prices a changed key as reading nothing (no guaranteed
   hit, the specs' ``keyed_cache`` sources) and equals the replay exactly, except where the simulator's
@@ -50,7 +53,9 @@ TARGET_SETS = {"bedrock": (BEDROCK,), "bedrock+anthropic": (BEDROCK, "anthropic/
                "gemini": ("gemini/gemini-2.5-flash",),
                "markers": ("dashscope/qwen-max", "openrouter/anthropic/claude-sonnet-4.5",
                            "openrouter/google/gemini-2.5-flash"),
-               "routed": ("xai/grok-4", "mistral/mistral-large-latest", "openrouter/openai/gpt-5")}
+               "routed": ("xai/grok-4", "mistral/mistral-large-latest", "openrouter/openai/gpt-5"),
+               "self-hosted": ("vllm/HuggingFaceTB/SmolLM2-135M-Instruct", "vllm/Qwen/Qwen2.5-7B-Instruct",
+                               "sglang/Qwen/Qwen2.5-7B-Instruct")}
 #: The edits whose wire differs most between providers: tools first, memory, minimum, retention.
 #: (byte-identical, rename and rewrite edits lose the same on every breakpoint cache: tests/lint/test_oracle.py)
 PROVIDER_EDITS = ("agent text", "tool append", "tool insert", "memory append", "retention long",
@@ -88,9 +93,15 @@ STYLE_EDITS = ("rules text", "tool append", "agent text", "memory append", "shri
 GEMINI_EDITS = ("rules text", "tool append", "tool insert", "tool parameter", "memory append", "shrink below minimum")
 #: Routed caches: edits that move the key (shared block) and ones that keep it (the plan's own segments).
 ROUTED_EDITS = ("rules text", "rules whitespace", "tool append", "agent text", "memory append", "shrink below minimum")
+#: Self-hosted (chat-templated token prefixes, turn included): shared-block text, tools (rendered by the proxy
+#: template, dropped by SmolLM2's), the plan's own text and memory, the turn's text, the minimum. (Not "rules
+#: whitespace": the compiler rejects its token boundary on SmolLM2's exact tokenizer, E601.)
+SELF_HOSTED_EDITS = ("rules text", "tool append", "tool insert", "agent text", "memory append",
+                     "memory rewrite", "turn text", "shrink below minimum")
 CASES = [("bedrock", e) for e in PROVIDER_EDITS] + [("bedrock+anthropic", e) for e in BOTH_EDITS] \
     + [("automatic", e) for e in AUTOMATIC_EDITS] + [("anthropic-style", e) for e in STYLE_EDITS] \
-    + [("gemini", e) for e in GEMINI_EDITS] + [("markers", e) for e in STYLE_EDITS]
+    + [("gemini", e) for e in GEMINI_EDITS] + [("markers", e) for e in STYLE_EDITS] \
+    + [("self-hosted", e) for e in SELF_HOSTED_EDITS]
 
 
 @pytest.mark.parametrize(("targets", "edit"), CASES, ids=[f"{t}-{e}" for t, e in CASES])

@@ -232,3 +232,38 @@ def test_official_openai_client_against_the_simulated_vllm(team, sim):
     assert other.usage.prompt_tokens_details.cached_tokens == 0  # same prompt, another tenant
     chunks = list(sdk.chat.completions.create(**body, stream=True, stream_options={"include_usage": True}))
     assert chunks[-1].usage is not None and chunks[-1].choices == []
+
+
+# -- the model's facts: tokenizer, chat template, block ----------------------------------------------
+def test_a_smollm2_model_is_served_with_its_own_tokenizer_and_chat_template(sim):
+    """Regression (issue 21): the simulated server tokenized every model's prompt with ``o200k_base`` and
+    rendered SmolLM2 with a tools message, where the spec's tokenizer for SmolLM2 models is ``gguf:smollm2``
+    and SmolLM2's own template (its GGUF's ``tokenizer.chat_template``) adds a default system message before
+    a non-system first message and never renders tools. The prompt is now what a vLLM server running the model
+    builds: the template rendered by Jinja from the model's metadata, tokenized by the model's tokenizer."""
+    from promptc.tokenizers.chat import ChatTemplate
+
+    tok = load_tokenizer("gguf:smollm2")
+    messages = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "What changed?"}]
+    tools = [{"type": "function", "function": {"name": "read_file", "description": "Read a file.",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    expected = tok.encode(ChatTemplate(tok.chat_template).render(messages, add_generation_prompt=True))
+    body = {"model": "HuggingFaceTB/SmolLM2-135M-Instruct", "messages": messages, "tools": tools, "max_tokens": 4}
+    for _ in range(2):
+        usage = httpx.post(sim.url + "/vllm/v1/chat/completions", json=body).json()["usage"]
+    assert usage["prompt_tokens"] == len(expected)
+    assert usage["prompt_tokens_details"]["cached_tokens"] == (len(expected) - 1) // 16 * 16
+
+
+def test_sglang_matches_single_tokens_as_its_spec_says(sim):
+    """Regression (issue 21): the SGLang spec said 16-token blocks while its radix cache (SGLang's default
+    ``--page-size`` of 1) and the simulator match single tokens; the spec now says 1, and the simulator's
+    server takes its block size from the spec."""
+    from promptc.core.providers import SPECS
+
+    assert SPECS["sglang"].limits("sglang/any").block_size == 1 == SPECS["sglang"].limits("sglang/any").min_tokens
+    body = {"model": "qwen3-8b", "messages": [{"role": "user", "content": "x " * 40}], "max_tokens": 4}
+    httpx.post(sim.url + "/sglang/v1/chat/completions", json=body)
+    usage = httpx.post(sim.url + "/sglang/v1/chat/completions", json=body).json()["usage"]
+    assert usage["prompt_tokens_details"]["cached_tokens"] == usage["prompt_tokens"] - 1  # not a multiple of 16
+    assert usage["prompt_tokens"] % 16 != 1

@@ -74,6 +74,24 @@ def test_streaming_matches_non_streaming_and_ends_with_usage(server):
     assert any(ch.choices and ch.choices[0].finish_reason for ch in chunks)
 
 
+def test_ignore_eos_generates_max_tokens_past_the_end_of_sequence(server):
+    """vLLM's ``ignore_eos`` (an extra sampling parameter, as the OpenAI SDK's ``extra_body`` sends it): the
+    answer that ended with the model's end-of-sequence token goes on to exactly ``max_tokens`` tokens,
+    finish_reason ``length``, its first tokens the same greedy answer; without it the answer stops there."""
+    c = client(server)
+    kw = dict(model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Say hi."}], max_tokens=64,
+              extra_body={"segments": [seg("one", "system", "Answer with one word.")]})
+    short = c.chat.completions.create(**kw)
+    assert short.choices[0].finish_reason == "stop" and short.usage.completion_tokens < 64
+    kw["extra_body"]["ignore_eos"] = True
+    long = c.chat.completions.create(**kw)
+    assert long.choices[0].finish_reason == "length" and long.usage.completion_tokens == 64
+    assert long.choices[0].message.content.startswith(short.choices[0].message.content)
+    bad = httpx.post(server.url + "/v1/chat/completions", headers={"authorization": "Bearer key-a"},
+                     json={**kw["extra_body"], "messages": kw["messages"], "ignore_eos": "sometimes"}, timeout=30)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "ignore_eos"
+
+
 def test_usage_agrees_with_the_tree_stats(server):
     http = httpx.Client(base_url=server.url, headers={"authorization": "Bearer key-a"})
     before = http.get("/v1/cache/stats").json()

@@ -279,6 +279,229 @@ torch::Tensor blockq_linear(torch::Tensor x, torch::Tensor w, torch::Tensor d, t
   return y;
 }
 
+// Decode attention over a KV slab, one new token per row, with that token's K/V written first.
+// q: (n, nkv*g, hd) float32; knew, vnew: (n, nkv, hd) float32; kl, vl: one layer of a slab,
+// (S, nkv, cap, hd) float32 or float16 (the K/V dtype: float16 halves the bytes a step reads, as
+// llama.cpp's default f16 cache) with hd contiguous; row r writes its K/V (rounded to nearest even,
+// as torch's conversion) at kl[slot[r], :, pos[r]] and attends over positions 0..pos[r] of its own
+// slot (the g query heads of a KV head share its keys), accumulating in float32.
+// Each (row, KV head) is one task computed start to end on one thread: a row's result does not
+// depend on the other rows of the call. Returns (n, nkv*g, hd) float32. Hand-written because torch's
+// fused CPU attention costs ~50 us of dispatch per call, more than the work of a one-token query, and
+// its float16 path is slower than its float32 one.
+namespace {
+template <typename KV>
+inline float kv_at(const KV* p, int64_t i) { return static_cast<float>(p[i]); }
+
+#if defined(__AVX512F__)
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const c10::Half* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+#endif
+
+template <typename KV>
+inline float dot_hd(const float* a, const KV* b, int64_t hd) {
+#if defined(__AVX512F__)
+  if (hd % 16 == 0) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < hd; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load16(b + i), acc);
+    return _mm512_reduce_add_ps(acc);
+  }
+#endif
+  float s = 0.f;
+  for (int64_t i = 0; i < hd; ++i) s += a[i] * kv_at(b, i);
+  return s;
+}
+
+template <typename KV>
+inline void axpy_hd(float* y, float a, const KV* x, int64_t hd) {
+#if defined(__AVX512F__)
+  if (hd % 16 == 0) {
+    const __m512 av = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < hd; i += 16)
+      _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, load16(x + i), _mm512_loadu_ps(y + i)));
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < hd; ++i) y[i] += a * kv_at(x, i);
+}
+
+#if defined(__AVX512F__)
+// e^x for 16 floats (x <= 0 here: scores minus their maximum), Cephes' degree-6 polynomial on
+// x - n ln2 and a 2^n scale; ~2 ulp. Hand-written: the compiler has no vector exp without SVML, and
+// one scalar std::exp per cached token and query head was most of a long-context step.
+inline __m512 exp16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 y = _mm512_set1_ps(1.9875691500E-4f);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507E-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073E-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894E-2f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459E-1f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201E-1f));
+  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  return _mm512_scalef_ps(y, n);
+}
+#endif
+
+// p[0..len) = exp(p - max(p)); returns 1 / sum.
+inline float softmax_inplace(float* p, int64_t len) {
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < len; ++j) mx = std::max(mx, p[j]);
+  float sum = 0.f;
+  int64_t j = 0;
+#if defined(__AVX512F__)
+  const __m512 mv = _mm512_set1_ps(mx);
+  __m512 acc = _mm512_setzero_ps();
+  for (; j + 16 <= len; j += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(p + j), mv));
+    _mm512_storeu_ps(p + j, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  sum = _mm512_reduce_add_ps(acc);
+#endif
+  for (; j < len; ++j) {
+    p[j] = std::exp(p[j] - mx);
+    sum += p[j];
+  }
+  return 1.f / sum;
+}
+
+#if defined(__AVX512F__)
+// hd = 64 and G <= 4 query heads per KV head (SmolLM2: 64 and 3): the G queries and the G output rows
+// stay in registers while the keys and values stream past once.
+template <int G, typename KV>
+void qk64(const float* qv, const KV* kb, int64_t ks2, int64_t len, float scale, float* p) {
+  __m512 q[G][4];
+  for (int gi = 0; gi < G; ++gi)
+    for (int c = 0; c < 4; ++c) q[gi][c] = _mm512_loadu_ps(qv + gi * 64 + c * 16);
+  for (int64_t j = 0; j < len; ++j) {
+    const KV* kj = kb + j * ks2;
+    const __m512 k0 = load16(kj), k1 = load16(kj + 16), k2 = load16(kj + 32), k3 = load16(kj + 48);
+    for (int gi = 0; gi < G; ++gi) {
+      __m512 a = _mm512_mul_ps(q[gi][0], k0);
+      a = _mm512_fmadd_ps(q[gi][1], k1, a);
+      a = _mm512_fmadd_ps(q[gi][2], k2, a);
+      a = _mm512_fmadd_ps(q[gi][3], k3, a);
+      p[gi * len + j] = _mm512_reduce_add_ps(a) * scale;
+    }
+  }
+}
+
+template <int G, typename KV>
+void pv64(const float* p, const float* inv, const KV* vb, int64_t vs2, int64_t len, float* o) {
+  __m512 acc[G][4];
+  for (int gi = 0; gi < G; ++gi)
+    for (int c = 0; c < 4; ++c) acc[gi][c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < len; ++j) {
+    const KV* vj = vb + j * vs2;
+    const __m512 v0 = load16(vj), v1 = load16(vj + 16), v2 = load16(vj + 32), v3 = load16(vj + 48);
+    for (int gi = 0; gi < G; ++gi) {
+      const __m512 w = _mm512_set1_ps(p[gi * len + j]);
+      acc[gi][0] = _mm512_fmadd_ps(w, v0, acc[gi][0]);
+      acc[gi][1] = _mm512_fmadd_ps(w, v1, acc[gi][1]);
+      acc[gi][2] = _mm512_fmadd_ps(w, v2, acc[gi][2]);
+      acc[gi][3] = _mm512_fmadd_ps(w, v3, acc[gi][3]);
+    }
+  }
+  for (int gi = 0; gi < G; ++gi)
+    for (int c = 0; c < 4; ++c) _mm512_storeu_ps(o + gi * 64 + c * 16, _mm512_mul_ps(acc[gi][c], _mm512_set1_ps(inv[gi])));
+}
+
+template <int G, typename KV>
+void head64(const float* qv, const KV* kb, const KV* vb, int64_t ks2, int64_t vs2, int64_t len, float scale, float* p,
+            float* inv, float* o) {
+  qk64<G>(qv, kb, ks2, len, scale, p);
+  for (int gi = 0; gi < G; ++gi) inv[gi] = softmax_inplace(p + gi * len, len);
+  pv64<G>(p, inv, vb, vs2, len, o);
+}
+#endif
+
+template <typename KV>
+void attend_rows(const float* Q, const float* KN, const float* VN, KV* K, KV* V, const int64_t* sp, const int64_t* pp,
+                 int64_t n, int64_t nkv, int64_t g, int64_t hd, int64_t ks0, int64_t ks1, int64_t ks2, int64_t vs0,
+                 int64_t vs1, int64_t vs2, float scale, float* O) {
+  at::parallel_for(0, n * nkv, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> p, inv(g);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r = t / nkv, h = t % nkv, s = sp[r], len = pp[r] + 1;
+      KV* kb = K + s * ks0 + h * ks1;
+      KV* vb = V + s * vs0 + h * vs1;
+      for (int64_t i = 0; i < hd; ++i) {
+        kb[pp[r] * ks2 + i] = static_cast<KV>(KN[(r * nkv + h) * hd + i]);
+        vb[pp[r] * vs2 + i] = static_cast<KV>(VN[(r * nkv + h) * hd + i]);
+      }
+      p.resize(g * len);
+      const float* qv = Q + (r * nkv * g + h * g) * hd;  // the g query heads of KV head h, consecutive
+      float* o = O + (r * nkv * g + h * g) * hd;
+#if defined(__AVX512F__)
+      if (hd == 64 && g >= 1 && g <= 4) {
+        switch (g) {
+          case 1: head64<1>(qv, kb, vb, ks2, vs2, len, scale, p.data(), inv.data(), o); break;
+          case 2: head64<2>(qv, kb, vb, ks2, vs2, len, scale, p.data(), inv.data(), o); break;
+          case 3: head64<3>(qv, kb, vb, ks2, vs2, len, scale, p.data(), inv.data(), o); break;
+          default: head64<4>(qv, kb, vb, ks2, vs2, len, scale, p.data(), inv.data(), o); break;
+        }
+        continue;
+      }
+#endif
+      for (int64_t j = 0; j < len; ++j) {  // each key read once for the g queries
+        const KV* kj = kb + j * ks2;
+        for (int64_t gi = 0; gi < g; ++gi) p[gi * len + j] = dot_hd(qv + gi * hd, kj, hd) * scale;
+      }
+      for (int64_t gi = 0; gi < g; ++gi) inv[gi] = softmax_inplace(p.data() + gi * len, len);
+      std::fill(o, o + g * hd, 0.f);
+      for (int64_t j = 0; j < len; ++j) {  // each value read once for the g queries
+        const KV* vj = vb + j * vs2;
+        for (int64_t gi = 0; gi < g; ++gi) axpy_hd(o + gi * hd, p[gi * len + j], vj, hd);
+      }
+      for (int64_t gi = 0; gi < g; ++gi)
+        for (int64_t i = 0; i < hd; ++i) o[gi * hd + i] *= inv[gi];
+    }
+  });
+}
+}  // namespace
+
+torch::Tensor decode_attention(torch::Tensor q, torch::Tensor knew, torch::Tensor vnew, torch::Tensor kl,
+                               torch::Tensor vl, torch::Tensor slots, torch::Tensor pos, double scale) {
+  TORCH_CHECK(q.scalar_type() == at::kFloat && knew.scalar_type() == at::kFloat && vnew.scalar_type() == at::kFloat,
+              "decode_attention: q, knew and vnew must be float32");
+  TORCH_CHECK((kl.scalar_type() == at::kFloat || kl.scalar_type() == at::kHalf) && vl.scalar_type() == kl.scalar_type(),
+              "decode_attention: the K/V slab must be float32 or float16");
+  TORCH_CHECK(q.dim() == 3 && knew.dim() == 3 && vnew.dim() == 3 && kl.dim() == 4 && vl.dim() == 4,
+              "decode_attention: q, knew, vnew are 3-D, kl, vl 4-D");
+  TORCH_CHECK(slots.scalar_type() == at::kLong && pos.scalar_type() == at::kLong, "decode_attention: int64 indices");
+  TORCH_CHECK(q.device().is_cpu() && kl.device().is_cpu(), "decode_attention: CPU tensors only");
+  const int64_t n = q.size(0), hd = q.size(2), nkv = kl.size(1), cap = kl.size(2), S = kl.size(0);
+  TORCH_CHECK(q.size(1) % nkv == 0, "decode_attention: query heads must be a multiple of the KV heads");
+  const int64_t g = q.size(1) / nkv;
+  TORCH_CHECK(knew.size(0) == n && knew.size(1) == nkv && knew.size(2) == hd && vnew.sizes() == knew.sizes(),
+              "decode_attention: knew/vnew shape");
+  TORCH_CHECK(kl.size(3) == hd && vl.sizes() == kl.sizes() && kl.stride(3) == 1 && vl.stride(3) == 1,
+              "decode_attention: kl/vl shape, or hd not contiguous");
+  TORCH_CHECK(slots.numel() == n && pos.numel() == n, "decode_attention: one slot and position per row");
+  auto qc = q.contiguous(), kc = knew.contiguous(), vc = vnew.contiguous();
+  auto sc = slots.contiguous(), pc = pos.contiguous();
+  const int64_t* sp = sc.data_ptr<int64_t>();
+  const int64_t* pp = pc.data_ptr<int64_t>();
+  for (int64_t r = 0; r < n; ++r)
+    TORCH_CHECK(sp[r] >= 0 && sp[r] < S && pp[r] >= 0 && pp[r] < cap, "decode_attention: slot or position out of range");
+  auto out = torch::empty({n, nkv * g, hd}, q.options());
+  if (kl.scalar_type() == at::kFloat)
+    attend_rows(qc.data_ptr<float>(), kc.data_ptr<float>(), vc.data_ptr<float>(), kl.data_ptr<float>(),
+                vl.data_ptr<float>(), sp, pp, n, nkv, g, hd, kl.stride(0), kl.stride(1), kl.stride(2), vl.stride(0),
+                vl.stride(1), vl.stride(2), static_cast<float>(scale), out.data_ptr<float>());
+  else
+    attend_rows(qc.data_ptr<float>(), kc.data_ptr<float>(), vc.data_ptr<float>(), kl.data_ptr<at::Half>(),
+                vl.data_ptr<at::Half>(), sp, pp, n, nkv, g, hd, kl.stride(0), kl.stride(1), kl.stride(2),
+                vl.stride(0), vl.stride(1), vl.stride(2), static_cast<float>(scale), out.data_ptr<float>());
+  return out;
+}
+
 std::string isa() {
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
   return "avx512vnni";
@@ -293,5 +516,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("blockq_linear", &blockq_linear, "block-quantized linear (Q4_1/Q8_0 weights x Q8_1 activations)",
           pybind11::arg("x"), pybind11::arg("w"), pybind11::arg("d"), pybind11::arg("m"), pybind11::arg("bits"),
           pybind11::arg("n"), pybind11::arg("norm") = pybind11::none(), pybind11::arg("eps") = 0.0);
+  mod.def("decode_attention", &decode_attention, "one-token attention over a KV slab, new K/V written first",
+          pybind11::arg("q"), pybind11::arg("knew"), pybind11::arg("vnew"), pybind11::arg("kl"), pybind11::arg("vl"),
+          pybind11::arg("slots"), pybind11::arg("pos"), pybind11::arg("scale"));
   mod.def("isa", &isa, "the instruction set this build uses");
 }

@@ -36,6 +36,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from promptc.core.providers.selfhosted import tool_function
 from promptc.plan import Request
 from promptc.runtime.errors import RuntimeSettingError
 from promptc.runtime.providers.base import BuildContext, CallOptions, WireCall, runs
@@ -166,8 +167,7 @@ class _SelfHostedAdapter(OpenAIChatAdapter):
         tools = [t for s in segs if s.kind == "tools" for t in s.tools or []]
         payload: dict[str, Any] = {"model": opts.model, "messages": messages, "max_tokens": opts.max_tokens}
         if tools:
-            payload["tools"] = [{"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters")
-                                                                   if t.get(k) is not None}} for t in tools]
+            payload["tools"] = [tool_function(t) for t in tools]
         if opts.temperature is not None:
             payload["temperature"] = opts.temperature
         if opts.stream:

@@ -20,53 +20,44 @@ Invariants, each tested in tests/providers/test_fleet.py:
    smallest tree; when loads are imbalanced (``max − min > balance_abs`` and ``max > balance_rel·min``)
    it picks the least loaded replica instead.
 
-The chat template is a ChatML-like rendering (:func:`chat_pieces`): tools first as one piece, then
-one piece per message, then the generation prompt; pieces are tokenized on their own with
-``o200k_base`` and concatenated. Text *parts* of one message are joined with ``"\\n"``, as vLLM does.
+The chat template is the model's (:func:`chat_pieces`, the provider spec's rendering:
+promptc/core/providers/selfhosted.py): ChatML, one piece per message and the generation prompt — a
+tools piece first on the proxy template, SmolLM2's default system message on its own; pieces are
+tokenized on their own with the model's tokenizer (the spec's) and concatenated. Text *parts* of one
+message are joined with ``"\\n"``, as vLLM does.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from promptc.core.providers.selfhosted import CHATML_PROXY, ChatFormat, message_text
+from promptc.core.providers.selfhosted import chat_pieces as _spec_pieces
+
 POLICIES = ("round_robin", "routing_key", "cache_aware")
 ROUTING_HEADER = "x-smg-routing-key"
-GENERATION_PROMPT = "<|im_start|>assistant\n"
-END = "<|im_end|>\n"
+GENERATION_PROMPT = CHATML_PROXY.generation_prompt
+END = CHATML_PROXY.end
 
 
 def header(role: str) -> str:
-    """The text that opens a message of ``role`` in the simulated chat template."""
-    return f"<|im_start|>{role}\n"
+    """The text that opens a message of ``role`` in the proxy chat template."""
+    return CHATML_PROXY.header(role)
 
 
-def message_text(content: Any) -> str:
-    """A message's text: a string as is; text parts joined with ``"\\n"`` (vLLM's behaviour)."""
-    if isinstance(content, str):
-        return content
-    return "\n".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+def chat_pieces(payload: Mapping[str, Any], fmt: ChatFormat = CHATML_PROXY) -> list[str]:
+    """The rendered pieces of a chat request (the spec's :func:`~promptc.core.providers.selfhosted.chat_pieces`)."""
+    return _spec_pieces(payload, fmt)
 
 
-def chat_pieces(payload: Mapping[str, Any]) -> list[str]:
-    """The rendered pieces of a chat request: tools, each message, the generation prompt."""
-    pieces = []
-    if payload.get("tools"):
-        pieces.append(header("tools") + json.dumps(payload["tools"], sort_keys=True, separators=(",", ":"),
-                                                   ensure_ascii=False) + END)
-    for m in payload.get("messages") or []:
-        pieces.append(header(str(m.get("role"))) + message_text(m.get("content")) + END)
-    pieces.append(GENERATION_PROMPT)
-    return pieces
-
-
-def chat_ids(encode: Callable[[str], list[int]], payload: Mapping[str, Any]) -> list[int]:
+def chat_ids(encode: Callable[[str], list[int]], payload: Mapping[str, Any],
+             fmt: ChatFormat = CHATML_PROXY) -> list[int]:
     """The prompt's token ids: each piece tokenized on its own, concatenated."""
-    return [t for piece in chat_pieces(payload) for t in encode(piece)]
+    return [t for piece in chat_pieces(payload, fmt) for t in encode(piece)]
 
 
 def block_hashes(ids: Sequence[int], block_size: int, salt: str | None) -> list[str]:
@@ -243,4 +234,4 @@ class Fleet:
 
 
 __all__ = ["BlockCache", "Fleet", "POLICIES", "ROUTING_HEADER", "Replica", "Router", "Served", "block_hashes",
-           "chat_ids", "chat_pieces"]
+           "chat_ids", "chat_pieces", "message_text"]

@@ -2,13 +2,17 @@
 SGLang servers and by a fleet of replicas behind a router (:mod:`promptc.runtime.sim.fleet`).
 
 - ``POST /vllm/v1/chat/completions``: one vLLM server (16-token blocks, ``cache_salt``);
-- ``POST /sglang/v1/chat/completions``: one SGLang server (radix cache: 1-token granularity);
+- ``POST /sglang/v1/chat/completions``: one SGLang server (radix cache: 1-token granularity, SGLang's
+  default ``--page-size`` of 1: the spec's block, promptc/core/providers/selfhosted.py);
 - ``POST /fleet/v1/chat/completions``: 4 vLLM replicas behind a router (``routing_key`` policy on
   ``X-SMG-Routing-Key`` unless configured otherwise); the response's ``x-sim-replica`` header names
   the replica that served it;
 - ``POST /_sim/fleet`` ``{"name": "fleet"|"vllm"|"sglang", "replicas", "policy", "block_size",
   "capacity_blocks", "header", "report"}`` replaces a server (empty caches); ``GET /_sim/fleet``
   returns every server's counters.
+
+The prompt is the model's chat template (the spec's ``chat_format``) tokenized with the model's
+tokenizer (the spec's: ``gguf:smollm2`` for SmolLM2 models, else the simulator's ``o200k_base`` proxy).
 
 No key is needed (like a server started without ``--api-key``). Usage is inclusive; whether
 ``prompt_tokens_details.cached_tokens`` appears follows the server's ``report`` mode.
@@ -22,15 +26,25 @@ from typing import Any
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
+from promptc.core.providers import SPECS
+from promptc.core.providers.selfhosted import chat_format
 from promptc.runtime.sim.fleet import Fleet, chat_ids
 from promptc.runtime.sim.wire import canon as _canon, pieces as _pieces
 
-#: The servers each simulator starts with; ``POST /_sim/fleet`` replaces one.
+
+def _block(provider: str) -> int:
+    """The block size of ``provider``'s spec (vLLM 16, SGLang 1: promptc/core/providers/selfhosted.py)."""
+    return SPECS[provider].limits(f"{provider}/").block_size
+
+
+#: The servers each simulator starts with; ``POST /_sim/fleet`` replaces one. Block sizes: the specs'.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "vllm": {"replicas": 1, "policy": "round_robin", "block_size": 16},
-    "sglang": {"replicas": 1, "policy": "round_robin", "block_size": 1},
-    "fleet": {"replicas": 4, "policy": "routing_key", "block_size": 16},
+    "vllm": {"replicas": 1, "policy": "round_robin", "block_size": _block("vllm")},
+    "sglang": {"replicas": 1, "policy": "round_robin", "block_size": _block("sglang")},
+    "fleet": {"replicas": 4, "policy": "routing_key", "block_size": _block("vllm")},
 }
+#: the provider spec whose model facts (tokenizer, chat template) each server uses
+SPEC_OF = {"vllm": "vllm", "sglang": "sglang", "fleet": "vllm"}
 
 
 class SelfHostedState:
@@ -84,7 +98,8 @@ class SelfHostedRoutes:
         salt = p.get("cache_salt")
         if salt is not None and (not isinstance(salt, str) or not salt):
             return self._error("openai", 400, "BadRequestError", "cache_salt must be a non-empty string")
-        ids = chat_ids(self.tok.encode, p)
+        model = str(p["model"])
+        ids = chat_ids(self._model_tok(SPEC_OF[name], model).encode, p, chat_format(model))
         with self.selfhosted.lock:
             fleet = self.selfhosted.servers[name]
             served = fleet.serve(ids, headers, salt)
@@ -112,6 +127,18 @@ class SelfHostedRoutes:
             evs.append((None, _canon({**chunk, "choices": [], "usage": usage})))
         evs.append((None, "[DONE]"))
         return self._sse(evs, fault, rid)
+
+    def _model_tok(self, provider: str, model: str):
+        """The model's tokenizer (its spec's); the simulator's own for the ``o200k_base`` proxy."""
+        tok_id, _ = SPECS[provider].tokenizer(model)
+        if tok_id == "o200k_base":
+            return self.tok
+        cache = self.__dict__.setdefault("_selfhosted_toks", {})
+        if tok_id not in cache:
+            from promptc.tokenizers import load_tokenizer
+
+            cache[tok_id] = load_tokenizer(tok_id)
+        return cache[tok_id]
 
     async def post_fleet(self, req: HTTPRequest):
         body = await req.json()
