@@ -57,13 +57,11 @@ Not held yet: the providers of :data:`NOT_HELD`, each with its reason (none at p
 
 from __future__ import annotations
 
-import contextlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 from promptc.core.prices import price_for
 from promptc.core.providers import SPECS, ttl_name
@@ -71,10 +69,10 @@ from promptc.runtime.client import Client
 from promptc.runtime.config import RuntimeConfig
 from promptc.runtime.layout import TokenCounter
 from promptc.runtime.sim import Simulator
-from promptc.runtime.sim.bedrock_api import SIM_AWS_CREDENTIALS
 from promptc.runtime.sim.openrouter_api import replica_for
 from promptc.runtime.sim.xai_api import server_for
 from promptc.runtime.simulate.rules import rules_for, served, sim_prefixes
+from tests.aws_sim import aws_sim_env  # noqa: F401 - the oracle tests take it from here
 
 #: The cache minimum both sides use (the project's [tool.promptc.cache_limits] and the simulator).
 MIN = 64
@@ -134,24 +132,6 @@ def targets() -> tuple[str, ...]:
     registry test in tests/lint/test_oracle_providers.py fails until it has a row)."""
     return tuple(t for p in simulated_providers() if p not in NOT_HELD for t in MODELS.get(p, (f"{p}/oracle",)))
 
-
-@contextlib.contextmanager
-def aws_sim_env(empty: Path):
-    """The simulator's AWS credentials in the environment, and nothing else of the machine's AWS setup
-    (the Bedrock simulator accepts only SigV4-signed requests). ``empty``: a directory with no files."""
-    key_id = next(iter(SIM_AWS_CREDENTIALS))
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-                    "AWS_BEARER_TOKEN_BEDROCK", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
-            mp.delenv(var, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", key_id)
-        mp.setenv("AWS_SECRET_ACCESS_KEY", SIM_AWS_CREDENTIALS[key_id])
-        mp.setenv("AWS_REGION", "us-west-2")
-        mp.setenv("AWS_CONFIG_FILE", str(empty / "no-config"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "no-credentials"))
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        yield
 
 PYPROJECT = "\n".join(f'[tool.promptc.cache_limits."{k}"]\n' + "".join(f"{n} = {v!r}\n".replace("'", '"')
                                                                         for n, v in lim.items())

@@ -24,7 +24,7 @@ from promptc.runtime.layout import Candidate
 from promptc.runtime.providers.bedrock import (AwsCredentialsMissing, BedrockAdapter, BedrockExtraMissing,
                                                place_cumulative, supports_long_ttl)
 from promptc.runtime.sim import Simulator
-from promptc.runtime.sim.bedrock_api import SIM_AWS_CREDENTIALS
+from tests.aws_sim import KEY_ID, aws_sim_env
 
 from .conftest import canon
 
@@ -35,22 +35,13 @@ PRICE_IN, PRICE_OUT = 3.0, 15.0  # Claude Sonnet 4.5 on Bedrock, USD per MTok (p
 #: With a 100-token minimum the team example shows the cumulative rule: backend (67 + 47 tokens after
 #: the rules) and frontend (63 + 41) get a second checkpoint, docs (52 + 26) does not.
 MIN = 100
-KEY_ID = next(iter(SIM_AWS_CREDENTIALS))
 
 
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch, tmp_path):
+def aws_env(tmp_path):
     """The simulator's credentials in the environment, and nothing else of the machine's AWS setup."""
-    for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-                "AWS_BEARER_TOKEN_BEDROCK", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SIM_AWS_CREDENTIALS[KEY_ID])
-    monkeypatch.setenv("AWS_REGION", "us-west-2")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with aws_sim_env(tmp_path):
+        yield
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ from rich.console import Console
 import promptc
 from promptc.runtime.client import Client
 from promptc.runtime.sim import Simulator
-from promptc.runtime.sim.bedrock_api import SIM_AWS_CREDENTIALS
+from tests.aws_sim import aws_sim_env
 from promptc.show import plan_table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,18 +46,9 @@ def plans(tmp_path_factory):
 
 
 @pytest.fixture()
-def aws_env(monkeypatch, tmp_path):
-    key = next(iter(SIM_AWS_CREDENTIALS))
-    for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-                "AWS_BEARER_TOKEN_BEDROCK", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SIM_AWS_CREDENTIALS[key])
-    monkeypatch.setenv("AWS_REGION", "us-west-2")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def aws_env(tmp_path):
+    with aws_sim_env(tmp_path):
+        yield
 
 
 def shown_rows(plan, siblings) -> dict[str, list[str]]:

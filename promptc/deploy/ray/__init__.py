@@ -231,14 +231,23 @@ class FleetIngress:
         return _error(503, "no engine replica could serve the request (the replica died); retry it",
                       "replica_unavailable")
 
-    async def _clear_everywhere(self, forwarded: dict[str, Any]) -> Response:
+    async def _everywhere(self, forwarded: dict[str, Any]) -> list[tuple] | Response:
+        """The caller's own request answered by every live replica: their ``(status, headers, body, replica)``
+        answers, or the response to give instead (503 when none answered; a replica's refusal, e.g. 401, as
+        is: every replica answers the same for the same request)."""
         results = await self.replicas.broadcast("http_whole", forwarded).results_async(return_exceptions=True)
         answers = [r for r in results if isinstance(r, tuple)]
         if not answers:
             return _error(503, "no engine replica could serve the request; retry it", "replica_unavailable")
         for status, headers, body, replica in answers:
-            if status != 200:  # e.g. 401: every replica answers the same for the same request
+            if status != 200:
                 return await self._respond(_chunks(body), status, headers, replica)
+        return answers
+
+    async def _clear_everywhere(self, forwarded: dict[str, Any]) -> Response:
+        answers = await self._everywhere(forwarded)
+        if isinstance(answers, Response):
+            return answers
         freed = sum(json.loads(body).get("freed_bytes", 0) for _, _, body, _ in answers)
         return Response(json.dumps({"deleted": True, "freed_bytes": freed, "replicas": len(answers)}),
                         media_type="application/json", headers={"x-promptc-replicas": str(len(answers))})
@@ -246,13 +255,9 @@ class FleetIngress:
     async def _merged(self, forwarded: dict[str, Any], path: str) -> Response:
         """``GET /metrics`` and ``GET /v1/cache/stats`` over the fleet: every replica answers the caller's
         own request (its scope), and the answers are merged (:mod:`promptc.deploy.fleet_stats`)."""
-        results = await self.replicas.broadcast("http_whole", forwarded).results_async(return_exceptions=True)
-        answers = [r for r in results if isinstance(r, tuple)]
-        if not answers:
-            return _error(503, "no engine replica could serve the request; retry it", "replica_unavailable")
-        for status, headers, body, replica in answers:
-            if status != 200:  # e.g. 401: every replica answers the same for the same request
-                return await self._respond(_chunks(body), status, headers, replica)
+        answers = await self._everywhere(forwarded)
+        if isinstance(answers, Response):
+            return answers
         replicas = {"x-promptc-replicas": str(len(answers))}
         if path == "/metrics":
             text = await asyncio.to_thread(merge_metrics, [(rid, body.decode()) for _, _, body, rid in answers])
