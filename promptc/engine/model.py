@@ -395,16 +395,20 @@ class Transformer:
                         c.v[li, :, : p + 1].unsqueeze(0), enable_gqa=gqa)[0, :, 0]
             x = x + L["o"](a.reshape(B, -1).to(x.dtype))
             x = x + self._mlp(L, x)
-        logits = self._logits(x)
-        if unsorted:
-            inverse = torch.empty(B, dtype=torch.long, device=dev)
-            inverse[torch.tensor(order, device=dev)] = torch.arange(B, device=dev)
-            logits = logits[inverse]
-        return logits
+        return self._unsorted(self._logits(x), order if unsorted else None)
 
+    def _unsorted(self, logits: torch.Tensor, order: list[int] | None) -> torch.Tensor:
+        """A step's logits back in the caller's row order (``order``: the step's row i was the caller's
+        ``order[i]``; None: unchanged)."""
+        if order is None:
+            return logits
+        B = logits.shape[0]
+        inverse = torch.empty(B, dtype=torch.long, device=self.device)
+        inverse[torch.tensor(order, device=self.device)] = torch.arange(B, device=self.device)
+        return logits[inverse]
 
-    def _decode_on_kernel(self, x: torch.Tensor, caches: Sequence[KVCache], pos_t: torch.Tensor, cos: torch.Tensor, sin_s: torch.Tensor,
-                          order: list[int] | None) -> torch.Tensor:
+    def _decode_on_kernel(self, x: torch.Tensor, caches: Sequence[KVCache], pos_t: torch.Tensor,
+                          cos: torch.Tensor, sin_s: torch.Tensor, order: list[int] | None) -> torch.Tensor:
         """:meth:`decode`'s layers with the compiled kernel's attention (``decode_attention``): per layer one
         call per KV buffer (a slab, or a standalone cache) writes each row's K/V and attends over its own
         positions. A row's result does not depend on the other rows."""
@@ -434,12 +438,7 @@ class Transformer:
                     a[sel] = self._attn.decode_attention(q[sel], k[sel], v[sel], kl, vl, slots, pos, self.scale)
             x = x + L["o"](a.reshape(B, -1))
             x = x + self._mlp(L, x)
-        logits = self._logits(x)
-        if order is not None:
-            inverse = torch.empty(B, dtype=torch.long, device=dev)
-            inverse[torch.tensor(order, device=dev)] = torch.arange(B, device=dev)
-            logits = logits[inverse]
-        return logits
+        return self._unsorted(self._logits(x), order)
 
     @staticmethod
     def _layer_kv(owner, li: int) -> tuple[torch.Tensor, torch.Tensor]:
