@@ -269,9 +269,20 @@ class Transformer:
         return q, k, v
 
     def _mlp(self, L: dict, x: torch.Tensor) -> torch.Tensor:
+        """``x + mlp(x)``; on the block kernel SwiGLU and the residual add are fused into the down projection
+        (x is updated in place: every caller's x is a tensor of this forward's own)."""
         gu = self._normed(L["gate_up"], x, L["ffn_norm"])
+        if isinstance(L["down"], BlockQLinear):
+            return L["down"](gu, swiglu=True, add_to=x)
         f = gu.shape[-1] // 2
-        return L["down"](F.silu(gu[:, :f]) * gu[:, f:])
+        return x + L["down"](F.silu(gu[:, :f]) * gu[:, f:])
+
+    @staticmethod
+    def _residual(layer, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``x + layer(a)``, the add fused into the block kernel (x updated in place) where it runs."""
+        if isinstance(layer, BlockQLinear):
+            return layer(a, add_to=x)
+        return x + layer(a)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._normed(self.lm_head, x, self.norm).float()
@@ -335,8 +346,8 @@ class Transformer:
                 a = F.scaled_dot_product_attention(q4, keys, values, is_causal=n > 1, enable_gqa=gqa)
             else:  # is_causal aligns top-left, wrong over a cache: use the explicit tril(start) mask
                 a = F.scaled_dot_product_attention(q4, keys, values, attn_mask=layer_mask, enable_gqa=gqa)
-            x = x + L["o"](a[0].transpose(0, 1).reshape(n, -1).to(x.dtype))
-            x = x + self._mlp(L, x)
+            x = self._residual(L["o"], a[0].transpose(0, 1).reshape(n, -1).to(x.dtype), x)
+            x = self._mlp(L, x)
         if positions is not None:
             if not positions:  # a middle chunk of a long prompt: no logits needed
                 return torch.empty(0, self.cfg.vocab_size, device=self.device)
@@ -369,7 +380,8 @@ class Transformer:
             tokens, caches, positions = ([seq[i] for i in order] for seq in (tokens, caches, positions))
         dev = self.device
         pos_t = torch.tensor(list(positions), device=dev)
-        x = self.embed[torch.tensor(list(tokens), device=dev)]
+        # index_select: 2.6 us for 8 rows of the embedding where advanced indexing takes 7.4 us (2 CPU threads)
+        x = self.embed.index_select(0, torch.tensor(list(tokens), device=dev))
         cos, sin_s = self.cos[pos_t, None], self.sin_signed[pos_t, None]
         if self._attn is not None:
             return self._decode_on_kernel(x, caches, pos_t, cos, sin_s, order if unsorted else None)
@@ -393,9 +405,16 @@ class Transformer:
                     a[i] = F.scaled_dot_product_attention(
                         q[i, :, None].unsqueeze(0).to(c.k.dtype), c.k[li, :, : p + 1].unsqueeze(0),
                         c.v[li, :, : p + 1].unsqueeze(0), enable_gqa=gqa)[0, :, 0]
-            x = x + L["o"](a.reshape(B, -1).to(x.dtype))
-            x = x + self._mlp(L, x)
+            x = self._residual(L["o"], a.reshape(B, -1).to(x.dtype), x)
+            x = self._mlp(L, x)
         return self._unsorted(self._logits(x), order if unsorted else None)
+
+    def argmax(self, logits: torch.Tensor) -> list[int]:
+        """Each row's argmax of ``(rows, vocab)`` logits (torch.argmax's ties and NaN rule), on the compiled
+        kernel where it is loaded (~3x faster than torch's for a decode batch)."""
+        if self._attn is not None and logits.dtype == torch.float32 and logits.device.type == "cpu":
+            return self._attn.argmax_rows(logits).tolist()
+        return logits.argmax(-1).tolist()
 
     def _unsorted(self, logits: torch.Tensor, order: list[int] | None) -> torch.Tensor:
         """A step's logits back in the caller's row order (``order``: the step's row i was the caller's
@@ -410,8 +429,8 @@ class Transformer:
     def _decode_on_kernel(self, x: torch.Tensor, caches: Sequence[KVCache], pos_t: torch.Tensor,
                           cos: torch.Tensor, sin_s: torch.Tensor, order: list[int] | None) -> torch.Tensor:
         """:meth:`decode`'s layers with the compiled kernel's attention (``decode_attention``): per layer one
-        call per KV buffer (a slab, or a standalone cache) writes each row's K/V and attends over its own
-        positions. A row's result does not depend on the other rows."""
+        call per KV buffer (a slab, or a standalone cache) applies RoPE, writes each row's K/V and attends over
+        its own positions. A row's result does not depend on the other rows."""
         B, dev = x.shape[0], self.device
         runs: list[tuple[object, list[int]]] = []  # (slab or standalone cache, rows), rows ascending
         for i, c in enumerate(caches):
@@ -425,19 +444,27 @@ class Transformer:
             slots = torch.tensor([caches[i].slot if caches[i].slab is not None else 0 for i in rows], device=dev)
             sel = None if len(runs) == 1 else torch.tensor(rows, device=dev)
             plan.append((owner, sel, slots, pos_t if sel is None else pos_t[sel]))
+        cfg = self.cfg
+        nh, nkv, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        cos, sin_s = cos.view(B, hd), sin_s.view(B, hd)
         for li, L in enumerate(self.layers):
-            q, k, v = self._qkv(L, x, cos, sin_s)  # (B, heads, hd)
+            # views of the fused projection's rows; the kernel applies RoPE and writes K/V itself
+            qkv = self._normed(L["qkv"], x, L["attn_norm"])
+            q = qkv[:, : self.q_out].view(B, nh, hd)
+            k = qkv[:, self.q_out: self.q_out + self.k_out].view(B, nkv, hd)
+            v = qkv[:, self.q_out + self.k_out:].view(B, nkv, hd)
             if len(plan) == 1:
                 owner, _, slots, pos = plan[0]
                 kl, vl = self._layer_kv(owner, li)
-                a = self._attn.decode_attention(q, k, v, kl, vl, slots, pos, self.scale)
+                a = self._attn.decode_attention(q, k, v, kl, vl, slots, pos, self.scale, cos, sin_s)
             else:
-                a = torch.empty_like(q)
+                a = torch.empty(B, nh, hd, dtype=q.dtype, device=dev)
                 for owner, sel, slots, pos in plan:
                     kl, vl = self._layer_kv(owner, li)
-                    a[sel] = self._attn.decode_attention(q[sel], k[sel], v[sel], kl, vl, slots, pos, self.scale)
-            x = x + L["o"](a.reshape(B, -1))
-            x = x + self._mlp(L, x)
+                    a[sel] = self._attn.decode_attention(q[sel], k[sel], v[sel], kl, vl, slots, pos, self.scale,
+                                                         cos[sel], sin_s[sel])
+            x = self._residual(L["o"], a.reshape(B, -1), x)
+            x = self._mlp(L, x)
         return self._unsorted(self._logits(x), order)
 
     @staticmethod

@@ -221,11 +221,18 @@ class BlockQLinear:
         self.w, self.d, self.m = block_pack(q, d, m, bits)
         self.b = None if b is None else b.float()
 
-    def __call__(self, x: torch.Tensor, norm: torch.Tensor | None = None, eps: float = 0.0) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, norm: torch.Tensor | None = None, eps: float = 0.0, swiglu: bool = False,
+                 add_to: torch.Tensor | None = None) -> torch.Tensor:
         """``x @ w.T (+ b)``; with ``norm`` (an fp32 RMSNorm weight), ``rms_norm(x, norm, eps) @ w.T (+ b)``,
-        the norm fused into the kernel's input quantization (one call instead of seven torch ops)."""
-        y = self.kernel.blockq_linear(x, self.w, self.d, self.m, self.bits, self.out_features, norm, eps)
-        return y if self.b is None else y.add_(self.b)  # in place: y keeps x's dtype
+        the norm fused into the kernel's input quantization (one call instead of seven torch ops); with
+        ``swiglu``, ``x`` holds ``[gate | up]`` and the input is ``silu(gate) * up`` (fused the same way);
+        with ``add_to``, the result is added into that tensor in place and returned (a fused residual)."""
+        fuse = add_to is not None and self.b is None and add_to.is_contiguous() and add_to.dtype == x.dtype
+        y = self.kernel.blockq_linear(x, self.w, self.d, self.m, self.bits, self.out_features, norm, eps, swiglu,
+                                      add_to if fuse else None)
+        if self.b is not None:
+            y.add_(self.b)  # in place: y keeps x's dtype
+        return y if fuse or add_to is None else add_to.add_(y)
 
     def nbytes(self) -> int:
         return self.w.numel() + self.d.numel() * 2 + self.m.numel() * 2

@@ -130,11 +130,12 @@ class Engine:
                     chunks.append(ChunkResult(hidden, logits))
                 except Exception as exc:  # noqa: BLE001 - that request fails, the step goes on
                     chunks.append(ChunkResult(error=exc))
-            logits = None
+            logits, picks = None, ()
             if plan.decode is not None:
                 d = plan.decode
                 logits = model.decode(list(d.tokens), list(d.caches), list(d.positions))
-        return StepResult(tuple(chunks), logits)
+                picks = tuple(model.argmax(logits))
+        return StepResult(tuple(chunks), logits, picks)
 
     # -- tokenization ---------------------------------------------------------------------------
     def _ids(self, piece: str, tenant: str | None = None) -> tuple[int, ...]:

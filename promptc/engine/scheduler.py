@@ -84,6 +84,7 @@ class Generation:
         self._cancel = threading.Event()
         # decode state (owned by the scheduler thread)
         self.logits: torch.Tensor | None = None
+        self.pick: int | None = None  # greedy: the argmax of ``logits``, when the step computed it
         self.pos = 0
         self.out_ids: list[int] = []
         self.text = TextStream(engine.tokenizer, params.stop)
@@ -361,14 +362,11 @@ class Scheduler:
         if not batch:
             return
         eos = set(self.engine.weights.eos_token_ids)
-        greedy = [g for g in batch if g.params.temperature <= 0]
-        if greedy:  # one argmax for every greedy request
-            stacked = torch.stack([g.logits for g in greedy]) if len(greedy) > 1 else greedy[0].logits[None]
-            picks = dict(zip(map(id, greedy), stacked.argmax(-1).tolist()))
         running = []
         metrics = self.engine.metrics
         for g in batch:
-            tok = picks[id(g)] if g.params.temperature <= 0 else self.engine.sample(g.logits, g.params, g.rng)
+            # greedy: the argmax the step computed with the logits (a prompt's first token: computed here)
+            tok = g.pick if g.pick is not None else self.engine.sample(g.logits, g.params, g.rng)
             now = time.monotonic()
             first = g.last_token_at is None
             ends = tok in eos and not g.params.ignore_eos
@@ -396,12 +394,13 @@ class Scheduler:
             return
         plan = StepPlan(decode=DecodeBatch(tuple(g.out_ids[-1] for g in running),
                                            tuple(g.job.prefill.cache for g in running), tuple(g.pos for g in running)))
-        logits = self.engine.step(plan).logits
+        result = self.engine.step(plan)
         self.stats.decode_steps += 1
         self.stats.batched_tokens += len(running)
         self.stats.max_batch = max(self.stats.max_batch, len(running))
         for i, g in enumerate(running):
-            g.logits = logits[i]
+            g.logits = result.logits[i]
+            g.pick = result.picks[i] if g.params.temperature <= 0 else None
             g.pos += 1
 
     # -- endings ---------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class StepPlan:
 class StepResult:
     chunks: tuple[ChunkResult, ...] = ()
     logits: torch.Tensor | None = None  # (rows, vocab) of the decode batch
+    picks: tuple[int, ...] = ()  # each decode row's argmax (its greedy next token)
 
 
 class EngineCore(Protocol):

@@ -81,6 +81,69 @@ def test_the_fused_rms_norm_matches_torch_rms_norm_then_the_kernel(kernel, bits)
         layer(torch.randn(1, 192), torch.ones(64), 1e-5)
 
 
+@pytest.mark.parametrize("bits", [4, 8])
+def test_the_fused_swiglu_matches_torch_silu_times_up_then_the_kernel(kernel, bits):
+    """``swiglu=True``: x holds [gate | up] and the kernel quantizes silu(gate) * up, as the model's MLP
+    (F.silu(gate) * up, then the down projection) — its own vector e^x (~2 ulp) can move a value across
+    a rounding boundary of its block's int8 grid, one step of one input at most."""
+    g = torch.Generator().manual_seed(12)
+    w = torch.randn(100, 192, generator=g) * 0.05
+    layer = BlockQLinear(kernel, w, None, bits)
+    for rows in (1, 8, 40):
+        gu = torch.randn(rows, 384, generator=g) * 4
+        gu[0, :8] = torch.tensor([-200.0, -90.0, -88.5, 0.0, 88.5, 90.0, 200.0, -0.0])  # exp's clamped ends
+        ref = reference(layer, w, torch.nn.functional.silu(gu[:, :192]) * gu[:, 192:])
+        y = layer(gu, swiglu=True)
+        assert torch.isfinite(y).all()
+        assert (y - ref).abs().max().item() <= 1e-3 * ref.abs().max().item(), rows
+    with pytest.raises(RuntimeError, match="gate and up"):
+        layer(torch.randn(2, 192), swiglu=True)
+    with pytest.raises(RuntimeError, match="cannot be combined"):
+        layer(torch.randn(2, 384), torch.ones(192), 1e-5, swiglu=True)
+
+
+def test_add_to_fuses_the_residual_add_bit_for_bit(kernel):
+    """``add_to=r``: the result is added into r in place and r returned — exactly r + layer(x) (one fp32 add
+    per value, as torch's); with a bias, or an r the kernel cannot write, the add happens after the call."""
+    g = torch.Generator().manual_seed(13)
+    w = torch.randn(70, 96, generator=g) * 0.05
+    for bits in (4, 8):
+        layer = BlockQLinear(kernel, w, None, bits)
+        for rows in (1, 3, 9):
+            x, r = torch.randn(rows, 96, generator=g), torch.randn(rows, 70, generator=g)
+            expected = r + layer(x)
+            out = layer(x, add_to=r)
+            assert out is r and torch.equal(r, expected), rows
+    biased = BlockQLinear(kernel, w, torch.randn(70, generator=g), 4)
+    x, r = torch.randn(4, 96, generator=g), torch.randn(4, 70, generator=g)
+    expected = r + biased(x)
+    assert biased(x, add_to=r) is r and torch.equal(r, expected)
+    strided = torch.randn(70, 4, generator=g).T  # not contiguous: added after the call
+    expected = strided + biased(x)
+    assert torch.equal(biased(x, add_to=strided), expected)
+    with pytest.raises(RuntimeError, match="out must be"):
+        kernel.blockq_linear(x, biased.w, biased.d, biased.m, 4, 70, out=torch.zeros(4, 71))
+
+
+def test_argmax_rows_is_torch_argmax_with_its_ties_and_nan_rule(kernel):
+    """The greedy pick of a decode batch: each row's first maximum, or its first NaN, as torch.argmax."""
+    g = torch.Generator().manual_seed(14)
+    x = torch.randn(9, 49157, generator=g)  # a tail past the last 16-value vector
+    x[1, 10] = x[1, 20] = x[1, 49156] = 1e9  # ties: the first one
+    x[2, 49156] = 1e9  # the maximum in the tail
+    x[3, 100], x[3, 5] = float("nan"), float("nan")  # NaN wins, the first one
+    x[4, 49150] = float("nan")
+    x[5, 7] = float("inf")
+    x[6] = -float("inf")  # every value -inf: index 0
+    x[7, 3] = float("nan")
+    x[7, 2] = float("inf")
+    assert kernel.argmax_rows(x).tolist() == x.argmax(-1).tolist() == [
+        int(x[0].argmax()), 10, 49156, 5, 49150, 7, 0, 3, int(x[8].argmax())]
+    assert kernel.argmax_rows(x[4:5, :3]).tolist() == [int(x[4, :3].argmax())]
+    with pytest.raises(RuntimeError, match="2-D float32"):
+        kernel.argmax_rows(x[0])
+
+
 def test_a_row_is_computed_the_same_whatever_else_is_in_the_call(kernel):
     g = torch.Generator().manual_seed(3)
     w = torch.randn(200, 128, generator=g) * 0.05
@@ -235,6 +298,44 @@ def test_decode_attention_writes_the_new_kv_then_matches_torch_attention(kernel,
     assert torch.equal(kl, k_ref) and torch.equal(vl, v_ref) and torch.equal(kl[2], untouched)
     ref = sdpa_reference(q, k_ref.float(), v_ref.float(), slots, pos)
     assert out.dtype == torch.float32 and out.shape == ref.shape and (out - ref).abs().max().item() <= 1e-5
+
+
+def rope_reference(x, cos, sin_s):
+    """Transformer._rope: x * cos + roll(x, hd/2) * sin_signed, per head."""
+    return torch.addcmul(x * cos[:, None], torch.roll(x, x.shape[-1] // 2, -1), sin_s[:, None])
+
+
+@pytest.mark.parametrize("hd", [64, 24], ids=["hd64", "hd24"])
+def test_decode_attention_applies_rope_and_reads_strided_rows(kernel, hd):
+    """With cos/sin_signed the kernel rotates q and the new k at each row's position before writing and
+    attending (the model's decode passes views of its fused QKV projection, rows strided): the same as
+    rotating with torch first and passing contiguous tensors, up to the rounding of one multiply-add."""
+    g = torch.Generator().manual_seed(hd + 1)
+    S, nkv, cap, grp, n = 4, 3, 32, 3, 3
+    kl = torch.randn(S, nkv, cap, hd, generator=g).half()
+    vl = torch.randn(S, nkv, cap, hd, generator=g).half()
+    slots, pos = torch.tensor([2, 0, 3]), torch.tensor([9, 0, 31])
+    qkv = torch.randn(n, (nkv * grp + 2 * nkv) * hd, generator=g)
+    qo, ko = nkv * grp * hd, nkv * hd
+    q = qkv[:, :qo].view(n, nkv * grp, hd)
+    k = qkv[:, qo: qo + ko].view(n, nkv, hd)
+    v = qkv[:, qo + ko:].view(n, nkv, hd)
+    assert not q.is_contiguous()
+    angles = torch.rand(n, hd // 2, generator=g) * 6
+    cos = torch.cat([angles.cos(), angles.cos()], -1)
+    sin_s = torch.cat([-angles.sin(), angles.sin()], -1)
+    k_ref, v_ref = kl.clone(), vl.clone()
+    out_ref = kernel.decode_attention(rope_reference(q, cos, sin_s).contiguous(),
+                                      rope_reference(k, cos, sin_s).contiguous(), v.contiguous(), k_ref, v_ref,
+                                      slots, pos, 1 / hd ** 0.5)
+    out = kernel.decode_attention(q, k, v, kl, vl, slots, pos, 1 / hd ** 0.5, cos, sin_s)
+    assert torch.equal(vl, v_ref)
+    assert (kl.float() - k_ref.float()).abs().max().item() <= 2 ** -10 * k_ref.float().abs().max().item()
+    assert (out - out_ref).abs().max().item() <= 1e-5
+    with pytest.raises(RuntimeError, match="go together"):
+        kernel.decode_attention(q, k, v, kl, vl, slots, pos, 0.1, cos)
+    with pytest.raises(RuntimeError, match=r"\(n, hd\)"):
+        kernel.decode_attention(q, k, v, kl, vl, slots, pos, 0.1, cos[:2], sin_s[:2])
 
 
 def test_decode_attention_checks_its_arguments(kernel):

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <type_traits>
 #include <vector>
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -33,6 +34,30 @@ namespace {
 constexpr int QK = 32;      // values per block
 constexpr int TILE = 16;    // output features per tile
 constexpr int ROWCHUNK = 8; // rows sharing one pass over the weights
+#ifndef PFD
+#define PFD 2048
+#endif
+
+#if defined(__AVX512F__)
+// e^x for 16 floats (x <= 0 here: scores minus their maximum), Cephes' degree-6 polynomial on
+// x - n ln2 and a 2^n scale; ~2 ulp. Hand-written: the compiler has no vector exp without SVML, and
+// one scalar std::exp per cached token and query head was most of a long-context step.
+inline __m512 exp16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 y = _mm512_set1_ps(1.9875691500E-4f);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507E-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073E-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894E-2f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459E-1f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201E-1f));
+  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  return _mm512_scalef_ps(y, n);
+}
+#endif
 
 struct QAct {                // quantized activations of M rows
   int64_t nb;                // blocks per row
@@ -40,43 +65,104 @@ struct QAct {                // quantized activations of M rows
   std::vector<float> a, s;   // M * nb: per-block scale, scaled sum
 };
 
-// With ``norm`` (the RMSNorm weight, K floats) each row is first RMS-normalised,
-// x * (1 / sqrt(mean(x^2) + eps)) * norm, fused here instead of six torch ops before the call.
+// One row's value k: x[k], or with ``swiglu`` (x holding [gate | up], 2K values) silu(gate[k]) * up[k].
 template <typename T>
-void quantize_rows(const T* x, int64_t M, int64_t K, QAct& qa, const float* norm, float eps) {
+inline float row_value(const T* xr, int64_t k, int64_t K, bool swiglu) {
+  if (!swiglu) return static_cast<float>(xr[k]);
+  const float g = static_cast<float>(xr[k]);
+  return g / (1.f + std::exp(-g)) * static_cast<float>(xr[K + k]);
+}
+
+// Quantize one block of 32 values v (already normalised) into qb; a: the scale, s: the scaled sum.
+inline void quantize_block(const float* v, int8_t* qb, float& a, float& s) {
+  float amax = 0.f;
+  for (int j = 0; j < QK; ++j) amax = std::max(amax, std::fabs(v[j]));
+  const float d = amax / 127.f;
+  const float id = d != 0.f ? 1.f / d : 0.f;
+  int sum = 0;
+  for (int j = 0; j < QK; ++j) {
+    // nearbyint: round half to even, as torch.round (the tests' reference)
+    const int q = static_cast<int>(std::nearbyint(v[j] * id));
+    qb[j] = static_cast<int8_t>(q);
+    sum += q;
+  }
+  a = d;
+  s = d * static_cast<float>(sum);
+}
+
+#if defined(__AVX512F__)
+// The same for float rows, 16 values at a time: the same products and the same round-half-to-even
+// (cvtps_epi32 under the default rounding mode), so the same bytes as quantize_block.
+inline void quantize_block16(__m512 v0, __m512 v1, int8_t* qb, float& a, float& s) {
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+  const float d = amax / 127.f;
+  const __m512 id = _mm512_set1_ps(d != 0.f ? 1.f / d : 0.f);
+  const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
+  const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtepi32_epi8(q0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16), _mm512_cvtepi32_epi8(q1));
+  a = d;
+  s = d * static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)));
+}
+
+// silu(g) * u for 16 floats, silu(g) = g / (1 + e^-g); e^-g clamped where it would overflow (silu -> 0)
+inline __m512 swiglu16(const float* g, const float* u) {
+  const __m512 gv = _mm512_loadu_ps(g);
+  const __m512 e = exp16(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), gv), _mm512_set1_ps(88.f)));
+  return _mm512_mul_ps(_mm512_div_ps(gv, _mm512_add_ps(e, _mm512_set1_ps(1.f))), _mm512_loadu_ps(u));
+}
+#endif
+
+// Row r's K inputs start at x + r * ldx. With ``norm`` (the RMSNorm weight, K floats) each row is first
+// RMS-normalised, x * (1 / sqrt(mean(x^2) + eps)) * norm, fused here instead of six torch ops before the
+// call; with ``swiglu`` a row holds [gate | up] (ldx >= 2K) and its inputs are silu(gate) * up, fused here
+// instead of three torch ops after the gate/up projection.
+template <typename T>
+void quantize_rows(const T* x, int64_t M, int64_t K, int64_t ldx, QAct& qa, const float* norm, float eps,
+                   bool swiglu) {
   const int64_t nb = qa.nb;
   at::parallel_for(0, M, 1, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * ldx;
       float scale = 1.f;
       if (norm != nullptr) {
         float ss = 0.f;
         for (int64_t k = 0; k < K; ++k) {
-          const float v = static_cast<float>(x[r * K + k]);
+          const float v = row_value(xr, k, K, swiglu);
           ss += v * v;
         }
         scale = 1.f / std::sqrt(ss / static_cast<float>(K) + eps);
       }
       for (int64_t b = 0; b < nb; ++b) {
-        const T* xb = x + r * K + b * QK;
-        float v[QK];
-        float amax = 0.f;
-        for (int j = 0; j < QK; ++j) {
-          v[j] = static_cast<float>(xb[j]);
-          if (norm != nullptr) v[j] = v[j] * scale * norm[b * QK + j];
-          amax = std::max(amax, std::fabs(v[j]));
-        }
-        const float d = amax / 127.f;
-        const float id = d != 0.f ? 1.f / d : 0.f;
         int8_t* qb = qa.q.data() + (r * nb + b) * QK;
-        int sum = 0;
-        for (int j = 0; j < QK; ++j) {
-          // nearbyint: round half to even, as torch.round (the tests' reference)
-          const int q = static_cast<int>(std::nearbyint(v[j] * id));
-          qb[j] = static_cast<int8_t>(q);
-          sum += q;
+        float& a = qa.a[r * nb + b];
+        float& s = qa.s[r * nb + b];
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+          const float* xb = xr + b * QK;
+          __m512 v0, v1;
+          if (swiglu) {
+            v0 = swiglu16(xb, xb + K);
+            v1 = swiglu16(xb + 16, xb + K + 16);
+          } else {
+            v0 = _mm512_loadu_ps(xb);
+            v1 = _mm512_loadu_ps(xb + 16);
+          }
+          if (norm != nullptr) {
+            const __m512 sv = _mm512_set1_ps(scale);
+            v0 = _mm512_mul_ps(_mm512_mul_ps(v0, sv), _mm512_loadu_ps(norm + b * QK));
+            v1 = _mm512_mul_ps(_mm512_mul_ps(v1, sv), _mm512_loadu_ps(norm + b * QK + 16));
+          }
+          quantize_block16(v0, v1, qb, a, s);
+          continue;
         }
-        qa.a[r * nb + b] = d;
-        qa.s[r * nb + b] = d * static_cast<float>(sum);
+#endif
+        float v[QK];
+        for (int j = 0; j < QK; ++j) {
+          v[j] = row_value(xr, b * QK + j, K, swiglu);
+          if (norm != nullptr) v[j] = v[j] * scale * norm[b * QK + j];
+        }
+        quantize_block(v, qb, a, s);
       }
     }
   });
@@ -84,15 +170,20 @@ void quantize_rows(const T* x, int64_t M, int64_t K, QAct& qa, const float* norm
 
 inline float h2f(uint16_t h) { return static_cast<float>(c10::Half(h, c10::Half::from_bits())); }
 
+// acc: add into y (a fused residual connection, y + W x) instead of overwriting it
 template <typename OUT>
-inline void store16(OUT* y, const float* v, int n) {
-  for (int i = 0; i < n; ++i) y[i] = static_cast<OUT>(v[i]);
+inline void store16(OUT* y, const float* v, int n, bool acc) {
+  if (acc) {
+    for (int i = 0; i < n; ++i) y[i] = static_cast<OUT>(static_cast<float>(y[i]) + v[i]);
+  } else {
+    for (int i = 0; i < n; ++i) y[i] = static_cast<OUT>(v[i]);
+  }
 }
 
 // One tile (16 output features) for R rows starting at r0; writes y[(r0+r)*N + 16t + i], i < nvalid.
 template <int BITS, int R, typename OUT>
 inline void tile_rows(const uint8_t* w, const uint16_t* d, const uint16_t* m, int64_t nb, const QAct& qa, int64_t r0,
-                      OUT* y, int64_t N, int64_t n0, int nvalid) {
+                      OUT* y, int64_t N, int64_t n0, int nvalid, bool acc) {
   constexpr int WB = BITS == 4 ? 256 : 512;  // weight bytes per (tile, block)
   float res[R][TILE];
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
@@ -101,6 +192,7 @@ inline void tile_rows(const uint8_t* w, const uint16_t* d, const uint16_t* m, in
   const __m512i nib = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* wb = w + b * WB;
+    for (int l = 0; l < WB; l += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + PFD + l), _MM_HINT_T0);
     __m512i iacc[R];
     for (int r = 0; r < R; ++r) iacc[r] = _mm512_setzero_si512();
     const int8_t* arow[R];
@@ -196,23 +288,23 @@ inline void tile_rows(const uint8_t* w, const uint16_t* d, const uint16_t* m, in
     }
   }
 #endif
-  for (int r = 0; r < R; ++r) store16(y + (r0 + r) * N + n0, res[r], nvalid);
+  for (int r = 0; r < R; ++r) store16(y + (r0 + r) * N + n0, res[r], nvalid, acc);
 }
 
 template <int BITS, typename OUT>
 void run_rows(int R, const uint8_t* w, const uint16_t* d, const uint16_t* m, int64_t nb, const QAct& qa, int64_t r0,
-              OUT* y, int64_t N, int64_t n0, int nvalid) {
+              OUT* y, int64_t N, int64_t n0, int nvalid, bool acc) {
   switch (R) {
-#define CASE(k) case k: tile_rows<BITS, k, OUT>(w, d, m, nb, qa, r0, y, N, n0, nvalid); break;
+#define CASE(k) case k: tile_rows<BITS, k, OUT>(w, d, m, nb, qa, r0, y, N, n0, nvalid, acc); break;
     CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7)
-    default: tile_rows<BITS, 8, OUT>(w, d, m, nb, qa, r0, y, N, n0, nvalid); break;
+    default: tile_rows<BITS, 8, OUT>(w, d, m, nb, qa, r0, y, N, n0, nvalid, acc); break;
 #undef CASE
   }
 }
 
 template <typename OUT>
 void run(const uint8_t* wp, const uint16_t* dp, const uint16_t* mp, int64_t tiles, int64_t nb, int64_t bits,
-         const QAct& qa, int64_t M, OUT* y, int64_t N) {
+         const QAct& qa, int64_t M, OUT* y, int64_t N, bool acc) {
   const int64_t wtile = nb * (bits == 4 ? 256 : 512);
   // grain: 4 tiles (64 features) per task at least, so a task's weights amortise the dispatch
   at::parallel_for(0, tiles, 4, [&](int64_t t0, int64_t t1) {
@@ -221,9 +313,9 @@ void run(const uint8_t* wp, const uint16_t* dp, const uint16_t* mp, int64_t tile
       for (int64_t r0 = 0; r0 < M; r0 += ROWCHUNK) {
         const int R = static_cast<int>(std::min<int64_t>(ROWCHUNK, M - r0));
         if (bits == 4) run_rows<4, OUT>(R, wp + t * wtile, dp + t * nb * TILE, mp + t * nb * TILE, nb, qa, r0, y, N,
-                                        t * TILE, nvalid);
+                                        t * TILE, nvalid, acc);
         else run_rows<8, OUT>(R, wp + t * wtile, dp + t * nb * TILE, mp + t * nb * TILE, nb, qa, r0, y, N,
-                              t * TILE, nvalid);
+                              t * TILE, nvalid, acc);
       }
     }
   });
@@ -231,10 +323,12 @@ void run(const uint8_t* wp, const uint16_t* dp, const uint16_t* mp, int64_t tile
 
 }  // namespace
 
-// x: (M, K) float32 or bfloat16, K = 32 * nb; w, d, m packed as described above; n: out_features.
-// Returns (M, n) in x's dtype.
+// x: (M, K) float32 or bfloat16, K = 32 * nb (with swiglu: (M, 2K), [gate | up], the inputs silu(gate) * up);
+// w, d, m packed as described above; n: out_features. Returns (M, n) in x's dtype; with ``out`` (M, n) in
+// x's dtype, contiguous, adds the result into it and returns it (a residual connection fused).
 torch::Tensor blockq_linear(torch::Tensor x, torch::Tensor w, torch::Tensor d, torch::Tensor m, int64_t bits,
-                            int64_t n, std::optional<torch::Tensor> norm, double eps) {
+                            int64_t n, std::optional<torch::Tensor> norm, double eps, bool swiglu,
+                            std::optional<torch::Tensor> out) {
   TORCH_CHECK(bits == 4 || bits == 8, "blockq_linear: bits must be 4 or 8");
   TORCH_CHECK(x.dim() == 2, "blockq_linear: x must be 2-D (rows, in_features)");
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16,
@@ -249,8 +343,11 @@ torch::Tensor blockq_linear(torch::Tensor x, torch::Tensor w, torch::Tensor d, t
   const int64_t nb = d.size(1) / TILE;
   TORCH_CHECK(w.size(1) == nb * (bits == 4 ? 256 : 512), "blockq_linear: w shape");
   TORCH_CHECK(n > (tiles - 1) * TILE && n <= tiles * TILE, "blockq_linear: n does not match the tiles");
-  const int64_t K = x.size(1);
-  TORCH_CHECK(K == nb * QK, "blockq_linear: x has ", K, " features, the weight expects ", nb * QK);
+  const int64_t K = nb * QK;
+  const int64_t ldx = x.size(1);
+  TORCH_CHECK(ldx == (swiglu ? 2 * K : K), "blockq_linear: x has ", ldx, " features, the weight expects ",
+              swiglu ? 2 * K : K, swiglu ? " (gate and up)" : "");
+  TORCH_CHECK(!(swiglu && norm.has_value()), "blockq_linear: norm and swiglu cannot be combined");
   const float* np = nullptr;
   if (norm.has_value()) {
     TORCH_CHECK(norm->scalar_type() == at::kFloat && norm->is_contiguous() && norm->numel() == K,
@@ -259,22 +356,32 @@ torch::Tensor blockq_linear(torch::Tensor x, torch::Tensor w, torch::Tensor d, t
   }
   auto xc = x.contiguous();
   const int64_t M = xc.size(0);
+  torch::Tensor y;
+  if (out.has_value()) {
+    TORCH_CHECK(out->scalar_type() == x.scalar_type() && out->is_contiguous() && out->dim() == 2 &&
+                    out->size(0) == M && out->size(1) == n,
+                "blockq_linear: out must be a contiguous (", M, ", ", n, ") tensor of x's dtype");
+    TORCH_CHECK(!out->is_same(xc), "blockq_linear: out cannot be the input");
+    y = *out;
+  } else {
+    y = torch::empty({M, n}, x.options());
+  }
+  if (M == 0) return y;
   QAct qa;
   qa.nb = nb;
-  qa.q.assign(M * nb * QK, 0);
-  qa.a.assign(M * nb, 0.f);
-  qa.s.assign(M * nb, 0.f);
-  auto y = torch::empty({M, n}, x.options());
-  if (M == 0) return y;
+  qa.q.resize(M * nb * QK);
+  qa.a.resize(M * nb);
+  qa.s.resize(M * nb);
   const uint8_t* wp = w.data_ptr<uint8_t>();
   const uint16_t* dp = reinterpret_cast<const uint16_t*>(d.data_ptr<at::Half>());
   const uint16_t* mp = reinterpret_cast<const uint16_t*>(m.data_ptr<at::Half>());
+  const bool acc = out.has_value();
   if (xc.scalar_type() == at::kFloat) {
-    quantize_rows(xc.data_ptr<float>(), M, K, qa, np, static_cast<float>(eps));
-    run(wp, dp, mp, tiles, nb, bits, qa, M, y.data_ptr<float>(), n);
+    quantize_rows(xc.data_ptr<float>(), M, K, ldx, qa, np, static_cast<float>(eps), swiglu);
+    run(wp, dp, mp, tiles, nb, bits, qa, M, y.data_ptr<float>(), n, acc);
   } else {
-    quantize_rows(xc.data_ptr<at::BFloat16>(), M, K, qa, np, static_cast<float>(eps));
-    run(wp, dp, mp, tiles, nb, bits, qa, M, y.data_ptr<at::BFloat16>(), n);
+    quantize_rows(xc.data_ptr<at::BFloat16>(), M, K, ldx, qa, np, static_cast<float>(eps), swiglu);
+    run(wp, dp, mp, tiles, nb, bits, qa, M, y.data_ptr<at::BFloat16>(), n, acc);
   }
   return y;
 }
@@ -327,26 +434,6 @@ inline void axpy_hd(float* y, float a, const KV* x, int64_t hd) {
   for (int64_t i = 0; i < hd; ++i) y[i] += a * kv_at(x, i);
 }
 
-#if defined(__AVX512F__)
-// e^x for 16 floats (x <= 0 here: scores minus their maximum), Cephes' degree-6 polynomial on
-// x - n ln2 and a 2^n scale; ~2 ulp. Hand-written: the compiler has no vector exp without SVML, and
-// one scalar std::exp per cached token and query head was most of a long-context step.
-inline __m512 exp16(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500E-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507E-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073E-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894E-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459E-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201E-1f));
-  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-  return _mm512_scalef_ps(y, n);
-}
-#endif
 
 // p[0..len) = exp(p - max(p)); returns 1 / sum.
 inline float softmax_inplace(float* p, int64_t len) {
@@ -421,22 +508,45 @@ void head64(const float* qv, const KV* kb, const KV* vb, int64_t ks2, int64_t vs
 }
 #endif
 
+// The row/head layout of q, knew, vnew: element (r, h, i) at p[r * row + h * hd + i].
+struct Rows {
+  const float* p;
+  int64_t row;
+};
+
+// RoPE on one head: out[i] = x[i] * cos[i] + x[(i + hd/2) % hd] * sin_signed[i] (the model's rotate-half
+// form, as Transformer._rope: x * cos + roll(x, hd/2) * sin_signed).
+inline void rope_head(const float* x, const float* cos, const float* sin_s, int64_t hd, float* out) {
+  const int64_t half = hd / 2;
+  for (int64_t i = 0; i < hd; ++i) out[i] = x[i] * cos[i] + x[i < half ? i + half : i - half] * sin_s[i];
+}
+
 template <typename KV>
-void attend_rows(const float* Q, const float* KN, const float* VN, KV* K, KV* V, const int64_t* sp, const int64_t* pp,
-                 int64_t n, int64_t nkv, int64_t g, int64_t hd, int64_t ks0, int64_t ks1, int64_t ks2, int64_t vs0,
-                 int64_t vs1, int64_t vs2, float scale, float* O) {
+void attend_rows(Rows Q, Rows KN, Rows VN, const float* COS, const float* SIN, KV* K, KV* V, const int64_t* sp,
+                 const int64_t* pp, int64_t n, int64_t nkv, int64_t g, int64_t hd, int64_t ks0, int64_t ks1,
+                 int64_t ks2, int64_t vs0, int64_t vs1, int64_t vs2, float scale, float* O) {
   at::parallel_for(0, n * nkv, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> p, inv(g);
+    std::vector<float> p, inv(g), qbuf(g * hd), kbuf(hd);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t r = t / nkv, h = t % nkv, s = sp[r], len = pp[r] + 1;
       KV* kb = K + s * ks0 + h * ks1;
       KV* vb = V + s * vs0 + h * vs1;
+      const float* qv = Q.p + r * Q.row + h * g * hd;  // the g query heads of KV head h, consecutive
+      const float* kn = KN.p + r * KN.row + h * hd;
+      if (COS != nullptr) {  // RoPE at the row's position, fused here instead of six torch ops per layer
+        const float* c = COS + r * hd;
+        const float* sn = SIN + r * hd;
+        for (int64_t gi = 0; gi < g; ++gi) rope_head(qv + gi * hd, c, sn, hd, qbuf.data() + gi * hd);
+        rope_head(kn, c, sn, hd, kbuf.data());
+        qv = qbuf.data();
+        kn = kbuf.data();
+      }
+      const float* vn = VN.p + r * VN.row + h * hd;
       for (int64_t i = 0; i < hd; ++i) {
-        kb[pp[r] * ks2 + i] = static_cast<KV>(KN[(r * nkv + h) * hd + i]);
-        vb[pp[r] * vs2 + i] = static_cast<KV>(VN[(r * nkv + h) * hd + i]);
+        kb[pp[r] * ks2 + i] = static_cast<KV>(kn[i]);
+        vb[pp[r] * vs2 + i] = static_cast<KV>(vn[i]);
       }
       p.resize(g * len);
-      const float* qv = Q + (r * nkv * g + h * g) * hd;  // the g query heads of KV head h, consecutive
       float* o = O + (r * nkv * g + h * g) * hd;
 #if defined(__AVX512F__)
       if (hd == 64 && g >= 1 && g <= 4) {
@@ -466,8 +576,12 @@ void attend_rows(const float* Q, const float* KN, const float* VN, KV* K, KV* V,
 }
 }  // namespace
 
+// q: (n, nkv*g, hd), knew, vnew: (n, nkv, hd), float32, each with its heads and values contiguous (any row
+// stride: views of one fused QKV projection's output need no copy). With cos and sin_signed ((n, hd)
+// float32, the RoPE tables at each row's position), q and knew are rotated first, as Transformer._rope.
 torch::Tensor decode_attention(torch::Tensor q, torch::Tensor knew, torch::Tensor vnew, torch::Tensor kl,
-                               torch::Tensor vl, torch::Tensor slots, torch::Tensor pos, double scale) {
+                               torch::Tensor vl, torch::Tensor slots, torch::Tensor pos, double scale,
+                               std::optional<torch::Tensor> cos, std::optional<torch::Tensor> sin_signed) {
   TORCH_CHECK(q.scalar_type() == at::kFloat && knew.scalar_type() == at::kFloat && vnew.scalar_type() == at::kFloat,
               "decode_attention: q, knew and vnew must be float32");
   TORCH_CHECK((kl.scalar_type() == at::kFloat || kl.scalar_type() == at::kHalf) && vl.scalar_type() == kl.scalar_type(),
@@ -484,21 +598,84 @@ torch::Tensor decode_attention(torch::Tensor q, torch::Tensor knew, torch::Tenso
   TORCH_CHECK(kl.size(3) == hd && vl.sizes() == kl.sizes() && kl.stride(3) == 1 && vl.stride(3) == 1,
               "decode_attention: kl/vl shape, or hd not contiguous");
   TORCH_CHECK(slots.numel() == n && pos.numel() == n, "decode_attention: one slot and position per row");
-  auto qc = q.contiguous(), kc = knew.contiguous(), vc = vnew.contiguous();
+  TORCH_CHECK(cos.has_value() == sin_signed.has_value(), "decode_attention: cos and sin_signed go together");
+  // rows may be strided; heads and values within a row must be contiguous
+  auto rows = [](const torch::Tensor& t) {
+    return (t.stride(2) == 1 && t.stride(1) == t.size(2)) ? t : t.contiguous();
+  };
+  auto qc = rows(q), kc = rows(knew), vc = rows(vnew);
   auto sc = slots.contiguous(), pc = pos.contiguous();
   const int64_t* sp = sc.data_ptr<int64_t>();
   const int64_t* pp = pc.data_ptr<int64_t>();
   for (int64_t r = 0; r < n; ++r)
     TORCH_CHECK(sp[r] >= 0 && sp[r] < S && pp[r] >= 0 && pp[r] < cap, "decode_attention: slot or position out of range");
-  auto out = torch::empty({n, nkv * g, hd}, q.options());
+  torch::Tensor cc, snc;
+  const float* cp = nullptr;
+  const float* snp = nullptr;
+  if (cos.has_value()) {
+    TORCH_CHECK(cos->scalar_type() == at::kFloat && sin_signed->scalar_type() == at::kFloat && cos->dim() == 2 &&
+                    cos->size(0) == n && cos->size(1) == hd && sin_signed->sizes() == cos->sizes(),
+                "decode_attention: cos and sin_signed must be (n, hd) float32");
+    cc = cos->contiguous();
+    snc = sin_signed->contiguous();
+    cp = cc.data_ptr<float>();
+    snp = snc.data_ptr<float>();
+  }
+  auto out = torch::empty({n, nkv * g, hd}, q.options().memory_format(at::MemoryFormat::Contiguous));
+  const Rows Q{qc.data_ptr<float>(), qc.stride(0)}, KN{kc.data_ptr<float>(), kc.stride(0)},
+      VN{vc.data_ptr<float>(), vc.stride(0)};
   if (kl.scalar_type() == at::kFloat)
-    attend_rows(qc.data_ptr<float>(), kc.data_ptr<float>(), vc.data_ptr<float>(), kl.data_ptr<float>(),
-                vl.data_ptr<float>(), sp, pp, n, nkv, g, hd, kl.stride(0), kl.stride(1), kl.stride(2), vl.stride(0),
-                vl.stride(1), vl.stride(2), static_cast<float>(scale), out.data_ptr<float>());
+    attend_rows(Q, KN, VN, cp, snp, kl.data_ptr<float>(), vl.data_ptr<float>(), sp, pp, n, nkv, g, hd, kl.stride(0),
+                kl.stride(1), kl.stride(2), vl.stride(0), vl.stride(1), vl.stride(2), static_cast<float>(scale),
+                out.data_ptr<float>());
   else
-    attend_rows(qc.data_ptr<float>(), kc.data_ptr<float>(), vc.data_ptr<float>(), kl.data_ptr<at::Half>(),
-                vl.data_ptr<at::Half>(), sp, pp, n, nkv, g, hd, kl.stride(0), kl.stride(1), kl.stride(2),
-                vl.stride(0), vl.stride(1), vl.stride(2), static_cast<float>(scale), out.data_ptr<float>());
+    attend_rows(Q, KN, VN, cp, snp, kl.data_ptr<at::Half>(), vl.data_ptr<at::Half>(), sp, pp, n, nkv, g, hd,
+                kl.stride(0), kl.stride(1), kl.stride(2), vl.stride(0), vl.stride(1), vl.stride(2),
+                static_cast<float>(scale), out.data_ptr<float>());
+  return out;
+}
+
+// The index of each row's largest value, as torch.argmax: the first maximum, or the first NaN where a row
+// has one. x: (B, V) float32. Hand-written because torch's argmax over a (8, 49152) float tensor takes
+// ~175 us on 2 CPU threads, longer than the rest of a decode step's sampling.
+namespace {
+int64_t argmax_row(const float* x, int64_t V) {
+  float mx = -INFINITY;
+  int64_t i = 0;
+  bool nan = false;
+#if defined(__AVX512F__)
+  __m512 mv = _mm512_set1_ps(-INFINITY);
+  __mmask16 un = 0;
+  for (; i + 16 <= V; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    un |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    mv = _mm512_max_ps(mv, v);
+  }
+  nan = un != 0;
+  if (!nan) mx = _mm512_reduce_max_ps(mv);
+#endif
+  for (; i < V && !nan; ++i) {
+    nan = std::isnan(x[i]);
+    mx = std::max(mx, x[i]);
+  }
+  for (int64_t j = 0; j < V; ++j)
+    if (nan ? std::isnan(x[j]) : x[j] == mx) return j;
+  return 0;
+}
+}  // namespace
+
+torch::Tensor argmax_rows(torch::Tensor x) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat && x.dim() == 2 && x.device().is_cpu(),
+              "argmax_rows: x must be a 2-D float32 CPU tensor");
+  TORCH_CHECK(x.size(1) > 0, "argmax_rows: rows must not be empty");
+  auto xc = x.contiguous();
+  const int64_t B = xc.size(0), V = xc.size(1);
+  auto out = torch::empty({B}, x.options().dtype(at::kLong));
+  const float* xp = xc.data_ptr<float>();
+  int64_t* op = out.data_ptr<int64_t>();
+  at::parallel_for(0, B, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) op[r] = argmax_row(xp + r * V, V);
+  });
   return out;
 }
 
@@ -515,9 +692,13 @@ std::string isa() {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("blockq_linear", &blockq_linear, "block-quantized linear (Q4_1/Q8_0 weights x Q8_1 activations)",
           pybind11::arg("x"), pybind11::arg("w"), pybind11::arg("d"), pybind11::arg("m"), pybind11::arg("bits"),
-          pybind11::arg("n"), pybind11::arg("norm") = pybind11::none(), pybind11::arg("eps") = 0.0);
+          pybind11::arg("n"), pybind11::arg("norm") = pybind11::none(), pybind11::arg("eps") = 0.0,
+          pybind11::arg("swiglu") = false, pybind11::arg("out") = pybind11::none());
   mod.def("decode_attention", &decode_attention, "one-token attention over a KV slab, new K/V written first",
           pybind11::arg("q"), pybind11::arg("knew"), pybind11::arg("vnew"), pybind11::arg("kl"), pybind11::arg("vl"),
-          pybind11::arg("slots"), pybind11::arg("pos"), pybind11::arg("scale"));
+          pybind11::arg("slots"), pybind11::arg("pos"), pybind11::arg("scale"), pybind11::arg("cos") = pybind11::none(),
+          pybind11::arg("sin_signed") = pybind11::none());
+  mod.def("argmax_rows", &argmax_rows, "each row's argmax (the first maximum; the first NaN if any)",
+          pybind11::arg("x"));
   mod.def("isa", &isa, "the instruction set this build uses");
 }
