@@ -268,6 +268,24 @@ class Transformer:
         v = qkv[:, self.q_out + self.k_out:].view(T, nkv, hd)
         return q, k, v
 
+    def _prefill_qkv(self, L: dict, li: int, x: torch.Tensor, cache: KVCache, start: int, cos: torch.Tensor,
+                     sin_s: torch.Tensor) -> torch.Tensor:
+        """A prompt chunk's queries ``(1, heads, T, hd)`` in the attention dtype (4-D, a batch of one: that
+        selects torch's fused CPU attention; 3-D inputs fall back to a ~4x slower path), its K/V written into
+        layer ``li`` of ``cache`` at ``start``. On the compiled kernel one call does RoPE and the writes, with
+        the same RoPE code as the decode step."""
+        if self._attn is not None:
+            cfg = self.cfg
+            qkv = self._normed(L["qkv"], x, L["attn_norm"])
+            T = x.shape[0]
+            return self._attn.rope_qkv(qkv, cos.view(T, -1), sin_s.view(T, -1), cfg.n_heads, cfg.n_kv_heads,
+                                       cache.k[li], cache.v[li], start).unsqueeze(0)
+        q, k, v = self._qkv(L, x, cos, sin_s)
+        end = start + x.shape[0]
+        cache.k[li, :, start:end] = k.transpose(0, 1)
+        cache.v[li, :, start:end] = v.transpose(0, 1)
+        return q.transpose(0, 1).unsqueeze(0).to(self.attn_dtype)
+
     def _mlp(self, L: dict, x: torch.Tensor) -> torch.Tensor:
         """``x + mlp(x)``; on the block kernel SwiGLU and the residual add are fused into the down projection
         (x is updated in place: every caller's x is a tensor of this forward's own)."""
@@ -326,20 +344,16 @@ class Transformer:
         pruned = keep is not None and len(keep) < T
         last = len(self.layers) - 1
         for li, L in enumerate(self.layers):
-            q, k, v = self._qkv(L, x, cos, sin_s)
-            cache.k[li, :, start:end] = k.transpose(0, 1)
-            cache.v[li, :, start:end] = v.transpose(0, 1)
+            q4 = self._prefill_qkv(L, li, x, cache, start, cos, sin_s)  # (1, heads, T, hd); K/V written
             layer_mask = mask
             if li == last and pruned:
                 if not keep:
                     break
                 rows = torch.tensor(keep, dtype=torch.long, device=self.device)
-                q, x = q[rows], x[rows]
+                q4, x = q4[:, :, rows], x[rows]
                 layer_mask = torch.arange(end, device=self.device)[None, :] <= (start + rows)[:, None]
-            n = q.shape[0]
-            # 4-D (batch of one) inputs select torch's fused CPU kernel; 3-D ones fall back to a ~4x slower path.
+            n = q4.shape[2]
             # the keys and values as stored (this chunk's too): cached and cold prefill attend over the same values
-            q4 = q.transpose(0, 1).unsqueeze(0).to(self.attn_dtype)
             keys = cache.k[li, :, :end].unsqueeze(0).to(self.attn_dtype)
             values = cache.v[li, :, :end].unsqueeze(0).to(self.attn_dtype)
             if layer_mask is None:

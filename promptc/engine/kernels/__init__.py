@@ -26,7 +26,10 @@ from pathlib import Path
 SOURCE = Path(__file__).with_name("blockq.cpp")
 BLOCK = 32  # values per quantization block (GGUF Q4_1 / Q8_0)
 TILE = 16  # output features per kernel tile (one AVX-512 lane each)
-CFLAGS = ["-O3", "-march=native", "-fno-math-errno"]
+# -fopenmp: at::parallel_for is a header template that runs its range on the calling thread unless the
+# extension itself is compiled with OpenMP (it then joins the libgomp torch already loaded, so --threads holds)
+CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fopenmp"]
+LDFLAGS = ["-fopenmp"]
 
 
 def _cpu_flags() -> str:
@@ -45,7 +48,7 @@ def build_key() -> str:
     import torch
 
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode(),
+    for part in (SOURCE.read_bytes(), " ".join(CFLAGS + LDFLAGS).encode(), torch.__version__.encode(),
                  sys.version.encode(), _cpu_flags().encode()):
         h.update(part)
         h.update(b"\0")
@@ -84,8 +87,8 @@ def build(verbose: bool = False):
     with open(d / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _built_path(key) is None:
-            cpp_load(name=_name(key), sources=[str(SOURCE)], extra_cflags=CFLAGS, build_directory=str(d),
-                     verbose=verbose, is_python_module=True)
+            cpp_load(name=_name(key), sources=[str(SOURCE)], extra_cflags=CFLAGS, extra_ldflags=LDFLAGS,
+                     build_directory=str(d), verbose=verbose, is_python_module=True)
     path = _built_path(key)
     if path is None:
         raise RuntimeError(f"the kernel built in {d} but its module file is missing")
