@@ -13,7 +13,10 @@
 // The integer sums run 16 output features at a time (AVX-512 VNNI dpbusd with the row's 4 inputs
 // broadcast; AVX2 maddubs+madd; or a scalar loop); each unpacked weight vector serves every row of
 // the call (up to 8 at a time), so a decode batch reads each weight once. Tiles are split over
-// torch's intra-op pool (at::parallel_for), so --threads holds.
+// torch's intra-op pool (at::parallel_for, which needs this file compiled with -fopenmp: without it
+// the whole range runs on the calling thread), so --threads holds. Also here, fused around the
+// matmuls: RMSNorm, SwiGLU and the residual add (blockq_linear), RoPE and the K/V writes (rope_qkv,
+// decode_attention), one-token attention and the greedy pick (argmax_rows).
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Half.h>
@@ -34,9 +37,9 @@ namespace {
 constexpr int QK = 32;      // values per block
 constexpr int TILE = 16;    // output features per tile
 constexpr int ROWCHUNK = 8; // rows sharing one pass over the weights
-#ifndef PFD
-#define PFD 2048
-#endif
+// bytes ahead of the block being multiplied that its weights are prefetched: at up to 8 rows a tile's
+// weights are read once per call, straight from memory (2 KB was the best of 1-4 KB; docs/benchmarks.md)
+constexpr int PREFETCH = 2048;
 
 #if defined(__AVX512F__)
 // e^x for 16 floats (x <= 0 here: scores minus their maximum), Cephes' degree-6 polynomial on
@@ -192,7 +195,7 @@ inline void tile_rows(const uint8_t* w, const uint16_t* d, const uint16_t* m, in
   const __m512i nib = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* wb = w + b * WB;
-    for (int l = 0; l < WB; l += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + PFD + l), _MM_HINT_T0);
+    for (int l = 0; l < WB; l += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + PREFETCH + l), _MM_HINT_T0);
     __m512i iacc[R];
     for (int r = 0; r < R; ++r) iacc[r] = _mm512_setzero_si512();
     const int8_t* arow[R];
