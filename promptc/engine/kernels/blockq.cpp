@@ -42,8 +42,8 @@ constexpr int ROWCHUNK = 8; // rows sharing one pass over the weights
 constexpr int PREFETCH = 2048;
 
 #if defined(__AVX512F__)
-// e^x for 16 floats (x <= 0 here: scores minus their maximum), Cephes' degree-6 polynomial on
-// x - n ln2 and a 2^n scale; ~2 ulp. Hand-written: the compiler has no vector exp without SVML, and
+// e^x for 16 floats, x in [-87.3, 88] (softmax scores minus their maximum, and SwiGLU's e^-gate
+// clamped at 88), Cephes' degree-6 polynomial on x - n ln2 and a 2^n scale; ~2 ulp. Hand-written: the compiler has no vector exp without SVML, and
 // one scalar std::exp per cached token and query head was most of a long-context step.
 inline __m512 exp16(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
